@@ -1,0 +1,399 @@
+//! The canonical schema of `POST /webhooks/events` (DESIGN §3): one event object or an array.
+//!
+//! A batch is validated whole before anything is written, and every problem is reported with
+//! the JSON path of its field (`[3].lead.email`).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+
+use crate::{
+    domain::{Email, EventType, LeadEvent, Profile},
+    error::{ApiError, FieldError},
+};
+
+/// Limits a batch must respect.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_batch_events: usize,
+    /// How far in the future `occurred_at` may be (sender clock skew).
+    pub max_future_skew: Duration,
+}
+
+// Every field is optional at this stage so a missing one is reported by name, like any other
+// invalid field, rather than as a serde message about the enclosing object.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    event_id: Option<String>,
+    source: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    occurred_at: Option<String>,
+    lead: Option<RawLead>,
+    properties: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLead {
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    title: Option<String>,
+    company: Option<String>,
+    industry: Option<String>,
+    employee_count: Option<Number>,
+    annual_revenue: Option<Number>,
+    country: Option<String>,
+}
+
+/// Parses and validates a request body into canonical events.
+pub fn parse_batch(
+    body: &[u8],
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> Result<Vec<LeadEvent>, ApiError> {
+    let (raw, is_array) = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => (deserialize::<Vec<RawEvent>>(body)?, true),
+        Some(b'{') => (vec![deserialize::<RawEvent>(body)?], false),
+        Some(_) => {
+            return Err(ApiError::field(
+                "body",
+                "must be an event object or an array of event objects",
+            ));
+        }
+        None => {
+            return Err(ApiError::field(
+                "body",
+                "is empty; send an event object or an array of them",
+            ));
+        }
+    };
+    if raw.is_empty() {
+        return Err(ApiError::field(
+            "body",
+            "is an empty batch; send at least one event",
+        ));
+    }
+    if raw.len() > limits.max_batch_events {
+        return Err(ApiError::field(
+            "body",
+            format!(
+                "holds {} events; a batch may hold at most {}",
+                raw.len(),
+                limits.max_batch_events
+            ),
+        ));
+    }
+
+    let mut errors = Vec::new();
+    let mut events = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let prefix = if is_array {
+            format!("[{i}].")
+        } else {
+            String::new()
+        };
+        let mut check = Checker {
+            prefix: &prefix,
+            errors: &mut errors,
+        };
+        if let Some(event) = check.event(raw, limits, now) {
+            events.push(event);
+        }
+    }
+    if errors.is_empty() {
+        Ok(events)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::MalformedJson(inner.to_string())
+        } else {
+            let field = if path == "." { "body".to_owned() } else { path };
+            ApiError::field(field, strip_position(&inner.to_string()))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C", which is noise next to a field path.
+fn strip_position(message: &str) -> String {
+    message
+        .find(" at line ")
+        .map_or(message, |i| &message[..i])
+        .to_owned()
+}
+
+struct Checker<'a> {
+    prefix: &'a str,
+    errors: &'a mut Vec<FieldError>,
+}
+
+impl Checker<'_> {
+    fn fail(&mut self, field: &str, detail: impl Into<String>) {
+        self.errors
+            .push(FieldError::new(format!("{}{field}", self.prefix), detail));
+    }
+
+    fn required(&mut self, field: &str, value: Option<String>) -> Option<String> {
+        match value.map(|v| v.trim().to_owned()) {
+            Some(v) if !v.is_empty() && v.len() <= 256 => Some(v),
+            Some(v) if !v.is_empty() => {
+                self.fail(field, "is longer than 256 characters");
+                None
+            }
+            _ => {
+                self.fail(field, "is required");
+                None
+            }
+        }
+    }
+
+    fn event(&mut self, raw: RawEvent, limits: &Limits, now: DateTime<Utc>) -> Option<LeadEvent> {
+        let event_id = self.required("event_id", raw.event_id);
+        let source = self
+            .required("source", raw.source)
+            .map(|s| s.to_lowercase());
+        let event_type =
+            self.required("type", raw.event_type)
+                .and_then(|t| match t.parse::<EventType>() {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                        self.fail(
+                            "type",
+                            format!(
+                                "{t:?} is not an event type; expected one of {}",
+                                known.join(", ")
+                            ),
+                        );
+                        None
+                    }
+                });
+        let occurred_at = self
+            .required("occurred_at", raw.occurred_at)
+            .and_then(|at| self.timestamp(&at, limits, now));
+        let lead = match raw.lead {
+            Some(lead) => self.lead(lead),
+            None => {
+                self.fail("lead", "is required (an object with at least an email)");
+                None
+            }
+        };
+        let (email, profile) = lead?;
+        Some(LeadEvent {
+            event_id: event_id?,
+            source: source?,
+            event_type: event_type?,
+            occurred_at: occurred_at?,
+            email,
+            profile,
+            properties: raw.properties.unwrap_or_default(),
+        })
+    }
+
+    fn timestamp(
+        &mut self,
+        at: &str,
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        match DateTime::parse_from_rfc3339(at) {
+            Ok(at) if at.with_timezone(&Utc) > now + limits.max_future_skew => {
+                self.fail("occurred_at", format!("{at} is in the future"));
+                None
+            }
+            Ok(at) => Some(at.with_timezone(&Utc)),
+            Err(_) => {
+                self.fail(
+                    "occurred_at",
+                    format!("{at:?} is not an RFC 3339 timestamp such as 2026-11-20T10:00:00Z"),
+                );
+                None
+            }
+        }
+    }
+
+    fn lead(&mut self, raw: RawLead) -> Option<(Email, Profile)> {
+        let email = self
+            .required("lead.email", raw.email)
+            .and_then(|e| match Email::parse(&e) {
+                Ok(email) => Some(email),
+                Err(why) => {
+                    self.fail("lead.email", why.to_string());
+                    None
+                }
+            });
+        let text = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let employee_count = self.count("lead.employee_count", raw.employee_count);
+        let annual_revenue = self.count("lead.annual_revenue", raw.annual_revenue);
+        let country = text(raw.country).and_then(|c| {
+            if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                Some(c.to_ascii_uppercase())
+            } else {
+                self.fail(
+                    "lead.country",
+                    format!("{c:?} is not an ISO 3166-1 alpha-2 code such as US"),
+                );
+                None
+            }
+        });
+        let profile = Profile {
+            first_name: text(raw.first_name),
+            last_name: text(raw.last_name),
+            title: text(raw.title),
+            company: text(raw.company),
+            industry: text(raw.industry),
+            employee_count,
+            annual_revenue,
+            country,
+        };
+        Some((email?, profile))
+    }
+
+    /// A whole, non-negative number; `250.0` is accepted because some systems send only floats.
+    fn count(&mut self, field: &str, n: Option<Number>) -> Option<i64> {
+        let n = n?;
+        let whole = n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        });
+        match whole {
+            Some(v) if v >= 0 => Some(v),
+            _ => {
+                self.fail(field, format!("{n} is not a whole number ≥ 0"));
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_batch_events: 3,
+            max_future_skew: Duration::minutes(5),
+        }
+    }
+
+    fn parse(body: &str) -> Result<Vec<LeadEvent>, ApiError> {
+        parse_batch(body.as_bytes(), &limits(), now())
+    }
+
+    fn fields(result: Result<Vec<LeadEvent>, ApiError>) -> Vec<String> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    const GOOD: &str = r#"{"event_id":"e1","source":"HubSpot","type":"demo_request",
+        "occurred_at":"2026-11-20T10:00:00+01:00",
+        "lead":{"email":" Jane@Acme.io ","title":"VP Sales","employee_count":250.0,"country":"us","company":""}}"#;
+
+    #[test]
+    fn a_single_event_is_normalised() {
+        let events = parse(GOOD).unwrap();
+        let e = &events[0];
+        assert_eq!(e.source, "hubspot");
+        assert_eq!(e.email.as_str(), "jane@acme.io");
+        assert_eq!(
+            e.occurred_at,
+            Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap()
+        );
+        assert_eq!(e.profile.employee_count, Some(250));
+        assert_eq!(e.profile.country.as_deref(), Some("US"));
+        assert_eq!(e.profile.company, None, "an empty string is no value");
+    }
+
+    #[test]
+    fn every_bad_field_of_every_event_is_named() {
+        let body = format!(
+            r#"[{GOOD}, {{"source":"x","type":"teleport","occurred_at":"yesterday","lead":{{"email":"nope"}}}}]"#
+        );
+        assert_eq!(
+            fields(parse(&body)),
+            [
+                "[1].event_id",
+                "[1].type",
+                "[1].occurred_at",
+                "[1].lead.email"
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_json_types_name_the_path() {
+        let body = GOOD.replace("250.0", "\"250\"");
+        assert_eq!(fields(parse(&body)), ["lead.employee_count"]);
+        let body = format!(
+            "[{}]",
+            GOOD.replace(r#""event_id":"e1""#, r#""event_id":7"#)
+        );
+        assert_eq!(fields(parse(&body)), ["[0].event_id"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let body = GOOD.replace("\"title\"", "\"job_title\"");
+        assert_eq!(fields(parse(&body)), ["lead.job_title"]);
+    }
+
+    #[test]
+    fn batch_size_limits_and_shapes() {
+        assert_eq!(fields(parse("[]")), ["body"]);
+        assert_eq!(
+            fields(parse(&format!("[{GOOD},{GOOD},{GOOD},{GOOD}]"))),
+            ["body"]
+        );
+        assert_eq!(fields(parse("42")), ["body"]);
+        assert!(matches!(
+            parse("{\"event_id\":"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse(&format!("{GOOD} trailing")),
+            Err(ApiError::MalformedJson(_))
+        ));
+    }
+
+    #[test]
+    fn future_timestamps_beyond_the_skew_are_refused() {
+        let soon = GOOD.replace("2026-11-20T10:00:00+01:00", "2026-11-22T12:04:00Z");
+        assert!(parse(&soon).is_ok());
+        let later = GOOD.replace("2026-11-20T10:00:00+01:00", "2026-11-22T12:06:00Z");
+        assert_eq!(fields(parse(&later)), ["occurred_at"]);
+    }
+
+    #[test]
+    fn negative_or_fractional_counts_and_bad_countries_are_refused() {
+        let body = GOOD.replace("250.0", "-1").replace("\"us\"", "\"USA\"");
+        assert_eq!(
+            fields(parse(&body)),
+            ["lead.employee_count", "lead.country"]
+        );
+        let body = GOOD.replace("250.0", "2.5");
+        assert_eq!(fields(parse(&body)), ["lead.employee_count"]);
+    }
+}

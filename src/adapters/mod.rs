@@ -1,0 +1,3 @@
+//! Inbound formats mapped to the canonical [`LeadEvent`](crate::domain::LeadEvent).
+
+pub mod canonical;

@@ -1,0 +1,98 @@
+//! Wiring: state, database, listener, graceful shutdown.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{adapters::canonical::Limits, config::Settings, db, engine::RuleSet, http};
+
+/// Where the service reads the time. Tests inject a fixed or movable clock so nothing sleeps.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The real clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// Everything a request handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub rules: Arc<RuleSet>,
+    pub clock: Clock,
+}
+
+impl AppState {
+    /// The current time, from the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// The canonical-event limits from the settings.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_batch_events: self.settings.server.max_batch_events,
+            max_future_skew: chrono::Duration::seconds(self.settings.server.max_future_skew_secs),
+        }
+    }
+}
+
+/// Connects to the database (creating and migrating it), then serves until SIGTERM or ctrl-c.
+pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
+    let pool = db::connect_and_migrate(&settings.database).await?;
+    let addr: SocketAddr = format!("{}:{}", settings.server.host, settings.server.port)
+        .parse()
+        .context("server.host and server.port do not form a socket address")?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, rules.version = %rules.version, "leadrouter listening");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let state = AppState {
+        pool: pool.clone(),
+        settings: Arc::new(settings),
+        rules: Arc::new(rules),
+        clock: system_clock(),
+    };
+    serve(listener, state, shutdown).await?;
+    pool.close().await;
+    tracing::info!("leadrouter stopped");
+    Ok(())
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish (bounded by the request timeout).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving HTTP")
+}
+
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested; draining in-flight requests");
+    token.cancel();
+}

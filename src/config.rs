@@ -1,0 +1,245 @@
+//! Settings and rules: loaded from `config/` (TOML), overridden from the environment, and
+//! validated before anything starts, with errors that name the file and the key.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::Deserialize;
+
+use crate::engine::Rules;
+
+/// Service settings (`config/default.toml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+}
+
+/// HTTP listener and request limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub max_batch_events: usize,
+    pub max_future_skew_secs: i64,
+}
+
+/// PostgreSQL connection.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+/// A connection URL whose password never reaches a log line or `Debug` output.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL to connect with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`, for messages.
+    pub fn redacted(&self) -> String {
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let userinfo = &self.0[scheme_end + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => {
+                        format!("{}{user}:***{}", &self.0[..scheme_end + 3], &self.0[at..])
+                    }
+                    None => self.0.clone(),
+                }
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Log output.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// Human-readable lines or one JSON object per line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration problem, already phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// The folder to read: `--config DIR`, else `LEADROUTER_CONFIG_DIR`, else `./config`.
+pub fn config_dir(args: impl IntoIterator<Item = String>) -> PathBuf {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            if let Some(dir) = args.next() {
+                return dir.into();
+            }
+        } else if let Some(dir) = arg.strip_prefix("--config=") {
+            return dir.into();
+        }
+    }
+    std::env::var_os("LEADROUTER_CONFIG_DIR").map_or_else(|| "config".into(), PathBuf::from)
+}
+
+/// Loads `default.toml` with environment overrides.
+pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
+    let file = existing(dir, "default.toml")?;
+    let settings: Settings = Figment::from(Toml::file(&file))
+        .merge(
+            Env::prefixed("LEADROUTER_")
+                .split("__")
+                .ignore(&["config_dir"]),
+        )
+        .merge(Env::raw().only(&["PORT"]).map(|_| "server.port".into()))
+        .merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "database.url".into()),
+        )
+        .extract()
+        .map_err(|e| ConfigError(format!("{}: {}", file.display(), flatten(e))))?;
+    let bad =
+        |key: &str, problem: &str| ConfigError(format!("{}: {key}: {problem}", file.display()));
+    if settings.server.max_batch_events == 0 {
+        return Err(bad("server.max_batch_events", "must be at least 1"));
+    }
+    if settings.database.max_connections == 0 {
+        return Err(bad("database.max_connections", "must be at least 1"));
+    }
+    if settings.server.request_timeout_secs == 0 {
+        return Err(bad("server.request_timeout_secs", "must be at least 1"));
+    }
+    Ok(settings)
+}
+
+/// Loads and validates `rules.toml`.
+pub fn load_rules(dir: &Path) -> Result<Rules, ConfigError> {
+    let file = existing(dir, "rules.toml")?;
+    let rules: Rules = Figment::from(Toml::file(&file))
+        .extract()
+        .map_err(|e| ConfigError(format!("{}: {}", file.display(), flatten(e))))?;
+    rules
+        .validate()
+        .map_err(|e| ConfigError(format!("{}: {e}", file.display())))?;
+    Ok(rules)
+}
+
+fn existing(dir: &Path, name: &str) -> Result<PathBuf, ConfigError> {
+    let file = dir.join(name);
+    if file.is_file() {
+        Ok(file)
+    } else {
+        Err(ConfigError(format!(
+            "{}: not found (set --config DIR or LEADROUTER_CONFIG_DIR to the folder holding default.toml and rules.toml)",
+            file.display()
+        )))
+    }
+}
+
+/// Figment reports each problem with its key; join them on one line.
+fn flatten(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let settings = load_settings(&dir).unwrap();
+        assert_eq!(settings.server.max_batch_events, 1_000);
+        load_rules(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_typo_in_rules_names_the_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/rules.toml");
+        std::fs::write(
+            dir.join("rules.toml"),
+            shipped.replace("[fit.revenue_band]", "[fit.revenue_bands]"),
+        )
+        .unwrap();
+        let error = load_rules(&dir).unwrap_err().to_string();
+        assert!(error.contains("rules.toml"), "{error}");
+        assert!(error.contains("revenue_band"), "{error}");
+
+        std::fs::write(
+            dir.join("rules.toml"),
+            shipped.replace("half_life_days = 30", "half_life_days = 0"),
+        )
+        .unwrap();
+        let error = load_rules(&dir).unwrap_err().to_string();
+        assert!(
+            error.contains("rules.toml: intent.decay.half_life_days: must be at least 1"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let url = DatabaseUrl::from("postgres://app:s3cret@db:5432/leadrouter".to_owned());
+        assert_eq!(url.redacted(), "postgres://app:***@db:5432/leadrouter");
+        assert_eq!(format!("{url:?}"), "postgres://app:***@db:5432/leadrouter");
+        let url = DatabaseUrl::from("postgres://postgres@localhost:5432/leadrouter".to_owned());
+        assert_eq!(
+            url.redacted(),
+            "postgres://postgres@localhost:5432/leadrouter"
+        );
+    }
+
+    #[test]
+    fn config_dir_comes_from_the_flag_first() {
+        let args = ["leadrouter", "--config", "/etc/leadrouter"].map(String::from);
+        assert_eq!(config_dir(args), PathBuf::from("/etc/leadrouter"));
+        let args = ["leadrouter", "--config=/srv/cfg"].map(String::from);
+        assert_eq!(config_dir(args), PathBuf::from("/srv/cfg"));
+    }
+}

@@ -1,0 +1,96 @@
+//! PostgreSQL: connecting, creating the database, migrating; one module per aggregate.
+//!
+//! Functions take `&mut PgConnection` so the caller (a `usecase`) owns the transaction.
+
+pub mod accounts;
+pub mod events;
+pub mod leads;
+pub mod transitions;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::{
+    ConnectOptions, Connection, PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::config::DatabaseSettings;
+
+/// PostgreSQL did not answer at all: the operator has to start it or fix the URL.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "PostgreSQL is not reachable at {url} ({cause}); start one (e.g. `scripts/pg-local start`, \
+     or `pg_ctlcluster <version> main start`) or set DATABASE_URL"
+)]
+pub struct Unreachable {
+    pub url: String,
+    pub cause: String,
+}
+
+/// Connects, creating the database if it does not exist, and runs the migrations.
+pub async fn connect_and_migrate(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = settings.url.expose().parse().with_context(|| {
+        format!(
+            "DATABASE_URL {} is not a PostgreSQL URL",
+            settings.url.redacted()
+        )
+    })?;
+    create_database_if_missing(&options)
+        .await
+        .map_err(|cause| match cause.downcast::<sqlx::Error>() {
+            Ok(sqlx::Error::Io(io)) => Unreachable {
+                url: settings.url.redacted(),
+                cause: io.to_string(),
+            }
+            .into(),
+            Ok(other) => {
+                anyhow::Error::from(other).context("while checking that the database exists")
+            }
+            Err(other) => other,
+        })?;
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+        .connect_with(options)
+        .await
+        .context("connecting to the database")?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Runs the migrations in `migrations/`.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!()
+        .run(pool)
+        .await
+        .context("running migrations")
+}
+
+async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let name = options.get_database().unwrap_or("leadrouter").to_owned();
+    let maintenance = options
+        .clone()
+        .database("postgres")
+        .log_statements(tracing::log::LevelFilter::Debug);
+    let mut conn = PgConnection::connect_with(&maintenance).await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(&format!("create database {quoted}"))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => tracing::info!(db.name = %name, "created database"),
+            // Another replica created it between our check and our create.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e).context(format!("creating database {name}")),
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}

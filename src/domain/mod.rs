@@ -1,0 +1,11 @@
+//! Value types shared by every layer. Nothing here does I/O.
+
+mod email;
+mod event;
+mod profile;
+mod stage;
+
+pub use email::{Email, EmailError};
+pub use event::{EventType, LeadEvent, UnknownEventType};
+pub use profile::{Profile, ProfileField, ProfileStamps};
+pub use stage::{Stage, UnknownStage};

@@ -1,0 +1,57 @@
+//! Reading leads.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    routing::get,
+};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    domain::Email,
+    error::ApiError,
+    usecase::lead_view::{LeadKey, LeadView, lead_view},
+};
+
+/// `GET /api/v1/leads/{id}` and `GET /api/v1/leads?email=`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/leads", get(by_email))
+        .route("/api/v1/leads/{id}", get(by_id))
+}
+
+async fn by_id(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<LeadView>, ApiError> {
+    let id =
+        Uuid::parse_str(&id).map_err(|_| ApiError::field("id", format!("{id:?} is not a UUID")))?;
+    Ok(Json(
+        lead_view(&state.pool, &state.rules, state.now(), LeadKey::Id(id)).await?,
+    ))
+}
+
+async fn by_email(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<LeadView>, ApiError> {
+    let raw = query.get("email").ok_or_else(|| {
+        ApiError::field(
+            "email",
+            "query parameter is required (GET /api/v1/leads?email=...)",
+        )
+    })?;
+    let email = Email::parse(raw).map_err(|why| ApiError::field("email", why.to_string()))?;
+    Ok(Json(
+        lead_view(
+            &state.pool,
+            &state.rules,
+            state.now(),
+            LeadKey::Email(email),
+        )
+        .await?,
+    ))
+}

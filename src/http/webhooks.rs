@@ -1,0 +1,42 @@
+//! Inbound events from sources.
+
+use axum::{Json, Router, body::Bytes, extract::State, routing::post};
+use serde::Serialize;
+
+use crate::{
+    adapters::canonical,
+    app::AppState,
+    error::ApiError,
+    usecase::ingest::{self, EventStatus, IngestOutcome},
+};
+
+/// `POST /webhooks/events`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/webhooks/events", post(ingest_events))
+}
+
+#[derive(Serialize)]
+struct IngestResponse {
+    accepted: usize,
+    duplicates: usize,
+    results: Vec<IngestOutcome>,
+}
+
+/// Canonical events, one object or an array; answered only after the commit.
+async fn ingest_events(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let now = state.now();
+    let events = canonical::parse_batch(&body, &state.limits(), now)?;
+    let results = ingest::ingest(&state.pool, &state.rules, now, &events).await?;
+    let duplicates = results
+        .iter()
+        .filter(|r| r.status == EventStatus::Duplicate)
+        .count();
+    Ok(Json(IngestResponse {
+        accepted: results.len() - duplicates,
+        duplicates,
+        results,
+    }))
+}

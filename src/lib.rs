@@ -1,0 +1,12 @@
+//! leadrouter: scores B2B leads on fit and intent and routes MQLs to sales.
+
+pub mod adapters;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod telemetry;
+pub mod usecase;

@@ -1,0 +1,158 @@
+//! A lead as the API shows it: scores as of the request, breakdowns and history.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    db::{accounts, events, leads, transitions},
+    domain::{Email, EventType, Profile, Stage},
+    engine::{FitHit, RuleSet},
+    error::ApiError,
+};
+
+/// How many recent events a lead's history shows.
+const RECENT_EVENTS: i64 = 20;
+
+/// The lead document of `GET /api/v1/leads/{id}`.
+#[derive(Debug, Serialize)]
+pub struct LeadView {
+    pub id: Uuid,
+    pub email: String,
+    pub account: Option<AccountRef>,
+    pub profile: Profile,
+    pub lifecycle_stage: Stage,
+    pub fit_score: i32,
+    /// Decayed as of the request.
+    pub intent_score: f64,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub scores: Scores,
+    pub history: History,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The account a lead is linked to.
+#[derive(Debug, Serialize)]
+pub struct AccountRef {
+    pub id: Uuid,
+    pub domain: String,
+}
+
+/// Both scores with what made them.
+#[derive(Debug, Serialize)]
+pub struct Scores {
+    pub fit: FitView,
+    pub intent: IntentView,
+    /// The rules version that last scored this lead.
+    pub rules_version: String,
+    pub as_of: DateTime<Utc>,
+}
+
+/// Fit and the rules that gave its points.
+#[derive(Debug, Serialize)]
+pub struct FitView {
+    pub score: i32,
+    pub breakdown: Vec<FitHit>,
+}
+
+/// Intent now, before decay, and per signal type.
+#[derive(Debug, Serialize)]
+pub struct IntentView {
+    pub score: f64,
+    pub at_last_activity: f64,
+    pub decay_factor: f64,
+    pub breakdown: Vec<IntentLine>,
+}
+
+/// One signal type's raw contribution.
+#[derive(Debug, Serialize)]
+pub struct IntentLine {
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub count: u32,
+    pub points: f64,
+}
+
+/// Transitions (oldest first) and the latest events (newest first).
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub transitions: Vec<transitions::TransitionView>,
+    pub recent_events: Vec<events::EventSummary>,
+}
+
+/// How to find the lead.
+pub enum LeadKey {
+    Id(Uuid),
+    Email(Email),
+}
+
+/// Loads a lead and renders it as of `now`.
+pub async fn lead_view(
+    pool: &PgPool,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+    key: LeadKey,
+) -> Result<LeadView, ApiError> {
+    let mut conn = pool.acquire().await?;
+    let lead = match &key {
+        LeadKey::Id(id) => leads::by_id(&mut conn, *id).await?,
+        LeadKey::Email(email) => leads::by_email(&mut conn, email).await?,
+    };
+    let lead = lead.ok_or_else(|| {
+        ApiError::NotFound(match key {
+            LeadKey::Id(id) => format!("lead {id}"),
+            LeadKey::Email(_) => "lead with that email".to_owned(),
+        })
+    })?;
+    let account = match lead.account_id {
+        Some(id) => accounts::domain_of(&mut conn, id)
+            .await?
+            .map(|domain| AccountRef { id, domain }),
+        None => None,
+    };
+    let history = History {
+        transitions: transitions::for_lead(&mut conn, lead.id).await?,
+        recent_events: events::recent(&mut conn, lead.id, RECENT_EVENTS).await?,
+    };
+
+    let intent_rules = &rules.rules.intent;
+    let intent = IntentView {
+        score: lead.intent.score_at(now, intent_rules),
+        at_last_activity: lead.intent.at_last_activity,
+        decay_factor: lead.intent.decay_at(now, intent_rules),
+        breakdown: lead
+            .intent
+            .signals
+            .iter()
+            .map(|(t, s)| IntentLine {
+                event_type: *t,
+                count: s.count,
+                points: s.points,
+            })
+            .collect(),
+    };
+    Ok(LeadView {
+        id: lead.id,
+        email: lead.email.to_string(),
+        account,
+        profile: lead.profile,
+        lifecycle_stage: lead.stage,
+        fit_score: lead.fit.total,
+        intent_score: intent.score,
+        last_activity_at: lead.intent.last_activity_at,
+        scores: Scores {
+            fit: FitView {
+                score: lead.fit.total,
+                breakdown: lead.fit.breakdown,
+            },
+            intent,
+            rules_version: lead.rules_version,
+            as_of: now,
+        },
+        history,
+        created_at: lead.created_at,
+        updated_at: lead.updated_at,
+    })
+}

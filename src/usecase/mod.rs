@@ -1,0 +1,4 @@
+//! Units of work: each runs in one transaction, calling the pure engine and the db modules.
+
+pub mod ingest;
+pub mod lead_view;

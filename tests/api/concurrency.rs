@@ -1,0 +1,89 @@
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{TestApp, event};
+
+const KINDS: [(&str, f64); 4] = [
+    ("demo_request", 50.0),
+    ("pricing_page_visit", 25.0),
+    ("comparison_page_visit", 20.0),
+    ("content_download", 10.0),
+];
+
+/// 100 events for an email nobody has seen, all in flight at once: one lead, every point
+/// counted, the latest title kept, and the MQL transition recorded exactly once.
+#[sqlx::test]
+async fn hundred_concurrent_events_for_one_new_email_make_one_lead_with_the_exact_intent(
+    pool: PgPool,
+) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    let mut expected = 0.0;
+    let mut requests = Vec::new();
+    for i in 0..100 {
+        let (kind, points) = KINDS[i % KINDS.len()];
+        expected += points;
+        let mut e = event(
+            &format!("evt-{i}"),
+            "new.person@acme.io",
+            kind,
+            Duration::minutes(i as i64 - 200),
+        );
+        e["lead"]["title"] = json!(format!("Title {i}"));
+        let app = app.clone();
+        requests.push(tokio::spawn(async move { app.ingest(&e).await }));
+    }
+    let mut lead_ids = Vec::new();
+    for request in requests {
+        let body: Value = request.await.unwrap();
+        lead_ids.push(body["results"][0]["lead_id"].clone());
+    }
+    lead_ids.dedup();
+    assert_eq!(lead_ids.len(), 1, "every event went to the same lead");
+
+    assert_eq!(app.count("leads").await, 1);
+    assert_eq!(app.count("accounts").await, 1);
+    assert_eq!(app.count("lead_events").await, 100);
+    let lead = app.lead("new.person@acme.io").await;
+    assert_eq!(expected, 2625.0);
+    assert_eq!(lead["intent_score"], expected);
+    assert_eq!(lead["profile"]["title"], "Title 99");
+    let stages: Vec<&str> = lead["history"]["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to_stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["Lead"], "no fit, so no MQL; one creation");
+}
+
+/// Two batches touching the same accounts and leads in opposite orders both commit
+/// (rows are locked in one global order, so they cannot deadlock).
+#[sqlx::test]
+async fn overlapping_batches_in_opposite_orders_both_commit(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    let batch = |tag: &str| -> Vec<Value> {
+        (0..60)
+            .map(|i| {
+                event(
+                    &format!("{tag}-{i}"),
+                    &format!("p{}@d{}.io", i % 12, i % 5),
+                    "pricing_page_visit",
+                    Duration::minutes(i - 100),
+                )
+            })
+            .collect()
+    };
+    let forward = json!(batch("a"));
+    let mut backward_events = batch("b");
+    backward_events.reverse();
+    let backward = json!(backward_events);
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(app.post_events(&forward), app.post_events(&backward));
+        assert_eq!(a.0, 200, "{}", a.1);
+        assert_eq!(b.0, 200, "{}", b.1);
+    }
+    assert_eq!(app.count("lead_events").await, 120);
+}

@@ -1,0 +1,325 @@
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::helpers::{TestApp, event, problem_fields, vp_event};
+
+#[sqlx::test]
+async fn a_demo_request_from_a_fit_lead_makes_it_mql_with_its_history(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let body = app
+        .ingest(&vp_event(
+            "evt-1",
+            "Jane.Doe@Acme.io",
+            "demo_request",
+            Duration::hours(-1),
+        ))
+        .await;
+
+    assert_eq!(body["accepted"], 1);
+    assert_eq!(body["duplicates"], 0);
+    let result = &body["results"][0];
+    assert_eq!(result["status"], "accepted");
+    assert_eq!(result["lead_created"], true);
+    assert_eq!(result["lifecycle_stage"], "MQL");
+    assert_eq!(result["fit_score"], 70);
+    assert_eq!(result["intent_score"], 50.0);
+
+    let lead = app.lead("jane.doe@acme.io").await;
+    assert_eq!(lead["id"], result["lead_id"]);
+    assert_eq!(lead["email"], "jane.doe@acme.io");
+    assert_eq!(lead["account"]["domain"], "acme.io");
+    let rules: Vec<&str> = lead["scores"]["fit"]["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "target_industry",
+            "revenue_band",
+            "employee_range",
+            "buying_committee_title"
+        ]
+    );
+    assert_eq!(
+        lead["scores"]["intent"]["breakdown"],
+        json!([{"type": "demo_request", "count": 1, "points": 50.0}])
+    );
+
+    let transitions = lead["history"]["transitions"].as_array().unwrap();
+    assert_eq!(transitions.len(), 2);
+    assert_eq!(transitions[0]["from_stage"], json!(null));
+    assert_eq!(transitions[0]["to_stage"], "Lead");
+    assert_eq!(transitions[1]["from_stage"], "Lead");
+    assert_eq!(transitions[1]["to_stage"], "MQL");
+    assert_eq!(transitions[1]["actor"], "system");
+    assert_eq!(transitions[1]["reason"], "fit 70 ≥ 60 and intent 50 ≥ 40");
+    assert_eq!(transitions[1]["fit_score"], 70);
+    assert_eq!(transitions[1]["intent_score"], 50.0);
+    assert_eq!(lead["history"]["recent_events"][0]["event_id"], "evt-1");
+}
+
+#[sqlx::test]
+async fn pricing_and_download_stay_a_lead_and_comparison_then_makes_mql(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let email = "sam@fintech.example";
+    let batch = json!([
+        vp_event("p1", email, "pricing_page_visit", Duration::hours(-3)),
+        event("d1", email, "content_download", Duration::hours(-2)),
+    ]);
+    let body = app.ingest(&batch).await;
+    assert_eq!(body["results"][1]["intent_score"], 35.0);
+    assert_eq!(body["results"][1]["lifecycle_stage"], "Lead");
+
+    let body = app
+        .ingest(&event(
+            "c1",
+            email,
+            "comparison_page_visit",
+            Duration::hours(-1),
+        ))
+        .await;
+    assert_eq!(body["results"][0]["intent_score"], 55.0);
+    assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
+}
+
+#[sqlx::test]
+async fn duplicate_event_changes_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let first = app
+        .ingest(&vp_event(
+            "evt-1",
+            "jane@acme.io",
+            "pricing_page_visit",
+            Duration::hours(-1),
+        ))
+        .await;
+    let before = app.lead("jane@acme.io").await;
+
+    let again = app
+        .ingest(&vp_event(
+            "evt-1",
+            "jane@acme.io",
+            "pricing_page_visit",
+            Duration::hours(-1),
+        ))
+        .await;
+    assert_eq!(again["accepted"], 0);
+    assert_eq!(again["duplicates"], 1);
+    assert_eq!(again["results"][0]["status"], "duplicate");
+    assert_eq!(
+        again["results"][0]["lead_id"],
+        first["results"][0]["lead_id"]
+    );
+    assert_eq!(again["results"][0]["intent_score"], 25.0);
+
+    // The same id re-sent with other contents is still the same event: nothing new anywhere.
+    let mut altered = vp_event(
+        "evt-1",
+        "someone.else@other.io",
+        "demo_request",
+        Duration::hours(-1),
+    );
+    altered["lead"]["title"] = json!("Intern");
+    let again = app.ingest(&altered).await;
+    assert_eq!(again["results"][0]["status"], "duplicate");
+    assert_eq!(
+        again["results"][0]["lead_id"],
+        first["results"][0]["lead_id"]
+    );
+
+    assert_eq!(app.count("lead_events").await, 1);
+    assert_eq!(app.count("leads").await, 1);
+    assert_eq!(app.count("accounts").await, 1);
+    assert_eq!(app.count("lead_transitions").await, 1);
+    assert_eq!(app.lead("jane@acme.io").await, before);
+}
+
+#[sqlx::test]
+async fn the_same_event_id_from_another_source_is_another_event(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut from_segment = event(
+        "evt-1",
+        "jane@acme.io",
+        "pricing_page_visit",
+        Duration::hours(-1),
+    );
+    from_segment["source"] = json!("segment");
+    app.ingest(&event(
+        "evt-1",
+        "jane@acme.io",
+        "pricing_page_visit",
+        Duration::hours(-1),
+    ))
+    .await;
+    let body = app.ingest(&from_segment).await;
+    assert_eq!(body["results"][0]["status"], "accepted");
+    assert_eq!(body["results"][0]["intent_score"], 50.0);
+}
+
+#[sqlx::test]
+async fn a_duplicate_inside_one_batch_counts_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let e = event("evt-1", "jane@acme.io", "demo_request", Duration::hours(-1));
+    let body = app.ingest(&json!([e, e])).await;
+    assert_eq!(
+        (body["accepted"].as_i64(), body["duplicates"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(app.lead("jane@acme.io").await["intent_score"], 50.0);
+}
+
+#[sqlx::test]
+async fn a_batch_with_one_bad_event_is_rejected_whole(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut bad = event("e3", "bob@beta.io", "demo_request", Duration::zero());
+    bad["lead"]["email"] = json!("not-an-email");
+    let batch = json!([
+        event("e1", "ann@alpha.io", "demo_request", Duration::zero()),
+        event("e2", "ann@alpha.io", "pricing_page_visit", Duration::zero()),
+        bad,
+    ]);
+    let (status, problem) = app.post_events(&batch).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem_fields(&problem), ["[2].lead.email"]);
+    for table in ["leads", "accounts", "lead_events", "lead_transitions"] {
+        assert_eq!(app.count(table).await, 0, "{table} must stay empty");
+    }
+}
+
+#[sqlx::test]
+async fn emails_are_one_lead_whatever_their_case_and_spaces(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.ingest(&event(
+        "e1",
+        "Jane@ACME.io",
+        "pricing_page_visit",
+        Duration::zero(),
+    ))
+    .await;
+    app.ingest(&event(
+        "e2",
+        "  jane@acme.io ",
+        "comparison_page_visit",
+        Duration::zero(),
+    ))
+    .await;
+    assert_eq!(app.count("leads").await, 1);
+    assert_eq!(app.lead("JANE@acme.IO").await["intent_score"], 45.0);
+}
+
+#[sqlx::test]
+async fn leads_link_to_an_account_by_domain_and_free_mail_makes_none(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let batch = json!([
+        event("e1", "ann@acme.io", "page_view", Duration::zero()),
+        event("e2", "bob@acme.io", "page_view", Duration::zero()),
+        event("e3", "carl@gmail.com", "page_view", Duration::zero()),
+    ]);
+    app.ingest(&batch).await;
+    let ann = app.lead("ann@acme.io").await;
+    let bob = app.lead("bob@acme.io").await;
+    assert_eq!(ann["account"]["id"], bob["account"]["id"]);
+    assert_eq!(app.lead("carl@gmail.com").await["account"], json!(null));
+    assert_eq!(app.count("accounts").await, 1);
+}
+
+#[sqlx::test]
+async fn profile_fields_keep_the_value_with_the_latest_occurred_at(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut newer = event("e2", "jane@acme.io", "profile_update", Duration::hours(-1));
+    newer["lead"]["title"] = json!("VP Marketing");
+    let mut older = event("e1", "jane@acme.io", "form_submission", Duration::hours(-5));
+    older["lead"]["title"] = json!("Marketing Intern");
+    older["lead"]["industry"] = json!("software");
+    app.ingest(&newer).await;
+    let body = app.ingest(&older).await;
+    assert_eq!(
+        body["results"][0]["fit_score"], 45,
+        "VP (25) kept, software (20) added"
+    );
+    let lead = app.lead("jane@acme.io").await;
+    assert_eq!(lead["profile"]["title"], "VP Marketing");
+    assert_eq!(lead["profile"]["industry"], "software");
+}
+
+#[sqlx::test]
+async fn out_of_order_delivery_gives_the_in_order_scores(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let timeline = |email: &str| {
+        vec![
+            vp_event(
+                &format!("{email}-1"),
+                email,
+                "demo_request",
+                Duration::days(-70),
+            ),
+            event(
+                &format!("{email}-2"),
+                email,
+                "pricing_page_visit",
+                Duration::days(-35),
+            ),
+            event(
+                &format!("{email}-3"),
+                email,
+                "content_download",
+                Duration::days(-2),
+            ),
+        ]
+    };
+    for e in timeline("ordered@acme.io") {
+        app.ingest(&e).await;
+    }
+    for e in timeline("reversed@acme.io").into_iter().rev() {
+        app.ingest(&e).await;
+    }
+    // demo 50 → 25 at day -35 (+25 = 50) → day -2, 33 days later: 25 (+10 = 35); 2 days idle.
+    let ordered = app.lead("ordered@acme.io").await;
+    let reversed = app.lead("reversed@acme.io").await;
+    assert_eq!(ordered["intent_score"], 35.0);
+    assert_eq!(reversed["intent_score"], ordered["intent_score"]);
+    assert_eq!(reversed["scores"]["intent"], ordered["scores"]["intent"]);
+    assert_eq!(reversed["last_activity_at"], ordered["last_activity_at"]);
+    assert_eq!(reversed["fit_score"], 70);
+}
+
+#[sqlx::test]
+async fn intent_on_read_is_decayed_as_of_the_request(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.ingest(&vp_event(
+        "e1",
+        "jane@acme.io",
+        "demo_request",
+        Duration::zero(),
+    ))
+    .await;
+    app.advance(Duration::days(29));
+    assert_eq!(app.lead("jane@acme.io").await["intent_score"], 50.0);
+    app.advance(Duration::days(1));
+    let lead = app.lead("jane@acme.io").await;
+    assert_eq!(lead["intent_score"], 25.0);
+    assert_eq!(lead["scores"]["intent"]["decay_factor"], 0.5);
+    assert_eq!(lead["lifecycle_stage"], "MQL", "decay does not demote");
+    app.advance(Duration::days(30));
+    assert_eq!(app.lead("jane@acme.io").await["intent_score"], 12.5);
+}
+
+#[sqlx::test]
+async fn an_old_demo_request_backfilled_today_does_not_make_mql(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let body = app
+        .ingest(&vp_event(
+            "e1",
+            "jane@acme.io",
+            "demo_request",
+            Duration::days(-31),
+        ))
+        .await;
+    assert_eq!(body["results"][0]["intent_score"], 25.0);
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Lead");
+}

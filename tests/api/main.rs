@@ -1,0 +1,9 @@
+//! The integration tests: one binary, the real service over HTTP, a real PostgreSQL database
+//! per test (`#[sqlx::test]`).
+
+mod concurrency;
+mod health;
+mod helpers;
+mod ingest;
+mod leads;
+mod validation;
