@@ -34,6 +34,9 @@ create table leads (
     last_activity_at         timestamptz,
     intent_signals           jsonb not null default '{}',
     rules_version            text not null,
+    -- Bumped on every write: single-event ingest updates a lead only if nobody else has
+    -- since it was read (optimistic concurrency, see src/db/ingest.rs).
+    version                  bigint not null default 0,
     created_at               timestamptz not null,
     updated_at               timestamptz not null,
     constraint leads_email_key unique (email),

@@ -3,19 +3,25 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The id of the account for `domain`, created if it does not exist yet.
-pub async fn link_by_domain(conn: &mut PgConnection, domain: &str) -> sqlx::Result<Uuid> {
-    // `do update` (a no-op) rather than `do nothing` so the existing row's id is returned in
-    // the same statement, also when a concurrent transaction has just inserted it.
-    sqlx::query_scalar(
-        r#"insert into accounts (id, domain) values ($1, $2)
-           on conflict on constraint accounts_domain_key do update set domain = excluded.domain
-           returning id"#,
+/// The account ids for `domains`, creating the missing accounts. Existing rows are read, not
+/// locked, so concurrent ingests of one company do not queue on its account.
+pub async fn link_domains(
+    conn: &mut PgConnection,
+    domains: &[&str],
+) -> sqlx::Result<Vec<(String, Uuid)>> {
+    let ids: Vec<Uuid> = domains.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        r#"insert into accounts (id, domain) select * from unnest($1::uuid[], $2::text[]) order by 2
+           on conflict on constraint accounts_domain_key do nothing"#,
     )
-    .bind(Uuid::now_v7())
-    .bind(domain)
-    .fetch_one(conn)
-    .await
+    .bind(ids)
+    .bind(domains)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_as("select domain, id from accounts where domain = any($1)")
+        .bind(domains)
+        .fetch_all(conn)
+        .await
 }
 
 /// The domain of an account.

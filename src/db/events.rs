@@ -4,59 +4,128 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, types::Json};
 use uuid::Uuid;
 
+use super::{Bind, unnest};
 use crate::domain::{EventType, LeadEvent};
 
-/// Stores `event` for `lead_id` unless its `(source, event_id)` is already stored.
-/// Returns the new row id, or `None` for a duplicate.
-pub async fn insert_if_new(
-    conn: &mut PgConnection,
-    event: &LeadEvent,
-    payload: &serde_json::Value,
-    lead_id: Uuid,
-    received_at: DateTime<Utc>,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        r#"insert into lead_events (source, event_id, lead_id, event_type, occurred_at, received_at, payload)
-           values ($1, $2, $3, $4, $5, $6, $7)
-           on conflict on constraint lead_events_source_event_id_key do nothing
-           returning id"#,
-    )
-    .bind(&event.source)
-    .bind(&event.event_id)
-    .bind(lead_id)
-    .bind(event.event_type.as_str())
-    .bind(event.occurred_at)
-    .bind(received_at)
-    .bind(Json(payload))
-    .fetch_optional(conn)
-    .await
+/// Columns of an event row, in the order [`bind_events`] binds them.
+pub(crate) const WRITE_COLUMNS: &str =
+    "source, event_id, lead_id, event_type, occurred_at, received_at, payload";
+
+/// `unnest($first::text[], ...) as e(<WRITE_COLUMNS>)`: the rows bound by [`bind_events`].
+pub(crate) fn unnest_events(first: usize) -> String {
+    let types = [
+        "text",
+        "text",
+        "uuid",
+        "text",
+        "timestamptz",
+        "timestamptz",
+        "jsonb",
+    ];
+    unnest("e", WRITE_COLUMNS, &types, first)
 }
 
-/// The lead an already stored event belongs to.
-pub async fn lead_of(
+/// An event to store, with the lead it belongs to.
+pub struct NewEvent<'a> {
+    pub event: &'a LeadEvent,
+    pub lead_id: Uuid,
+}
+
+/// Binds `events` column by column, matching [`unnest_events`].
+pub(crate) fn bind_events<'q, Q: Bind<'q>>(
+    query: Q,
+    events: &[NewEvent<'_>],
+    received_at: DateTime<Utc>,
+) -> Q {
+    query
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event.source.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event.event_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.lead_id).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event.occurred_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(vec![received_at; events.len()])
+        .bind(
+            events
+                .iter()
+                .map(|e| Json(e.event.to_canonical_json()))
+                .collect::<Vec<_>>(),
+        )
+}
+
+/// Stores the events whose `(source, event_id)` is new; returns the keys and row ids stored.
+pub async fn insert_new(
     conn: &mut PgConnection,
-    source: &str,
-    event_id: &str,
-) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("select lead_id from lead_events where source = $1 and event_id = $2")
-        .bind(source)
-        .bind(event_id)
-        .fetch_optional(conn)
+    events: &[NewEvent<'_>],
+    received_at: DateTime<Utc>,
+) -> sqlx::Result<Vec<(String, String, i64)>> {
+    let sql = format!(
+        "insert into lead_events ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} \
+         on conflict on constraint lead_events_source_event_id_key do nothing \
+         returning source, event_id, id",
+        unnest_events(1)
+    );
+    bind_events(sqlx::query_as(&sql), events, received_at)
+        .fetch_all(conn)
         .await
 }
 
-/// Every event of a lead as (type, occurred_at): the input of an intent refold.
-pub async fn intent_history(
+/// For the `(source, event_id)` keys already stored, the lead each belongs to.
+pub async fn leads_of(
     conn: &mut PgConnection,
-    lead_id: Uuid,
-) -> sqlx::Result<Vec<(EventType, DateTime<Utc>)>> {
-    let rows: Vec<(String, DateTime<Utc>)> =
-        sqlx::query_as("select event_type, occurred_at from lead_events where lead_id = $1")
-            .bind(lead_id)
-            .fetch_all(conn)
-            .await?;
+    keys: &[(&str, &str)],
+) -> sqlx::Result<Vec<(String, String, Uuid)>> {
+    let sources: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    sqlx::query_as(
+        r#"select e.source, e.event_id, e.lead_id
+           from lead_events e join unnest($1::text[], $2::text[]) as k(source, event_id)
+             on e.source = k.source and e.event_id = k.event_id"#,
+    )
+    .bind(sources)
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every event of the given leads as (lead, type, occurred_at): the input of intent refolds.
+pub async fn intent_histories(
+    conn: &mut PgConnection,
+    lead_ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, EventType, DateTime<Utc>)>> {
+    let rows: Vec<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "select lead_id, event_type, occurred_at from lead_events where lead_id = any($1)",
+    )
+    .bind(lead_ids)
+    .fetch_all(conn)
+    .await?;
     rows.into_iter()
-        .map(|(t, at)| Ok((t.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?, at)))
+        .map(|(lead, t, at)| {
+            Ok((
+                lead,
+                t.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                at,
+            ))
+        })
         .collect()
 }
 

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, types::Json};
+
+use super::{Bind, unnest};
 use uuid::Uuid;
 
 use crate::{
@@ -23,8 +25,35 @@ pub struct Lead {
     pub fit: FitScore,
     pub intent: IntentState,
     pub rules_version: String,
+    /// The row version this copy was read at (optimistic concurrency).
+    pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Lead {
+    /// A lead not stored yet, with nothing known but its email.
+    pub fn new(
+        email: Email,
+        account_id: Option<Uuid>,
+        rules_version: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Lead {
+            id: Uuid::now_v7(),
+            email,
+            account_id,
+            profile: Profile::default(),
+            profile_stamps: ProfileStamps::new(),
+            stage: Stage::Lead,
+            fit: FitScore::default(),
+            intent: IntentState::default(),
+            rules_version: rules_version.to_owned(),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -49,6 +78,7 @@ struct LeadRow {
     last_activity_at: Option<DateTime<Utc>>,
     intent_signals: Json<BTreeMap<EventType, IntentSignal>>,
     rules_version: String,
+    version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -56,7 +86,7 @@ struct LeadRow {
 const COLUMNS: &str = "id, email, account_id, first_name, last_name, title, company, industry, \
      employee_count, annual_revenue, country, profile_stamps, lifecycle_stage, fit_score, \
      fit_breakdown, intent_at_last_activity, last_activity_at, intent_signals, rules_version, \
-     created_at, updated_at";
+     version, created_at, updated_at";
 
 impl TryFrom<LeadRow> for Lead {
     type Error = sqlx::Error;
@@ -88,102 +118,155 @@ impl TryFrom<LeadRow> for Lead {
                 signals: row.intent_signals.0,
             },
             rules_version: row.rules_version,
+            version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
     }
 }
 
-fn convert(row: Option<LeadRow>) -> sqlx::Result<Option<Lead>> {
-    row.map(Lead::try_from).transpose()
-}
-
-/// The lead with this email, locked until the transaction ends, so concurrent events for one
-/// lead apply one after the other and none is lost.
-pub async fn lock_by_email(conn: &mut PgConnection, email: &Email) -> sqlx::Result<Option<Lead>> {
-    let sql = format!("select {COLUMNS} from leads where email = $1 for update");
-    convert(
-        sqlx::query_as(&sql)
-            .bind(email.as_str())
-            .fetch_optional(conn)
-            .await?,
-    )
-}
-
-/// Inserts a new, empty lead unless one with this email exists (a concurrent insert wins).
-/// Returns the new lead, locked, or `None` when the email was taken.
-pub async fn insert_new(
-    conn: &mut PgConnection,
-    email: &Email,
-    account_id: Option<Uuid>,
-    rules_version: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Option<Lead>> {
-    let sql = format!(
-        r#"insert into leads (id, email, account_id, rules_version, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $5)
-           on conflict on constraint leads_email_key do nothing
-           returning {COLUMNS}"#
-    );
-    let row = sqlx::query_as(&sql)
-        .bind(Uuid::now_v7())
-        .bind(email.as_str())
-        .bind(account_id)
-        .bind(rules_version)
-        .bind(now)
-        .fetch_optional(conn)
-        .await?;
-    convert(row)
-}
-
-/// Writes back what an event changed: profile, stage, scores.
-pub async fn save(conn: &mut PgConnection, lead: &Lead) -> sqlx::Result<()> {
-    let p = &lead.profile;
-    sqlx::query(
-        r#"update leads set
-             first_name = $2, last_name = $3, title = $4, company = $5, industry = $6,
-             employee_count = $7, annual_revenue = $8, country = $9, profile_stamps = $10,
-             lifecycle_stage = $11, fit_score = $12, fit_breakdown = $13,
-             intent_at_last_activity = $14, last_activity_at = $15, intent_signals = $16,
-             rules_version = $17, updated_at = $18
-           where id = $1"#,
-    )
-    .bind(lead.id)
-    .bind(&p.first_name)
-    .bind(&p.last_name)
-    .bind(&p.title)
-    .bind(&p.company)
-    .bind(&p.industry)
-    .bind(p.employee_count)
-    .bind(p.annual_revenue)
-    .bind(&p.country)
-    .bind(Json(&lead.profile_stamps))
-    .bind(lead.stage.as_str())
-    .bind(lead.fit.total)
-    .bind(Json(&lead.fit.breakdown))
-    .bind(lead.intent.at_last_activity)
-    .bind(lead.intent.last_activity_at)
-    .bind(Json(&lead.intent.signals))
-    .bind(&lead.rules_version)
-    .bind(lead.updated_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+fn convert(rows: Vec<LeadRow>) -> sqlx::Result<Vec<Lead>> {
+    rows.into_iter().map(Lead::try_from).collect()
 }
 
 /// A lead by id.
 pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Lead>> {
-    let sql = format!("select {COLUMNS} from leads where id = $1");
-    convert(sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?)
+    Ok(by_ids(conn, &[id]).await?.pop())
 }
 
-/// A lead by (normalised) email.
+/// Leads by id.
+pub async fn by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Lead>> {
+    let sql = format!("select {COLUMNS} from leads where id = any($1)");
+    convert(sqlx::query_as(&sql).bind(ids).fetch_all(conn).await?)
+}
+
+/// A lead by (normalised) email, unlocked.
 pub async fn by_email(conn: &mut PgConnection, email: &Email) -> sqlx::Result<Option<Lead>> {
     let sql = format!("select {COLUMNS} from leads where email = $1");
-    convert(
-        sqlx::query_as(&sql)
-            .bind(email.as_str())
-            .fetch_optional(conn)
-            .await?,
-    )
+    let row: Option<LeadRow> = sqlx::query_as(&sql)
+        .bind(email.as_str())
+        .fetch_optional(conn)
+        .await?;
+    row.map(Lead::try_from).transpose()
+}
+
+/// The existing leads among `emails`, locked until the transaction ends. Rows are locked in
+/// email order, the same in every transaction, so lockers queue instead of deadlocking.
+pub async fn lock_by_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<Vec<Lead>> {
+    let sql =
+        format!("select {COLUMNS} from leads where email = any($1) order by email for update");
+    convert(sqlx::query_as(&sql).bind(emails).fetch_all(conn).await?)
+}
+
+/// Inserts `leads` as they are, skipping emails that exist (a concurrent insert won).
+/// Returns the ids inserted.
+pub async fn insert_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Result<Vec<Uuid>> {
+    let sql = format!(
+        "insert into leads ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} \
+         on conflict on constraint leads_email_key do nothing returning id",
+        unnest_leads(1)
+    );
+    bind_leads(sqlx::query_scalar(&sql), leads)
+        .fetch_all(conn)
+        .await
+}
+
+/// Writes back profile, stage and scores of `leads`, bumping their version.
+pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Result<()> {
+    let sql = format!(
+        "update leads l set {UPDATE_SET} from {} where l.id = u.id",
+        unnest_leads(1)
+    );
+    bind_leads(sqlx::query(&sql), leads).execute(conn).await?;
+    Ok(())
+}
+
+/// The columns a write carries, in the order [`bind_leads`] binds them.
+pub(crate) const WRITE_COLUMNS: &str = "id, email, account_id, first_name, last_name, title, \
+     company, industry, employee_count, annual_revenue, country, profile_stamps, \
+     lifecycle_stage, fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, \
+     intent_signals, rules_version, created_at, updated_at";
+
+/// What an update changes (everything but identity and creation).
+pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.last_name, \
+     title = u.title, company = u.company, industry = u.industry, \
+     employee_count = u.employee_count, annual_revenue = u.annual_revenue, country = u.country, \
+     profile_stamps = u.profile_stamps, lifecycle_stage = u.lifecycle_stage, \
+     fit_score = u.fit_score, fit_breakdown = u.fit_breakdown, \
+     intent_at_last_activity = u.intent_at_last_activity, last_activity_at = u.last_activity_at, \
+     intent_signals = u.intent_signals, rules_version = u.rules_version, \
+     updated_at = u.updated_at, version = l.version + 1";
+
+const WRITE_TYPES: [&str; 21] = [
+    "uuid",
+    "text",
+    "uuid",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int8",
+    "int8",
+    "text",
+    "jsonb",
+    "text",
+    "int4",
+    "jsonb",
+    "float8",
+    "timestamptz",
+    "jsonb",
+    "text",
+    "timestamptz",
+    "timestamptz",
+];
+
+/// `unnest($first::uuid[], ...) as u(<WRITE_COLUMNS>)`: the rows bound by [`bind_leads`].
+pub(crate) fn unnest_leads(first: usize) -> String {
+    unnest("u", WRITE_COLUMNS, &WRITE_TYPES, first)
+}
+
+/// How many parameters [`bind_leads`] binds.
+pub(crate) const WRITE_PARAMS: usize = WRITE_TYPES.len();
+
+/// Binds `leads` column by column, matching [`unnest_leads`].
+pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead]) -> Q {
+    fn col<T>(leads: &[&Lead], f: impl Fn(&Lead) -> T) -> Vec<T> {
+        leads.iter().map(|l| f(l)).collect()
+    }
+    query
+        .bind(col(leads, |l| l.id))
+        .bind(col(leads, |l| l.email.as_str().to_owned()))
+        .bind(col(leads, |l| l.account_id))
+        .bind(col(leads, |l| l.profile.first_name.clone()))
+        .bind(col(leads, |l| l.profile.last_name.clone()))
+        .bind(col(leads, |l| l.profile.title.clone()))
+        .bind(col(leads, |l| l.profile.company.clone()))
+        .bind(col(leads, |l| l.profile.industry.clone()))
+        .bind(col(leads, |l| l.profile.employee_count))
+        .bind(col(leads, |l| l.profile.annual_revenue))
+        .bind(col(leads, |l| l.profile.country.clone()))
+        .bind(col(leads, |l| Json(l.profile_stamps.clone())))
+        .bind(col(leads, |l| l.stage.as_str().to_owned()))
+        .bind(col(leads, |l| l.fit.total))
+        .bind(col(leads, |l| Json(l.fit.breakdown.clone())))
+        .bind(col(leads, |l| l.intent.at_last_activity))
+        .bind(col(leads, |l| l.intent.last_activity_at))
+        .bind(col(leads, |l| Json(l.intent.signals.clone())))
+        .bind(col(leads, |l| l.rules_version.clone()))
+        .bind(col(leads, |l| l.created_at))
+        .bind(col(leads, |l| l.updated_at))
+}
+
+/// Deletes leads created in the current transaction that ended up with no event.
+pub async fn delete_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("delete from lead_transitions where lead_id = any($1)")
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("delete from leads where id = any($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -3,9 +3,13 @@
 //! Functions take `&mut PgConnection` so the caller (a `usecase`) owns the transaction.
 
 pub mod accounts;
+mod bind;
 pub mod events;
+pub mod ingest;
 pub mod leads;
 pub mod transitions;
+
+pub(crate) use bind::{Bind, unnest};
 
 use std::time::Duration;
 

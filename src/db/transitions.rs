@@ -5,42 +5,79 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::{Bind, unnest};
 use crate::domain::Stage;
 
 /// A transition to record.
 #[derive(Debug, Clone)]
-pub struct NewTransition<'a> {
+pub struct NewTransition {
     pub lead_id: Uuid,
     pub from: Option<Stage>,
     pub to: Stage,
-    pub actor: &'a str,
-    pub reason: &'a str,
+    pub actor: String,
+    pub reason: String,
     pub fit_score: i32,
     pub intent_score: f64,
-    pub rules_version: &'a str,
+    pub rules_version: String,
+    /// The event that caused it, if any.
     pub event_row_id: Option<i64>,
     pub at: DateTime<Utc>,
 }
 
-/// Appends a transition.
-pub async fn record(conn: &mut PgConnection, t: &NewTransition<'_>) -> sqlx::Result<()> {
-    sqlx::query(
-        r#"insert into lead_transitions
-             (lead_id, from_stage, to_stage, actor, reason, fit_score, intent_score, rules_version, event_row_id, occurred_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
-    )
-    .bind(t.lead_id)
-    .bind(t.from.map(Stage::as_str))
-    .bind(t.to.as_str())
-    .bind(t.actor)
-    .bind(t.reason)
-    .bind(t.fit_score)
-    .bind(t.intent_score)
-    .bind(t.rules_version)
-    .bind(t.event_row_id)
-    .bind(t.at)
-    .execute(conn)
-    .await?;
+/// Columns of a transition row, in the order [`bind_transitions`] binds them.
+pub(crate) const WRITE_COLUMNS: &str = "lead_id, from_stage, to_stage, actor, reason, fit_score, \
+     intent_score, rules_version, event_row_id, occurred_at";
+
+/// `unnest($first::uuid[], ...) as t(<WRITE_COLUMNS>)`: the rows bound by [`bind_transitions`].
+pub(crate) fn unnest_transitions(first: usize) -> String {
+    let types = [
+        "uuid",
+        "text",
+        "text",
+        "text",
+        "text",
+        "int4",
+        "float8",
+        "text",
+        "int8",
+        "timestamptz",
+    ];
+    unnest("t", WRITE_COLUMNS, &types, first)
+}
+
+/// Binds `transitions` column by column, matching [`unnest_transitions`].
+pub(crate) fn bind_transitions<'q, Q: Bind<'q>>(query: Q, transitions: &[NewTransition]) -> Q {
+    fn col<T>(ts: &[NewTransition], f: impl Fn(&NewTransition) -> T) -> Vec<T> {
+        ts.iter().map(f).collect()
+    }
+    query
+        .bind(col(transitions, |t| t.lead_id))
+        .bind(col(transitions, |t| t.from.map(|s| s.as_str().to_owned())))
+        .bind(col(transitions, |t| t.to.as_str().to_owned()))
+        .bind(col(transitions, |t| t.actor.clone()))
+        .bind(col(transitions, |t| t.reason.clone()))
+        .bind(col(transitions, |t| t.fit_score))
+        .bind(col(transitions, |t| t.intent_score))
+        .bind(col(transitions, |t| t.rules_version.clone()))
+        .bind(col(transitions, |t| t.event_row_id))
+        .bind(col(transitions, |t| t.at))
+}
+
+/// Appends transitions.
+pub async fn record_many(
+    conn: &mut PgConnection,
+    transitions: &[NewTransition],
+) -> sqlx::Result<()> {
+    if transitions.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "insert into lead_transitions ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {}",
+        unnest_transitions(1)
+    );
+    bind_transitions(sqlx::query(&sql), transitions)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -1,0 +1,341 @@
+//! Ingest benchmark: runs the service in-process against a scratch database and measures
+//! events/s and latency for single events (concurrency 16 and 64), batches of 100, and an
+//! open-loop run at half the peak single-event rate; in the same run, the baseline of raw
+//! durable single-row INSERTs of an event row at the same concurrency.
+//!
+//! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3] [--database-url URL]`
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use chrono::Utc;
+use leadrouter::{
+    app::{self, AppState},
+    config, db,
+    engine::RuleSet,
+};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+const KINDS: [&str; 6] = [
+    "page_view",
+    "email_open",
+    "content_download",
+    "pricing_page_visit",
+    "comparison_page_visit",
+    "demo_request",
+];
+const LEADS: u64 = 20_000;
+const BATCH: usize = 100;
+const BATCH_CONCURRENCY: usize = 8;
+
+struct Args {
+    seconds: u64,
+    rounds: usize,
+    database_url: String,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        seconds: 5,
+        rounds: 3,
+        database_url: "postgres://postgres@localhost:5432/leadrouter_bench".to_owned(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--seconds" => args.seconds = value.parse()?,
+            "--rounds" => args.rounds = value.parse()?,
+            "--database-url" => args.database_url = value,
+            other => anyhow::bail!("unknown flag {other}; use --seconds, --rounds, --database-url"),
+        }
+    }
+    Ok(args)
+}
+
+/// Latencies of one phase and its throughput.
+struct Figures {
+    events_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl Figures {
+    fn new(mut latencies: Vec<Duration>, events: u64, elapsed: Duration) -> Self {
+        latencies.sort();
+        let pct = |p: f64| {
+            let i =
+                ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
+            latencies
+                .get(i)
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+        };
+        Figures {
+            events_per_sec: events as f64 / elapsed.as_secs_f64(),
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+        }
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A realistic event: one of 20,000 leads, a mix of types, stamped up to a minute ago so that
+/// some arrive out of order.
+fn event(n: u64) -> Value {
+    let lead = n.wrapping_mul(2_654_435_761) % LEADS;
+    json!({
+        "event_id": format!("bench-{n}"),
+        "source": "loadgen",
+        "type": KINDS[(n % KINDS.len() as u64) as usize],
+        "occurred_at": (Utc::now() - chrono::Duration::milliseconds((n % 60_000) as i64)).to_rfc3339(),
+        "lead": {
+            "email": format!("person{lead}@company{}.example", lead % 2_000),
+            "title": if lead % 3 == 0 { "VP Marketing" } else { "Analyst" },
+            "industry": "software", "employee_count": 250, "annual_revenue": 50_000_000, "country": "US"
+        }
+    })
+}
+
+/// Runs `concurrency` workers for `seconds`, each calling `op` in a loop; `op` returns how many
+/// events it carried.
+async fn closed_loop<F, Fut>(concurrency: usize, seconds: u64, op: F) -> anyhow::Result<Figures>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<u64>> + Send,
+{
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let (mut latencies, mut events) = (Vec::new(), 0);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    events += op().await?;
+                    latencies.push(t.elapsed());
+                }
+                anyhow::Ok((latencies, events))
+            })
+        })
+        .collect();
+    let (mut latencies, mut events) = (Vec::new(), 0);
+    for worker in workers {
+        let (l, e) = worker.await??;
+        latencies.extend(l);
+        events += e;
+    }
+    Ok(Figures::new(latencies, events, start.elapsed()))
+}
+
+/// Sends single events at a fixed rate for `seconds`, whatever the latency (open loop).
+async fn open_loop(
+    client: reqwest::Client,
+    url: String,
+    rate: f64,
+    seconds: u64,
+) -> anyhow::Result<Figures> {
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let mut inflight = Vec::new();
+    while start.elapsed() < Duration::from_secs(seconds) {
+        ticker.tick().await;
+        let (client, url) = (client.clone(), url.clone());
+        inflight.push(tokio::spawn(async move {
+            let t = Instant::now();
+            post(&client, &url, &event(next_id())).await?;
+            anyhow::Ok(t.elapsed())
+        }));
+    }
+    let sent = inflight.len() as u64;
+    let mut latencies = Vec::new();
+    for request in inflight {
+        latencies.push(request.await??);
+    }
+    Ok(Figures::new(latencies, sent, start.elapsed()))
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<()> {
+    let response = client.post(url).json(body).send().await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "ingest answered {}: {}",
+        response.status(),
+        response.text().await?
+    );
+    Ok(())
+}
+
+async fn raw_insert(pool: &PgPool) -> anyhow::Result<u64> {
+    let n = next_id();
+    sqlx::query(
+        "insert into bench_raw_events (source, event_id, lead_id, event_type, occurred_at, received_at, payload)
+         values ('raw', $1, $2, 'pricing_page_visit', now(), now(), $3)",
+    )
+    .bind(format!("raw-{n}"))
+    .bind(uuid::Uuid::now_v7())
+    .bind(sqlx::types::Json(event(n)))
+    .execute(pool)
+    .await?;
+    Ok(1)
+}
+
+fn print_row(name: &str, f: &Figures) {
+    println!(
+        "{name:<34} {:>10.0} {:>9.2} {:>9.2}",
+        f.events_per_sec, f.p50_ms, f.p99_ms
+    );
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let dir = config::config_dir(std::iter::empty());
+    let mut settings = config::load_settings(&dir)?;
+    settings.database.url = args.database_url.clone().into();
+    let rules = RuleSet::new(config::load_rules(&dir)?)?;
+
+    // A fresh scratch database every run, so runs compare.
+    let maintenance =
+        PgPool::connect(&args.database_url.replace("/leadrouter_bench", "/postgres")).await?;
+    sqlx::query("drop database if exists leadrouter_bench with (force)")
+        .execute(&maintenance)
+        .await?;
+    let pool = db::connect_and_migrate(&settings.database).await?;
+    sqlx::query("create table bench_raw_events (like lead_events including all)")
+        .execute(&pool)
+        .await?;
+    let baseline_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(64)
+        .connect(&args.database_url)
+        .await?;
+
+    // The service gets its own runtime, as it would in its own process.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}/webhooks/events", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        pool,
+        settings: Arc::new(settings),
+        rules: Arc::new(rules),
+        clock: app::system_clock(),
+    };
+    let server_shutdown = shutdown.clone();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            app::serve(listener, state, server_shutdown).await
+        })
+    });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
+
+    println!(
+        "leadrouter ingest benchmark: {} rounds of {} s per phase, {} cores",
+        args.rounds,
+        args.seconds,
+        std::thread::available_parallelism()?
+    );
+    let mut table: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut record = |name: &str, value: f64| match table.iter_mut().find(|(n, _)| n == name) {
+        Some((_, values)) => values.push(value),
+        None => table.push((name.to_owned(), vec![value])),
+    };
+    for round in 1..=args.rounds {
+        println!(
+            "\nround {round}\n{:<34} {:>10} {:>9} {:>9}",
+            "phase", "events/s", "p50 ms", "p99 ms"
+        );
+        let mut peak_single: f64 = 0.0;
+        for concurrency in [16, 64] {
+            let p = baseline_pool.clone();
+            let raw = closed_loop(concurrency, args.seconds, move || {
+                let p = p.clone();
+                async move { raw_insert(&p).await }
+            })
+            .await?;
+            print_row(&format!("raw INSERT baseline c={concurrency}"), &raw);
+
+            let (c, u) = (client.clone(), url.clone());
+            let single = closed_loop(concurrency, args.seconds, move || {
+                let (c, u) = (c.clone(), u.clone());
+                async move { post(&c, &u, &event(next_id())).await.map(|()| 1) }
+            })
+            .await?;
+            print_row(&format!("single-event ingest c={concurrency}"), &single);
+            let ratio = single.events_per_sec / raw.events_per_sec;
+            println!(
+                "{:<34} {ratio:>10.2}",
+                format!("  ratio ingest/raw c={concurrency}")
+            );
+            record(&format!("raw c={concurrency} events/s"), raw.events_per_sec);
+            record(
+                &format!("single c={concurrency} events/s"),
+                single.events_per_sec,
+            );
+            record(&format!("single c={concurrency} p50 ms"), single.p50_ms);
+            record(&format!("single c={concurrency} p99 ms"), single.p99_ms);
+            record(&format!("ratio single/raw c={concurrency}"), ratio);
+            peak_single = peak_single.max(single.events_per_sec);
+        }
+
+        let (c, u) = (client.clone(), url.clone());
+        let batches = closed_loop(BATCH_CONCURRENCY, args.seconds, move || {
+            let (c, u) = (c.clone(), u.clone());
+            async move {
+                let batch: Vec<Value> = (0..BATCH).map(|_| event(next_id())).collect();
+                post(&c, &u, &Value::Array(batch))
+                    .await
+                    .map(|()| BATCH as u64)
+            }
+        })
+        .await?;
+        print_row(
+            &format!("batch of {BATCH} c={BATCH_CONCURRENCY} (latency per batch)"),
+            &batches,
+        );
+        record("batch events/s", batches.events_per_sec);
+
+        let half = open_loop(client.clone(), url.clone(), peak_single / 2.0, args.seconds).await?;
+        print_row(
+            &format!("open loop at {:.0}/s (half peak)", peak_single / 2.0),
+            &half,
+        );
+        record("half-peak p50 ms", half.p50_ms);
+        record("half-peak p99 ms", half.p99_ms);
+    }
+
+    println!("\nmedians over {} rounds", args.rounds);
+    for (name, values) in &table {
+        println!("{name:<34} {:>10.2}", median(values.clone()));
+    }
+    shutdown.cancel();
+    server.join().expect("server thread")?;
+    Ok(())
+}
