@@ -11,18 +11,22 @@ use crate::domain::{EventType, LeadEvent};
 pub(crate) const WRITE_COLUMNS: &str =
     "source, event_id, lead_id, event_type, occurred_at, received_at, payload";
 
+const WRITE_TYPES: [&str; 7] = [
+    "text",
+    "text",
+    "uuid",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "jsonb",
+];
+
+/// How many parameters [`bind_events`] binds.
+pub(crate) const WRITE_PARAMS: usize = WRITE_TYPES.len();
+
 /// `unnest($first::text[], ...) as e(<WRITE_COLUMNS>)`: the rows bound by [`bind_events`].
 pub(crate) fn unnest_events(first: usize) -> String {
-    let types = [
-        "text",
-        "text",
-        "uuid",
-        "text",
-        "timestamptz",
-        "timestamptz",
-        "jsonb",
-    ];
-    unnest("e", WRITE_COLUMNS, &types, first)
+    unnest("e", WRITE_COLUMNS, &WRITE_TYPES, first)
 }
 
 /// An event to store, with the lead it belongs to.

@@ -6,4 +6,5 @@ mod health;
 mod helpers;
 mod ingest;
 mod leads;
+mod startup;
 mod validation;
