@@ -260,10 +260,6 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead]) -> Q {
 
 /// Deletes leads created in the current transaction that ended up with no event.
 pub async fn delete_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("delete from lead_transitions where lead_id = any($1)")
-        .bind(ids)
-        .execute(&mut *conn)
-        .await?;
     sqlx::query("delete from leads where id = any($1)")
         .bind(ids)
         .execute(conn)

@@ -120,11 +120,8 @@ pub(super) async fn ingest(
     transitions::record_many(&mut tx, &new_transitions).await?;
 
     // A lead created here whose events all turned out to be concurrent duplicates is undone.
-    let orphans: Vec<Uuid> = created
-        .iter()
-        .copied()
-        .filter(|id| !touched.iter().any(|l| l.id == *id))
-        .collect();
+    let touched_ids: HashSet<Uuid> = touched.iter().map(|l| l.id).collect();
+    let orphans: Vec<Uuid> = created.difference(&touched_ids).copied().collect();
     if !orphans.is_empty() {
         leads::delete_many(&mut tx, &orphans).await?;
     }
@@ -243,10 +240,11 @@ async fn outcomes(
             .map(|(s, e, id)| ((s, e), id))
             .collect()
     };
+    let locked: HashSet<Uuid> = leads.values().map(|l| l.id).collect();
     let mut others: Vec<Uuid> = owners
         .values()
         .copied()
-        .filter(|id| !leads.values().any(|l| l.id == *id))
+        .filter(|id| !locked.contains(id))
         .collect();
     others.sort_unstable();
     others.dedup();
