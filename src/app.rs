@@ -8,7 +8,14 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{adapters::canonical::Limits, config::Settings, db, engine::RuleSet, http};
+use crate::{
+    adapters::canonical::Limits,
+    config::Settings,
+    db,
+    engine::RuleSet,
+    http,
+    usecase::ingest::{GroupCommit, GroupCommitSettings},
+};
 
 /// Where the service reads the time. Tests inject a fixed or movable clock so nothing sleeps.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -25,9 +32,30 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub rules: Arc<RuleSet>,
     pub clock: Clock,
+    pub group_commit: GroupCommit,
 }
 
 impl AppState {
+    /// The state for `pool`, starting the ingest writers on the current runtime.
+    pub fn new(pool: PgPool, settings: Settings, rules: RuleSet, clock: Clock) -> Self {
+        let rules = Arc::new(rules);
+        let group_commit = GroupCommit::start(
+            pool.clone(),
+            rules.clone(),
+            GroupCommitSettings {
+                writers: settings.ingest.group_writers,
+                max_group: settings.ingest.max_group_events,
+            },
+        );
+        Self {
+            pool,
+            settings: Arc::new(settings),
+            rules,
+            clock,
+            group_commit,
+        }
+    }
+
     /// The current time, from the injected clock.
     pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
@@ -55,12 +83,7 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let state = AppState {
-        pool: pool.clone(),
-        settings: Arc::new(settings),
-        rules: Arc::new(rules),
-        clock: system_clock(),
-    };
+    let state = AppState::new(pool.clone(), settings, rules, system_clock());
     serve(listener, state, shutdown).await?;
     pool.close().await;
     tracing::info!("leadrouter stopped");

@@ -19,6 +19,7 @@ use crate::engine::Rules;
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
+    pub ingest: IngestSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
 }
@@ -33,6 +34,14 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub max_batch_events: usize,
     pub max_future_skew_secs: i64,
+}
+
+/// How single-event requests share commits (see `usecase::ingest::group`).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    pub group_writers: usize,
+    pub max_group_events: usize,
 }
 
 /// PostgreSQL connection.
@@ -141,6 +150,12 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
         |key: &str, problem: &str| ConfigError(format!("{}: {key}: {problem}", file.display()));
     if settings.server.max_batch_events == 0 {
         return Err(bad("server.max_batch_events", "must be at least 1"));
+    }
+    if settings.ingest.group_writers == 0 {
+        return Err(bad("ingest.group_writers", "must be at least 1"));
+    }
+    if settings.ingest.max_group_events == 0 {
+        return Err(bad("ingest.max_group_events", "must be at least 1"));
     }
     if settings.database.max_connections == 0 {
         return Err(bad("database.max_connections", "must be at least 1"));

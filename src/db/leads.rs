@@ -140,6 +140,64 @@ pub async fn by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<L
     convert(sqlx::query_as(&sql).bind(ids).fetch_all(conn).await?)
 }
 
+#[derive(sqlx::FromRow)]
+struct LeadWithHistoryRow {
+    #[sqlx(flatten)]
+    lead: LeadRow,
+    history_types: Option<Vec<String>>,
+    history_at: Option<Vec<DateTime<Utc>>>,
+}
+
+/// A lead's event history as (type, occurred_at): the input of an intent refold.
+pub type History = Vec<(EventType, DateTime<Utc>)>;
+
+/// The existing leads among `emails`, unlocked, each with its event history when an event
+/// stamped `earliest` (same position as its email) predates its last activity, i.e. when
+/// taking that event will need a refold. Saves a round trip for late events.
+pub async fn by_emails_with_history(
+    conn: &mut PgConnection,
+    emails: &[&str],
+    earliest: &[DateTime<Utc>],
+) -> sqlx::Result<Vec<(Lead, Option<History>)>> {
+    let columns: Vec<String> = COLUMNS
+        .split(',')
+        .map(|c| format!("l.{}", c.trim()))
+        .collect();
+    let sql = format!(
+        "select {},
+                case when x.earliest < l.last_activity_at then array(
+                    select event_type from lead_events e where e.lead_id = l.id order by e.id) end
+                  as history_types,
+                case when x.earliest < l.last_activity_at then array(
+                    select occurred_at from lead_events e where e.lead_id = l.id order by e.id) end
+                  as history_at
+           from leads l join unnest($1::text[], $2::timestamptz[]) as x(email, earliest)
+             on l.email = x.email",
+        columns.join(", ")
+    );
+    let rows: Vec<LeadWithHistoryRow> = sqlx::query_as(&sql)
+        .bind(emails)
+        .bind(earliest)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let history = match (row.history_types, row.history_at) {
+                (Some(types), Some(at)) => Some(
+                    types
+                        .iter()
+                        .map(|t| t.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+                        .zip(at)
+                        .map(|(t, at)| t.map(|t| (t, at)))
+                        .collect::<sqlx::Result<History>>()?,
+                ),
+                _ => None,
+            };
+            Ok((Lead::try_from(row.lead)?, history))
+        })
+        .collect()
+}
+
 /// A lead by (normalised) email, unlocked.
 pub async fn by_email(conn: &mut PgConnection, email: &Email) -> sqlx::Result<Option<Lead>> {
     let sql = format!("select {COLUMNS} from leads where email = $1");

@@ -29,7 +29,8 @@ async fn ingest_events(
 ) -> Result<Json<IngestResponse>, ApiError> {
     let now = state.now();
     let events = canonical::parse_batch(&body, &state.limits(), now)?;
-    let results = ingest::ingest(&state.pool, &state.rules, now, &events).await?;
+    let results =
+        ingest::ingest(&state.pool, &state.rules, &state.group_commit, now, events).await?;
     let duplicates = results
         .iter()
         .filter(|r| r.status == EventStatus::Duplicate)

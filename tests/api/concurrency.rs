@@ -35,13 +35,15 @@ async fn hundred_concurrent_events_for_one_new_email_make_one_lead_with_the_exac
         let app = app.clone();
         requests.push(tokio::spawn(async move { app.ingest(&e).await }));
     }
-    let mut lead_ids = Vec::new();
+    let (mut lead_ids, mut creators) = (Vec::new(), 0);
     for request in requests {
         let body: Value = request.await.unwrap();
         lead_ids.push(body["results"][0]["lead_id"].clone());
+        creators += usize::from(body["results"][0]["lead_created"] == true);
     }
     lead_ids.dedup();
     assert_eq!(lead_ids.len(), 1, "every event went to the same lead");
+    assert_eq!(creators, 1, "exactly one request reports creating the lead");
 
     assert_eq!(app.count("leads").await, 1);
     assert_eq!(app.count("accounts").await, 1);
@@ -86,4 +88,39 @@ async fn overlapping_batches_in_opposite_orders_both_commit(pool: PgPool) {
         assert_eq!(b.0, 200, "{}", b.1);
     }
     assert_eq!(app.count("lead_events").await, 120);
+}
+
+/// The same event posted 20 times at once for a known lead (a retrying source): stored and
+/// counted once, every other copy reported as a duplicate, whichever group each lands in.
+#[sqlx::test]
+async fn a_burst_of_retries_of_one_event_counts_it_once(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    app.ingest(&event(
+        "first",
+        "known@acme.io",
+        "content_download",
+        Duration::hours(-2),
+    ))
+    .await;
+    let retried = event(
+        "retried",
+        "known@acme.io",
+        "pricing_page_visit",
+        Duration::hours(-1),
+    );
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, e) = (app.clone(), retried.clone());
+            tokio::spawn(async move { app.ingest(&e).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        let body: Value = request.await.unwrap();
+        statuses.push(body["results"][0]["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses.iter().filter(|s| *s == "accepted").count(), 1);
+    assert_eq!(statuses.iter().filter(|s| *s == "duplicate").count(), 19);
+    assert_eq!(app.count("lead_events").await, 2);
+    assert_eq!(app.lead("known@acme.io").await["intent_score"], 35.0);
 }

@@ -61,12 +61,7 @@ impl TestApp {
             let now = now.clone();
             Arc::new(move || *now.lock().unwrap())
         };
-        let state = AppState {
-            pool: pool.clone(),
-            settings: Arc::new(settings),
-            rules: Arc::new(rules),
-            clock,
-        };
+        let state = AppState::new(pool.clone(), settings, rules, clock);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{EventStatus, IngestOutcome, apply_events, evaluate, has_account, outcome, refold};
+use super::{
+    EventStatus, IngestOutcome, Key, apply_to_leads, evaluate_leads, fresh_mask, has_account, key,
+    outcomes,
+};
 use crate::{
     db::{
         accounts,
@@ -20,12 +23,6 @@ use crate::{
     error::ApiError,
 };
 
-type Key<'a> = (&'a str, &'a str);
-
-fn key(event: &LeadEvent) -> Key<'_> {
-    (&event.source, &event.event_id)
-}
-
 /// Ingests `batch` in one transaction.
 pub(super) async fn ingest(
     pool: &PgPool,
@@ -35,18 +32,8 @@ pub(super) async fn ingest(
 ) -> Result<Vec<IngestOutcome>, ApiError> {
     let mut tx = pool.begin().await?;
 
-    // Events stored before, and repeats within the batch, are duplicates.
     let keys: Vec<Key<'_>> = batch.iter().map(key).collect();
-    let known: HashSet<(String, String)> = events::leads_of(&mut tx, &keys)
-        .await?
-        .into_iter()
-        .map(|(s, e, _)| (s, e))
-        .collect();
-    let mut seen = HashSet::new();
-    let is_fresh: Vec<bool> = batch
-        .iter()
-        .map(|e| !known.contains(&(e.source.clone(), e.event_id.clone())) && seen.insert(key(e)))
-        .collect();
+    let is_fresh = fresh_mask(batch, &events::leads_of(&mut tx, &keys).await?);
     let fresh: Vec<&LeadEvent> = batch
         .iter()
         .zip(&is_fresh)
@@ -75,45 +62,23 @@ pub(super) async fn ingest(
         .map(|(e, f)| *f && is_stored(e))
         .collect();
 
-    // Apply each lead's stored events in occurred_at order.
-    let mut per_lead: BTreeMap<&str, Vec<&LeadEvent>> = BTreeMap::new();
-    for event in fresh.iter().copied().filter(|e| is_stored(e)) {
-        per_lead
-            .entry(event.email.as_str())
-            .or_default()
-            .push(event);
-    }
-    let mut refolds = Vec::new();
-    for (email, events) in &mut per_lead {
-        events.sort_by_key(|e| e.occurred_at);
-        let lead = leads.get_mut(*email).expect("every fresh event has a lead");
-        if !apply_events(lead, events, rules) {
-            refolds.push(lead.id);
-        }
-    }
-    if !refolds.is_empty() {
-        let mut histories: HashMap<Uuid, Vec<_>> = HashMap::new();
-        for (lead_id, t, at) in events::intent_histories(&mut tx, &refolds).await? {
-            histories.entry(lead_id).or_default().push((t, at));
-        }
-        for lead in leads.values_mut().filter(|l| refolds.contains(&l.id)) {
-            refold(lead, histories.remove(&lead.id).unwrap_or_default(), rules);
-        }
-    }
-    let mut new_transitions = Vec::new();
-    for (email, events) in &per_lead {
-        let lead = leads.get_mut(*email).expect("every fresh event has a lead");
-        let created_by = created
-            .contains(&lead.id)
-            .then(|| events[0].source.as_str());
-        let last_event = stored[&(
-            events[events.len() - 1].source.clone(),
-            events[events.len() - 1].event_id.clone(),
-        )];
-        for mut t in evaluate(lead, created_by, rules, now) {
-            t.event_row_id = Some(last_event);
-            new_transitions.push(t);
-        }
+    let applied = fresh.iter().copied().filter(|e| is_stored(e));
+    let per_lead =
+        apply_to_leads(&mut tx, applied, &mut leads, HashMap::new(), rules, true).await?;
+    let mut new_transitions = evaluate_leads(&per_lead, &mut leads, &created, rules, now);
+    // A system transition points at the lead's latest event of the batch.
+    let last_event: HashMap<Uuid, i64> = per_lead
+        .iter()
+        .map(|(email, events)| {
+            let last = events[events.len() - 1];
+            (
+                leads[*email].id,
+                stored[&(last.source.clone(), last.event_id.clone())],
+            )
+        })
+        .collect();
+    for t in &mut new_transitions {
+        t.event_row_id = last_event.get(&t.lead_id).copied();
     }
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
     leads::update_many(&mut tx, &touched).await?;
@@ -213,78 +178,4 @@ async fn lock_or_create_leads(
         }
     }
     Ok((leads, created))
-}
-
-/// One outcome per event of the batch, in its order.
-async fn outcomes(
-    conn: &mut PgConnection,
-    batch: &[LeadEvent],
-    accepted: &[bool],
-    leads: &HashMap<String, Lead>,
-    created: &HashSet<Uuid>,
-    rules: &RuleSet,
-    now: DateTime<Utc>,
-) -> Result<Vec<IngestOutcome>, ApiError> {
-    let duplicates: Vec<Key<'_>> = batch
-        .iter()
-        .zip(accepted)
-        .filter(|(_, a)| !**a)
-        .map(|(e, _)| key(e))
-        .collect();
-    let owners: HashMap<(String, String), Uuid> = if duplicates.is_empty() {
-        HashMap::new()
-    } else {
-        events::leads_of(conn, &duplicates)
-            .await?
-            .into_iter()
-            .map(|(s, e, id)| ((s, e), id))
-            .collect()
-    };
-    let locked: HashSet<Uuid> = leads.values().map(|l| l.id).collect();
-    let mut others: Vec<Uuid> = owners
-        .values()
-        .copied()
-        .filter(|id| !locked.contains(id))
-        .collect();
-    others.sort_unstable();
-    others.dedup();
-    let others: HashMap<Uuid, Lead> = leads::by_ids(conn, &others)
-        .await?
-        .into_iter()
-        .map(|l| (l.id, l))
-        .collect();
-    let by_id: HashMap<Uuid, &Lead> = leads
-        .values()
-        .chain(others.values())
-        .map(|l| (l.id, l))
-        .collect();
-
-    batch
-        .iter()
-        .zip(accepted)
-        .map(|(event, accepted)| {
-            if *accepted {
-                let lead = &leads[event.email.as_str()];
-                return Ok(outcome(
-                    event,
-                    EventStatus::Accepted,
-                    lead,
-                    created.contains(&lead.id),
-                    rules,
-                    now,
-                ));
-            }
-            let lead_id = owners
-                .get(&(event.source.clone(), event.event_id.clone()))
-                .ok_or_else(|| anyhow::anyhow!("duplicate event has no stored row"))?;
-            Ok(outcome(
-                event,
-                EventStatus::Duplicate,
-                by_id[lead_id],
-                false,
-                rules,
-                now,
-            ))
-        })
-        .collect()
 }

@@ -1,21 +1,31 @@
 //! Ingesting lead events: store once, update the lead, score, advance. Each request's writes
 //! commit before it is answered, and an event never lands without its effects on the lead.
 //!
-//! A single event takes the fast path (one read, one write statement: [`single`]); a batch, or
-//! a single event that keeps losing races for its lead, takes one locking transaction
-//! ([`batch`]).
+//! A batch request is one unit of work; concurrent single-event requests are gathered into one
+//! by a group commit ([`group`]). A unit whose leads all exist takes the optimistic path (one
+//! read, one write statement: [`optimistic`]); one that creates leads, or loses a race, takes
+//! one set-based locking transaction ([`batch`]).
 
 mod batch;
-mod single;
+mod group;
+mod optimistic;
+
+pub use group::{GroupCommit, GroupCommitSettings};
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    db::{leads::Lead, transitions::NewTransition},
-    domain::{EventType, LeadEvent, Stage},
+    db::{
+        events,
+        leads::{self, History, Lead},
+        transitions::NewTransition,
+    },
+    domain::{LeadEvent, Stage},
     engine::{self, Absorbed, IntentState, LeadFacts, RuleSet},
     error::ApiError,
 };
@@ -43,26 +53,36 @@ pub enum EventStatus {
     Duplicate,
 }
 
-/// How often a single event retries the fast path before taking the locking one.
-const OPTIMISTIC_TRIES: usize = 3;
-
-/// How often a batch is retried when PostgreSQL breaks a deadlock by aborting it.
+/// How often a unit of work is retried when PostgreSQL breaks a deadlock by aborting it.
 const DEADLOCK_TRIES: usize = 3;
 
-/// Ingests `events`; outcomes come back in their order.
+/// Ingests a request's `events`; outcomes come back in their order. A lone event joins a
+/// group commit ([`group`]); a batch is its own transaction.
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 pub async fn ingest(
+    pool: &PgPool,
+    rules: &RuleSet,
+    group_commit: &GroupCommit,
+    now: DateTime<Utc>,
+    mut events: Vec<LeadEvent>,
+) -> Result<Vec<IngestOutcome>, ApiError> {
+    if events.len() == 1 {
+        let event = events.pop().expect("one event");
+        return Ok(vec![group_commit.ingest(event, now).await?]);
+    }
+    write_events(pool, rules, now, &events).await
+}
+
+/// Ingests `events` as one unit: optimistically if it can, else in one locking transaction,
+/// retried when PostgreSQL breaks a deadlock by aborting it.
+async fn write_events(
     pool: &PgPool,
     rules: &RuleSet,
     now: DateTime<Utc>,
     events: &[LeadEvent],
 ) -> Result<Vec<IngestOutcome>, ApiError> {
-    if let [event] = events {
-        for _ in 0..OPTIMISTIC_TRIES {
-            if let Some(outcome) = single::try_ingest(pool, rules, now, event).await? {
-                return Ok(vec![outcome]);
-            }
-        }
+    if let Some(outcomes) = optimistic::try_ingest(pool, rules, now, events).await? {
+        return Ok(outcomes);
     }
     let mut tries = 0;
     loop {
@@ -96,13 +116,95 @@ fn apply_events(lead: &mut Lead, events: &[&LeadEvent], rules: &RuleSet) -> bool
     true
 }
 
-/// Recomputes intent from the lead's full event history.
-fn refold(
-    lead: &mut Lead,
-    history: impl IntoIterator<Item = (EventType, DateTime<Utc>)>,
+/// An event's idempotency key.
+type Key<'a> = (&'a str, &'a str);
+
+fn key(event: &LeadEvent) -> Key<'_> {
+    (&event.source, &event.event_id)
+}
+
+/// Per event of `batch`: whether it is new, i.e. its key is not among `stored` and it does
+/// not repeat an earlier event of the batch.
+fn fresh_mask(batch: &[LeadEvent], stored: &[(String, String, Uuid)]) -> Vec<bool> {
+    let stored: HashSet<Key<'_>> = stored
+        .iter()
+        .map(|(s, e, _)| (s.as_str(), e.as_str()))
+        .collect();
+    let mut seen = HashSet::new();
+    batch
+        .iter()
+        .map(|e| !stored.contains(&key(e)) && seen.insert(key(e)))
+        .collect()
+}
+
+/// Applies `events` to their leads, each lead's in `occurred_at` order, refolding intent from
+/// the stored history where one arrived late: from `histories` if it holds the lead's, else
+/// read now. `stored` says whether the history already holds `events`. Returns the events by
+/// lead email.
+async fn apply_to_leads<'e>(
+    conn: &mut PgConnection,
+    events: impl Iterator<Item = &'e LeadEvent>,
+    leads: &mut HashMap<String, Lead>,
+    mut histories: HashMap<Uuid, History>,
     rules: &RuleSet,
-) {
-    lead.intent = IntentState::fold(history, &rules.rules.intent);
+    stored: bool,
+) -> Result<BTreeMap<&'e str, Vec<&'e LeadEvent>>, ApiError> {
+    let mut per_lead: BTreeMap<&str, Vec<&LeadEvent>> = BTreeMap::new();
+    for event in events {
+        per_lead
+            .entry(event.email.as_str())
+            .or_default()
+            .push(event);
+    }
+    let mut refolds = Vec::new();
+    for (email, events) in &mut per_lead {
+        events.sort_by_key(|e| e.occurred_at);
+        let lead = leads.get_mut(*email).expect("every event has a lead");
+        if !apply_events(lead, events, rules) {
+            refolds.push(lead.id);
+        }
+    }
+    let unread: Vec<Uuid> = refolds
+        .iter()
+        .copied()
+        .filter(|id| !histories.contains_key(id))
+        .collect();
+    if !unread.is_empty() {
+        for (lead_id, t, at) in events::intent_histories(conn, &unread).await? {
+            histories.entry(lead_id).or_default().push((t, at));
+        }
+    }
+    for (email, events) in &per_lead {
+        let lead = leads.get_mut(*email).expect("every event has a lead");
+        if refolds.contains(&lead.id) {
+            let mut history = histories.remove(&lead.id).unwrap_or_default();
+            if !stored {
+                history.extend(events.iter().map(|e| (e.event_type, e.occurred_at)));
+            }
+            lead.intent = IntentState::fold(history, &rules.rules.intent);
+        }
+    }
+    Ok(per_lead)
+}
+
+/// Evaluates every lead that got events; returns the transitions to record, each lead's
+/// creation first where `created` holds it.
+fn evaluate_leads(
+    per_lead: &BTreeMap<&str, Vec<&LeadEvent>>,
+    leads: &mut HashMap<String, Lead>,
+    created: &HashSet<Uuid>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Vec<NewTransition> {
+    let mut transitions = Vec::new();
+    for (email, events) in per_lead {
+        let lead = leads.get_mut(*email).expect("every event has a lead");
+        let created_by = created
+            .contains(&lead.id)
+            .then(|| events[0].source.as_str());
+        transitions.extend(evaluate(lead, created_by, rules, now));
+    }
+    transitions
 }
 
 /// Scores the lead as of `now`, moves its stage, and returns the transitions to record
@@ -150,6 +252,80 @@ fn evaluate(
         transitions.push(transition(Some(change.from), change.to, change.reason));
     }
     transitions
+}
+
+/// One outcome per event of the batch, in its order.
+async fn outcomes(
+    conn: &mut PgConnection,
+    batch: &[LeadEvent],
+    accepted: &[bool],
+    leads: &HashMap<String, Lead>,
+    created: &HashSet<Uuid>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Result<Vec<IngestOutcome>, ApiError> {
+    let duplicates: Vec<Key<'_>> = batch
+        .iter()
+        .zip(accepted)
+        .filter(|(_, a)| !**a)
+        .map(|(e, _)| key(e))
+        .collect();
+    let owners: HashMap<(String, String), Uuid> = if duplicates.is_empty() {
+        HashMap::new()
+    } else {
+        events::leads_of(conn, &duplicates)
+            .await?
+            .into_iter()
+            .map(|(s, e, id)| ((s, e), id))
+            .collect()
+    };
+    let locked: HashSet<Uuid> = leads.values().map(|l| l.id).collect();
+    let mut others: Vec<Uuid> = owners
+        .values()
+        .copied()
+        .filter(|id| !locked.contains(id))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    let others: HashMap<Uuid, Lead> = leads::by_ids(conn, &others)
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect();
+    let by_id: HashMap<Uuid, &Lead> = leads
+        .values()
+        .chain(others.values())
+        .map(|l| (l.id, l))
+        .collect();
+
+    batch
+        .iter()
+        .zip(accepted)
+        .map(|(event, accepted)| {
+            if *accepted {
+                let lead = &leads[event.email.as_str()];
+                return Ok(outcome(
+                    event,
+                    EventStatus::Accepted,
+                    lead,
+                    created.contains(&lead.id),
+                    rules,
+                    now,
+                ));
+            }
+            let lead_id = owners
+                .get(&(event.source.clone(), event.event_id.clone()))
+                .ok_or_else(|| anyhow::anyhow!("duplicate event has no stored row"))?;
+            Ok(outcome(
+                event,
+                EventStatus::Duplicate,
+                by_id[lead_id],
+                false,
+                rules,
+                now,
+            ))
+        })
+        .collect()
 }
 
 /// The outcome reported for an event, from the lead's state.

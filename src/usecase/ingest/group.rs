@@ -1,0 +1,121 @@
+//! Group commit for single-event requests.
+//!
+//! Webhook sources mostly post one event per request, and a durable commit per event spends
+//! the database's CPU on per-transaction work (a round trip per statement, a WAL flush) rather
+//! than on the events. So single events are queued and a few writer tasks each take whatever is
+//! waiting (up to `max_group` events) and ingest it through the locking path as one
+//! transaction. Each request is still answered only after the transaction holding its event
+//! committed, and a request that arrives while the writers are idle is written at once: under
+//! light load a group is one event and nothing waits.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{IngestOutcome, write_events};
+use crate::{domain::LeadEvent, engine::RuleSet, error::ApiError};
+
+/// How many writer tasks run groups, and how large a group may grow.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupCommitSettings {
+    pub writers: usize,
+    pub max_group: usize,
+}
+
+/// A handle on the writer tasks; cheap to clone. The writers stop once every handle is dropped
+/// and the queue is empty, so nothing queued is abandoned.
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Pending>,
+}
+
+struct Pending {
+    event: LeadEvent,
+    now: DateTime<Utc>,
+    reply: oneshot::Sender<Result<IngestOutcome, ApiError>>,
+}
+
+impl GroupCommit {
+    /// Starts the writers on the current runtime.
+    pub fn start(pool: PgPool, rules: Arc<RuleSet>, settings: GroupCommitSettings) -> Self {
+        let max_group = settings.max_group.max(1);
+        let (queue, receiver) = mpsc::channel(max_group * settings.writers.max(1) * 4);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..settings.writers.max(1) {
+            tokio::spawn(write_groups(
+                pool.clone(),
+                rules.clone(),
+                receiver.clone(),
+                max_group,
+            ));
+        }
+        Self { queue }
+    }
+
+    /// Ingests one event; returns once the transaction holding it has committed.
+    pub async fn ingest(
+        &self,
+        event: LeadEvent,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || ApiError::Unavailable("the event writers are shutting down".to_owned());
+        self.queue
+            .send(Pending { event, now, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// One writer: takes what is queued, writes it as one group, answers, repeats.
+async fn write_groups(
+    pool: PgPool,
+    rules: Arc<RuleSet>,
+    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    max_group: usize,
+) {
+    let mut group = Vec::with_capacity(max_group);
+    loop {
+        // Holding the lock only while taking keeps the other writers free to commit.
+        if receiver.lock().await.recv_many(&mut group, max_group).await == 0 {
+            return;
+        }
+        write_group(&pool, &rules, std::mem::take(&mut group)).await;
+    }
+}
+
+async fn write_group(pool: &PgPool, rules: &RuleSet, group: Vec<Pending>) {
+    let now = group
+        .iter()
+        .map(|p| p.now)
+        .max()
+        .expect("a group is never empty");
+    let events: Vec<LeadEvent> = group.iter().map(|p| p.event.clone()).collect();
+    match write_events(pool, rules, now, &events).await {
+        Ok(outcomes) => {
+            let mut creation_reported = std::collections::HashSet::new();
+            for (pending, mut outcome) in group.into_iter().zip(outcomes) {
+                // The lead was created by this group: credit the first request that touched it.
+                outcome.lead_created &= creation_reported.insert(outcome.lead_id);
+                let _ = pending.reply.send(Ok(outcome));
+            }
+        }
+        // Write alone whatever a failed group held, so one event's failure stays its own.
+        Err(error) if group.len() > 1 => {
+            tracing::warn!(events = group.len(), error = %error, "group failed; writing its events one by one");
+            for pending in group {
+                let result = write_events(pool, rules, pending.now, &[pending.event])
+                    .await
+                    .map(|mut outcomes| outcomes.remove(0));
+                let _ = pending.reply.send(result);
+            }
+        }
+        Err(error) => {
+            let pending = group.into_iter().next().expect("a group is never empty");
+            let _ = pending.reply.send(Err(error));
+        }
+    }
+}

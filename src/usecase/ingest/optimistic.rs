@@ -1,0 +1,87 @@
+//! The optimistic path for a group whose leads all exist: read them unlocked, apply the
+//! engine, then write everything in one statement that succeeds only if no lead changed since
+//! the read (`db::ingest`). Two round trips and one durable commit; `None` sends the
+//! group to the locking path (a new lead, or a lost race).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::{IngestOutcome, apply_to_leads, evaluate_leads, fresh_mask, outcomes};
+use crate::{
+    db::{
+        events::NewEvent,
+        ingest::{self, Written},
+        leads::{self, Lead},
+    },
+    domain::LeadEvent,
+    engine::RuleSet,
+    error::ApiError,
+};
+
+/// One optimistic attempt at `batch`.
+pub(super) async fn try_ingest(
+    pool: &PgPool,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+    batch: &[LeadEvent],
+) -> Result<Option<Vec<IngestOutcome>>, ApiError> {
+    let mut conn = pool.acquire().await?;
+    // No look-up of stored keys: a duplicate makes the write fail as stale, and the locking
+    // path, which does look, reports it. Webhook retries are rare next to new events.
+    let is_fresh = fresh_mask(batch, &[]);
+    let fresh: Vec<&LeadEvent> = batch
+        .iter()
+        .zip(&is_fresh)
+        .filter(|(_, f)| **f)
+        .map(|(e, _)| e)
+        .collect();
+    let mut earliest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    for e in &fresh {
+        let at = earliest.entry(e.email.as_str()).or_insert(e.occurred_at);
+        *at = (*at).min(e.occurred_at);
+    }
+    let (emails, stamps): (Vec<&str>, Vec<DateTime<Utc>>) = earliest.into_iter().unzip();
+    let mut leads = HashMap::new();
+    let mut histories = HashMap::new();
+    for (lead, history) in leads::by_emails_with_history(&mut conn, &emails, &stamps).await? {
+        if let Some(history) = history {
+            histories.insert(lead.id, history);
+        }
+        leads.insert(lead.email.to_string(), lead);
+    }
+    if leads.len() < emails.len() {
+        return Ok(None);
+    }
+
+    let fresh = fresh.into_iter();
+    let per_lead = apply_to_leads(&mut conn, fresh, &mut leads, histories, rules, false).await?;
+    let transitions = evaluate_leads(&per_lead, &mut leads, &HashSet::new(), rules, now);
+    let new_events: Vec<NewEvent<'_>> = per_lead
+        .values()
+        .flatten()
+        .map(|e| NewEvent {
+            event: e,
+            lead_id: leads[e.email.as_str()].id,
+        })
+        .collect();
+    let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
+    if !new_events.is_empty()
+        && ingest::write_group(&mut conn, &new_events, &touched, &transitions, now).await?
+            == Written::Stale
+    {
+        return Ok(None);
+    }
+    outcomes(
+        &mut conn,
+        batch,
+        &is_fresh,
+        &leads,
+        &HashSet::new(),
+        rules,
+        now,
+    )
+    .await
+    .map(Some)
+}
