@@ -11,7 +11,7 @@ alter table leads
     -- The standardized reason while the lead is Disqualified (see config/rules.toml).
     add column disqualified_reason  text,
     -- Reasons an ops user overruled by reinstating the lead: those rules no longer apply to it.
-    add column exempt_reasons       text[] not null default '{}',
+    add column exempt_reasons       jsonb not null default '[]',
     -- The latest email open or intent signal (occurred_at): the inactivity clock.
     add column last_engaged_at      timestamptz,
     -- The first opt-out from sales contact, if any.
@@ -25,7 +25,7 @@ alter table leads
     -- The account's tier (or the configured default), copied so routing needs no join.
     add column account_tier         smallint,
     -- While the lead waits in the manual review queue: what it lacks, and since when.
-    add column review_missing       text[],
+    add column review_missing       jsonb,
     add column review_queued_at     timestamptz,
     add constraint leads_disqualified_reason_check check (
         (lifecycle_stage = 'Disqualified') = (disqualified_reason is not null)
@@ -48,7 +48,7 @@ create index leads_review_idx on leads (review_queued_at) where review_missing i
 create table lead_reviews (
     id            bigint generated always as identity primary key,
     lead_id       uuid not null references leads (id),
-    missing       text[] not null,
+    missing       jsonb not null,
     queued_at     timestamptz not null,
     resolved_at   timestamptz not null,
     resolved_by   text not null,

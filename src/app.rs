@@ -62,10 +62,11 @@ impl AppState {
     }
 
     /// The canonical-event limits from the settings.
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> Limits<'_> {
         Limits {
             max_batch_events: self.settings.server.max_batch_events,
             max_future_skew: chrono::Duration::seconds(self.settings.server.max_future_skew_secs),
+            demand_states: &self.rules.rules.segmentation.demand_states,
         }
     }
 }

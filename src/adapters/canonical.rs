@@ -14,10 +14,12 @@ use crate::{
 
 /// Limits a batch must respect.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub struct Limits<'a> {
     pub max_batch_events: usize,
     /// How far in the future `occurred_at` may be (sender clock skew).
     pub max_future_skew: Duration,
+    /// The configured demand states, the only values `lead.demand_state` may take.
+    pub demand_states: &'a [String],
 }
 
 // Every field is optional at this stage so a missing one is reported by name, like any other
@@ -46,12 +48,13 @@ struct RawLead {
     employee_count: Option<Number>,
     annual_revenue: Option<Number>,
     country: Option<String>,
+    demand_state: Option<String>,
 }
 
 /// Parses and validates a request body into canonical events.
 pub fn parse_batch(
     body: &[u8],
-    limits: &Limits,
+    limits: &Limits<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<LeadEvent>, ApiError> {
     let (raw, is_array) = match body.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -160,7 +163,12 @@ impl Checker<'_> {
         }
     }
 
-    fn event(&mut self, raw: RawEvent, limits: &Limits, now: DateTime<Utc>) -> Option<LeadEvent> {
+    fn event(
+        &mut self,
+        raw: RawEvent,
+        limits: &Limits<'_>,
+        now: DateTime<Utc>,
+    ) -> Option<LeadEvent> {
         let event_id = self.required("event_id", raw.event_id);
         let source = self
             .required("source", raw.source)
@@ -185,7 +193,7 @@ impl Checker<'_> {
             .required("occurred_at", raw.occurred_at)
             .and_then(|at| self.timestamp(&at, limits, now));
         let lead = match raw.lead {
-            Some(lead) => self.lead(lead),
+            Some(lead) => self.lead(lead, limits),
             None => {
                 self.fail("lead", "is required (an object with at least an email)");
                 None
@@ -206,7 +214,7 @@ impl Checker<'_> {
     fn timestamp(
         &mut self,
         at: &str,
-        limits: &Limits,
+        limits: &Limits<'_>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         match DateTime::parse_from_rfc3339(at) {
@@ -225,7 +233,7 @@ impl Checker<'_> {
         }
     }
 
-    fn lead(&mut self, raw: RawLead) -> Option<(Email, Profile)> {
+    fn lead(&mut self, raw: RawLead, limits: &Limits<'_>) -> Option<(Email, Profile)> {
         let email = self
             .required("lead.email", raw.email)
             .and_then(|e| match Email::parse(&e) {
@@ -249,6 +257,21 @@ impl Checker<'_> {
                 None
             }
         });
+        let demand_state = text(raw.demand_state).and_then(|state| {
+            let state = state.to_lowercase();
+            if limits.demand_states.contains(&state) {
+                Some(state)
+            } else {
+                self.fail(
+                    "lead.demand_state",
+                    format!(
+                        "unknown demand state {state:?}; configured: {}",
+                        limits.demand_states.join(", ")
+                    ),
+                );
+                None
+            }
+        });
         let profile = Profile {
             first_name: text(raw.first_name),
             last_name: text(raw.last_name),
@@ -258,6 +281,7 @@ impl Checker<'_> {
             employee_count,
             annual_revenue,
             country,
+            demand_state,
         };
         Some((email?, profile))
     }
@@ -290,10 +314,13 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
     }
 
-    fn limits() -> Limits {
+    const STATES: &[String] = &[];
+
+    fn limits() -> Limits<'static> {
         Limits {
             max_batch_events: 3,
             max_future_skew: Duration::minutes(5),
+            demand_states: STATES,
         }
     }
 

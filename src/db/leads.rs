@@ -9,8 +9,8 @@ use super::{Bind, unnest};
 use uuid::Uuid;
 
 use crate::{
-    domain::{Email, EventType, Profile, ProfileStamps, Stage},
-    engine::{FitHit, FitScore, IntentSignal, IntentState},
+    domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, Stage},
+    engine::{Activity, FitHit, FitScore, IntentSignal, IntentState},
 };
 
 /// A lead as stored.
@@ -24,6 +24,14 @@ pub struct Lead {
     pub stage: Stage,
     pub fit: FitScore,
     pub intent: IntentState,
+    pub activity: Activity,
+    /// Set while the lead is Disqualified.
+    pub disqualified_reason: Option<DisqualifyReason>,
+    /// Reasons an ops user overruled by reinstating the lead.
+    pub exempt_reasons: Vec<DisqualifyReason>,
+    pub account_tier: Option<u8>,
+    /// Set while the lead waits in the manual review queue.
+    pub review: Option<Review>,
     pub rules_version: String,
     /// The row version this copy was read at (optimistic concurrency).
     pub version: i64,
@@ -48,12 +56,25 @@ impl Lead {
             stage: Stage::Lead,
             fit: FitScore::default(),
             intent: IntentState::default(),
+            activity: Activity::default(),
+            disqualified_reason: None,
+            exempt_reasons: Vec::new(),
+            account_tier: None,
+            review: None,
             rules_version: rules_version.to_owned(),
             version: 0,
             created_at: now,
             updated_at: now,
         }
     }
+}
+
+/// Why a lead waits in the manual review queue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Review {
+    /// The routing keys it lacks (`demand_state`, `account_tier`).
+    pub missing: Vec<String>,
+    pub queued_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -69,6 +90,7 @@ struct LeadRow {
     employee_count: Option<i64>,
     annual_revenue: Option<i64>,
     country: Option<String>,
+    demand_state: Option<String>,
     profile_stamps: Json<ProfileStamps>,
     #[sqlx(try_from = "String")]
     lifecycle_stage: Stage,
@@ -77,6 +99,15 @@ struct LeadRow {
     intent_at_last_activity: f64,
     last_activity_at: Option<DateTime<Utc>>,
     intent_signals: Json<BTreeMap<EventType, IntentSignal>>,
+    last_engaged_at: Option<DateTime<Utc>>,
+    opted_out_at: Option<DateTime<Utc>>,
+    derived_demand_state: Option<String>,
+    below_size_since: Option<DateTime<Utc>>,
+    disqualified_reason: Option<String>,
+    exempt_reasons: Json<Vec<DisqualifyReason>>,
+    account_tier: Option<i16>,
+    review_missing: Option<Json<Vec<String>>>,
+    review_queued_at: Option<DateTime<Utc>>,
     rules_version: String,
     version: i64,
     created_at: DateTime<Utc>,
@@ -84,9 +115,11 @@ struct LeadRow {
 }
 
 const COLUMNS: &str = "id, email, account_id, first_name, last_name, title, company, industry, \
-     employee_count, annual_revenue, country, profile_stamps, lifecycle_stage, fit_score, \
-     fit_breakdown, intent_at_last_activity, last_activity_at, intent_signals, rules_version, \
-     version, created_at, updated_at";
+     employee_count, annual_revenue, country, demand_state, profile_stamps, lifecycle_stage, \
+     fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, intent_signals, \
+     last_engaged_at, opted_out_at, derived_demand_state, below_size_since, \
+     disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
+     rules_version, version, created_at, updated_at";
 
 impl TryFrom<LeadRow> for Lead {
     type Error = sqlx::Error;
@@ -105,6 +138,7 @@ impl TryFrom<LeadRow> for Lead {
                 employee_count: row.employee_count,
                 annual_revenue: row.annual_revenue,
                 country: row.country,
+                demand_state: row.demand_state,
             },
             profile_stamps: row.profile_stamps.0,
             stage: row.lifecycle_stage,
@@ -116,6 +150,25 @@ impl TryFrom<LeadRow> for Lead {
                 at_last_activity: row.intent_at_last_activity,
                 last_activity_at: row.last_activity_at,
                 signals: row.intent_signals.0,
+            },
+            activity: Activity {
+                last_engaged_at: row.last_engaged_at,
+                opted_out_at: row.opted_out_at,
+                derived_demand_state: row.derived_demand_state,
+                below_size_since: row.below_size_since,
+            },
+            disqualified_reason: row
+                .disqualified_reason
+                .map(|r| r.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+                .transpose()?,
+            exempt_reasons: row.exempt_reasons.0,
+            account_tier: row.account_tier.and_then(|t| u8::try_from(t).ok()),
+            review: match (row.review_missing, row.review_queued_at) {
+                (Some(missing), Some(queued_at)) => Some(Review {
+                    missing: missing.0,
+                    queued_at,
+                }),
+                _ => None,
             },
             rules_version: row.rules_version,
             version: row.version,
@@ -241,21 +294,28 @@ pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Resu
 
 /// The columns a write carries, in the order [`bind_leads`] binds them.
 pub(crate) const WRITE_COLUMNS: &str = "id, email, account_id, first_name, last_name, title, \
-     company, industry, employee_count, annual_revenue, country, profile_stamps, \
+     company, industry, employee_count, annual_revenue, country, demand_state, profile_stamps, \
      lifecycle_stage, fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, \
-     intent_signals, rules_version, created_at, updated_at";
+     intent_signals, last_engaged_at, opted_out_at, derived_demand_state, below_size_since, \
+     disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
+     rules_version, created_at, updated_at";
 
-/// What an update changes (everything but identity and creation).
+/// What an update changes (everything but identity, account and creation).
 pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.last_name, \
      title = u.title, company = u.company, industry = u.industry, \
      employee_count = u.employee_count, annual_revenue = u.annual_revenue, country = u.country, \
-     profile_stamps = u.profile_stamps, lifecycle_stage = u.lifecycle_stage, \
-     fit_score = u.fit_score, fit_breakdown = u.fit_breakdown, \
-     intent_at_last_activity = u.intent_at_last_activity, last_activity_at = u.last_activity_at, \
-     intent_signals = u.intent_signals, rules_version = u.rules_version, \
+     demand_state = u.demand_state, profile_stamps = u.profile_stamps, \
+     lifecycle_stage = u.lifecycle_stage, fit_score = u.fit_score, \
+     fit_breakdown = u.fit_breakdown, intent_at_last_activity = u.intent_at_last_activity, \
+     last_activity_at = u.last_activity_at, intent_signals = u.intent_signals, \
+     last_engaged_at = u.last_engaged_at, opted_out_at = u.opted_out_at, \
+     derived_demand_state = u.derived_demand_state, below_size_since = u.below_size_since, \
+     disqualified_reason = u.disqualified_reason, exempt_reasons = u.exempt_reasons, \
+     account_tier = u.account_tier, review_missing = u.review_missing, \
+     review_queued_at = u.review_queued_at, rules_version = u.rules_version, \
      updated_at = u.updated_at, version = l.version + 1";
 
-const WRITE_TYPES: [&str; 21] = [
+const WRITE_TYPES: [&str; 31] = [
     "uuid",
     "text",
     "uuid",
@@ -266,6 +326,7 @@ const WRITE_TYPES: [&str; 21] = [
     "text",
     "int8",
     "int8",
+    "text",
     "text",
     "jsonb",
     "text",
@@ -274,6 +335,15 @@ const WRITE_TYPES: [&str; 21] = [
     "float8",
     "timestamptz",
     "jsonb",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "timestamptz",
+    "text",
+    "jsonb",
+    "int2",
+    "jsonb",
+    "timestamptz",
     "text",
     "timestamptz",
     "timestamptz",
@@ -304,6 +374,7 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead]) -> Q {
         .bind(col(leads, |l| l.profile.employee_count))
         .bind(col(leads, |l| l.profile.annual_revenue))
         .bind(col(leads, |l| l.profile.country.clone()))
+        .bind(col(leads, |l| l.profile.demand_state.clone()))
         .bind(col(leads, |l| Json(l.profile_stamps.clone())))
         .bind(col(leads, |l| l.stage.as_str().to_owned()))
         .bind(col(leads, |l| l.fit.total))
@@ -311,6 +382,19 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead]) -> Q {
         .bind(col(leads, |l| l.intent.at_last_activity))
         .bind(col(leads, |l| l.intent.last_activity_at))
         .bind(col(leads, |l| Json(l.intent.signals.clone())))
+        .bind(col(leads, |l| l.activity.last_engaged_at))
+        .bind(col(leads, |l| l.activity.opted_out_at))
+        .bind(col(leads, |l| l.activity.derived_demand_state.clone()))
+        .bind(col(leads, |l| l.activity.below_size_since))
+        .bind(col(leads, |l| {
+            l.disqualified_reason.map(|r| r.as_str().to_owned())
+        }))
+        .bind(col(leads, |l| Json(l.exempt_reasons.clone())))
+        .bind(col(leads, |l| l.account_tier.map(i16::from)))
+        .bind(col(leads, |l| {
+            l.review.as_ref().map(|r| Json(r.missing.clone()))
+        }))
+        .bind(col(leads, |l| l.review.as_ref().map(|r| r.queued_at)))
         .bind(col(leads, |l| l.rules_version.clone()))
         .bind(col(leads, |l| l.created_at))
         .bind(col(leads, |l| l.updated_at))

@@ -3,9 +3,11 @@
 mod email;
 mod event;
 mod profile;
+mod reason;
 mod stage;
 
 pub use email::{Email, EmailError};
 pub use event::{EventType, LeadEvent, UnknownEventType};
 pub use profile::{Profile, ProfileField, ProfileStamps};
+pub use reason::{DisqualifyReason, UnknownReason};
 pub use stage::{Stage, UnknownStage};

@@ -16,6 +16,9 @@ pub struct Profile {
     pub annual_revenue: Option<i64>,
     /// ISO 3166-1 alpha-2, upper case.
     pub country: Option<String>,
+    /// The demand state the MAP assigned (one of the configured states); when absent, the
+    /// engine derives one from behaviour.
+    pub demand_state: Option<String>,
 }
 
 /// The profile fields, named as on the wire.
@@ -30,6 +33,7 @@ pub enum ProfileField {
     EmployeeCount,
     AnnualRevenue,
     Country,
+    DemandState,
 }
 
 /// For each profile field, the `occurred_at` of the event its current value came from.
@@ -103,6 +107,13 @@ impl Profile {
             at,
         );
         changed |= take(F::Country, &mut self.country, &update.country, stamps, at);
+        changed |= take(
+            F::DemandState,
+            &mut self.demand_state,
+            &update.demand_state,
+            stamps,
+            at,
+        );
         changed
     }
 }

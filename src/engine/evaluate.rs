@@ -1,10 +1,14 @@
-//! One evaluation of a lead: its scores as of `now` and the stage change they call for.
+//! One evaluation of a lead: its scores as of `now`, then disqualification, segmentation and
+//! the stage change they call for, in that order (DESIGN §2).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{FitScore, IntentState, Rules, score_fit};
-use crate::domain::{Profile, Stage};
+use super::{
+    Activity, Disqualification, DisqualifyFacts, FitScore, IntentState, Rules, Segment, first_hit,
+    score_fit,
+};
+use crate::domain::{DisqualifyReason, Profile, Stage};
 
 /// What the engine needs to know about a lead.
 #[derive(Clone, Copy, Debug)]
@@ -13,6 +17,26 @@ pub struct LeadFacts<'a> {
     pub profile: &'a Profile,
     pub stage: Stage,
     pub intent: &'a IntentState,
+    pub activity: &'a Activity,
+    /// When the lead was first seen.
+    pub first_seen: DateTime<Utc>,
+    /// The lead's account tier, if its account is on the tiered list.
+    pub account_tier: Option<u8>,
+    /// Disqualification reasons an ops user overruled for this lead.
+    pub exempt: &'a [DisqualifyReason],
+}
+
+impl<'a> LeadFacts<'a> {
+    /// The part disqualification looks at.
+    pub fn disqualify_facts(&self) -> DisqualifyFacts<'a> {
+        DisqualifyFacts {
+            email_domain: self.email_domain,
+            profile: self.profile,
+            activity: self.activity,
+            first_seen: self.first_seen,
+            exempt: self.exempt,
+        }
+    }
 }
 
 /// The engine's verdict on a lead.
@@ -24,6 +48,13 @@ pub struct Evaluation {
     /// The stage after this evaluation.
     pub stage: Stage,
     pub change: Option<StageChange>,
+    /// The rule that disqualified the lead in this evaluation, if one did.
+    pub disqualification: Option<Disqualification>,
+    /// The routing keys as they stand.
+    pub segment: Segment,
+    /// Set when the lead became MQL now without a full segment: what it lacks. Such a lead
+    /// waits in the manual review queue instead of going on to handoff.
+    pub review_missing: Option<Vec<String>>,
 }
 
 /// A stage transition the rules decided, with the reason recorded in the transition log.
@@ -34,27 +65,56 @@ pub struct StageChange {
     pub reason: String,
 }
 
-/// Scores a lead and decides whether it advances. Only `Lead` advances to `MQL` here: later
-/// stages move by human action, and a score that decays after MQL does not demote the lead.
+/// Scores a lead and decides whether it moves. A lead or MQL that a disqualification rule
+/// catches becomes `Disqualified`; a disqualified lead is still scored but never moves here
+/// (only a reinstatement brings it back). Only `Lead` advances to `MQL`: later stages move by
+/// human action, and a score that decays after MQL does not demote the lead.
 pub fn evaluate(facts: LeadFacts<'_>, rules: &Rules, now: DateTime<Utc>) -> Evaluation {
     let fit = score_fit(facts.profile, facts.email_domain, &rules.fit);
     let intent = facts.intent.score_at(now, &rules.intent);
-    let qualifies = fit.total >= rules.mql.fit && intent >= rules.mql.intent;
-    let change = (facts.stage == Stage::Lead && qualifies).then(|| StageChange {
-        from: Stage::Lead,
-        to: Stage::Mql,
-        reason: format!(
-            "fit {} ≥ {} and intent {} ≥ {}",
-            fit.total, rules.mql.fit, intent, rules.mql.intent
-        ),
-    });
-    let stage = change.as_ref().map_or(facts.stage, |c| c.to);
-    Evaluation {
+    let segment = Segment::of(
+        facts.profile.demand_state.as_deref(),
+        facts.activity.derived_demand_state.as_deref(),
+        facts.account_tier,
+        &rules.segmentation,
+    );
+    let mut eval = Evaluation {
         fit,
         intent,
-        stage,
-        change,
+        stage: facts.stage,
+        change: None,
+        disqualification: None,
+        segment,
+        review_missing: None,
+    };
+    if matches!(facts.stage, Stage::Lead | Stage::Mql) {
+        let hit = first_hit(&facts.disqualify_facts(), &rules.disqualify, now);
+        if let Some(hit) = hit {
+            eval.change = Some(StageChange {
+                from: facts.stage,
+                to: Stage::Disqualified,
+                reason: format!("{}: {}", hit.reason, hit.detail),
+            });
+            eval.stage = Stage::Disqualified;
+            eval.disqualification = Some(hit);
+            return eval;
+        }
     }
+    let qualifies = eval.fit.total >= rules.mql.fit && intent >= rules.mql.intent;
+    if facts.stage == Stage::Lead && qualifies {
+        eval.change = Some(StageChange {
+            from: Stage::Lead,
+            to: Stage::Mql,
+            reason: format!(
+                "fit {} ≥ {} and intent {} ≥ {}",
+                eval.fit.total, rules.mql.fit, intent, rules.mql.intent
+            ),
+        });
+        eval.stage = Stage::Mql;
+        let missing = eval.segment.missing();
+        eval.review_missing = (!missing.is_empty()).then_some(missing);
+    }
+    eval
 }
 
 #[cfg(test)]
@@ -67,6 +127,15 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap()
+    }
+
+    /// Activity that keeps the inactivity rule quiet.
+    fn engaged_now() -> Activity {
+        Activity {
+            last_engaged_at: Some(now()),
+            derived_demand_state: Some("late".into()),
+            ..Activity::default()
+        }
     }
 
     /// A profile worth exactly `fit` points under the default rules (60 or 59 or 70).
@@ -104,11 +173,16 @@ mod tests {
                 .map(|(t, days_ago)| (*t, now() - Duration::days(*days_ago))),
             &rules.intent,
         );
+        let activity = engaged_now();
         let facts = LeadFacts {
             email_domain: domain,
             profile,
             stage,
             intent: &intent,
+            activity: &activity,
+            first_seen: now(),
+            account_tier: Some(2),
+            exempt: &[],
         };
         evaluate(facts, &rules, now())
     }
@@ -138,11 +212,16 @@ mod tests {
         let mut rules = default_rules();
         rules.fit.target_industry.points = 19;
         let intent = IntentState::fold([(DemoRequest, now())], &rules.intent);
+        let activity = engaged_now();
         let facts = LeadFacts {
             email_domain: "acme.io",
             profile: &sixty,
             stage: Stage::Lead,
             intent: &intent,
+            activity: &activity,
+            first_seen: now(),
+            account_tier: Some(2),
+            exempt: &[],
         };
         let eval = evaluate(facts, &rules, now());
         assert_eq!((eval.fit.total, eval.stage), (59, Stage::Lead));
@@ -192,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn a_competitor_never_qualifies_whatever_its_intent() {
+    fn a_competitor_is_disqualified_whatever_its_intent() {
         let eval = run(
             &profile_worth(70),
             "rivalcorp.com",
@@ -200,7 +279,60 @@ mod tests {
             &[(DemoRequest, 0)],
         );
         assert_eq!(eval.fit.total, -30);
-        assert_eq!(eval.stage, Stage::Lead);
+        assert_eq!(eval.stage, Stage::Disqualified);
+        let hit = eval.disqualification.unwrap();
+        assert_eq!(hit.reason, DisqualifyReason::Competitor);
+        assert!(
+            eval.change
+                .unwrap()
+                .reason
+                .starts_with("Disqualified_Competitor: ")
+        );
+    }
+
+    #[test]
+    fn an_mql_can_be_disqualified_but_sales_stages_cannot() {
+        let eval = run(
+            &profile_worth(70),
+            "mit.edu",
+            Stage::Mql,
+            &[(DemoRequest, 0)],
+        );
+        assert_eq!(eval.stage, Stage::Disqualified);
+        for stage in [Stage::Sal, Stage::Sql, Stage::Rejected] {
+            let eval = run(&profile_worth(70), "mit.edu", stage, &[(DemoRequest, 0)]);
+            assert_eq!((eval.stage, eval.change), (stage, None));
+        }
+    }
+
+    #[test]
+    fn an_mql_without_a_full_segment_goes_to_review() {
+        let rules = default_rules();
+        let intent = IntentState::fold([(DemoRequest, now())], &rules.intent);
+        let activity = Activity {
+            last_engaged_at: Some(now()),
+            ..Activity::default()
+        };
+        let profile = profile_worth(70);
+        let facts = LeadFacts {
+            email_domain: "acme.io",
+            profile: &profile,
+            stage: Stage::Lead,
+            intent: &intent,
+            activity: &activity,
+            first_seen: now(),
+            account_tier: None,
+            exempt: &[],
+        };
+        let eval = evaluate(facts, &rules, now());
+        assert_eq!(eval.stage, Stage::Mql);
+        assert_eq!(
+            eval.review_missing.unwrap(),
+            ["demand_state", "account_tier"]
+        );
+        let eval = run(&profile, "acme.io", Stage::Lead, &[(DemoRequest, 0)]);
+        assert_eq!(eval.review_missing, None, "segmented: goes on");
+        assert_eq!(eval.segment.demand_state.as_deref(), Some("late"));
     }
 
     #[test]

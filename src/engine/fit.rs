@@ -117,7 +117,7 @@ pub fn score_fit(profile: &Profile, email_domain: &str, rules: &FitRules) -> Fit
 
 /// Whether `phrase` (one or more words) occurs in `text` as whole words, ignoring case:
 /// `vp` matches "VP, Marketing" but not "SVP".
-fn contains_words(text: &str, phrase: &str) -> bool {
+pub(super) fn contains_words(text: &str, phrase: &str) -> bool {
     let words = |s: &str| -> Vec<String> {
         s.split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
@@ -132,7 +132,7 @@ fn contains_words(text: &str, phrase: &str) -> bool {
             .any(|window| window == phrase.as_slice())
 }
 
-fn is_same_or_subdomain(domain: &str, of: &str) -> bool {
+pub(super) fn is_same_or_subdomain(domain: &str, of: &str) -> bool {
     domain == of
         || domain
             .strip_suffix(of)

@@ -3,16 +3,25 @@
 //! No database, no clock, no HTTP in here (DESIGN §1): the same functions serve live
 //! ingestion, previews, backtests and rescoring, and are tested with the design's numbers.
 
+mod activity;
 mod decay;
+mod disqualify;
 mod evaluate;
 mod fit;
 mod intent;
 mod rules;
+mod segment;
 
+pub use activity::Activity;
 pub use decay::decay_factor;
+pub use disqualify::{
+    Condition, Disqualification, DisqualifyFacts, DisqualifyRule, first_hit, inactive_cutoff,
+    passed, size_cutoff,
+};
 pub use evaluate::{Evaluation, LeadFacts, StageChange, evaluate};
 pub use fit::{FitHit, FitScore, score_fit};
 pub use intent::{Absorbed, IntentSignal, IntentState};
 pub use rules::{
     AccountRules, Decay, DecayMode, FitRules, IntentRules, MqlThresholds, RuleError, RuleSet, Rules,
 };
+pub use segment::{BehaviourRule, Segment, SegmentationRules, TIERS};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::{Condition, DisqualifyRule, SegmentationRules, segment::TIERS};
 use crate::domain::EventType;
 
 /// Every rule the engine applies.
@@ -16,6 +17,9 @@ pub struct Rules {
     pub fit: FitRules,
     pub intent: IntentRules,
     pub accounts: AccountRules,
+    pub segmentation: SegmentationRules,
+    /// Checked in order; the first that fires decides.
+    pub disqualify: Vec<DisqualifyRule>,
 }
 
 /// A lead becomes MQL when both scores reach these (inclusive).
@@ -189,6 +193,83 @@ impl Rules {
         }
         if self.intent.decay.half_life_days == 0 {
             return Err(problem("intent.decay.half_life_days", "must be at least 1"));
+        }
+        self.validate_segmentation()?;
+        self.validate_disqualify()
+    }
+
+    fn validate_segmentation(&self) -> Result<(), RuleError> {
+        let seg = &self.segmentation;
+        if seg.demand_states.is_empty() {
+            return Err(problem(
+                "segmentation.demand_states",
+                "needs at least one state",
+            ));
+        }
+        lower_case("segmentation.demand_states", &seg.demand_states)?;
+        for (i, state) in seg.demand_states.iter().enumerate() {
+            if state.trim().is_empty() || seg.demand_states[..i].contains(state) {
+                return Err(problem(
+                    "segmentation.demand_states",
+                    format!("{state:?} is empty or listed twice"),
+                ));
+            }
+        }
+        if let Some(tier) = seg.default_tier.filter(|t| !TIERS.contains(t)) {
+            return Err(problem(
+                "segmentation.default_tier",
+                format!("unknown tier {tier}; allowed: 1, 2, 3"),
+            ));
+        }
+        for (i, rule) in seg.behaviour.iter().enumerate() {
+            if !seg.demand_states.contains(&rule.state) {
+                return Err(problem(
+                    &format!("segmentation.behaviour[{i}].state"),
+                    format!(
+                        "{:?} is not one of segmentation.demand_states ({})",
+                        rule.state,
+                        seg.demand_states.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_disqualify(&self) -> Result<(), RuleError> {
+        let count = self.disqualify.len();
+        if !(5..=8).contains(&count) {
+            return Err(problem(
+                "disqualify",
+                format!("needs 5 to 8 rules (DESIGN §2), found {count}"),
+            ));
+        }
+        for (i, rule) in self.disqualify.iter().enumerate() {
+            let key = format!("disqualify[{i}].when");
+            match &rule.when {
+                Condition::DomainIn(values)
+                | Condition::DomainEndsWith(values)
+                | Condition::TitleHasWords(values) => {
+                    if values.is_empty() || values.iter().any(|v| v.trim().is_empty()) {
+                        return Err(problem(&key, "needs a non-empty list of non-empty values"));
+                    }
+                    lower_case(&key, values)?;
+                }
+                Condition::BelowSize { employees, months } => {
+                    if *employees < 1 || *months < 1 {
+                        return Err(problem(
+                            &key,
+                            "below_size needs employees ≥ 1 and months ≥ 1",
+                        ));
+                    }
+                }
+                Condition::Inactive { days } => {
+                    if *days < 1 {
+                        return Err(problem(&key, "inactive needs days ≥ 1"));
+                    }
+                }
+                Condition::OptedOut => {}
+            }
         }
         Ok(())
     }

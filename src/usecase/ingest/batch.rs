@@ -143,19 +143,23 @@ async fn lock_or_create_leads(
         .collect();
     domains.sort_unstable();
     domains.dedup();
-    let account_ids: HashMap<String, Uuid> = accounts::link_domains(conn, &domains)
+    let linked: HashMap<String, (Uuid, Option<i16>)> = accounts::link_domains(conn, &domains)
         .await?
         .into_iter()
+        .map(|(domain, id, tier)| (domain, (id, tier)))
         .collect();
     let new_leads: Vec<Lead> = missing
         .iter()
         .map(|e| {
-            Lead::new(
+            let account = linked.get(e.email.domain());
+            let mut lead = Lead::new(
                 e.email.clone(),
-                account_ids.get(e.email.domain()).copied(),
+                account.map(|(id, _)| *id),
                 &rules.version,
                 now,
-            )
+            );
+            lead.account_tier = account.and_then(|(_, tier)| u8::try_from((*tier)?).ok());
+            lead
         })
         .collect();
     let inserted: HashSet<Uuid> = leads::insert_many(conn, &new_leads.iter().collect::<Vec<_>>())

@@ -19,6 +19,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::evaluation;
 use crate::{
     db::{
         events,
@@ -26,7 +27,7 @@ use crate::{
         transitions::NewTransition,
     },
     domain::{LeadEvent, Stage},
-    engine::{self, Absorbed, IntentState, LeadFacts, RuleSet},
+    engine::{Absorbed, IntentState, RuleSet},
     error::ApiError,
 };
 
@@ -103,7 +104,11 @@ fn apply_events(lead: &mut Lead, events: &[&LeadEvent], rules: &RuleSet) -> bool
     for event in events {
         lead.profile
             .merge(&mut lead.profile_stamps, &event.profile, event.occurred_at);
+        lead.activity
+            .absorb(event.event_type, event.occurred_at, &rules.rules);
     }
+    lead.activity
+        .track_size(&lead.profile, &lead.profile_stamps, &rules.rules);
     let mut intent = lead.intent.clone();
     for event in events {
         match intent.absorb(event.event_type, event.occurred_at, &rules.rules.intent) {
@@ -202,54 +207,7 @@ fn evaluate_leads(
         let created_by = created
             .contains(&lead.id)
             .then(|| events[0].source.as_str());
-        transitions.extend(evaluate(lead, created_by, rules, now));
-    }
-    transitions
-}
-
-/// Scores the lead as of `now`, moves its stage, and returns the transitions to record
-/// (creation first, when `created`).
-fn evaluate(
-    lead: &mut Lead,
-    created_by: Option<&str>,
-    rules: &RuleSet,
-    now: DateTime<Utc>,
-) -> Vec<NewTransition> {
-    let facts = LeadFacts {
-        email_domain: lead.email.domain(),
-        profile: &lead.profile,
-        stage: lead.stage,
-        intent: &lead.intent,
-    };
-    let eval = engine::evaluate(facts, &rules.rules, now);
-    lead.fit = eval.fit;
-    lead.stage = eval.stage;
-    lead.rules_version.clone_from(&rules.version);
-    lead.updated_at = now;
-
-    let transition = |from, to, reason: String| NewTransition {
-        lead_id: lead.id,
-        from,
-        to,
-        actor: "system".to_owned(),
-        reason,
-        fit_score: lead.fit.total,
-        intent_score: eval.intent,
-        rules_version: rules.version.clone(),
-        event_row_id: None,
-        at: now,
-    };
-    let mut transitions = Vec::new();
-    if let Some(source) = created_by {
-        transitions.push(transition(
-            None,
-            Stage::Lead,
-            format!("first event from {source}"),
-        ));
-    }
-    if let Some(change) = eval.change {
-        tracing::info!(lead.id = %lead.id, stage.to = %change.to, "lead advanced");
-        transitions.push(transition(Some(change.from), change.to, change.reason));
+        transitions.extend(evaluation::apply(lead, created_by, rules, now));
     }
     transitions
 }

@@ -1,0 +1,83 @@
+//! Applying the engine's verdict to a lead: the one place that turns an [`Evaluation`] into
+//! the lead's new fields and the transitions to record. Ingest, the sweeper and
+//! reinstatement all go through it, so a rule acts the same whatever woke the lead up.
+//!
+//! [`Evaluation`]: crate::engine::Evaluation
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    db::{
+        leads::{Lead, Review},
+        transitions::NewTransition,
+    },
+    domain::Stage,
+    engine::{self, LeadFacts, RuleSet},
+};
+
+/// The engine's view of `lead`.
+pub fn facts(lead: &Lead) -> LeadFacts<'_> {
+    LeadFacts {
+        email_domain: lead.email.domain(),
+        profile: &lead.profile,
+        stage: lead.stage,
+        intent: &lead.intent,
+        activity: &lead.activity,
+        first_seen: lead.created_at,
+        account_tier: lead.account_tier,
+        exempt: &lead.exempt_reasons,
+    }
+}
+
+/// Scores `lead` as of `now`, moves its stage, and returns the transitions to record, the
+/// lead's creation first when `created_by` names the source that created it.
+pub fn apply(
+    lead: &mut Lead,
+    created_by: Option<&str>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Vec<NewTransition> {
+    let eval = engine::evaluate(facts(lead), &rules.rules, now);
+    lead.fit = eval.fit;
+    lead.stage = eval.stage;
+    lead.account_tier = eval.segment.account_tier;
+    if let Some(hit) = &eval.disqualification {
+        lead.disqualified_reason = Some(hit.reason);
+        // A suppressed lead is not waiting for routing any more.
+        lead.review = None;
+    }
+    if let Some(missing) = eval.review_missing {
+        lead.review = Some(Review {
+            missing,
+            queued_at: now,
+        });
+    }
+    lead.rules_version.clone_from(&rules.version);
+    lead.updated_at = now;
+
+    let transition = |from, to, reason: String| NewTransition {
+        lead_id: lead.id,
+        from,
+        to,
+        actor: "system".to_owned(),
+        reason,
+        fit_score: lead.fit.total,
+        intent_score: eval.intent,
+        rules_version: rules.version.clone(),
+        event_row_id: None,
+        at: now,
+    };
+    let mut transitions = Vec::new();
+    if let Some(source) = created_by {
+        transitions.push(transition(
+            None,
+            Stage::Lead,
+            format!("first event from {source}"),
+        ));
+    }
+    if let Some(change) = eval.change {
+        tracing::info!(lead.id = %lead.id, stage.to = %change.to, "lead moved");
+        transitions.push(transition(Some(change.from), change.to, change.reason));
+    }
+    transitions
+}
