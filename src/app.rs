@@ -1,19 +1,19 @@
 //! Wiring: state, database, listener, graceful shutdown.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     adapters::canonical::Limits,
     config::Settings,
     db,
     engine::RuleSet,
-    http,
+    http, jobs,
     usecase::ingest::{GroupCommit, GroupCommitSettings},
 };
 
@@ -85,7 +85,18 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let state = AppState::new(pool.clone(), settings, rules, system_clock());
+    let jobs = TaskTracker::new();
+    let job_settings = state.settings.jobs;
+    jobs.spawn(jobs::sweeper::run(
+        state.clone(),
+        Duration::from_secs(job_settings.sweep_interval_secs),
+        job_settings.sweep_batch,
+        shutdown.clone(),
+    ));
+    jobs.close();
     serve(listener, state, shutdown).await?;
+    // Let a sweep in progress finish its transaction before the pool closes.
+    jobs.wait().await;
     pool.close().await;
     tracing::info!("leadrouter stopped");
     Ok(())

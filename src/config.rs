@@ -20,6 +20,7 @@ use crate::engine::Rules;
 pub struct Settings {
     pub server: ServerSettings,
     pub ingest: IngestSettings,
+    pub jobs: JobSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
 }
@@ -42,6 +43,16 @@ pub struct ServerSettings {
 pub struct IngestSettings {
     pub group_writers: usize,
     pub max_group_events: usize,
+}
+
+/// Background jobs.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    /// Seconds between sweeps for the time-based disqualification rules.
+    pub sweep_interval_secs: u64,
+    /// Leads per sweep transaction.
+    pub sweep_batch: i64,
 }
 
 /// PostgreSQL connection.
@@ -157,6 +168,12 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     if settings.ingest.max_group_events == 0 {
         return Err(bad("ingest.max_group_events", "must be at least 1"));
     }
+    if settings.jobs.sweep_interval_secs == 0 {
+        return Err(bad("jobs.sweep_interval_secs", "must be at least 1"));
+    }
+    if settings.jobs.sweep_batch < 1 {
+        return Err(bad("jobs.sweep_batch", "must be at least 1"));
+    }
     if settings.database.max_connections == 0 {
         return Err(bad("database.max_connections", "must be at least 1"));
     }
@@ -235,6 +252,38 @@ mod tests {
             error.contains("rules.toml: intent.decay.half_life_days: must be at least 1"),
             "{error}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_bad_disqualification_rule_names_the_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-dq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/rules.toml");
+        let cases = [
+            (
+                shipped.replace("\"Disqualified_Partner\"", "\"Disqualified_Bored\""),
+                "disqualify.4.reason",
+            ),
+            (
+                shipped.replace("inactive = { days = 180 }", "idle = { days = 180 }"),
+                "disqualify.6.when",
+            ),
+            (
+                shipped.replace("months = 6", "months = 0"),
+                "disqualify[5].when: below_size needs",
+            ),
+            (
+                shipped.replace("state = \"early\"", "state = \"warm\""),
+                "segmentation.behaviour[1].state",
+            ),
+        ];
+        for (rules, key) in cases {
+            std::fs::write(dir.join("rules.toml"), rules).unwrap();
+            let error = load_rules(&dir).unwrap_err().to_string();
+            assert!(error.contains("rules.toml"), "{error}");
+            assert!(error.contains(key), "{key} not in {error}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

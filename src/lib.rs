@@ -8,5 +8,6 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod telemetry;
 pub mod usecase;

@@ -7,6 +7,7 @@ mod bind;
 pub mod events;
 pub mod ingest;
 pub mod leads;
+pub mod reviews;
 pub mod transitions;
 
 pub(crate) use bind::{Bind, unnest};

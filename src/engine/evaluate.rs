@@ -93,7 +93,7 @@ pub fn evaluate(facts: LeadFacts<'_>, rules: &Rules, now: DateTime<Utc>) -> Eval
             eval.change = Some(StageChange {
                 from: facts.stage,
                 to: Stage::Disqualified,
-                reason: format!("{}: {}", hit.reason, hit.detail),
+                reason: format!("{} by disqualify[{}]: {}", hit.reason, hit.rule, hit.detail),
             });
             eval.stage = Stage::Disqualified;
             eval.disqualification = Some(hit);
@@ -286,7 +286,7 @@ mod tests {
             eval.change
                 .unwrap()
                 .reason
-                .starts_with("Disqualified_Competitor: ")
+                .starts_with("Disqualified_Competitor by disqualify[0]: ")
         );
     }
 

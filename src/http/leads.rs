@@ -7,8 +7,8 @@ use axum::{
     extract::{Path, Query, State},
     routing::get,
 };
-use uuid::Uuid;
 
+use super::extract::uuid;
 use crate::{
     app::AppState,
     domain::Email,
@@ -27,8 +27,7 @@ async fn by_id(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<LeadView>, ApiError> {
-    let id =
-        Uuid::parse_str(&id).map_err(|_| ApiError::field("id", format!("{id:?} is not a UUID")))?;
+    let id = uuid("id", &id)?;
     Ok(Json(
         lead_view(&state.pool, &state.rules, state.now(), LeadKey::Id(id)).await?,
     ))

@@ -1,8 +1,11 @@
 //! The HTTP surface: one router per area, merged under the shared layers.
 
+mod extract;
 mod health;
 mod leads;
 mod problems;
+mod review;
+mod suppression;
 mod webhooks;
 
 use std::time::Duration;
@@ -33,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(leads::router())
+        .merge(suppression::router())
+        .merge(review::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
         // The tower-http limit above answers 413; axum's own default (2 MB) would otherwise

@@ -6,9 +6,13 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    db::{accounts, events, leads, transitions},
-    domain::{Email, EventType, Profile, Stage},
-    engine::{FitHit, RuleSet},
+    db::{
+        accounts, events,
+        leads::{self, Review},
+        transitions,
+    },
+    domain::{DisqualifyReason, Email, EventType, Profile, Stage},
+    engine::{FitHit, RuleSet, Segment},
     error::ApiError,
 };
 
@@ -23,6 +27,14 @@ pub struct LeadView {
     pub account: Option<AccountRef>,
     pub profile: Profile,
     pub lifecycle_stage: Stage,
+    /// Set while the lead is on the suppression list.
+    pub disqualified_reason: Option<DisqualifyReason>,
+    /// Reasons an ops user overruled by reinstating the lead.
+    pub exempt_reasons: Vec<DisqualifyReason>,
+    /// The routing keys: demand state (the MAP's, else behaviour's) and account tier.
+    pub segment: Segment,
+    /// Set while the lead waits in the manual review queue.
+    pub review: Option<Review>,
     pub fit_score: i32,
     /// Decayed as of the request.
     pub intent_score: f64,
@@ -133,12 +145,22 @@ pub async fn lead_view(
             })
             .collect(),
     };
+    let segment = Segment::of(
+        lead.profile.demand_state.as_deref(),
+        lead.activity.derived_demand_state.as_deref(),
+        lead.account_tier,
+        &rules.rules.segmentation,
+    );
     Ok(LeadView {
         id: lead.id,
         email: lead.email.to_string(),
         account,
         profile: lead.profile,
         lifecycle_stage: lead.stage,
+        disqualified_reason: lead.disqualified_reason,
+        segment,
+        exempt_reasons: lead.exempt_reasons,
+        review: lead.review,
         fit_score: lead.fit.total,
         intent_score: intent.score,
         last_activity_at: lead.intent.last_activity_at,

@@ -3,3 +3,14 @@
 pub mod evaluation;
 pub mod ingest;
 pub mod lead_view;
+pub mod review;
+pub mod suppression;
+
+/// One page of a list, with the total across pages.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}

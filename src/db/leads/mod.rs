@@ -1,0 +1,256 @@
+//! Leads: one row per person (email), with its profile, stage and scores.
+
+mod lists;
+mod row;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub use lists::{ReviewItem, SuppressedLead, review_queue, suppressed};
+use row::{COLUMNS, LeadRow, convert};
+pub(crate) use row::{UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads};
+
+use crate::{
+    domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, Stage},
+    engine::{Activity, FitScore, IntentState},
+};
+
+/// A lead as stored.
+#[derive(Debug, Clone)]
+pub struct Lead {
+    pub id: Uuid,
+    pub email: Email,
+    pub account_id: Option<Uuid>,
+    pub profile: Profile,
+    pub profile_stamps: ProfileStamps,
+    pub stage: Stage,
+    pub fit: FitScore,
+    pub intent: IntentState,
+    pub activity: Activity,
+    /// Set while the lead is Disqualified.
+    pub disqualified_reason: Option<DisqualifyReason>,
+    /// Reasons an ops user overruled by reinstating the lead.
+    pub exempt_reasons: Vec<DisqualifyReason>,
+    pub account_tier: Option<u8>,
+    /// Set while the lead waits in the manual review queue.
+    pub review: Option<Review>,
+    pub rules_version: String,
+    /// The row version this copy was read at (optimistic concurrency).
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Lead {
+    /// A lead not stored yet, with nothing known but its email.
+    pub fn new(
+        email: Email,
+        account_id: Option<Uuid>,
+        rules_version: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Lead {
+            id: Uuid::now_v7(),
+            email,
+            account_id,
+            profile: Profile::default(),
+            profile_stamps: ProfileStamps::new(),
+            stage: Stage::Lead,
+            fit: FitScore::default(),
+            intent: IntentState::default(),
+            activity: Activity::default(),
+            disqualified_reason: None,
+            exempt_reasons: Vec::new(),
+            account_tier: None,
+            review: None,
+            rules_version: rules_version.to_owned(),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Why a lead waits in the manual review queue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Review {
+    /// The routing keys it lacks (`demand_state`, `account_tier`).
+    pub missing: Vec<String>,
+    pub queued_at: DateTime<Utc>,
+}
+
+/// A lead by id.
+pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Lead>> {
+    Ok(by_ids(conn, &[id]).await?.pop())
+}
+
+/// Leads by id.
+pub async fn by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Lead>> {
+    let sql = format!("select {COLUMNS} from leads where id = any($1)");
+    convert(sqlx::query_as(&sql).bind(ids).fetch_all(conn).await?)
+}
+
+#[derive(sqlx::FromRow)]
+struct LeadWithHistoryRow {
+    #[sqlx(flatten)]
+    lead: LeadRow,
+    history_types: Option<Vec<String>>,
+    history_at: Option<Vec<DateTime<Utc>>>,
+}
+
+/// A lead's event history as (type, occurred_at): the input of an intent refold.
+pub type History = Vec<(EventType, DateTime<Utc>)>;
+
+/// The existing leads among `emails`, unlocked, each with its event history when an event
+/// stamped `earliest` (same position as its email) predates its last activity, i.e. when
+/// taking that event will need a refold. Saves a round trip for late events.
+pub async fn by_emails_with_history(
+    conn: &mut PgConnection,
+    emails: &[&str],
+    earliest: &[DateTime<Utc>],
+) -> sqlx::Result<Vec<(Lead, Option<History>)>> {
+    let columns: Vec<String> = COLUMNS
+        .split(',')
+        .map(|c| format!("l.{}", c.trim()))
+        .collect();
+    let sql = format!(
+        "select {},
+                case when x.earliest < l.last_activity_at then array(
+                    select event_type from lead_events e where e.lead_id = l.id order by e.id) end
+                  as history_types,
+                case when x.earliest < l.last_activity_at then array(
+                    select occurred_at from lead_events e where e.lead_id = l.id order by e.id) end
+                  as history_at
+           from leads l join unnest($1::text[], $2::timestamptz[]) as x(email, earliest)
+             on l.email = x.email",
+        columns.join(", ")
+    );
+    let rows: Vec<LeadWithHistoryRow> = sqlx::query_as(&sql)
+        .bind(emails)
+        .bind(earliest)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let history = match (row.history_types, row.history_at) {
+                (Some(types), Some(at)) => Some(
+                    types
+                        .iter()
+                        .map(|t| t.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+                        .zip(at)
+                        .map(|(t, at)| t.map(|t| (t, at)))
+                        .collect::<sqlx::Result<History>>()?,
+                ),
+                _ => None,
+            };
+            Ok((Lead::try_from(row.lead)?, history))
+        })
+        .collect()
+}
+
+/// A lead by (normalised) email, unlocked.
+pub async fn by_email(conn: &mut PgConnection, email: &Email) -> sqlx::Result<Option<Lead>> {
+    let sql = format!("select {COLUMNS} from leads where email = $1");
+    let row: Option<LeadRow> = sqlx::query_as(&sql)
+        .bind(email.as_str())
+        .fetch_optional(conn)
+        .await?;
+    row.map(Lead::try_from).transpose()
+}
+
+/// The existing leads among `emails`, locked until the transaction ends. Rows are locked in
+/// email order, the same in every transaction, so lockers queue instead of deadlocking.
+pub async fn lock_by_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<Vec<Lead>> {
+    let sql =
+        format!("select {COLUMNS} from leads where email = any($1) order by email for update");
+    convert(sqlx::query_as(&sql).bind(emails).fetch_all(conn).await?)
+}
+
+/// A lead by id, locked until the transaction ends.
+pub async fn lock_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Lead>> {
+    let sql = format!("select {COLUMNS} from leads where id = $1 for update");
+    let row: Option<LeadRow> = sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?;
+    row.map(Lead::try_from).transpose()
+}
+
+/// Inserts `leads` as they are, skipping emails that exist (a concurrent insert won).
+/// Returns the ids inserted.
+pub async fn insert_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Result<Vec<Uuid>> {
+    let sql = format!(
+        "insert into leads ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} \
+         on conflict on constraint leads_email_key do nothing returning id",
+        unnest_leads(1)
+    );
+    bind_leads(sqlx::query_scalar(&sql), leads)
+        .fetch_all(conn)
+        .await
+}
+
+/// Writes back profile, stage and scores of `leads`, bumping their version.
+pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Result<()> {
+    let sql = format!(
+        "update leads l set {UPDATE_SET} from {} where l.id = u.id",
+        unnest_leads(1)
+    );
+    bind_leads(sqlx::query(&sql), leads).execute(conn).await?;
+    Ok(())
+}
+
+/// Deletes leads created in the current transaction that ended up with no event.
+pub async fn delete_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("delete from leads where id = any($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A time-based rule as the sweeper asks for it: leads whose clock reads `cutoff` or earlier,
+/// unless exempt from `reason`.
+#[derive(Clone, Copy, Debug)]
+pub struct DueRule {
+    pub cutoff: DateTime<Utc>,
+    pub reason: DisqualifyReason,
+}
+
+/// Locks and returns up to `limit` leads (at Lead or MQL, ids after `after`, in id order) due
+/// under the inactivity or the size rule. Rows another transaction holds are skipped, and a
+/// row that changed meanwhile is re-checked by PostgreSQL before it is locked, so concurrent
+/// sweepers never claim one lead twice.
+pub async fn claim_due(
+    conn: &mut PgConnection,
+    inactive: Option<DueRule>,
+    size: Option<DueRule>,
+    after: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<Lead>> {
+    let sql = format!(
+        "select {COLUMNS} from leads
+          where lifecycle_stage in ('Lead', 'MQL') and id > $1
+            and ((coalesce(last_engaged_at, created_at) <= $2 and not exempt_reasons ? $3)
+                 or (below_size_since <= $4 and not exempt_reasons ? $5))
+          order by id
+          limit $6
+          for update skip locked"
+    );
+    let parts = |rule: Option<DueRule>| {
+        (
+            rule.map(|r| r.cutoff),
+            rule.map_or("", |r| r.reason.as_str()),
+        )
+    };
+    let (inactive_cutoff, inactive_reason) = parts(inactive);
+    let (size_cutoff, size_reason) = parts(size);
+    convert(
+        sqlx::query_as(&sql)
+            .bind(after)
+            .bind(inactive_cutoff)
+            .bind(inactive_reason)
+            .bind(size_cutoff)
+            .bind(size_reason)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?,
+    )
+}

@@ -1,0 +1,55 @@
+//! The manual review queue.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    routing::{get, post},
+};
+
+use super::extract::{ApiJson, Paging, uuid};
+use crate::{
+    app::AppState,
+    db::leads::ReviewItem,
+    error::ApiError,
+    usecase::{
+        Page,
+        review::{self, ResolveInput, Resolved},
+    },
+};
+
+/// `GET /api/v1/review-queue` and `POST /api/v1/review-queue/{lead_id}/resolve`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/review-queue", get(queue))
+        .route("/api/v1/review-queue/{lead_id}/resolve", post(resolve))
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Page<ReviewItem>>, ApiError> {
+    let paging = Paging::from_query(&query)?;
+    Ok(Json(
+        review::queue(&state.pool, paging.limit, paging.offset).await?,
+    ))
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    Path(lead_id): Path<String>,
+    ApiJson(input): ApiJson<ResolveInput>,
+) -> Result<Json<Resolved>, ApiError> {
+    let lead_id = uuid("lead_id", &lead_id)?;
+    let resolved = review::resolve(
+        &state.pool,
+        &state.rules,
+        state.now(),
+        lead_id,
+        input,
+        "ops",
+    )
+    .await?;
+    Ok(Json(resolved))
+}

@@ -1,0 +1,68 @@
+//! The suppression list and reinstatement.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    routing::{get, post},
+};
+use serde::Deserialize;
+
+use super::extract::{ApiJson, Paging, uuid};
+use crate::{
+    app::AppState,
+    db::leads::SuppressedLead,
+    domain::DisqualifyReason,
+    error::ApiError,
+    usecase::{
+        Page,
+        suppression::{self, Reinstated},
+    },
+};
+
+/// `GET /api/v1/suppression` and `POST /api/v1/leads/{id}/reinstate`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/suppression", get(list))
+        .route("/api/v1/leads/{id}/reinstate", post(reinstate))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Page<SuppressedLead>>, ApiError> {
+    let paging = Paging::from_query(&query)?;
+    let reason = query
+        .get("reason")
+        .map(|r| r.parse::<DisqualifyReason>())
+        .transpose()
+        .map_err(|e| ApiError::field("reason", e.to_string()))?;
+    Ok(Json(
+        suppression::list(&state.pool, reason, paging.limit, paging.offset).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReinstateBody {
+    reason: String,
+}
+
+async fn reinstate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReinstateBody>,
+) -> Result<Json<Reinstated>, ApiError> {
+    let id = uuid("id", &id)?;
+    let reason = body.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::field(
+            "reason",
+            "must say why the lead is reinstated",
+        ));
+    }
+    let reinstated =
+        suppression::reinstate(&state.pool, &state.rules, state.now(), id, reason, "ops").await?;
+    Ok(Json(reinstated))
+}
