@@ -27,6 +27,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub pool: PgPool,
+    /// The rules the service runs with (the shipped `config/`).
+    pub rules: RuleSet,
     now: Arc<Mutex<DateTime<Utc>>>,
     shutdown: CancellationToken,
 }
@@ -61,7 +63,7 @@ impl TestApp {
             let now = now.clone();
             Arc::new(move || *now.lock().unwrap())
         };
-        let state = AppState::new(pool.clone(), settings, rules, clock);
+        let state = AppState::new(pool.clone(), settings, rules.clone(), clock);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -70,9 +72,32 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             pool,
+            rules,
             now,
             shutdown,
         }
+    }
+
+    /// Sets the service's clock.
+    pub fn set_now(&self, at: DateTime<Utc>) {
+        *self.now.lock().unwrap() = at;
+    }
+
+    /// The service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap()
+    }
+
+    /// Runs one sweep of the time-based rules at the service's clock.
+    pub async fn sweep(&self) -> leadrouter::jobs::sweeper::SweepReport {
+        leadrouter::jobs::sweeper::tick(&self.pool, &self.rules, self.now(), 1_000)
+            .await
+            .expect("sweep runs")
+    }
+
+    /// POSTs a JSON body to `path`.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_raw(path, body.to_string()).await
     }
 
     /// Moves the service's clock forward.

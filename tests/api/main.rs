@@ -2,6 +2,7 @@
 //! per test (`#[sqlx::test]`).
 
 mod concurrency;
+mod disqualification;
 mod health;
 mod helpers;
 mod ingest;
