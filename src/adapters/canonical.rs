@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
+use super::json;
 use crate::{
     domain::{Email, EventType, LeadEvent, Profile},
     error::{ApiError, FieldError},
@@ -55,8 +56,8 @@ pub fn parse_batch(
     now: DateTime<Utc>,
 ) -> Result<Vec<LeadEvent>, ApiError> {
     let (raw, is_array) = match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => (deserialize::<Vec<RawEvent>>(body)?, true),
-        Some(b'{') => (vec![deserialize::<RawEvent>(body)?], false),
+        Some(b'[') => (json::from_slice::<Vec<RawEvent>>(body)?, true),
+        Some(b'{') => (vec![json::from_slice::<RawEvent>(body)?], false),
         Some(_) => {
             return Err(ApiError::field(
                 "body",
@@ -108,31 +109,6 @@ pub fn parse_batch(
     } else {
         Err(ApiError::Validation(errors))
     }
-}
-
-fn deserialize<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::MalformedJson(inner.to_string())
-        } else {
-            let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::field(field, strip_position(&inner.to_string()))
-        }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    Ok(value)
-}
-
-/// serde_json appends " at line L column C", which is noise next to a field path.
-fn strip_position(message: &str) -> String {
-    message
-        .find(" at line ")
-        .map_or(message, |i| &message[..i])
-        .to_owned()
 }
 
 struct Checker<'a> {

@@ -1,3 +1,4 @@
 //! Inbound formats mapped to the canonical [`LeadEvent`](crate::domain::LeadEvent).
 
 pub mod canonical;
+pub mod json;
