@@ -216,11 +216,17 @@ pub async fn lock_by_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::R
     convert(sqlx::query_as(&sql).bind(emails).fetch_all(conn).await?)
 }
 
-/// Inserts `leads` as they are, skipping emails that exist (a concurrent insert won).
-/// Returns the ids inserted.
+/// Inserts `leads` as they are, with their account's tier, skipping emails that exist (a
+/// concurrent insert won). Returns the ids inserted.
 pub async fn insert_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Result<Vec<Uuid>> {
+    // `for share` makes an account-list write of the same account wait for this transaction,
+    // so its lead update (`mirror_account_tiers`) sees the new lead; or, if that write came
+    // first, makes this insert wait and read the tier it committed.
     let sql = format!(
-        "insert into leads ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} \
+        "insert into leads ({WRITE_COLUMNS}, account_tier) \
+         select {WRITE_COLUMNS}, \
+                (select a.tier from accounts a where a.id = u.account_id for share) \
+           from {} \
          on conflict on constraint leads_email_key do nothing returning id",
         unnest_leads(1)
     );
@@ -237,6 +243,31 @@ pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Resu
     );
     bind_leads(sqlx::query(&sql), leads).execute(conn).await?;
     Ok(())
+}
+
+/// Copies each account's tier to its leads (`leads.account_tier` mirrors it so routing needs
+/// no join), for the accounts `account_ids`; bumps the version of every lead it changes.
+/// Returns how many leads changed.
+pub async fn mirror_account_tiers(
+    conn: &mut PgConnection,
+    account_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    // Locked in email order, like ingest locks leads, so the two cannot deadlock on leads.
+    let done = sqlx::query(
+        r#"with stale as (select l.id, a.tier from leads l join accounts a on a.id = l.account_id
+                           where l.account_id = any($1)
+                             and l.account_tier is distinct from a.tier
+                           order by l.email for update of l)
+           update leads l set account_tier = s.tier, version = l.version + 1, updated_at = $2
+             from stale s
+            where l.id = s.id"#,
+    )
+    .bind(account_ids)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// The columns a write carries, in the order [`bind_leads`] binds them.

@@ -1,5 +1,7 @@
 //! The HTTP surface: one router per area, merged under the shared layers.
 
+mod accounts;
+mod extract;
 mod health;
 mod leads;
 mod problems;
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(leads::router())
+        .merge(accounts::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
         // The tower-http limit above answers 413; axum's own default (2 MB) would otherwise
