@@ -40,6 +40,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("{0} not found")]
     NotFound(String),
+    /// The body comes in a format the endpoint does not take (`Content-Type`).
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
     #[error("conflict: {0}")]
     Conflict(String),
     /// The database is overloaded or a transaction lost a race; the client should retry.
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

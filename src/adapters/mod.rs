@@ -1,4 +1,6 @@
-//! Inbound formats mapped to the canonical [`LeadEvent`](crate::domain::LeadEvent).
+//! Inbound formats mapped to canonical types: lead events
+//! ([`LeadEvent`](crate::domain::LeadEvent)) and rows of the tiered account list.
 
+pub mod account_list;
 pub mod canonical;
 pub mod json;

@@ -1,5 +1,6 @@
 //! The HTTP surface: one router per area, merged under the shared layers.
 
+mod accounts;
 mod extract;
 mod health;
 mod leads;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(leads::router())
         .merge(suppression::router())
         .merge(review::router())
+        .merge(accounts::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
         // The tower-http limit above answers 413; axum's own default (2 MB) would otherwise

@@ -1,5 +1,6 @@
 //! Units of work: each runs in one transaction, calling the pure engine and the db modules.
 
+pub mod accounts;
 pub mod evaluation;
 pub mod ingest;
 pub mod lead_view;

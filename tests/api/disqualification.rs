@@ -134,12 +134,10 @@ async fn fifty_recorded_cases_end_with_the_expected_stage_reason_and_segment(poo
         ("tier2.example", 2),
         ("tier3.example", 3),
     ] {
-        sqlx::query("insert into accounts (id, domain, tier) values (gen_random_uuid(), $1, $2)")
-            .bind(domain)
-            .bind(tier as i16)
-            .execute(&app.pool)
-            .await
-            .unwrap(); // TEMP until the accounts API lands
+        let (status, body) = app
+            .post_json("/api/v1/accounts", &json!({"domain": domain, "tier": tier}))
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
     let cases = cases();
     assert_eq!(cases.len(), 50);

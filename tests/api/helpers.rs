@@ -127,6 +127,20 @@ impl TestApp {
         read(response).await
     }
 
+    /// POSTs `body` with the given `Content-Type` (none when `None`).
+    pub async fn post_typed(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.post(format!("{}{path}", self.base)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
     /// POSTs events and asserts a 200.
     pub async fn ingest(&self, body: &Value) -> Value {
         let (status, body) = self.post_events(body).await;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, the real service over HTTP, a real PostgreSQL database
 //! per test (`#[sqlx::test]`).
 
+mod accounts;
 mod concurrency;
 mod disqualification;
 mod health;

@@ -174,15 +174,27 @@ pub async fn lock_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
     row.map(Lead::try_from).transpose()
 }
 
-/// Inserts `leads` as they are, skipping emails that exist (a concurrent insert won).
-/// Returns the ids inserted.
-pub async fn insert_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Result<Vec<Uuid>> {
+/// Inserts `leads` as they are, but with their account's tier as it stands, skipping emails
+/// that exist (a concurrent insert won). Returns the ids inserted with the tier stored.
+pub async fn insert_many(
+    conn: &mut PgConnection,
+    leads: &[&Lead],
+) -> sqlx::Result<Vec<(Uuid, Option<i16>)>> {
+    // `for share` makes an account-list write of the same account wait for this transaction,
+    // so its lead update (`mirror_account_tiers`) sees the new lead; or, if that write came
+    // first, makes this insert wait and read the tier it committed.
+    let select = WRITE_COLUMNS.replacen(
+        "account_tier",
+        "coalesce((select a.tier from accounts a where a.id = u.account_id for share), \
+                  u.account_tier)",
+        1,
+    );
     let sql = format!(
-        "insert into leads ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} \
-         on conflict on constraint leads_email_key do nothing returning id",
+        "insert into leads ({WRITE_COLUMNS}) select {select} from {} \
+         on conflict on constraint leads_email_key do nothing returning id, account_tier",
         unnest_leads(1)
     );
-    bind_leads(sqlx::query_scalar(&sql), leads)
+    bind_leads(sqlx::query_as(&sql), leads)
         .fetch_all(conn)
         .await
 }
@@ -195,6 +207,31 @@ pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Resu
     );
     bind_leads(sqlx::query(&sql), leads).execute(conn).await?;
     Ok(())
+}
+
+/// Copies each account's tier to its leads (`leads.account_tier` mirrors it so routing needs
+/// no join), for the accounts `account_ids`; bumps the version of every lead it changes.
+/// Returns how many leads changed.
+pub async fn mirror_account_tiers(
+    conn: &mut PgConnection,
+    account_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    // Locked in email order, like ingest locks leads, so the two cannot deadlock on leads.
+    let done = sqlx::query(
+        r#"with stale as (select l.id, a.tier from leads l join accounts a on a.id = l.account_id
+                           where l.account_id = any($1)
+                             and l.account_tier is distinct from a.tier
+                           order by l.email for update of l)
+           update leads l set account_tier = s.tier, version = l.version + 1, updated_at = $2
+             from stale s
+            where l.id = s.id"#,
+    )
+    .bind(account_ids)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Deletes leads created in the current transaction that ended up with no event.

@@ -143,32 +143,31 @@ async fn lock_or_create_leads(
         .collect();
     domains.sort_unstable();
     domains.dedup();
-    let linked: HashMap<String, (Uuid, Option<i16>)> = accounts::link_domains(conn, &domains)
+    let account_ids: HashMap<String, Uuid> = accounts::link_domains(conn, &domains)
         .await?
         .into_iter()
-        .map(|(domain, id, tier)| (domain, (id, tier)))
         .collect();
     let new_leads: Vec<Lead> = missing
         .iter()
         .map(|e| {
-            let account = linked.get(e.email.domain());
-            let mut lead = Lead::new(
+            Lead::new(
                 e.email.clone(),
-                account.map(|(id, _)| *id),
+                account_ids.get(e.email.domain()).copied(),
                 &rules.version,
                 now,
-            );
-            lead.account_tier = account.and_then(|(_, tier)| u8::try_from((*tier)?).ok());
-            lead
+            )
         })
         .collect();
-    let inserted: HashSet<Uuid> = leads::insert_many(conn, &new_leads.iter().collect::<Vec<_>>())
-        .await?
-        .into_iter()
-        .collect();
+    let inserted: HashMap<Uuid, Option<i16>> =
+        leads::insert_many(conn, &new_leads.iter().collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .collect();
     let mut raced = Vec::new();
-    for lead in new_leads {
-        if inserted.contains(&lead.id) {
+    for mut lead in new_leads {
+        if let Some(tier) = inserted.get(&lead.id) {
+            // The tier as read under the account's share lock, not the earlier unlocked read.
+            lead.account_tier = tier.and_then(|t| u8::try_from(t).ok());
             created.insert(lead.id);
             leads.insert(lead.email.to_string(), lead);
         } else {
