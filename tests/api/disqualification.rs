@@ -167,3 +167,50 @@ async fn fifty_recorded_cases_end_with_the_expected_stage_reason_and_segment(poo
         );
     }
 }
+
+/// A qualified lead and a lead that last engaged `days_ago` days before t0, ingested at t0.
+async fn lead_idle_for(app: &TestApp, email: &str, days_ago: i64) -> String {
+    app.set_now(t0() - Duration::days(days_ago));
+    let mut e = crate::helpers::event(email, email, "email_open", Duration::days(-days_ago));
+    e["lead"]["employee_count"] = json!(250);
+    let body = app.ingest(&e).await;
+    app.set_now(t0());
+    body["results"][0]["lead_id"].as_str().unwrap().to_owned()
+}
+
+/// Two sweepers (as on two replicas) racing over the same 300 due leads disqualify each one
+/// exactly once: one transition each, and the counts of both sweeps add up to 300.
+#[sqlx::test]
+async fn two_racing_sweepers_disqualify_each_lead_exactly_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for i in 0..300 {
+        lead_idle_for(&app, &format!("idle{i}@acme.io"), 200).await;
+    }
+    lead_idle_for(&app, "active@acme.io", 10).await;
+    let (a, b) = tokio::join!(
+        leadrouter::jobs::sweeper::tick(&app.pool, &app.rules, t0(), 25),
+        leadrouter::jobs::sweeper::tick(&app.pool, &app.rules, t0(), 25),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.disqualified + b.disqualified, 300, "{a:?} {b:?}");
+    let transitions: i64 =
+        sqlx::query_scalar("select count(*) from lead_transitions where to_stage = 'Disqualified'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(transitions, 300);
+    let per_lead_max: i64 = sqlx::query_scalar(
+        "select max(n) from (select count(*) n from lead_transitions
+                              where to_stage = 'Disqualified' group by lead_id) t",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(per_lead_max, 1);
+    assert_eq!(app.lead("active@acme.io").await["lifecycle_stage"], "Lead");
+    assert_eq!(
+        app.sweep().await.disqualified,
+        0,
+        "a second pass finds nothing"
+    );
+}

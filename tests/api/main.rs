@@ -9,4 +9,5 @@ mod helpers;
 mod ingest;
 mod leads;
 mod startup;
+mod suppression;
 mod validation;
