@@ -8,8 +8,8 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
-    EventStatus, IngestOutcome, Key, apply_to_leads, evaluate_leads, fresh_mask, has_account, key,
-    outcomes,
+    EventStatus, IngestOutcome, Key, apply_to_leads, evaluate_leads, fresh_events, fresh_mask,
+    has_account, key, outcomes,
 };
 use crate::{
     db::{
@@ -34,12 +34,7 @@ pub(super) async fn ingest(
 
     let keys: Vec<Key<'_>> = batch.iter().map(key).collect();
     let is_fresh = fresh_mask(batch, &events::leads_of(&mut tx, &keys).await?);
-    let fresh: Vec<&LeadEvent> = batch
-        .iter()
-        .zip(&is_fresh)
-        .filter(|(_, f)| **f)
-        .map(|(e, _)| e)
-        .collect();
+    let fresh = fresh_events(batch, &is_fresh);
 
     let (mut leads, created) = lock_or_create_leads(&mut tx, &fresh, rules, now).await?;
     let new_events: Vec<NewEvent<'_>> = fresh

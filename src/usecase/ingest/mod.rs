@@ -142,6 +142,16 @@ fn fresh_mask(batch: &[LeadEvent], stored: &[(String, String, Uuid)]) -> Vec<boo
         .collect()
 }
 
+/// The events of `batch` that [`fresh_mask`] marks new.
+fn fresh_events<'b>(batch: &'b [LeadEvent], is_fresh: &[bool]) -> Vec<&'b LeadEvent> {
+    batch
+        .iter()
+        .zip(is_fresh)
+        .filter(|(_, fresh)| **fresh)
+        .map(|(e, _)| e)
+        .collect()
+}
+
 /// Applies `events` to their leads, each lead's in `occurred_at` order, refolding intent from
 /// the stored history where one arrived late: from `histories` if it holds the lead's, else
 /// read now. `stored` says whether the history already holds `events`. Returns the events by

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{IngestOutcome, apply_to_leads, evaluate_leads, fresh_mask, outcomes};
+use super::{IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes};
 use crate::{
     db::{
         events::NewEvent,
@@ -31,12 +31,7 @@ pub(super) async fn try_ingest(
     // No look-up of stored keys: a duplicate makes the write fail as stale, and the locking
     // path, which does look, reports it. Webhook retries are rare next to new events.
     let is_fresh = fresh_mask(batch, &[]);
-    let fresh: Vec<&LeadEvent> = batch
-        .iter()
-        .zip(&is_fresh)
-        .filter(|(_, f)| **f)
-        .map(|(e, _)| e)
-        .collect();
+    let fresh = fresh_events(batch, &is_fresh);
     let mut earliest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
     for e in &fresh {
         let at = earliest.entry(e.email.as_str()).or_insert(e.occurred_at);
