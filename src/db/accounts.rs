@@ -160,3 +160,13 @@ fn column<R: std::borrow::Borrow<AccountWrite>, T>(
 ) -> Vec<T> {
     rows.iter().map(|r| f(r.borrow())).collect()
 }
+
+/// The owner emails of the accounts `ids` that have one.
+pub async fn owners(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "select id, owner_email from accounts where id = any($1) and owner_email is not null",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}

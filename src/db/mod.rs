@@ -3,10 +3,13 @@
 //! Functions take `&mut PgConnection` so the caller (a `usecase`) owns the transaction.
 
 pub mod accounts;
+pub mod assignments;
 mod bind;
 pub mod events;
 pub mod ingest;
 pub mod leads;
+pub mod outbox;
+pub mod reps;
 pub mod reviews;
 pub mod transitions;
 

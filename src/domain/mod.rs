@@ -5,6 +5,7 @@ mod email;
 mod event;
 mod profile;
 mod reason;
+mod rejection;
 mod stage;
 
 pub use account_domain::{AccountDomain, AccountDomainError};
@@ -12,4 +13,5 @@ pub use email::{Email, EmailError};
 pub use event::{EventType, LeadEvent, UnknownEventType};
 pub use profile::{Profile, ProfileField, ProfileStamps};
 pub use reason::{DisqualifyReason, UnknownReason};
+pub use rejection::{RejectReason, UnknownRejectReason};
 pub use stage::{Stage, UnknownStage};

@@ -8,6 +8,7 @@ mod decay;
 mod disqualify;
 mod evaluate;
 mod fit;
+mod handoff;
 mod intent;
 mod rules;
 mod segment;
@@ -20,6 +21,10 @@ pub use disqualify::{
 };
 pub use evaluate::{Evaluation, LeadFacts, StageChange, evaluate};
 pub use fit::{FitHit, FitScore, score_fit};
+pub use handoff::{
+    Choice, ContextPacket, HandoffRules, PacketFacts, PacketOwner, RepFacts, RoutingFacts,
+    SalesAction, SlaTimes, Touch, choose, next_stage, packet,
+};
 pub use intent::{Absorbed, IntentSignal, IntentState};
 pub use rules::{
     AccountRules, Decay, DecayMode, FitRules, IntentRules, MqlThresholds, RuleError, RuleSet, Rules,

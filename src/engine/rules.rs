@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Condition, DisqualifyRule, SegmentationRules, segment::TIERS};
+use super::{Condition, DisqualifyRule, HandoffRules, SegmentationRules, segment::TIERS};
 use crate::domain::EventType;
 
 /// Every rule the engine applies.
@@ -20,6 +20,7 @@ pub struct Rules {
     pub segmentation: SegmentationRules,
     /// Checked in order; the first that fires decides.
     pub disqualify: Vec<DisqualifyRule>,
+    pub handoff: HandoffRules,
 }
 
 /// A lead becomes MQL when both scores reach these (inclusive).
@@ -195,7 +196,23 @@ impl Rules {
             return Err(problem("intent.decay.half_life_days", "must be at least 1"));
         }
         self.validate_segmentation()?;
-        self.validate_disqualify()
+        self.validate_disqualify()?;
+        self.validate_handoff()
+    }
+
+    fn validate_handoff(&self) -> Result<(), RuleError> {
+        for state in &self.segmentation.demand_states {
+            match self.handoff.openers.get(state) {
+                Some(opener) if !opener.trim().is_empty() => {}
+                _ => {
+                    return Err(problem(
+                        &format!("handoff.openers.{state}"),
+                        "every demand state needs a recommended opener",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_segmentation(&self) -> Result<(), RuleError> {

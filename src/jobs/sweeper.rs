@@ -3,7 +3,7 @@
 //! claim, one update and one insert, in one transaction; safe with several replicas sweeping
 //! at once.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -18,7 +18,7 @@ use crate::{
     },
     domain::Stage,
     engine::{Condition, RuleSet, inactive_cutoff, size_cutoff},
-    usecase::evaluation,
+    usecase::{evaluation, handoff},
 };
 
 /// What one sweep did.
@@ -62,8 +62,18 @@ pub async fn tick(
                 moved.push(lead);
             }
         }
-        leads::update_many(&mut tx, &moved.iter().collect::<Vec<_>>()).await?;
+        let moved: Vec<&Lead> = moved.iter().collect();
+        leads::update_many(&mut tx, &moved).await?;
         transitions::record_many(&mut tx, &new_transitions).await?;
+        handoff::follow(
+            &mut tx,
+            &moved,
+            &new_transitions,
+            &HashMap::new(),
+            rules,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         report.claimed += count;
         report.disqualified += moved.len();

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod evaluation;
+pub mod handoff;
 pub mod ingest;
 pub mod lead_view;
 pub mod review;

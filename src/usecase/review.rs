@@ -1,12 +1,14 @@
 //! The manual review queue: MQLs that lack a demand state or an account tier wait here until
 //! someone supplies what is missing, which sends them on to handoff.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::Page;
+use super::{Page, handoff};
 use crate::{
     db::{
         leads::{self, ReviewItem},
@@ -112,6 +114,7 @@ pub async fn resolve(
     lead.account_tier = Some(account_tier);
     lead.updated_at = now;
     leads::update_many(&mut tx, &[&lead]).await?;
+    handoff::assign::assign(&mut tx, &[&lead], &HashMap::new(), rules, now).await?;
     reviews::record(
         &mut tx,
         &Resolution {

@@ -6,7 +6,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Page, evaluation};
+use std::collections::HashMap;
+
+use super::{Page, evaluation, handoff};
 use crate::{
     db::{
         leads::{self, SuppressedLead},
@@ -89,6 +91,8 @@ pub async fn reinstate(
     new_transitions.extend(evaluation::apply(&mut lead, None, rules, now));
     leads::update_many(&mut tx, &[&lead]).await?;
     transitions::record_many(&mut tx, &new_transitions).await?;
+    let no_trigger = HashMap::new();
+    handoff::follow(&mut tx, &[&lead], &new_transitions, &no_trigger, rules, now).await?;
     tx.commit().await?;
     tracing::info!(lead.id = %lead_id, reason.overruled = %overruled, stage = %lead.stage, "lead reinstated");
     Ok(Reinstated {

@@ -8,8 +8,8 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
-    EventStatus, IngestOutcome, Key, apply_to_leads, evaluate_leads, fresh_events, fresh_mask,
-    has_account, key, outcomes,
+    super::handoff, EventStatus, IngestOutcome, Key, apply_to_leads, evaluate_leads, fresh_events,
+    fresh_mask, has_account, key, outcomes,
 };
 use crate::{
     db::{
@@ -19,7 +19,7 @@ use crate::{
         transitions,
     },
     domain::LeadEvent,
-    engine::RuleSet,
+    engine::{RuleSet, Touch},
     error::ApiError,
 };
 
@@ -78,6 +78,19 @@ pub(super) async fn ingest(
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
     leads::update_many(&mut tx, &touched).await?;
     transitions::record_many(&mut tx, &new_transitions).await?;
+    let triggers: HashMap<Uuid, Touch> = per_lead
+        .iter()
+        .map(|(email, events)| {
+            let last = events[events.len() - 1];
+            let touch = Touch {
+                event_type: last.event_type,
+                source: last.source.clone(),
+                occurred_at: last.occurred_at,
+            };
+            (leads[*email].id, touch)
+        })
+        .collect();
+    handoff::follow(&mut tx, &touched, &new_transitions, &triggers, rules, now).await?;
 
     // A lead created here whose events all turned out to be concurrent duplicates is undone.
     let touched_ids: HashSet<Uuid> = touched.iter().map(|l| l.id).collect();

@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes};
+use super::{
+    super::handoff, IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask,
+    outcomes,
+};
 use crate::{
     db::{
         events::NewEvent,
@@ -53,6 +56,10 @@ pub(super) async fn try_ingest(
     let fresh = fresh.into_iter();
     let per_lead = apply_to_leads(&mut conn, fresh, &mut leads, histories, rules, false).await?;
     let transitions = evaluate_leads(&per_lead, &mut leads, &HashSet::new(), rules, now);
+    // Assignment needs reads and writes this one statement cannot make.
+    if handoff::touches_handoff(&transitions) {
+        return Ok(None);
+    }
     let new_events: Vec<NewEvent<'_>> = per_lead
         .values()
         .flatten()
