@@ -84,7 +84,8 @@ pub fn choose(lead: RoutingFacts<'_>, reps: &[RepFacts]) -> Choice {
         lead.industry
             .is_some_and(|i| r.industries.iter().any(|ri| ri.eq_ignore_ascii_case(i)))
     };
-    let levels: [(&'static str, &dyn Fn(&RepFacts) -> bool); 5] = [
+    type Level<'a> = (&'static str, &'a dyn Fn(&RepFacts) -> bool);
+    let levels: [Level<'_>; 5] = [
         ("territory", &|r| country(r) && industry(r)),
         ("territory", &|r| country(r) && r.industries.is_empty()),
         ("territory", &|r| industry(r) && r.countries.is_empty()),

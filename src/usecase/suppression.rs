@@ -1,12 +1,12 @@
 //! The suppression list and reinstatement: disqualified leads keep all their data and can be
 //! brought back by an ops user, with a recorded reason.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-use std::collections::HashMap;
 
 use super::{Page, evaluation, handoff};
 use crate::{
