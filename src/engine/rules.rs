@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Condition, DisqualifyRule, SegmentationRules, segment::TIERS};
+use super::{Condition, DisqualifyRule, SegmentationRules, SlaRules, segment::TIERS};
 use crate::domain::EventType;
 
 /// Every rule the engine applies.
@@ -20,6 +20,8 @@ pub struct Rules {
     pub segmentation: SegmentationRules,
     /// Checked in order; the first that fires decides.
     pub disqualify: Vec<DisqualifyRule>,
+    /// Business hours and the handoff SLA.
+    pub sla: SlaRules,
 }
 
 /// A lead becomes MQL when both scores reach these (inclusive).
@@ -119,7 +121,7 @@ pub struct RuleError {
     pub problem: String,
 }
 
-fn problem(key: &str, problem: impl Into<String>) -> RuleError {
+pub(super) fn problem(key: &str, problem: impl Into<String>) -> RuleError {
     RuleError {
         key: key.to_owned(),
         problem: problem.into(),
@@ -195,7 +197,14 @@ impl Rules {
             return Err(problem("intent.decay.half_life_days", "must be at least 1"));
         }
         self.validate_segmentation()?;
-        self.validate_disqualify()
+        self.validate_disqualify()?;
+        self.validate_sla()
+    }
+
+    /// Zone, weekday, time and date strings were already parsed on load; what is left is how
+    /// they fit together (see `SlaRules::validate`).
+    fn validate_sla(&self) -> Result<(), RuleError> {
+        self.sla.validate()
     }
 
     fn validate_segmentation(&self) -> Result<(), RuleError> {
