@@ -288,6 +288,37 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_sla_value_names_the_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-sla-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/rules.toml");
+        let cases = [
+            (
+                shipped.replace("time_zone = \"UTC\"", "time_zone = \"Europe/Berln\""),
+                "sla.time_zone",
+            ),
+            (
+                shipped.replace(
+                    "holidays = []",
+                    "holidays = [\"2026-12-25\", \"2026-13-01\"]",
+                ),
+                "sla.holidays[1]: \"2026-13-01\" is not a calendar date",
+            ),
+            (
+                shipped.replace("day_end = \"17:00\"", "day_end = \"08:00\""),
+                "rules.toml: sla.day_end: must be after sla.day_start (09:00), got 08:00",
+            ),
+        ];
+        for (rules, key) in cases {
+            std::fs::write(dir.join("rules.toml"), rules).unwrap();
+            let error = load_rules(&dir).unwrap_err().to_string();
+            assert!(error.contains("rules.toml"), "{error}");
+            assert!(error.contains(key), "{key} not in {error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         let url = DatabaseUrl::from("postgres://app:s3cret@db:5432/leadrouter".to_owned());
         assert_eq!(url.redacted(), "postgres://app:***@db:5432/leadrouter");

@@ -12,6 +12,7 @@ mod handoff;
 mod intent;
 mod rules;
 mod segment;
+mod sla;
 
 pub use activity::Activity;
 pub use decay::decay_factor;
@@ -30,3 +31,4 @@ pub use rules::{
     AccountRules, Decay, DecayMode, FitRules, IntentRules, MqlThresholds, RuleError, RuleSet, Rules,
 };
 pub use segment::{BehaviourRule, Segment, SegmentationRules, TIERS};
+pub use sla::{BusinessCalendar, SlaDeadlines, SlaRules, TimeOfDay, Zone, deadlines};

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Condition, DisqualifyRule, HandoffRules, SegmentationRules, segment::TIERS};
+use super::{
+    Condition, DisqualifyRule, HandoffRules, SegmentationRules, SlaRules, segment::TIERS,
+};
 use crate::domain::EventType;
 
 /// Every rule the engine applies.
@@ -21,6 +23,8 @@ pub struct Rules {
     /// Checked in order; the first that fires decides.
     pub disqualify: Vec<DisqualifyRule>,
     pub handoff: HandoffRules,
+    /// Business hours and the handoff SLA.
+    pub sla: SlaRules,
 }
 
 /// A lead becomes MQL when both scores reach these (inclusive).
@@ -120,7 +124,7 @@ pub struct RuleError {
     pub problem: String,
 }
 
-fn problem(key: &str, problem: impl Into<String>) -> RuleError {
+pub(super) fn problem(key: &str, problem: impl Into<String>) -> RuleError {
     RuleError {
         key: key.to_owned(),
         problem: problem.into(),
@@ -197,9 +201,15 @@ impl Rules {
         }
         self.validate_segmentation()?;
         self.validate_disqualify()?;
-        self.validate_handoff()
+        self.validate_handoff()?;
+        self.validate_sla()
     }
 
+    /// Zone, weekday, time and date strings were already parsed on load; what is left is how
+    /// they fit together (see `SlaRules::validate`).
+    fn validate_sla(&self) -> Result<(), RuleError> {
+        self.sla.validate()
+    }
     fn validate_handoff(&self) -> Result<(), RuleError> {
         for state in &self.segmentation.demand_states {
             match self.handoff.openers.get(state) {
