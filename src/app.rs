@@ -93,6 +93,12 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
         job_settings.sweep_batch,
         shutdown.clone(),
     ));
+    jobs.spawn(jobs::sla_clock::run(
+        state.clone(),
+        Duration::from_secs(job_settings.sla_interval_secs),
+        job_settings.sla_batch,
+        shutdown.clone(),
+    ));
     jobs.close();
     serve(listener, state, shutdown).await?;
     // Let a sweep in progress finish its transaction before the pool closes.

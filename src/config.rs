@@ -53,6 +53,10 @@ pub struct JobSettings {
     pub sweep_interval_secs: u64,
     /// Leads per sweep transaction.
     pub sweep_batch: i64,
+    /// Seconds between SLA clock ticks.
+    pub sla_interval_secs: u64,
+    /// Escalations per SLA clock transaction.
+    pub sla_batch: i64,
 }
 
 /// PostgreSQL connection.
@@ -173,6 +177,12 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     }
     if settings.jobs.sweep_batch < 1 {
         return Err(bad("jobs.sweep_batch", "must be at least 1"));
+    }
+    if settings.jobs.sla_interval_secs == 0 {
+        return Err(bad("jobs.sla_interval_secs", "must be at least 1"));
+    }
+    if settings.jobs.sla_batch < 1 {
+        return Err(bad("jobs.sla_batch", "must be at least 1"));
     }
     if settings.database.max_connections == 0 {
         return Err(bad("database.max_connections", "must be at least 1"));

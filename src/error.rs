@@ -45,6 +45,16 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A conflict whose numbers the client needs (e.g. scores against thresholds); `facts`
+    /// become extension members of the problem.
+    #[error("conflict: {detail}")]
+    ConflictWithFacts {
+        detail: String,
+        facts: serde_json::Map<String, serde_json::Value>,
+    },
+    /// The caller may not act on this resource.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The database is overloaded or a transaction lost a race; the client should retry.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -64,7 +74,8 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ConflictWithFacts { .. } => StatusCode::CONFLICT,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -114,10 +125,22 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Extension members (RFC 9457 §3.2).
+    #[serde(flatten)]
+    pub facts: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Builds a problem response; also used for errors produced by middleware (413, 408, 405).
 pub fn problem_response(status: StatusCode, detail: String, errors: Vec<FieldError>) -> Response {
+    problem_with_facts(status, detail, errors, serde_json::Map::new())
+}
+
+fn problem_with_facts(
+    status: StatusCode,
+    detail: String,
+    errors: Vec<FieldError>,
+    facts: serde_json::Map<String, serde_json::Value>,
+) -> Response {
     let title = status.canonical_reason().unwrap_or("Error").to_owned();
     let slug = title.to_lowercase().replace(' ', "-");
     let body = Problem {
@@ -126,6 +149,7 @@ pub fn problem_response(status: StatusCode, detail: String, errors: Vec<FieldErr
         status: status.as_u16(),
         detail,
         errors,
+        facts,
     };
     let mut response = (status, Json(body)).into_response();
     response
@@ -143,11 +167,12 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(reason) => Some(reason.clone()),
             _ => None,
         };
-        let errors = match self {
-            ApiError::Validation(errors) => errors,
-            _ => Vec::new(),
+        let (errors, facts) = match self {
+            ApiError::Validation(errors) => (errors, serde_json::Map::new()),
+            ApiError::ConflictWithFacts { facts, .. } => (Vec::new(), facts),
+            _ => (Vec::new(), serde_json::Map::new()),
         };
-        let mut response = problem_response(status, detail, errors);
+        let mut response = problem_with_facts(status, detail, errors, facts);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, types::Json};
 use uuid::Uuid;
 
-use crate::engine::{ContextPacket, SlaTimes};
+use crate::engine::{ContextPacket, SlaDeadlines};
 
 /// An assignment to record.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct NewAssignment {
     pub rule: String,
     pub assigned_at: DateTime<Utc>,
     pub packet: ContextPacket,
-    pub sla: SlaTimes,
+    pub sla: SlaDeadlines,
 }
 
 /// Records `assignment` and makes its rep the lead's owner; returns the assignment id.
@@ -180,4 +180,96 @@ pub async fn latest_for_lead(
     .bind(lead_id)
     .fetch_optional(conn)
     .await
+}
+
+/// An untouched assignment past its escalation time, claimed by this transaction.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueEscalation {
+    pub id: i64,
+    pub lead_id: Uuid,
+    pub lead_email: String,
+    pub rep_id: Uuid,
+    pub rep_name: String,
+    pub manager_id: Option<Uuid>,
+    pub manager_name: Option<String>,
+    pub manager_email: Option<String>,
+    pub assigned_at: DateTime<Utc>,
+    pub fit_score: i32,
+    pub intent_at_last_activity: f64,
+    pub last_activity_at: Option<DateTime<Utc>>,
+}
+
+/// Locks up to `limit` assignments due for escalation at `now` (neither acknowledged nor
+/// disposed, not escalated yet). Rows another clock holds are skipped; a row another clock
+/// escalated meanwhile no longer matches once re-checked, so each is escalated once.
+pub async fn claim_escalations(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<DueEscalation>> {
+    sqlx::query_as(
+        "select a.id, a.lead_id, l.email as lead_email, a.rep_id, r.name as rep_name,
+                r.manager_id, m.name as manager_name, m.email as manager_email, a.assigned_at,
+                l.fit_score, l.intent_at_last_activity, l.last_activity_at
+           from assignments a
+           join leads l on l.id = a.lead_id
+           join reps r on r.id = a.rep_id
+           left join reps m on m.id = r.manager_id
+          where a.escalate_at <= $1 and a.acknowledged_at is null and a.disposed_at is null
+            and a.escalated_at is null and a.closed_at is null
+          order by a.escalate_at, a.id
+          limit $2
+          for update of a skip locked",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks the assignments `ids` escalated to the managers `to` (same positions).
+pub async fn mark_escalated(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    to: &[Option<Uuid>],
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update assignments a set escalated_at = $3, escalated_to = e.manager
+           from unnest($1::int8[], $2::uuid[]) as e(id, manager)
+          where a.id = e.id",
+    )
+    .bind(ids)
+    .bind(to)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records, once each, the ack and disposition deadlines that passed by `now` without the
+/// action; the breach time is the deadline itself. Returns (ack, disposition) counts.
+pub async fn record_breaches(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+) -> sqlx::Result<(u64, u64)> {
+    let ack = sqlx::query(
+        "update assignments set ack_breached_at = ack_due
+          where ack_due <= $1 and acknowledged_at is null and disposed_at is null
+            and ack_breached_at is null and closed_at is null",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let disposition = sqlx::query(
+        "update assignments set disposition_breached_at = disposition_due
+          where disposition_due <= $1 and disposed_at is null
+            and disposition_breached_at is null and closed_at is null",
+    )
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok((ack, disposition))
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::{MqlThresholds, SlaDeadlines};
 use crate::domain::{DisqualifyReason, EventType, RejectReason, Stage};
 
 /// `[handoff]` in `config/rules.toml`.
@@ -158,6 +159,12 @@ pub fn next_stage(stage: Stage, action: SalesAction) -> Result<Stage, String> {
     }
 }
 
+/// Whether a rep may accept a lead with these scores (as of now): both must still meet the
+/// MQL thresholds, so a lead whose intent decayed while it waited cannot be accepted blind.
+pub fn may_accept(fit: i32, intent: f64, mql: &MqlThresholds) -> bool {
+    fit >= mql.fit && intent >= mql.intent
+}
+
 /// One touch the rep should know about.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Touch {
@@ -165,14 +172,6 @@ pub struct Touch {
     pub event_type: EventType,
     pub source: String,
     pub occurred_at: DateTime<Utc>,
-}
-
-/// The SLA times of an assignment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlaTimes {
-    pub ack_due: DateTime<Utc>,
-    pub disposition_due: DateTime<Utc>,
-    pub escalate_at: DateTime<Utc>,
 }
 
 /// The owner as the packet names them.
@@ -197,7 +196,7 @@ pub struct ContextPacket {
     pub last_touches: Vec<Touch>,
     pub recommended_opener: String,
     pub owner: PacketOwner,
-    pub sla: SlaTimes,
+    pub sla: SlaDeadlines,
     pub fit_score: i32,
     pub intent_score: f64,
     pub demand_state: Option<String>,
@@ -225,7 +224,7 @@ pub struct PacketFacts<'a> {
 pub fn packet(
     facts: PacketFacts<'_>,
     owner: PacketOwner,
-    sla: SlaTimes,
+    sla: SlaDeadlines,
     rules: &HandoffRules,
 ) -> ContextPacket {
     let trigger_text = facts
@@ -422,7 +421,7 @@ mod tests {
             email: "ann@us.example".into(),
             rule: "territory".into(),
         };
-        let sla = SlaTimes {
+        let sla = SlaDeadlines {
             ack_due: at,
             disposition_due: at,
             escalate_at: at,

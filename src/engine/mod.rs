@@ -24,7 +24,7 @@ pub use evaluate::{Evaluation, LeadFacts, StageChange, evaluate};
 pub use fit::{FitHit, FitScore, score_fit};
 pub use handoff::{
     Choice, ContextPacket, HandoffRules, PacketFacts, PacketOwner, RepFacts, RoutingFacts,
-    SalesAction, SlaTimes, Touch, choose, next_stage, packet,
+    SalesAction, Touch, choose, may_accept, next_stage, packet,
 };
 pub use intent::{Absorbed, IntentSignal, IntentState};
 pub use rules::{

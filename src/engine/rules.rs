@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{
-    Condition, DisqualifyRule, HandoffRules, SegmentationRules, SlaRules, segment::TIERS,
-};
+use super::{Condition, DisqualifyRule, HandoffRules, SegmentationRules, SlaRules, segment::TIERS};
 use crate::domain::EventType;
 
 /// Every rule the engine applies.

@@ -108,7 +108,7 @@ impl SlaRules {
 }
 
 /// When each SLA step of one assignment falls due.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaDeadlines {
     /// The rep must acknowledge by then (`ack_business_hours` of business time).
     pub ack_due: DateTime<Utc>,

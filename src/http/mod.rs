@@ -5,6 +5,7 @@ mod extract;
 mod health;
 mod leads;
 mod problems;
+mod reps;
 mod review;
 mod suppression;
 mod webhooks;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(leads::router())
         .merge(suppression::router())
         .merge(review::router())
+        .merge(reps::router())
         .merge(accounts::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))

@@ -2,4 +2,5 @@
 //! (the loop the service spawns). They coordinate through the database, so every replica may
 //! run them.
 
+pub mod sla_clock;
 pub mod sweeper;

@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::{
     db::{
-        accounts, events,
+        accounts,
+        assignments::{self, AssignmentView},
+        events,
         leads::{self, Review},
         transitions,
     },
@@ -35,6 +37,8 @@ pub struct LeadView {
     pub segment: Segment,
     /// Set while the lead waits in the manual review queue.
     pub review: Option<Review>,
+    /// The lead's latest assignment: owner, context packet and SLA times.
+    pub handoff: Option<AssignmentView>,
     pub fit_score: i32,
     /// Decayed as of the request.
     pub intent_score: f64,
@@ -124,6 +128,7 @@ pub async fn lead_view(
             .map(|domain| AccountRef { id, domain }),
         None => None,
     };
+    let handoff = assignments::latest_for_lead(&mut conn, lead.id).await?;
     let history = History {
         transitions: transitions::for_lead(&mut conn, lead.id).await?,
         recent_events: events::recent(&mut conn, lead.id, RECENT_EVENTS).await?,
@@ -161,6 +166,7 @@ pub async fn lead_view(
         segment,
         exempt_reasons: lead.exempt_reasons,
         review: lead.review,
+        handoff,
         fit_score: lead.fit.total,
         intent_score: intent.score,
         last_activity_at: lead.intent.last_activity_at,

@@ -5,6 +5,7 @@ pub mod evaluation;
 pub mod handoff;
 pub mod ingest;
 pub mod lead_view;
+pub mod reps;
 pub mod review;
 pub mod suppression;
 

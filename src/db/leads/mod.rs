@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub use lists::{ReviewItem, SuppressedLead, review_queue, suppressed};
-use row::{COLUMNS, LeadRow, convert};
+use row::{COLUMNS, LeadRow, columns_of, convert};
 pub(crate) use row::{UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads};
 
 use crate::{
@@ -110,10 +110,6 @@ pub async fn by_emails_with_history(
     emails: &[&str],
     earliest: &[DateTime<Utc>],
 ) -> sqlx::Result<Vec<(Lead, Option<History>)>> {
-    let columns: Vec<String> = COLUMNS
-        .split(',')
-        .map(|c| format!("l.{}", c.trim()))
-        .collect();
     let sql = format!(
         "select {},
                 case when x.earliest < l.last_activity_at then array(
@@ -124,7 +120,7 @@ pub async fn by_emails_with_history(
                   as history_at
            from leads l join unnest($1::text[], $2::timestamptz[]) as x(email, earliest)
              on l.email = x.email",
-        columns.join(", ")
+        columns_of("l")
     );
     let rows: Vec<LeadWithHistoryRow> = sqlx::query_as(&sql)
         .bind(emails)
@@ -290,4 +286,45 @@ pub async fn claim_due(
             .fetch_all(conn)
             .await?,
     )
+}
+
+/// Records why a rep rejected the lead (cleared with `None`).
+pub async fn set_rejection_reason(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("update leads set rejection_reason = $2 where id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The rep who owns the lead, if any.
+pub async fn owner_of(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar::<_, Option<Uuid>>("select owner_rep_id from leads where id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Locks up to `limit` MQLs that are ready for handoff but held by no rep, skipping rows
+/// another transaction holds.
+pub async fn claim_unassigned(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Lead>> {
+    let sql = format!(
+        "select {} from leads l
+          where l.lifecycle_stage = 'MQL' and l.review_missing is null
+            and not exists (select 1 from assignments a
+                             where a.lead_id = l.id and a.closed_at is null)
+          order by l.updated_at, l.id
+          limit $1
+          for update of l skip locked",
+        columns_of("l")
+    );
+    convert(sqlx::query_as(&sql).bind(limit).fetch_all(conn).await?)
 }

@@ -115,6 +115,15 @@ impl TryFrom<LeadRow> for Lead {
     }
 }
 
+/// [`COLUMNS`] qualified by a table alias, for queries that join.
+pub(super) fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) fn convert(rows: Vec<LeadRow>) -> sqlx::Result<Vec<Lead>> {
     rows.into_iter().map(Lead::try_from).collect()
 }

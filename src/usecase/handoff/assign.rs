@@ -19,9 +19,7 @@ use crate::{
         reps::{self, Rep},
     },
     domain::Stage,
-    engine::{
-        self, Choice, PacketFacts, PacketOwner, RepFacts, RoutingFacts, RuleSet, SlaTimes, Touch,
-    },
+    engine::{self, Choice, PacketFacts, PacketOwner, RepFacts, RoutingFacts, RuleSet, Touch},
     error::ApiError,
     usecase::evaluation,
 };
@@ -143,7 +141,7 @@ async fn new_assignment(
         lead.account_tier,
         &rules.rules.segmentation,
     );
-    let sla = sla_times(rules, now);
+    let sla = engine::deadlines(&rules.rules.sla, now);
     let packet = engine::packet(
         PacketFacts {
             first_name: lead.profile.first_name.as_deref(),
@@ -178,13 +176,4 @@ async fn new_assignment(
         packet,
         sla,
     })
-}
-
-/// The SLA deadlines of an assignment made at `at`.
-fn sla_times(_rules: &RuleSet, at: DateTime<Utc>) -> SlaTimes {
-    SlaTimes {
-        ack_due: at + chrono::Duration::hours(4),
-        disposition_due: at + chrono::Duration::hours(48),
-        escalate_at: at + chrono::Duration::hours(48),
-    }
 }

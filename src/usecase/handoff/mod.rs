@@ -1,6 +1,8 @@
 //! The MQL → SAL handoff: assignment with its context packet, the sales actions, the queue.
 
+pub mod actions;
 pub mod assign;
+pub mod queue;
 
 use std::collections::HashMap;
 
