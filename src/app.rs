@@ -12,9 +12,13 @@ use crate::{
     adapters::canonical::Limits,
     config::Settings,
     db,
+    domain::KeyHash,
     engine::RuleSet,
     http, jobs,
-    usecase::ingest::{GroupCommit, GroupCommitSettings},
+    usecase::{
+        self,
+        ingest::{GroupCommit, GroupCommitSettings},
+    },
 };
 
 /// Where the service reads the time. Tests inject a fixed or movable clock so nothing sleeps.
@@ -33,6 +37,8 @@ pub struct AppState {
     pub rules: Arc<RuleSet>,
     pub clock: Clock,
     pub group_commit: GroupCommit,
+    /// The hash of the bootstrap admin key (`auth.admin_key`), computed once.
+    pub admin_key: Option<KeyHash>,
 }
 
 impl AppState {
@@ -47,12 +53,18 @@ impl AppState {
                 max_group: settings.ingest.max_group_events,
             },
         );
+        let admin_key = settings
+            .auth
+            .admin_key
+            .as_ref()
+            .map(|key| KeyHash::of(key.expose()));
         Self {
             pool,
             settings: Arc::new(settings),
             rules,
             clock,
             group_commit,
+            admin_key,
         }
     }
 
@@ -81,6 +93,8 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, rules.version = %rules.version, "leadrouter listening");
+
+    warn_if_nobody_can_mint_keys(&pool, &settings).await?;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -119,6 +133,28 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("serving HTTP")
+}
+
+/// Every endpoint but the probes needs a key, and only admin keys mint keys: with neither a
+/// bootstrap key nor an admin key in the database, the API is unusable until one is set.
+async fn warn_if_nobody_can_mint_keys(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    if settings.auth.admin_key.is_some() {
+        tracing::info!("bootstrap admin key configured (auth.admin_key)");
+        return Ok(());
+    }
+    let admins = usecase::api_keys::active_admin_keys(pool)
+        .await
+        .context("counting admin API keys")?;
+    if admins == 0 {
+        tracing::warn!(
+            "no admin API key exists and no bootstrap key is configured: nobody can mint keys \
+             or call the API; set LEADROUTER_ADMIN_KEY (at least 32 characters) and restart"
+        );
+    }
+    Ok(())
 }
 
 async fn cancel_on_signal(token: CancellationToken) {

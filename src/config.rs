@@ -12,7 +12,7 @@ use figment::{
 };
 use serde::Deserialize;
 
-use crate::engine::Rules;
+use crate::{domain::Secret, engine::Rules};
 
 /// Service settings (`config/default.toml`).
 #[derive(Clone, Debug, Deserialize)]
@@ -23,7 +23,22 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    // Optional as a whole: every key in it is.
+    #[serde(default)]
+    pub auth: AuthSettings,
 }
+
+/// API key authentication.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The bootstrap admin key, accepted without a database row so the first keys can be
+    /// minted (`LEADROUTER_ADMIN_KEY`). Unset by default.
+    pub admin_key: Option<Secret>,
+}
+
+/// Fewest characters the bootstrap admin key may have: it guards everything.
+const MIN_ADMIN_KEY_CHARS: usize = 32;
 
 /// HTTP listener and request limits.
 #[derive(Clone, Debug, Deserialize)]
@@ -144,14 +159,20 @@ pub fn config_dir(args: impl IntoIterator<Item = String>) -> PathBuf {
     std::env::var_os("LEADROUTER_CONFIG_DIR").map_or_else(|| "config".into(), PathBuf::from)
 }
 
-/// Loads `default.toml` with environment overrides.
+/// Loads `default.toml` with environment overrides. `LEADROUTER_ADMIN_KEY` is a short
+/// alias of `LEADROUTER_AUTH__ADMIN_KEY` (which wins when both are set).
 pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     let file = existing(dir, "default.toml")?;
     let settings: Settings = Figment::from(Toml::file(&file))
         .merge(
+            Env::raw()
+                .only(&["LEADROUTER_ADMIN_KEY"])
+                .map(|_| "auth.admin_key".into()),
+        )
+        .merge(
             Env::prefixed("LEADROUTER_")
                 .split("__")
-                .ignore(&["config_dir"]),
+                .ignore(&["config_dir", "admin_key"]),
         )
         .merge(Env::raw().only(&["PORT"]).map(|_| "server.port".into()))
         .merge(
@@ -189,6 +210,16 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     }
     if settings.server.request_timeout_secs == 0 {
         return Err(bad("server.request_timeout_secs", "must be at least 1"));
+    }
+    if let Some(key) = &settings.auth.admin_key {
+        if key.expose().chars().count() < MIN_ADMIN_KEY_CHARS {
+            return Err(bad(
+                "auth.admin_key",
+                &format!(
+                    "must be at least {MIN_ADMIN_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)"
+                ),
+            ));
+        }
     }
     Ok(settings)
 }
@@ -236,6 +267,17 @@ mod tests {
         let settings = load_settings(&dir).unwrap();
         assert_eq!(settings.server.max_batch_events, 1_000);
         load_rules(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_admin_key_never_shows_in_debug_output() {
+        let auth = AuthSettings {
+            admin_key: Some(Secret::new(
+                "lr_bootstrap-secret-0123456789abcdef".to_owned(),
+            )),
+        };
+        let debug = format!("{auth:?}");
+        assert_eq!(debug, "AuthSettings { admin_key: Some(***) }");
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub enum ApiError {
     /// The request is well-formed but some fields are wrong; nothing was written.
     #[error("invalid request: {0:?}")]
     Validation(Vec<FieldError>),
+    /// No API key, or one that is unknown or revoked.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid API key whose role may not do this, or a lead the caller may not act on.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
     /// The body comes in a format the endpoint does not take (`Content-Type`).
@@ -52,9 +58,6 @@ pub enum ApiError {
         detail: String,
         facts: serde_json::Map<String, serde_json::Value>,
     },
-    /// The caller may not act on this resource.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
     /// The database is overloaded or a transaction lost a race; the client should retry.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -72,10 +75,11 @@ impl ApiError {
         match self {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) | ApiError::ConflictWithFacts { .. } => StatusCode::CONFLICT,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -177,6 +181,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        // RFC 9110 §11.6.1: a 401 says which scheme would be accepted.
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(cause) = cause {
             response

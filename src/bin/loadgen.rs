@@ -15,7 +15,9 @@ use chrono::Utc;
 use leadrouter::{
     app::{self, AppState},
     config, db,
+    domain::Role,
     engine::RuleSet,
+    usecase::api_keys::{self, MintInput},
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -245,6 +247,21 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("create table bench_raw_events (like lead_events including all)")
         .execute(&pool)
         .await?;
+    // Posting as a real source key, so every request pays the key lookup it pays in service.
+    let source = api_keys::mint(
+        &pool,
+        MintInput {
+            role: Some(Role::Source),
+            rep_id: None,
+            label: Some("loadgen".to_owned()),
+        },
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("minting the loadgen source key: {e}"))?;
+    let mut authorization =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", source.key.expose()))?;
+    authorization.set_sensitive(true);
     let baseline_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(64)
         .connect(&args.database_url)
@@ -268,6 +285,11 @@ async fn main() -> anyhow::Result<()> {
         })
     });
     let client = reqwest::Client::builder()
+        .default_headers(
+            [(reqwest::header::AUTHORIZATION, authorization)]
+                .into_iter()
+                .collect(),
+        )
         .pool_max_idle_per_host(128)
         .build()?;
 

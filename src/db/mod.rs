@@ -3,6 +3,7 @@
 //! Functions take `&mut PgConnection` so the caller (a `usecase`) owns the transaction.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod assignments;
 mod bind;
 pub mod events;

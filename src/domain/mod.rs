@@ -1,17 +1,21 @@
 //! Value types shared by every layer. Nothing here does I/O.
 
 mod account_domain;
+mod api_key;
 mod email;
 mod event;
 mod profile;
 mod reason;
 mod rejection;
+mod role;
 mod stage;
 
 pub use account_domain::{AccountDomain, AccountDomainError};
+pub use api_key::{KEY_PREFIX, KEY_RANDOM_BYTES, KeyHash, Secret, format_key, shown_prefix};
 pub use email::{Email, EmailError};
 pub use event::{EventType, LeadEvent, UnknownEventType};
 pub use profile::{Profile, ProfileField, ProfileStamps};
 pub use reason::{DisqualifyReason, UnknownReason};
 pub use rejection::{RejectReason, UnknownRejectReason};
+pub use role::{Caller, LeadScope, Role, UnknownRole};
 pub use stage::{Stage, UnknownStage};

@@ -1,14 +1,16 @@
 //! The tiered account list (admin): one account at a time, or a whole list imported.
 
 use axum::{
-    Json, Router,
+    Json,
     body::Bytes,
     extract::{Path, State},
     http::HeaderMap,
-    routing::{get, post},
 };
 
-use super::extract::{ApiJson, is_json, media_type, unsupported};
+use super::{
+    extract::{ApiJson, is_json, media_type, unsupported},
+    routes::Routes,
+};
 use crate::{
     adapters::account_list::{self, AccountInput, Format},
     app::AppState,
@@ -18,11 +20,11 @@ use crate::{
 };
 
 /// `POST /api/v1/accounts`, `POST /api/v1/accounts/import`, `GET /api/v1/accounts/{domain}`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/accounts", post(upsert))
-        .route("/api/v1/accounts/import", post(import))
-        .route("/api/v1/accounts/{domain}", get(by_domain))
+pub fn router() -> Routes {
+    Routes::default()
+        .post("/api/v1/accounts", upsert)
+        .post("/api/v1/accounts/import", import)
+        .get("/api/v1/accounts/{domain}", by_domain)
 }
 
 /// Creates or updates one account, keyed by domain.

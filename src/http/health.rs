@@ -2,16 +2,17 @@
 
 use std::time::Duration;
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, extract::State};
 use serde_json::{Value, json};
 
+use super::routes::Routes;
 use crate::{app::AppState, error::ApiError};
 
 /// `/healthz` and `/readyz`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/healthz", healthz)
+        .get("/readyz", readyz)
 }
 
 /// The process is up; no I/O, so a slow database never fails liveness.

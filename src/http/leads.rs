@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
-    routing::get,
 };
 
-use super::extract::uuid;
+use super::{extract::uuid, routes::Routes};
 use crate::{
     app::AppState,
     domain::Email,
@@ -17,10 +16,10 @@ use crate::{
 };
 
 /// `GET /api/v1/leads/{id}` and `GET /api/v1/leads?email=`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/leads", get(by_email))
-        .route("/api/v1/leads/{id}", get(by_id))
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/api/v1/leads", by_email)
+        .get("/api/v1/leads/{id}", by_id)
 }
 
 async fn by_id(

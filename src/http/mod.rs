@@ -1,14 +1,21 @@
 //! The HTTP surface: one router per area, merged under the shared layers.
 
 mod accounts;
+mod api_keys;
+mod auth;
 mod extract;
+mod handoff;
 mod health;
 mod leads;
+mod policy;
 mod problems;
 mod reps;
 mod review;
+mod routes;
 mod suppression;
 mod webhooks;
+
+pub use routes::Endpoint;
 
 use std::time::Duration;
 
@@ -28,20 +35,39 @@ use tracing::Level;
 
 use crate::{app::AppState, error::ApiError};
 
-/// The whole API with its layers. From the outside in: request id, tracing span, request id
-/// echo, problem+json for errors the layers produce, timeout, body size limit.
-pub fn router(state: AppState) -> Router {
-    let server = &state.settings.server;
-    // Each `.layer` wraps what is above it, so the list reads innermost first. Separate calls
-    // (rather than one ServiceBuilder) let axum turn every layer's response into its own type.
-    Router::new()
+/// Every endpoint, from the area routers. Areas register through [`routes::Routes`] so that
+/// the access policy can be checked against this list.
+fn api() -> routes::Routes {
+    routes::Routes::default()
         .merge(health::router())
         .merge(webhooks::router())
         .merge(leads::router())
         .merge(suppression::router())
         .merge(review::router())
         .merge(reps::router())
+        .merge(handoff::router())
         .merge(accounts::router())
+        .merge(api_keys::router())
+}
+
+/// Every endpoint the service serves (method and route path), in registration order.
+pub fn endpoints() -> Vec<Endpoint> {
+    api().endpoints().to_vec()
+}
+
+/// The whole API with its layers. From the outside in: request id, tracing span, request id
+/// echo, problem+json for errors the layers produce, timeout, body size limit, and around
+/// each route the auth layer (API key and policy, see `policy::POLICY`).
+pub fn router(state: AppState) -> Router {
+    let server = &state.settings.server;
+    // Each `.layer` wraps what is above it, so the list reads innermost first. Separate calls
+    // (rather than one ServiceBuilder) let axum turn every layer's response into its own type.
+    let api = api();
+    let guard = auth::Guard::new(state.clone(), api.endpoints());
+    api.into_router()
+        // A route layer runs after routing, so it sees the matched route path the policy is
+        // keyed by; an unknown path gets the 404 below without asking for a key.
+        .route_layer(middleware::from_fn_with_state(guard, auth::authorize))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
         // The tower-http limit above answers 413; axum's own default (2 MB) would otherwise
@@ -76,5 +102,12 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("<unmatched>", MatchedPath::as_str);
-    tracing::info_span!("request", request_id, method = %request.method(), matched_path = path)
+    // `caller` is filled in by the auth layer: the key's actor name, never the key.
+    tracing::info_span!(
+        "request",
+        request_id,
+        method = %request.method(),
+        matched_path = path,
+        caller = tracing::field::Empty
+    )
 }

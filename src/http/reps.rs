@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
     http::StatusCode,
-    routing::{get, post},
 };
 
-use super::extract::{ApiJson, uuid};
+use super::{
+    extract::{ApiJson, uuid},
+    routes::Routes,
+};
 use crate::{
     app::AppState,
     db::reps::Rep,
@@ -18,11 +20,13 @@ use crate::{
 };
 
 /// `/api/v1/reps`: create, list, read, update, deactivate.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/reps", post(create).get(list))
-        .route("/api/v1/reps/{id}", get(read).patch(update))
-        .route("/api/v1/reps/{id}/deactivate", post(deactivate))
+pub fn router() -> Routes {
+    Routes::default()
+        .post("/api/v1/reps", create)
+        .get("/api/v1/reps", list)
+        .get("/api/v1/reps/{id}", read)
+        .patch("/api/v1/reps/{id}", update)
+        .post("/api/v1/reps/{id}/deactivate", deactivate)
 }
 
 async fn create(

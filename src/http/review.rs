@@ -3,15 +3,18 @@
 use std::collections::HashMap;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
-    routing::{get, post},
 };
 
-use super::extract::{ApiJson, Paging, uuid};
+use super::{
+    extract::{ApiJson, Paging, uuid},
+    routes::Routes,
+};
 use crate::{
     app::AppState,
     db::leads::ReviewItem,
+    domain::Caller,
     error::ApiError,
     usecase::{
         Page,
@@ -20,10 +23,10 @@ use crate::{
 };
 
 /// `GET /api/v1/review-queue` and `POST /api/v1/review-queue/{lead_id}/resolve`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/review-queue", get(queue))
-        .route("/api/v1/review-queue/{lead_id}/resolve", post(resolve))
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/api/v1/review-queue", queue)
+        .post("/api/v1/review-queue/{lead_id}/resolve", resolve)
 }
 
 async fn queue(
@@ -38,6 +41,7 @@ async fn queue(
 
 async fn resolve(
     State(state): State<AppState>,
+    caller: Caller,
     Path(lead_id): Path<String>,
     ApiJson(input): ApiJson<ResolveInput>,
 ) -> Result<Json<Resolved>, ApiError> {
@@ -48,7 +52,7 @@ async fn resolve(
         state.now(),
         lead_id,
         input,
-        "ops",
+        &caller.actor(),
     )
     .await?;
     Ok(Json(resolved))

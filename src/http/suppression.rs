@@ -3,17 +3,19 @@
 use std::collections::HashMap;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
-    routing::{get, post},
 };
 use serde::Deserialize;
 
-use super::extract::{ApiJson, Paging, uuid};
+use super::{
+    extract::{ApiJson, Paging, uuid},
+    routes::Routes,
+};
 use crate::{
     app::AppState,
     db::leads::SuppressedLead,
-    domain::DisqualifyReason,
+    domain::{Caller, DisqualifyReason},
     error::ApiError,
     usecase::{
         Page,
@@ -22,10 +24,10 @@ use crate::{
 };
 
 /// `GET /api/v1/suppression` and `POST /api/v1/leads/{id}/reinstate`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/suppression", get(list))
-        .route("/api/v1/leads/{id}/reinstate", post(reinstate))
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/api/v1/suppression", list)
+        .post("/api/v1/leads/{id}/reinstate", reinstate)
 }
 
 async fn list(
@@ -51,6 +53,7 @@ struct ReinstateBody {
 
 async fn reinstate(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReinstateBody>,
 ) -> Result<Json<Reinstated>, ApiError> {
@@ -62,7 +65,14 @@ async fn reinstate(
             "must say why the lead is reinstated",
         ));
     }
-    let reinstated =
-        suppression::reinstate(&state.pool, &state.rules, state.now(), id, reason, "ops").await?;
+    let reinstated = suppression::reinstate(
+        &state.pool,
+        &state.rules,
+        state.now(),
+        id,
+        reason,
+        &caller.actor(),
+    )
+    .await?;
     Ok(Json(reinstated))
 }

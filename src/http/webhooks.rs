@@ -1,8 +1,9 @@
 //! Inbound events from sources.
 
-use axum::{Json, Router, body::Bytes, extract::State, routing::post};
+use axum::{Json, body::Bytes, extract::State};
 use serde::Serialize;
 
+use super::routes::Routes;
 use crate::{
     adapters::canonical,
     app::AppState,
@@ -11,8 +12,8 @@ use crate::{
 };
 
 /// `POST /webhooks/events`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/webhooks/events", post(ingest_events))
+pub fn router() -> Routes {
+    Routes::default().post("/webhooks/events", ingest_events)
 }
 
 #[derive(Serialize)]

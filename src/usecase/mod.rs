@@ -1,6 +1,7 @@
 //! Units of work: each runs in one transaction, calling the pure engine and the db modules.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod evaluation;
 pub mod handoff;
 pub mod ingest;

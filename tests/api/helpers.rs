@@ -1,4 +1,8 @@
 //! `TestApp`: the real router on a random port against the test's own database.
+//!
+//! Every request helper sends an API key: the bootstrap admin key by default, and for
+//! `/webhooks/...` a `source` key minted at spawn. `app.with_key(..)`, `app.as_role(..)` and
+//! `app.without_key()` choose otherwise.
 
 use std::{
     path::Path,
@@ -9,13 +13,18 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use leadrouter::{
     app::{self, AppState, Clock},
     config,
+    domain::{Role, Secret},
     engine::RuleSet,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The bootstrap admin key every `TestApp` runs with.
+pub const ADMIN_KEY: &str = "lr_test-bootstrap-admin-key-0123456789";
 
 /// The moment every test starts at, unless it moves the clock.
 pub fn t0() -> DateTime<Utc> {
@@ -29,6 +38,8 @@ pub struct TestApp {
     pub pool: PgPool,
     /// The rules the service runs with (the shipped `config/`).
     pub rules: RuleSet,
+    /// A `source` key minted at spawn, sent to `/webhooks/...` by default.
+    pub source_key: String,
     now: Arc<Mutex<DateTime<Utc>>>,
     shutdown: CancellationToken,
 }
@@ -56,7 +67,8 @@ impl TestApp {
     pub async fn spawn(pool: PgPool) -> Self {
         init_tracing();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        let settings = config::load_settings(&dir).expect("shipped settings load");
+        let mut settings = config::load_settings(&dir).expect("shipped settings load");
+        settings.auth.admin_key = Some(Secret::new(ADMIN_KEY.to_owned()));
         let rules = RuleSet::new(config::load_rules(&dir).expect("shipped rules load")).unwrap();
         let now = Arc::new(Mutex::new(t0()));
         let clock: Clock = {
@@ -68,13 +80,66 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         tokio::spawn(app::serve(listener, state, shutdown.clone()));
-        TestApp {
+        let mut app = TestApp {
             base,
             client: reqwest::Client::new(),
             pool,
             rules,
+            source_key: String::new(),
             now,
             shutdown,
+        };
+        app.source_key = app.mint_key(Role::Source, None).await;
+        app
+    }
+
+    /// Mints a key of `role` with the admin key and returns it (`rep_id` is required for
+    /// rep and manager keys).
+    pub async fn mint_key(&self, role: Role, rep_id: Option<Uuid>) -> String {
+        let (status, minted) = self
+            .with_key(ADMIN_KEY)
+            .post_json(
+                "/api/v1/api-keys",
+                &json!({"role": role, "rep_id": rep_id, "label": format!("test {role}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{minted:#}");
+        minted["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Requests sent with `key`.
+    pub fn with_key(&self, key: &str) -> Client<'_> {
+        Client {
+            app: self,
+            key: Some(key.to_owned()),
+        }
+    }
+
+    /// Requests sent without any key.
+    pub fn without_key(&self) -> Client<'_> {
+        Client {
+            app: self,
+            key: None,
+        }
+    }
+
+    /// Requests sent with a newly minted key of `role` (bound to a new random rep id for
+    /// rep and manager keys).
+    pub async fn as_role(&self, role: Role) -> Client<'_> {
+        let rep_id = role.is_rep_bound().then(Uuid::new_v4);
+        let key = self.mint_key(role, rep_id).await;
+        Client {
+            app: self,
+            key: Some(key),
+        }
+    }
+
+    /// Requests with the default key for `path`: the source key for webhooks, else admin.
+    fn default_client(&self, path: &str) -> Client<'_> {
+        if path.starts_with("/webhooks/") {
+            self.with_key(&self.source_key)
+        } else {
+            self.with_key(ADMIN_KEY)
         }
     }
 
@@ -97,7 +162,7 @@ impl TestApp {
 
     /// POSTs a JSON body to `path`.
     pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.post_raw(path, body.to_string()).await
+        self.default_client(path).post_json(path, body).await
     }
 
     /// Moves the service's clock forward.
@@ -116,15 +181,7 @@ impl TestApp {
         path: &str,
         body: impl Into<reqwest::Body>,
     ) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request sent");
-        read(response).await
+        self.default_client(path).post_raw(path, body).await
     }
 
     /// POSTs `body` with the given `Content-Type` (none when `None`).
@@ -134,11 +191,9 @@ impl TestApp {
         content_type: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.post(format!("{}{path}", self.base)).body(body);
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        read(request.send().await.expect("request sent")).await
+        self.default_client(path)
+            .post_typed(path, content_type, body)
+            .await
     }
 
     /// POSTs events and asserts a 200.
@@ -150,13 +205,7 @@ impl TestApp {
 
     /// GETs a path.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request sent");
-        read(response).await
+        self.default_client(path).get(path).await
     }
 
     /// GETs a lead by email and asserts it exists.
@@ -172,6 +221,76 @@ impl TestApp {
             .fetch_one(&self.pool)
             .await
             .unwrap()
+    }
+}
+
+/// Requests to a [`TestApp`] made with one key (or none).
+pub struct Client<'a> {
+    app: &'a TestApp,
+    key: Option<String>,
+}
+
+impl Client<'_> {
+    /// Sends `method path`, with `body` as JSON when given.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .app
+            .client
+            .request(method, format!("{}{path}", self.app.base));
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// GETs a path.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// POSTs a JSON body to `path`.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// POSTs raw bytes as JSON.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        self.post_typed(path, Some("application/json"), body).await
+    }
+
+    /// POSTs `body` with the given `Content-Type` (none when `None`).
+    pub async fn post_typed(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .app
+            .client
+            .post(format!("{}{path}", self.app.base))
+            .body(body);
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        read(request.send().await.expect("request sent")).await
     }
 }
 

@@ -2,6 +2,7 @@
 //! per test (`#[sqlx::test]`).
 
 mod accounts;
+mod auth;
 mod concurrency;
 mod disqualification;
 mod health;

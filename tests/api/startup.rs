@@ -1,7 +1,8 @@
 //! The real binary: start-up failures and shutdown.
 
 use std::{
-    process::{Command, Stdio},
+    io::Read,
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -9,8 +10,11 @@ use sqlx::PgPool;
 
 fn service() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadrouter"));
+    // A key exported in the developer's shell must not change what these tests see.
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .env_remove("LEADROUTER_ADMIN_KEY")
+        .env_remove("LEADROUTER_AUTH__ADMIN_KEY");
     cmd
 }
 
@@ -47,9 +51,28 @@ fn a_bad_config_key_stops_start_up_naming_file_and_key() {
     );
 }
 
-/// SIGTERM ends the process cleanly (exit 0) once in-flight work is done.
-#[sqlx::test]
-async fn sigterm_stops_the_service_cleanly(pool: PgPool) {
+#[test]
+fn a_short_admin_key_stops_start_up_naming_the_key() {
+    for variable in ["LEADROUTER_ADMIN_KEY", "LEADROUTER_AUTH__ADMIN_KEY"] {
+        let output = service()
+            .env(variable, "too-short")
+            .output()
+            .expect("the binary runs");
+        assert_eq!(output.status.code(), Some(2), "{variable}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains("default.toml: auth.admin_key: must be at least 32 characters"),
+            "{variable}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("too-short"),
+            "the key is not echoed: {stderr}"
+        );
+    }
+}
+
+/// Starts the binary on the test's database with `env`, and waits until it is ready.
+async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Child, u16) {
     let options = pool.connect_options();
     let url = format!(
         "postgres://postgres@{}:{}/{}",
@@ -62,10 +85,11 @@ async fn sigterm_stops_the_service_cleanly(pool: PgPool) {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = service()
+    let child = service()
         .env("DATABASE_URL", url)
         .env("PORT", port.to_string())
-        .stdout(Stdio::null())
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("the binary starts");
 
@@ -82,7 +106,11 @@ async fn sigterm_stops_the_service_cleanly(pool: PgPool) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (child, port)
+}
 
+/// Sends SIGTERM, asserts a clean exit within 10 s, and returns what the service logged.
+async fn stop(mut child: Child) -> String {
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -100,4 +128,36 @@ async fn sigterm_stops_the_service_cleanly(pool: PgPool) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let mut logged = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logged)
+        .unwrap();
+    logged
+}
+
+/// SIGTERM ends the process cleanly (exit 0) once in-flight work is done. Started with no
+/// key at all, the service warns that nobody could use the API.
+#[sqlx::test]
+async fn sigterm_stops_the_service_cleanly(pool: PgPool) {
+    let (child, _) = start(&pool, &[]).await;
+    let logged = stop(child).await;
+    assert!(logged.contains("nobody can mint keys"), "{logged}");
+}
+
+#[sqlx::test]
+async fn the_bootstrap_admin_key_comes_from_the_environment(pool: PgPool) {
+    let key = "lr_bootstrap-from-env-0123456789abcdef";
+    let (child, port) = start(&pool, &[("LEADROUTER_ADMIN_KEY", key)]).await;
+    let keys = format!("http://127.0.0.1:{port}/api/v1/api-keys");
+    let client = reqwest::Client::new();
+    let with_key = client.get(&keys).bearer_auth(key).send().await.unwrap();
+    assert_eq!(with_key.status(), 200);
+    let without = client.get(&keys).send().await.unwrap();
+    assert_eq!(without.status(), 401);
+    let logged = stop(child).await;
+    assert!(!logged.contains("nobody can mint keys"), "{logged}");
+    assert!(!logged.contains(key), "the key is never logged: {logged}");
 }

@@ -1,6 +1,7 @@
 //! The suppression list, reinstatement and the manual review queue over HTTP.
 
 use chrono::Duration;
+use leadrouter::domain::Role;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -45,9 +46,11 @@ async fn suppressed_leads_leave_nurture_and_handoff_and_reinstated_ones_return(p
     assert!(in_view("nurture_candidates").await.is_empty());
     assert!(in_view("handoff_candidates").await.is_empty());
 
+    let ops_key = app.mint_key(Role::Ops, None).await;
     for email in ["nurture@acme.io", "mql@acme.io"] {
         let id = app.lead(email).await["id"].as_str().unwrap().to_owned();
         let (status, body) = app
+            .with_key(&ops_key)
             .post_json(
                 &format!("/api/v1/leads/{id}/reinstate"),
                 &json!({"reason": "opt-out was for marketing email only"}),
@@ -76,7 +79,11 @@ async fn suppressed_leads_leave_nurture_and_handoff_and_reinstated_ones_return(p
         stages.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
         ["Lead", "MQL", "Disqualified", "Lead", "MQL"]
     );
-    assert_eq!(stages[3].1, "ops");
+    assert_eq!(
+        stages[3].1,
+        format!("ops:{}", &ops_key[..11]),
+        "the key's actor"
+    );
 
     // Another opt-out no longer suppresses it: the rule was overruled for this lead.
     app.ingest(&event("o3", "mql@acme.io", "opt_out", Duration::zero()))
@@ -214,7 +221,9 @@ async fn the_review_queue_holds_unsegmented_mqls_until_resolved(pool: PgPool) {
             "{body} -> {problem}"
         );
     }
+    let ops_key = app.mint_key(Role::Ops, None).await;
     let (status, resolved) = app
+        .with_key(&ops_key)
         .post_json(
             &path,
             &json!({"account_tier": 1, "note": "named account, list lagging"}),
@@ -237,8 +246,11 @@ async fn the_review_queue_holds_unsegmented_mqls_until_resolved(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(
-        (by.as_str(), note.as_deref()),
-        ("ops", Some("named account, list lagging"))
+        (by, note.as_deref()),
+        (
+            format!("ops:{}", &ops_key[..11]),
+            Some("named account, list lagging")
+        )
     );
 
     let (status, _) = app.post_json(&path, &json!({"account_tier": 2})).await;

@@ -14,29 +14,10 @@ use crate::{
         reps,
         transitions::{self, NewTransition},
     },
-    domain::{RejectReason, Stage},
+    domain::{Caller, LeadScope, RejectReason, Stage},
     engine::{RuleSet, SalesAction, may_accept, next_stage},
     error::{ApiError, FieldError},
 };
-
-/// Who acts, and on which leads they may.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    /// Recorded as the transition's actor.
-    pub name: String,
-    pub scope: Scope,
-}
-
-/// The leads an actor may act on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Any lead (admin).
-    Any,
-    /// Leads owned by this manager or by a rep they manage.
-    Team(Uuid),
-    /// Leads this rep owns.
-    Own(Uuid),
-}
 
 /// What the rep confirmed when qualifying (BANT).
 #[derive(Clone, Copy, Debug, Default)]
@@ -88,7 +69,7 @@ pub async fn act(
     pool: &PgPool,
     rules: &RuleSet,
     now: DateTime<Utc>,
-    actor: &Actor,
+    caller: &Caller,
     lead_id: Uuid,
     action: Action,
 ) -> Result<Acted, ApiError> {
@@ -97,7 +78,7 @@ pub async fn act(
     let mut lead = leads::lock_by_id(&mut tx, lead_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("lead {lead_id}")))?;
-    check_scope(&mut tx, actor, lead_id).await?;
+    check_scope(&mut tx, caller, lead_id).await?;
     let kind = action.kind();
     let to = next_stage(lead.stage, kind).map_err(ApiError::Conflict)?;
     let intent = lead.intent.score_at(now, &rules.rules.intent);
@@ -142,7 +123,7 @@ pub async fn act(
         lead_id,
         from: Some(from),
         to,
-        actor: actor.name.clone(),
+        actor: caller.actor(),
         reason,
         fit_score: lead.fit.total,
         intent_score: intent,
@@ -194,14 +175,14 @@ fn check_input(action: &Action) -> Result<(), ApiError> {
 /// Reps act on their own leads, managers on their team's.
 async fn check_scope(
     conn: &mut PgConnection,
-    actor: &Actor,
+    caller: &Caller,
     lead_id: Uuid,
 ) -> Result<(), ApiError> {
     let owner = leads::owner_of(conn, lead_id).await?;
-    let allowed = match actor.scope {
-        Scope::Any => true,
-        Scope::Own(rep) => owner == Some(rep),
-        Scope::Team(manager) => match owner {
+    let allowed = match caller.lead_scope() {
+        LeadScope::All => true,
+        LeadScope::OwnedBy(rep) => owner == Some(rep),
+        LeadScope::TeamOf(manager) => match owner {
             Some(owner) if owner == manager => true,
             Some(owner) => reps::by_id(conn, owner)
                 .await?

@@ -1,0 +1,156 @@
+//! The sales side of the handoff: the rep's queue and the four actions on a lead.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    extract::{ApiJson, uuid},
+    routes::Routes,
+};
+use crate::{
+    app::AppState,
+    db::assignments::QueueItem,
+    domain::{Caller, RejectReason, Role},
+    error::ApiError,
+    usecase::handoff::{
+        actions::{self, Acted, Action, Qualification},
+        queue,
+    },
+};
+
+/// `GET /api/v1/queue` and `POST /api/v1/leads/{id}/{acknowledge,accept,reject,qualify}`.
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/api/v1/queue", rep_queue)
+        .post("/api/v1/leads/{id}/acknowledge", acknowledge)
+        .post("/api/v1/leads/{id}/accept", accept)
+        .post("/api/v1/leads/{id}/reject", reject)
+        .post("/api/v1/leads/{id}/qualify", qualify)
+}
+
+/// The caller's own queue; an admin names the rep with `?rep_id=`.
+async fn rep_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<QueueItem>>, ApiError> {
+    let asked = query
+        .get("rep_id")
+        .map(|id| uuid("rep_id", id))
+        .transpose()?;
+    let rep_id: Uuid = match (caller.role, caller.rep_id, asked) {
+        (Role::Admin, _, Some(rep)) => rep,
+        (_, Some(own), None) => own,
+        (_, Some(own), Some(rep)) if rep == own => own,
+        (_, Some(_), Some(_)) => {
+            return Err(ApiError::Forbidden(
+                "a rep key reads only its own queue".into(),
+            ));
+        }
+        (_, None, None) => {
+            return Err(ApiError::field(
+                "rep_id",
+                "this key is bound to no rep: name the rep with ?rep_id=",
+            ));
+        }
+        (_, None, Some(_)) => {
+            return Err(ApiError::Forbidden(
+                "only admin reads another rep's queue".into(),
+            ));
+        }
+    };
+    Ok(Json(queue::queue(&state.pool, rep_id).await?))
+}
+
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> Result<Json<Acted>, ApiError> {
+    let id = uuid("id", id)?;
+    let acted = actions::act(&state.pool, &state.rules, state.now(), caller, id, action).await?;
+    Ok(Json(acted))
+}
+
+async fn acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Acted>, ApiError> {
+    run(&state, &caller, &id, Action::Acknowledge).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    confirmed_interest: bool,
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AcceptBody>,
+) -> Result<Json<Acted>, ApiError> {
+    let action = Action::Accept {
+        confirmed_interest: body.confirmed_interest,
+    };
+    run(&state, &caller, &id, action).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    reason: String,
+    note: Option<String>,
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RejectBody>,
+) -> Result<Json<Acted>, ApiError> {
+    let reason: RejectReason =
+        body.reason
+            .parse()
+            .map_err(|e: crate::domain::UnknownRejectReason| {
+                ApiError::field("reason", e.to_string())
+            })?;
+    let note = body
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    run(&state, &caller, &id, Action::Reject { reason, note }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QualifyBody {
+    budget: bool,
+    authority: bool,
+    need: bool,
+    timing: bool,
+}
+
+async fn qualify(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<QualifyBody>,
+) -> Result<Json<Acted>, ApiError> {
+    let confirmed = Qualification {
+        budget: body.budget,
+        authority: body.authority,
+        need: body.need,
+        timing: body.timing,
+    };
+    run(&state, &caller, &id, Action::Qualify(confirmed)).await
+}

@@ -1,0 +1,197 @@
+//! Who may call what: the one table the auth layer (`http::auth`) checks, keyed by method and
+//! route path as registered. Which leads a rep or manager may then act on is the use case's
+//! business (`Caller::lead_scope`).
+
+use axum::http::Method;
+
+use super::routes::Endpoint;
+use crate::domain::Role::{self, Admin, Manager, Ops, Rep, Source};
+
+/// Who may call an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a key (infrastructure probes).
+    Open,
+    /// Callers whose key has one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// One row of the policy.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const fn open(method: &'static str, path: &'static str) -> Rule {
+    Rule {
+        method,
+        path,
+        access: Access::Open,
+    }
+}
+
+const fn only(method: &'static str, path: &'static str, roles: &'static [Role]) -> Rule {
+    Rule {
+        method,
+        path,
+        access: Access::Roles(roles),
+    }
+}
+
+const READERS: &[Role] = &[Admin, Ops, Manager, Rep];
+const QUEUE_READERS: &[Role] = &[Admin, Ops, Manager];
+const OPERATORS: &[Role] = &[Admin, Ops];
+const ADMIN: &[Role] = &[Admin];
+const SALES: &[Role] = &[Admin, Manager, Rep];
+
+/// Every endpoint the service serves, and who may call it. A test checks that this lists
+/// exactly the router's endpoints; a route missing here anyway is refused to everyone but
+/// admin (fail closed).
+pub const POLICY: &[Rule] = &[
+    // Infrastructure.
+    open("GET", "/healthz"),
+    open("GET", "/readyz"),
+    // Inbound events.
+    only("POST", "/webhooks/events", &[Source, Admin]),
+    // Leads: everyone in sales and ops reads them.
+    only("GET", "/api/v1/leads", READERS),
+    only("GET", "/api/v1/leads/{id}", READERS),
+    // The tiered account list: admin writes, everyone in sales and ops reads.
+    only("POST", "/api/v1/accounts", ADMIN),
+    only("POST", "/api/v1/accounts/import", ADMIN),
+    only("GET", "/api/v1/accounts/{domain}", READERS),
+    // Governance queues: managers look, ops act.
+    only("GET", "/api/v1/suppression", QUEUE_READERS),
+    only("POST", "/api/v1/leads/{id}/reinstate", OPERATORS),
+    only("GET", "/api/v1/review-queue", QUEUE_READERS),
+    only("POST", "/api/v1/review-queue/{lead_id}/resolve", OPERATORS),
+    // Handoff: reps work their own queue and leads, managers their team's (the use case
+    // checks ownership); admin may act on any.
+    only("GET", "/api/v1/queue", SALES),
+    only("POST", "/api/v1/leads/{id}/acknowledge", SALES),
+    only("POST", "/api/v1/leads/{id}/accept", SALES),
+    only("POST", "/api/v1/leads/{id}/reject", SALES),
+    only("POST", "/api/v1/leads/{id}/qualify", SALES),
+    // Reps and managers: admin writes; ops and managers read the roster.
+    only("POST", "/api/v1/reps", ADMIN),
+    only("GET", "/api/v1/reps", QUEUE_READERS),
+    only("GET", "/api/v1/reps/{id}", READERS),
+    only("PATCH", "/api/v1/reps/{id}", ADMIN),
+    only("POST", "/api/v1/reps/{id}/deactivate", ADMIN),
+    // Setup.
+    only("POST", "/api/v1/api-keys", ADMIN),
+    only("GET", "/api/v1/api-keys", ADMIN),
+    only("POST", "/api/v1/api-keys/{id}/revoke", ADMIN),
+];
+
+/// What the fail-closed default allows: a route that nobody put in the policy.
+const UNLISTED: Access = Access::Roles(ADMIN);
+
+/// A method the matched route does not serve: any valid key may hear the router's 405.
+const NOT_SERVED: Access = Access::Roles(&Role::ALL);
+
+/// Who may call `method` on the route `path` (as matched, `None` if no route matched), of
+/// the endpoints `served`.
+pub fn access(method: &Method, path: Option<&str>, served: &[Endpoint]) -> Access {
+    // axum answers HEAD with the GET handler; so does the policy.
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    let Some(path) = path else {
+        return UNLISTED;
+    };
+    let is = |e_method: &str, e_path: &str| e_method == method && e_path == path;
+    if let Some(rule) = POLICY.iter().find(|rule| is(rule.method, rule.path)) {
+        return rule.access;
+    }
+    if !served.iter().any(|e| is(e.method, e.path)) {
+        return NOT_SERVED;
+    }
+    tracing::warn!(
+        method,
+        matched_path = path,
+        "endpoint missing from the access policy; only admin may call it"
+    );
+    UNLISTED
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn endpoints() -> Vec<Endpoint> {
+        POLICY
+            .iter()
+            .map(|rule| Endpoint {
+                method: rule.method,
+                path: rule.path,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_policy_lists_exactly_the_endpoints_the_router_serves() {
+        let served: BTreeSet<Endpoint> = super::super::api().endpoints().iter().copied().collect();
+        let listed: BTreeSet<Endpoint> = endpoints().into_iter().collect();
+        assert_eq!(listed.len(), POLICY.len(), "an endpoint is listed twice");
+        let unlisted: Vec<_> = served.difference(&listed).collect();
+        assert!(
+            unlisted.is_empty(),
+            "served but not in POLICY: {unlisted:?}"
+        );
+        let stale: Vec<_> = listed.difference(&served).collect();
+        assert!(stale.is_empty(), "in POLICY but not served: {stale:?}");
+    }
+
+    #[test]
+    fn only_the_probes_are_open_and_admin_may_call_the_rest() {
+        for rule in POLICY {
+            match rule.access {
+                Access::Open => assert!(
+                    ["/healthz", "/readyz"].contains(&rule.path),
+                    "{} {} is open",
+                    rule.method,
+                    rule.path
+                ),
+                Access::Roles(roles) => assert!(roles.contains(&Admin), "{rule:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unlisted_routes_are_admin_only_and_head_is_get() {
+        let served = [
+            Endpoint {
+                method: "DELETE",
+                path: "/api/v1/leads/{id}",
+            },
+            Endpoint {
+                method: "GET",
+                path: "/healthz",
+            },
+        ];
+        let access = |method, path| access(&method, path, &served);
+        assert_eq!(
+            access(Method::DELETE, Some("/api/v1/leads/{id}")),
+            Access::Roles(&[Admin]),
+            "served but unlisted: fail closed"
+        );
+        assert_eq!(access(Method::GET, None), Access::Roles(&[Admin]));
+        assert_eq!(access(Method::HEAD, Some("/healthz")), Access::Open);
+        assert_eq!(
+            access(Method::POST, Some("/webhooks/events")),
+            Access::Roles(&[Source, Admin])
+        );
+        assert_eq!(
+            access(Method::PUT, Some("/api/v1/leads/{id}")),
+            Access::Roles(&Role::ALL),
+            "not served: any valid key hears the 405"
+        );
+    }
+}
