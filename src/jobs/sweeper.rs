@@ -43,14 +43,14 @@ pub async fn tick(
         return Ok(SweepReport::default());
     }
     let mut report = SweepReport::default();
-    let mut after = Uuid::nil();
+    // Leads claimed that the engine did not disqualify: not claimed again in this sweep.
+    let mut kept: Vec<Uuid> = Vec::new();
     loop {
         let mut tx = pool.begin().await?;
-        let claimed = leads::claim_due(&mut tx, inactive, size, after, batch).await?;
-        let Some(last) = claimed.last() else {
+        let claimed = leads::claim_due(&mut tx, inactive, size, &kept, batch).await?;
+        if claimed.is_empty() {
             break;
-        };
-        after = last.id;
+        }
         let count = claimed.len();
         let mut moved: Vec<Lead> = Vec::new();
         let mut new_transitions = Vec::new();
@@ -60,6 +60,8 @@ pub async fn tick(
             if lead.stage == Stage::Disqualified {
                 new_transitions.extend(transitions);
                 moved.push(lead);
+            } else {
+                kept.push(lead.id);
             }
         }
         let moved: Vec<&Lead> = moved.iter().collect();
