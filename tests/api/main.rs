@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod concurrency;
 mod disqualification;
+mod handoff;
 mod health;
 mod helpers;
 mod ingest;

@@ -1,0 +1,384 @@
+//! The MQL → SAL handoff over HTTP: assignment, the rep's queue and packet, the four sales
+//! actions with their refusals, ownership, fairness, waiting MQLs.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use leadrouter::domain::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, problem_fields, vp_event};
+
+/// Creates a rep (or manager) through the admin API; returns its id.
+pub async fn create_rep(app: &TestApp, body: Value) -> Uuid {
+    let (status, rep) = app.post_json("/api/v1/reps", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{rep}");
+    rep["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// A manager and one rep reporting to them, and `acme.io` as a Tier 2 account (so its MQLs
+/// need no review); returns (manager, rep, rep's key).
+pub async fn team(app: &TestApp) -> (Uuid, Uuid, String) {
+    tier(app, "acme.io", 2).await;
+    let manager = create_rep(
+        app,
+        json!({"name": "Mia Manager", "email": "mia@us.example", "role": "manager"}),
+    )
+    .await;
+    let rep = create_rep(
+        app,
+        json!({"name": "Ray Rep", "email": "ray@us.example", "manager_id": manager}),
+    )
+    .await;
+    let key = app.mint_key(Role::Rep, Some(rep)).await;
+    (manager, rep, key)
+}
+
+/// Ingests a demo request from a VP (fit 70, intent 50: MQL at once); returns the lead id.
+pub async fn mql(app: &TestApp, email: &str) -> String {
+    let body = app
+        .ingest(&vp_event(
+            &format!("demo-{email}"),
+            email,
+            "demo_request",
+            Duration::zero(),
+        ))
+        .await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
+    body["results"][0]["lead_id"].as_str().unwrap().to_owned()
+}
+
+async fn tier(app: &TestApp, domain: &str, tier: u8) {
+    let (status, body) = app
+        .post_json("/api/v1/accounts", &json!({"domain": domain, "tier": tier}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The whole path a lead takes: event → MQL → assigned with its packet → in the rep's queue
+/// → acknowledged → accepted → qualified, with every refusal on the way.
+#[sqlx::test]
+async fn an_mql_goes_from_event_to_sql_through_its_rep(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, rep, key) = team(&app).await;
+    let lead = mql(&app, "jane@acme.io").await;
+    let ray = app.with_key(&key);
+
+    let (status, queue) = ray.get("/api/v1/queue").await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    let item = &queue.as_array().unwrap()[0];
+    assert_eq!(item["lead_id"], lead.as_str());
+    let packet = &item["packet"];
+    assert_eq!(packet["trigger"]["type"], "demo_request");
+    assert_eq!(packet["owner"]["rep_id"], rep.to_string());
+    assert_eq!(packet["owner"]["rule"], "round_robin");
+    assert_eq!(packet["demand_state"], "late");
+    assert_eq!(packet["account_tier"], 2);
+    assert_eq!(packet["disqualifiers_checked"].as_array().unwrap().len(), 7);
+    assert_eq!(packet["last_touches"][0]["type"], "demo_request");
+    assert!(
+        packet["recommended_opener"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hi Jane, ")
+    );
+    assert!(
+        packet["problem_hypothesis"]
+            .as_str()
+            .unwrap()
+            .contains("demo request")
+    );
+    // t0 is Friday 12:00 UTC: ack due 4 business hours later, disposition 2 business days
+    // (16 h of 09-17) later, escalation 48 wall-clock hours later.
+    assert_eq!(packet["sla"]["ack_due"], "2026-11-20T16:00:00Z");
+    assert_eq!(packet["sla"]["disposition_due"], "2026-11-24T12:00:00Z");
+    assert_eq!(packet["sla"]["escalate_at"], "2026-11-22T12:00:00Z");
+    let (to, payload): (String, Value) =
+        sqlx::query_as("select recipient, payload from outbox where topic = 'rep.assigned'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(to, "ray@us.example");
+    assert_eq!(&payload["packet"], packet);
+
+    let path = |action: &str| format!("/api/v1/leads/{lead}/{action}");
+    let (status, _) = ray.post_json(&path("acknowledge"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = ray.post_json(&path("acknowledge"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, problem) = ray
+        .post_json(&path("accept"), &json!({"confirmed_interest": false}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem_fields(&problem), ["confirmed_interest"]);
+    let (status, problem) = ray.post_json(&path("accept"), &json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (status, problem) = ray
+        .post_json(
+            &path("qualify"),
+            &json!({"budget": true, "authority": true, "need": true, "timing": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("stage MQL"),
+        "{problem}"
+    );
+
+    let (status, accepted) = ray
+        .post_json(&path("accept"), &json!({"confirmed_interest": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    assert_eq!(accepted["lifecycle_stage"], "SAL");
+    let (_, queue) = ray.get("/api/v1/queue").await;
+    assert_eq!(queue, json!([]), "an accepted lead leaves the queue");
+    for action in ["acknowledge", "reject"] {
+        let (status, problem) = ray
+            .post_json(&path(action), &json!({"reason": "Rejected_NoBudget"}))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{action}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("stage SAL"),
+            "{problem}"
+        );
+    }
+    let (status, problem) = ray
+        .post_json(
+            &path("qualify"),
+            &json!({"budget": true, "authority": true, "need": false, "timing": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem_fields(&problem), ["need"]);
+    let (status, qualified) = ray
+        .post_json(
+            &path("qualify"),
+            &json!({"budget": true, "authority": true, "need": true, "timing": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{qualified}");
+    assert_eq!(qualified["lifecycle_stage"], "SQL");
+
+    let view = app.lead("jane@acme.io").await;
+    let steps: Vec<(String, String)> = view["history"]["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["to_stage"].as_str().unwrap().into(),
+                t["actor"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let actor = format!("rep:{rep}");
+    assert_eq!(
+        steps,
+        [
+            ("Lead".into(), "system".into()),
+            ("MQL".into(), "system".into()),
+            ("MQL".into(), actor.clone()),
+            ("SAL".into(), actor.clone()),
+            ("SQL".into(), actor),
+        ]
+    );
+    assert_eq!(view["handoff"]["rep_name"], "Ray Rep");
+}
+
+/// Each reason of the closed list rejects; anything else is a 422 listing them.
+#[sqlx::test]
+async fn a_rep_rejects_with_each_listed_reason_and_no_other(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let ray = app.with_key(&key);
+    let lead = mql(&app, "x@acme.io").await;
+    let (status, problem) = ray
+        .post_json(
+            &format!("/api/v1/leads/{lead}/reject"),
+            &json!({"reason": "Rejected_Busy"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem_fields(&problem), ["reason"]);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Rejected_AlreadyInPipeline")
+    );
+    for (i, reason) in [
+        "Rejected_NotICP",
+        "Rejected_WrongTiming",
+        "Rejected_NoBudget",
+        "Rejected_AlreadyInPipeline",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let lead = mql(&app, &format!("r{i}@acme.io")).await;
+        let (status, body) = ray
+            .post_json(
+                &format!("/api/v1/leads/{lead}/reject"),
+                &json!({"reason": reason, "note": "spoke on the phone"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["lifecycle_stage"], "Rejected");
+        let stored: Option<String> =
+            sqlx::query_scalar("select rejection_reason from leads where id = $1::uuid")
+                .bind(&lead)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(stored.as_deref(), Some(reason));
+        let last = app.lead(&format!("r{i}@acme.io")).await["history"]["transitions"]
+            .as_array()
+            .unwrap()
+            .last()
+            .cloned()
+            .unwrap();
+        assert_eq!(last["reason"], format!("{reason}: spoke on the phone"));
+    }
+}
+
+/// Intent that decayed below threshold while the lead waited: accept is refused with the
+/// scores and the thresholds.
+#[sqlx::test]
+async fn accept_is_refused_below_threshold_with_the_numbers(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let lead = mql(&app, "late@acme.io").await;
+    app.advance(Duration::days(31));
+    let (status, problem) = app
+        .with_key(&key)
+        .post_json(
+            &format!("/api/v1/leads/{lead}/accept"),
+            &json!({"confirmed_interest": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["fit_score"], 70);
+    assert_eq!(problem["intent_score"], 25.0);
+    assert_eq!(problem["fit_threshold"], 60);
+    assert_eq!(problem["intent_threshold"], 40.0);
+}
+
+/// Reps act on their own leads only; managers on their team's.
+#[sqlx::test]
+async fn reps_act_on_their_own_leads_and_managers_on_their_team(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (manager, _, _) = team(&app).await;
+    let lead = mql(&app, "owned@acme.io").await;
+    let stranger = create_rep(&app, json!({"name": "Sam", "email": "sam@us.example"})).await;
+    let other_manager = create_rep(
+        &app,
+        json!({"name": "Olga", "email": "olga@us.example", "role": "manager"}),
+    )
+    .await;
+    let path = format!("/api/v1/leads/{lead}/acknowledge");
+    for (role, id) in [(Role::Rep, stranger), (Role::Manager, other_manager)] {
+        let key = app.mint_key(role, Some(id)).await;
+        let (status, _) = app.with_key(&key).post_json(&path, &json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
+    }
+    let key = app.mint_key(Role::Manager, Some(manager)).await;
+    let (status, body) = app.with_key(&key).post_json(&path, &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// 1,000 MQLs arriving at once over 10 reps: round robin gives each exactly 100.
+#[sqlx::test]
+async fn round_robin_is_exactly_fair_under_concurrency(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    tier(&app, "acme.io", 2).await;
+    for i in 0..10 {
+        create_rep(
+            &app,
+            json!({"name": format!("Rep {i}"), "email": format!("rep{i}@us.example")}),
+        )
+        .await;
+    }
+    let requests: Vec<_> = (0..1_000)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let e = vp_event(
+                    &format!("rr-{i}"),
+                    &format!("p{i}@acme.io"),
+                    "demo_request",
+                    Duration::zero(),
+                );
+                app.ingest(&e).await
+            })
+        })
+        .collect();
+    for request in requests {
+        request.await.unwrap();
+    }
+    let counts: Vec<i64> =
+        sqlx::query_scalar("select count(*) from assignments group by rep_id order by 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(counts, vec![100; 10]);
+}
+
+/// With no active rep an MQL waits, and the first rep to appear gets it.
+#[sqlx::test]
+async fn an_mql_waits_for_a_rep_and_is_assigned_when_one_appears(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    tier(&app, "acme.io", 2).await;
+    mql(&app, "early@acme.io").await;
+    let waiting: i64 = sqlx::query_scalar("select count(*) from unassigned_mqls")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 1);
+    let rep = create_rep(&app, json!({"name": "First", "email": "first@us.example"})).await;
+    let owner: Option<Uuid> = sqlx::query_scalar("select owner_rep_id from leads")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(owner, Some(rep));
+    assert_eq!(app.count("unassigned_mqls").await, 0);
+}
+
+/// Tier 1 goes to the account's owner, whatever the territories say.
+#[sqlx::test]
+async fn a_tier_1_mql_goes_to_the_account_owner(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    create_rep(
+        &app,
+        json!({"name": "Terr", "email": "terr@us.example", "countries": ["US"]}),
+    )
+    .await;
+    let owner = create_rep(
+        &app,
+        json!({"name": "Own", "email": "own@us.example", "countries": ["FR"]}),
+    )
+    .await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/accounts",
+            &json!({"domain": "bigco.com", "tier": 1, "owner_email": "own@us.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tier(&app, "smallco.com", 2).await;
+    mql(&app, "cfo@bigco.com").await;
+    mql(&app, "vp@smallco.com").await;
+    let owners: Vec<(String, Option<Uuid>)> =
+        sqlx::query_as("select email, owner_rep_id from leads order by email")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(owners[0].1, Some(owner));
+    assert_ne!(
+        owners[1].1,
+        Some(owner),
+        "the US territory rep takes the tier-2 US lead"
+    );
+}
