@@ -18,6 +18,7 @@ use crate::{
     usecase::{
         self,
         ingest::{GroupCommit, GroupCommitSettings},
+        key_cache::KeyCache,
     },
 };
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub group_commit: GroupCommit,
     /// The hash of the bootstrap admin key (`auth.admin_key`), computed once.
     pub admin_key: Option<KeyHash>,
+    /// Recently resolved API keys (`auth.key_cache_secs`).
+    pub key_cache: Arc<KeyCache>,
 }
 
 impl AppState {
@@ -58,6 +61,9 @@ impl AppState {
             .admin_key
             .as_ref()
             .map(|key| KeyHash::of(key.expose()));
+        let key_cache = Arc::new(KeyCache::new(Duration::from_secs(
+            settings.auth.key_cache_secs,
+        )));
         Self {
             pool,
             settings: Arc::new(settings),
@@ -65,6 +71,7 @@ impl AppState {
             clock,
             group_commit,
             admin_key,
+            key_cache,
         }
     }
 

@@ -35,6 +35,8 @@ pub struct AuthSettings {
     /// The bootstrap admin key, accepted without a database row so the first keys can be
     /// minted (`LEADROUTER_ADMIN_KEY`). Unset by default.
     pub admin_key: Option<Secret>,
+    /// How long a resolved API key is remembered (seconds; 0: look up every request).
+    pub key_cache_secs: u64,
 }
 
 /// Fewest characters the bootstrap admin key may have: it guards everything.
@@ -275,9 +277,13 @@ mod tests {
             admin_key: Some(Secret::new(
                 "lr_bootstrap-secret-0123456789abcdef".to_owned(),
             )),
+            key_cache_secs: 5,
         };
         let debug = format!("{auth:?}");
-        assert_eq!(debug, "AuthSettings { admin_key: Some(***) }");
+        assert_eq!(
+            debug,
+            "AuthSettings { admin_key: Some(***), key_cache_secs: 5 }"
+        );
     }
 
     #[test]

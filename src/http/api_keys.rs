@@ -61,5 +61,7 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
     let id = uuid("id", &id)?;
-    Ok(Json(api_keys::revoke(&state.pool, id, state.now()).await?))
+    Ok(Json(
+        api_keys::revoke(&state.pool, &state.key_cache, id, state.now()).await?,
+    ))
 }

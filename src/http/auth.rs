@@ -66,7 +66,7 @@ pub async fn authorize(State(guard): State<Guard>, mut request: Request, next: N
 /// The caller behind the request's key, or the 401 to answer.
 async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let key = presented_key(headers)?;
-    api_keys::authenticate(&state.pool, state.admin_key.as_ref(), key)
+    api_keys::authenticate(&state.pool, &state.key_cache, state.admin_key.as_ref(), key)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("the API key is unknown or revoked".to_owned()))
 }

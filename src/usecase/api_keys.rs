@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::Page;
+use super::key_cache::KeyCache;
 use crate::{
     db::api_keys::{self, ApiKey, NewApiKey},
     domain::{
@@ -132,11 +133,17 @@ pub async fn list(pool: &PgPool, limit: i64, offset: i64) -> Result<Page<ApiKey>
 
 /// Revokes key `id`: from now on it is refused. Revoking a revoked key changes nothing.
 #[tracing::instrument(skip_all, fields(api_key.id = %id))]
-pub async fn revoke(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<ApiKey, ApiError> {
+pub async fn revoke(
+    pool: &PgPool,
+    cache: &KeyCache,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ApiKey, ApiError> {
     let mut conn = pool.acquire().await?;
     let key = api_keys::revoke(&mut conn, id, now)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("API key {id}")))?;
+    cache.clear();
     tracing::info!(api_key.prefix = %key.prefix, "revoked an API key");
     Ok(key)
 }
@@ -145,6 +152,7 @@ pub async fn revoke(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<ApiKe
 /// unknown or revoked. The bootstrap key (`bootstrap`, its hash) needs no database.
 pub async fn authenticate(
     pool: &PgPool,
+    cache: &KeyCache,
     bootstrap: Option<&KeyHash>,
     presented: &str,
 ) -> Result<Option<Caller>, ApiError> {
@@ -157,14 +165,22 @@ pub async fn authenticate(
     if !is_minted_format(presented) {
         return Ok(None);
     }
+    let hex = hash.to_hex();
+    if let Some(caller) = cache.get(&hex) {
+        return Ok(Some(caller));
+    }
     let mut conn = pool.acquire().await?;
-    let key = api_keys::find_active_by_hash(&mut conn, &hash.to_hex()).await?;
-    Ok(key.map(|key| Caller {
+    let key = api_keys::find_active_by_hash(&mut conn, &hex).await?;
+    let caller = key.map(|key| Caller {
         key_id: Some(key.id),
         role: key.role,
         rep_id: key.rep_id,
         key_prefix: key.prefix,
-    }))
+    });
+    if let Some(caller) = &caller {
+        cache.put(hex, caller.clone());
+    }
+    Ok(caller)
 }
 
 /// How many unrevoked admin keys the database holds (for the start-up check that someone

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod evaluation;
 pub mod handoff;
 pub mod ingest;
+pub mod key_cache;
 pub mod lead_view;
 pub mod reps;
 pub mod review;
