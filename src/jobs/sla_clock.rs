@@ -133,18 +133,10 @@ async fn escalate(
     Ok(())
 }
 
-/// Ticks every `interval` until `shutdown`; a failed tick is logged and retried next time.
+/// Ticks every `interval` until `shutdown`.
 pub async fn run(state: AppState, interval: Duration, batch: i64, shutdown: CancellationToken) {
-    loop {
-        if let Err(error) = tick(&state.pool, &state.rules, state.now(), batch).await {
-            tracing::error!(error = format!("{error:#}"), "SLA clock tick failed");
-        }
-        if shutdown
-            .run_until_cancelled(tokio::time::sleep(interval))
-            .await
-            .is_none()
-        {
-            return;
-        }
-    }
+    super::every("SLA clock tick", interval, shutdown, || {
+        tick(&state.pool, &state.rules, state.now(), batch)
+    })
+    .await;
 }

@@ -117,18 +117,10 @@ fn due_rules(rules: &RuleSet, now: DateTime<Utc>) -> (Option<DueRule>, Option<Du
     (inactive, size)
 }
 
-/// Sweeps every `interval` until `shutdown`; a failed sweep is logged and retried next time.
+/// Sweeps every `interval` until `shutdown`.
 pub async fn run(state: AppState, interval: Duration, batch: i64, shutdown: CancellationToken) {
-    loop {
-        if let Err(error) = tick(&state.pool, &state.rules, state.now(), batch).await {
-            tracing::error!(error = format!("{error:#}"), "sweep failed");
-        }
-        if shutdown
-            .run_until_cancelled(tokio::time::sleep(interval))
-            .await
-            .is_none()
-        {
-            return;
-        }
-    }
+    super::every("sweep", interval, shutdown, || {
+        tick(&state.pool, &state.rules, state.now(), batch)
+    })
+    .await;
 }
