@@ -66,6 +66,9 @@ alter table leads
     add column rejection_reason  text;
 
 create index leads_owner_idx on leads (owner_rep_id);
+-- MQLs that may be waiting for a rep: the SLA clock checks them every tick.
+create index leads_waiting_idx on leads (updated_at, id)
+    where lifecycle_stage = 'MQL' and review_missing is null;
 
 -- MQLs ready for handoff that no rep holds yet (no active rep could take them).
 create view unassigned_mqls as

@@ -317,15 +317,20 @@ pub async fn owner_of(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<
 /// Locks up to `limit` MQLs that are ready for handoff but held by no rep, skipping rows
 /// another transaction holds.
 pub async fn claim_unassigned(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Lead>> {
+    // Ids first, from index-only scans (leads_waiting_idx and the open-assignment index), then
+    // the rows: fetching whole rows before the anti-join read the page of every open MQL. The
+    // outer conditions are the ones PostgreSQL re-checks on a row changed meanwhile, so a lead
+    // another clock just assigned (owner set) is not claimed again.
     let sql = format!(
-        "select {} from leads l
-          where l.lifecycle_stage = 'MQL' and l.review_missing is null
-            and not exists (select 1 from assignments a
-                             where a.lead_id = l.id and a.closed_at is null)
-          order by l.updated_at, l.id
-          limit $1
-          for update of l skip locked",
-        columns_of("l")
+        "select {COLUMNS} from leads
+          where id in (select m.id from leads m
+                        where m.lifecycle_stage = 'MQL' and m.review_missing is null
+                          and not exists (select 1 from assignments a
+                                           where a.lead_id = m.id and a.closed_at is null)
+                        order by m.updated_at, m.id
+                        limit $1)
+            and lifecycle_stage = 'MQL' and review_missing is null and owner_rep_id is null
+          for update skip locked"
     );
     convert(sqlx::query_as(&sql).bind(limit).fetch_all(conn).await?)
 }
