@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod db;
 pub mod domain;

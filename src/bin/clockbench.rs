@@ -8,14 +8,13 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use leadrouter::app::{self, AppState};
 use leadrouter::domain::{DisqualifyReason, EventType as E, Role};
 use leadrouter::engine::{self, ContextPacket, PacketFacts, PacketOwner, RuleSet, Touch};
 use leadrouter::usecase::api_keys::{self, MintInput};
-use leadrouter::{config, db, jobs::sla_clock};
-use sqlx::{PgPool, postgres::PgConnectOptions, types::Json};
+use leadrouter::{bench, db, jobs::sla_clock};
+use sqlx::{PgPool, types::Json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -30,25 +29,17 @@ struct Args {
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut args = Args {
-        leads: 1_000_000,
-        due: 10_000,
-        rounds: 5,
-        database_url: "postgres://postgres@localhost:5432/leadrouter_clock_bench".to_owned(),
+    let flags = bench::flags(&["leads", "due", "rounds", "database-url"])?;
+    let args = Args {
+        leads: bench::flag(&flags, "leads", 1_000_000)?,
+        due: bench::flag(&flags, "due", 10_000)?,
+        rounds: bench::flag(&flags, "rounds", 5)?,
+        database_url: bench::flag(
+            &flags,
+            "database-url",
+            "postgres://postgres@localhost:5432/leadrouter_clock_bench".to_owned(),
+        )?,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--leads" => args.leads = value.parse()?,
-            "--due" => args.due = value.parse()?,
-            "--rounds" => args.rounds = value.parse()?,
-            "--database-url" => args.database_url = value,
-            other => {
-                anyhow::bail!("unknown flag {other}; use --leads, --due, --rounds, --database-url")
-            }
-        }
-    }
     anyhow::ensure!(
         args.due >= QUEUE as i64 && args.leads >= 25 * args.due && args.rounds >= 1,
         "need --due >= {QUEUE}, --leads >= 25 × --due and --rounds >= 1"
@@ -206,20 +197,8 @@ fn packet(rules: &RuleSet, now: DateTime<Utc>) -> ContextPacket {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let dir = config::config_dir(std::iter::empty());
-    let mut settings = config::load_settings(&dir)?;
-    settings.database.url = args.database_url.clone().into();
-    let rules = RuleSet::new(config::load_rules(&dir)?)?;
-
-    // A fresh scratch database every run; refuse to drop anything not named like one.
-    let options: PgConnectOptions = args.database_url.parse()?;
-    let name = options.get_database().unwrap_or_default().to_owned();
-    anyhow::ensure!(name.contains("bench"), "refusing to drop {name:?}");
-    let maintenance = PgPool::connect_with(options.database("postgres")).await?;
-    let drop = format!("drop database if exists \"{name}\" with (force)");
-    sqlx::query(&drop).execute(&maintenance).await?;
-    maintenance.close().await;
-    let pool = db::connect_and_migrate(&settings.database).await?;
+    let (settings, rules) = bench::shipped_config(&args.database_url)?;
+    let pool = bench::scratch_database(&settings).await?;
 
     let now = Utc::now().trunc_subsecs(3);
     let started = Instant::now();

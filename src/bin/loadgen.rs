@@ -10,13 +10,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context;
 use chrono::Utc;
 use leadrouter::{
     app::{self, AppState},
-    config, db,
+    bench,
     domain::Role,
-    engine::RuleSet,
     usecase::api_keys::{self, MintInput},
 };
 use serde_json::{Value, json};
@@ -42,22 +40,16 @@ struct Args {
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut args = Args {
-        seconds: 5,
-        rounds: 3,
-        database_url: "postgres://postgres@localhost:5432/leadrouter_bench".to_owned(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--seconds" => args.seconds = value.parse()?,
-            "--rounds" => args.rounds = value.parse()?,
-            "--database-url" => args.database_url = value,
-            other => anyhow::bail!("unknown flag {other}; use --seconds, --rounds, --database-url"),
-        }
-    }
-    Ok(args)
+    let flags = bench::flags(&["seconds", "rounds", "database-url"])?;
+    Ok(Args {
+        seconds: bench::flag(&flags, "seconds", 5)?,
+        rounds: bench::flag(&flags, "rounds", 3)?,
+        database_url: bench::flag(
+            &flags,
+            "database-url",
+            "postgres://postgres@localhost:5432/leadrouter_bench".to_owned(),
+        )?,
+    })
 }
 
 /// Latencies of one phase and its throughput.
@@ -224,26 +216,11 @@ fn print_row(name: &str, f: &Figures) {
     );
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let dir = config::config_dir(std::iter::empty());
-    let mut settings = config::load_settings(&dir)?;
-    settings.database.url = args.database_url.clone().into();
-    let rules = RuleSet::new(config::load_rules(&dir)?)?;
-
-    // A fresh scratch database every run, so runs compare.
-    let maintenance =
-        PgPool::connect(&args.database_url.replace("/leadrouter_bench", "/postgres")).await?;
-    sqlx::query("drop database if exists leadrouter_bench with (force)")
-        .execute(&maintenance)
-        .await?;
-    let pool = db::connect_and_migrate(&settings.database).await?;
+    let (settings, rules) = bench::shipped_config(&args.database_url)?;
+    let pool = bench::scratch_database(&settings).await?;
     sqlx::query("create table bench_raw_events (like lead_events including all)")
         .execute(&pool)
         .await?;
@@ -371,7 +348,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!("\nmedians over {} rounds", args.rounds);
     for (name, values) in &table {
-        println!("{name:<34} {:>10.2}", median(values.clone()));
+        println!("{name:<34} {:>10.2}", bench::median(values.clone()));
     }
     shutdown.cancel();
     server.join().expect("server thread")?;

@@ -7,10 +7,9 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
-use leadrouter::{config, db, engine::RuleSet, jobs::sweeper};
-use sqlx::{PgPool, postgres::PgConnectOptions};
+use leadrouter::{bench, jobs::sweeper};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 struct Args {
@@ -21,25 +20,17 @@ struct Args {
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut args = Args {
-        leads: 1_000_000,
-        due: 10_000,
-        rounds: 5,
-        database_url: "postgres://postgres@localhost:5432/leadrouter_sweep_bench".to_owned(),
+    let flags = bench::flags(&["leads", "due", "rounds", "database-url"])?;
+    let args = Args {
+        leads: bench::flag(&flags, "leads", 1_000_000)?,
+        due: bench::flag(&flags, "due", 10_000)?,
+        rounds: bench::flag(&flags, "rounds", 5)?,
+        database_url: bench::flag(
+            &flags,
+            "database-url",
+            "postgres://postgres@localhost:5432/leadrouter_sweep_bench".to_owned(),
+        )?,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--leads" => args.leads = value.parse()?,
-            "--due" => args.due = value.parse()?,
-            "--rounds" => args.rounds = value.parse()?,
-            "--database-url" => args.database_url = value,
-            other => {
-                anyhow::bail!("unknown flag {other}; use --leads, --due, --rounds, --database-url")
-            }
-        }
-    }
     anyhow::ensure!(
         args.due >= 2 && args.leads >= 2 * args.due && args.rounds >= 1,
         "need --due >= 2, --leads >= 2 × --due and --rounds >= 1"
@@ -209,32 +200,11 @@ async fn baseline(
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let dir = config::config_dir(std::iter::empty());
-    let mut settings = config::load_settings(&dir)?;
-    settings.database.url = args.database_url.clone().into();
-    let rules = RuleSet::new(config::load_rules(&dir)?)?;
-
-    // A fresh scratch database every run; refuse to drop anything not named like one.
-    let options: PgConnectOptions = args.database_url.parse()?;
-    let name = options.get_database().unwrap_or_default().to_owned();
-    anyhow::ensure!(
-        name.contains("bench"),
-        "refusing to drop {name:?}: not a *bench* database"
-    );
-    let maintenance = PgPool::connect_with(options.database("postgres")).await?;
-    sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
-        .execute(&maintenance)
-        .await?;
-    maintenance.close().await;
-    let pool = db::connect_and_migrate(&settings.database).await?;
+    let (settings, rules) = bench::shipped_config(&args.database_url)?;
+    let pool = bench::scratch_database(&settings).await?;
 
     let now = Utc::now();
     let stride = args.leads / args.due;
@@ -306,7 +276,8 @@ async fn main() -> anyhow::Result<()> {
         print(&round.to_string(), row);
         rows.push(row);
     }
-    let medians = [0, 1, 2, 3].map(|i| median(rows.iter().map(|r: &[f64; 4]| r[i]).collect()));
+    let medians =
+        [0, 1, 2, 3].map(|i| bench::median(rows.iter().map(|r: &[f64; 4]| r[i]).collect()));
     print("median", medians);
     println!(
         "\ntarget: sweep of {} leads ({} due) under 5000 ms: {}",

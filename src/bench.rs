@@ -1,0 +1,89 @@
+//! What the benchmark binaries (`src/bin/*bench*.rs`, `loadgen`) share: their flags, the
+//! scratch database they start from, the shipped config, and medians. Not used by the service.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::{
+    config::{self, Settings},
+    db,
+    engine::RuleSet,
+};
+
+/// `--flag value` pairs from the command line; any flag not in `allowed` is an error naming
+/// the allowed ones.
+pub fn flags(allowed: &[&str]) -> anyhow::Result<HashMap<String, String>> {
+    let mut flags = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let name = flag.trim_start_matches("--");
+        anyhow::ensure!(
+            flag.starts_with("--") && allowed.contains(&name),
+            "unknown flag {flag}; use {}",
+            allowed
+                .iter()
+                .map(|a| format!("--{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        flags.insert(name.to_owned(), value);
+    }
+    Ok(flags)
+}
+
+/// The flag `name` parsed, or `default`.
+pub fn flag<T: std::str::FromStr>(
+    flags: &HashMap<String, String>,
+    name: &str,
+    default: T,
+) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    flags
+        .get(name)
+        .map(|v| v.parse().with_context(|| format!("--{name} {v}")))
+        .transpose()
+        .map(|v| v.unwrap_or(default))
+}
+
+/// The shipped settings (pointed at `database_url`) and rules.
+pub fn shipped_config(database_url: &str) -> anyhow::Result<(Settings, RuleSet)> {
+    let dir = config::config_dir(std::iter::empty());
+    let mut settings = config::load_settings(&dir)?;
+    settings.database.url = database_url.to_owned().into();
+    let rules = RuleSet::new(config::load_rules(&dir)?)?;
+    Ok((settings, rules))
+}
+
+/// Drops and recreates the database of `settings` (which must be named like a `bench`
+/// database, so nothing else is ever dropped) and migrates it, so runs compare.
+pub async fn scratch_database(settings: &Settings) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = settings.database.url.expose().parse()?;
+    let name = options.get_database().unwrap_or_default().to_owned();
+    anyhow::ensure!(
+        name.contains("bench"),
+        "refusing to drop {name:?}: not a *bench* database"
+    );
+    let maintenance = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.database("postgres"))
+        .await?;
+    sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
+        .execute(&maintenance)
+        .await?;
+    maintenance.close().await;
+    db::connect_and_migrate(&settings.database).await
+}
+
+/// The median of `xs` (the upper one of an even count).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
