@@ -87,3 +87,30 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
 }
+
+/// The flags of the scale benchmarks: `--leads`, `--due`, `--rounds`, `--database-url`.
+pub struct ScaleArgs {
+    pub leads: i64,
+    pub due: i64,
+    pub rounds: usize,
+    pub database_url: String,
+}
+
+impl ScaleArgs {
+    /// Reads the flags; defaults: 1,000,000 leads, 10,000 due, 5 rounds, `database`.
+    pub fn parse(database: &str) -> anyhow::Result<Self> {
+        let flags = flags(&["leads", "due", "rounds", "database-url"])?;
+        let args = ScaleArgs {
+            leads: flag(&flags, "leads", 1_000_000)?,
+            due: flag(&flags, "due", 10_000)?,
+            rounds: flag(&flags, "rounds", 5)?,
+            database_url: flag(
+                &flags,
+                "database-url",
+                format!("postgres://postgres@localhost:5432/{database}"),
+            )?,
+        };
+        anyhow::ensure!(args.rounds >= 1, "need --rounds >= 1");
+        Ok(args)
+    }
+}

@@ -13,7 +13,11 @@ use leadrouter::app::{self, AppState};
 use leadrouter::domain::{DisqualifyReason, EventType as E, Role};
 use leadrouter::engine::{self, ContextPacket, PacketFacts, PacketOwner, RuleSet, Touch};
 use leadrouter::usecase::api_keys::{self, MintInput};
-use leadrouter::{bench, db, jobs::sla_clock};
+use leadrouter::{
+    bench::{self, ScaleArgs},
+    db,
+    jobs::sla_clock,
+};
 use sqlx::{PgPool, types::Json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -21,28 +25,11 @@ use uuid::Uuid;
 const QUEUE: usize = 500;
 const REQUESTS: usize = 200;
 
-struct Args {
-    leads: i64,
-    due: i64,
-    rounds: usize,
-    database_url: String,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let flags = bench::flags(&["leads", "due", "rounds", "database-url"])?;
-    let args = Args {
-        leads: bench::flag(&flags, "leads", 1_000_000)?,
-        due: bench::flag(&flags, "due", 10_000)?,
-        rounds: bench::flag(&flags, "rounds", 5)?,
-        database_url: bench::flag(
-            &flags,
-            "database-url",
-            "postgres://postgres@localhost:5432/leadrouter_clock_bench".to_owned(),
-        )?,
-    };
+fn args() -> anyhow::Result<ScaleArgs> {
+    let args = ScaleArgs::parse("leadrouter_clock_bench")?;
     anyhow::ensure!(
-        args.due >= QUEUE as i64 && args.leads >= 25 * args.due && args.rounds >= 1,
-        "need --due >= {QUEUE}, --leads >= 25 × --due and --rounds >= 1"
+        args.due >= QUEUE as i64 && args.leads >= 25 * args.due,
+        "need --due >= {QUEUE}, --leads >= 25 × --due"
     );
     Ok(args)
 }

@@ -8,32 +8,18 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use leadrouter::{bench, jobs::sweeper};
+use leadrouter::{
+    bench::{self, ScaleArgs},
+    jobs::sweeper,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-struct Args {
-    leads: i64,
-    due: i64,
-    rounds: usize,
-    database_url: String,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let flags = bench::flags(&["leads", "due", "rounds", "database-url"])?;
-    let args = Args {
-        leads: bench::flag(&flags, "leads", 1_000_000)?,
-        due: bench::flag(&flags, "due", 10_000)?,
-        rounds: bench::flag(&flags, "rounds", 5)?,
-        database_url: bench::flag(
-            &flags,
-            "database-url",
-            "postgres://postgres@localhost:5432/leadrouter_sweep_bench".to_owned(),
-        )?,
-    };
+fn args() -> anyhow::Result<ScaleArgs> {
+    let args = ScaleArgs::parse("leadrouter_sweep_bench")?;
     anyhow::ensure!(
-        args.due >= 2 && args.leads >= 2 * args.due && args.rounds >= 1,
-        "need --due >= 2, --leads >= 2 × --due and --rounds >= 1"
+        args.due >= 2 && args.leads >= 2 * args.due,
+        "need --due >= 2, --leads >= 2 × --due"
     );
     Ok(args)
 }
