@@ -3,10 +3,12 @@
 mod accounts;
 mod api_keys;
 mod auth;
+mod dashboard;
 mod extract;
 mod handoff;
 mod health;
 mod leads;
+mod metrics;
 mod policy;
 mod problems;
 mod reps;
@@ -48,6 +50,8 @@ fn api() -> routes::Routes {
         .merge(handoff::router())
         .merge(accounts::router())
         .merge(api_keys::router())
+        .merge(metrics::router())
+        .merge(dashboard::router())
 }
 
 /// Every endpoint the service serves (method and route path), in registration order.

@@ -50,6 +50,9 @@ fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(M::GET, "/healthz", None, OPEN),
         endpoint(M::GET, "/readyz", None, OPEN),
+        endpoint(M::GET, "/dashboard", None, OPEN),
+        endpoint(M::GET, "/dashboard/dashboard.js", None, OPEN),
+        endpoint(M::GET, "/dashboard/dashboard.css", None, OPEN),
         endpoint(M::POST, "/webhooks/events", Some(event), &[Source, Admin]),
         endpoint(M::GET, "/api/v1/leads", None, READERS),
         endpoint(M::GET, "/api/v1/leads/{id}", None, READERS),
@@ -128,6 +131,10 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         endpoint(M::POST, "/api/v1/reps/{id}/deactivate", None, &[Admin]),
         endpoint(M::POST, "/api/v1/api-keys/{id}/revoke", None, &[Admin]),
+        endpoint(M::GET, "/api/v1/metrics/funnel", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/rejections", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/disqualifications", None, &[Admin, Ops]),
     ]
 }
 

@@ -1,0 +1,55 @@
+//! The metrics reads: one module per view, each one statement over the indexed facts of
+//! `migrations/20261125000002_metrics.sql` (`lead_funnel`, the partial indexes on
+//! `lead_transitions`, `assignments_assigned_idx`). Periods are half-open, `[from, to)`.
+//!
+//! Each statement groups by `grouping sets ((), (key))`, so one pass gives the total and the
+//! groups; medians cannot be summed from groups, hence the total comes from SQL too.
+//!
+//! Per-workflow nurture metrics (issue 5) belong in a `nurture.rs` here.
+
+pub mod disqualifications;
+pub mod funnel;
+pub mod rejections;
+pub mod sla;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// What a view's rows are grouped by. Weeks are ISO weeks (Monday 00:00 UTC); a group's
+/// key is its SQL text (`rep_id::text`, the tier's digit, the source, the week's Monday as
+/// `YYYY-MM-DD`), `None` for leads without one (no rep yet, no tier, unknown source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grouping {
+    /// Only the total.
+    Total,
+    Rep,
+    Tier,
+    Source,
+    Week,
+}
+
+impl Grouping {
+    /// The query-string name (`by=`), `None` for [`Grouping::Total`].
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Grouping::Total => None,
+            Grouping::Rep => Some("rep"),
+            Grouping::Tier => Some("tier"),
+            Grouping::Source => Some("source"),
+            Grouping::Week => Some("week"),
+        }
+    }
+}
+
+/// `expr`'s ISO week as the text of its Monday (UTC).
+pub(crate) fn week_of(expr: &str) -> String {
+    format!("to_char(date_trunc('week', {expr} at time zone 'UTC'), 'YYYY-MM-DD')")
+}
+
+/// Names of the reps `ids`, as (id, name).
+pub async fn rep_names(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as("select id, name from reps where id = any($1)")
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+}
