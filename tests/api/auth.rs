@@ -134,7 +134,12 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/metrics/funnel", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/rejections", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),
-        endpoint(M::GET, "/api/v1/metrics/disqualifications", None, &[Admin, Ops]),
+        endpoint(
+            M::GET,
+            "/api/v1/metrics/disqualifications",
+            None,
+            &[Admin, Ops],
+        ),
     ]
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod concurrency;
+mod dashboard;
 mod disqualification;
 mod funnel_seed;
 mod handoff;

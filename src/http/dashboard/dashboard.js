@@ -177,9 +177,10 @@
     }
   }
 
-  function drawSla(id, label, src, report) {
+  function drawSla(id, label, src, report, withTotal) {
     const rows = [];
-    const groups = [{ key: null, label: 'All assignments', total: true, ...report.total }, ...report.groups];
+    const total = withTotal ? [{ key: null, label: 'All assignments', total: true, ...report.total }] : [];
+    const groups = [...total, ...report.groups];
     for (const g of groups) {
       const at = g.total ? 'total/' : 'groups/key=' + g.key + '/';
       rows.push({ label: g.label, heading: true });
@@ -237,8 +238,8 @@
       $('sla-terms').textContent = 'Assignments made in the period: acknowledged within ' + terms.ack_business_hours +
         ' business hours, accepted or rejected within ' + terms.disposition_business_days +
         ' business days; escalated when untouched ' + terms.escalate_after_hours + ' h. As of ' + r.slaRep.as_of + '.';
-      drawSla('sla-rep', 'SLA by rep', src.slaRep, r.slaRep);
-      drawSla('sla-tier', 'SLA by tier', src.slaTier, r.slaTier);
+      drawSla('sla-rep', 'SLA by rep', src.slaRep, r.slaRep, true);
+      drawSla('sla-tier', 'SLA by tier', src.slaTier, r.slaTier, false);
       drawDisqualifications(src.disqualifications, r.disqualifications);
       $('charts').hidden = false;
       setState('ready', showPeriod(r.funnel.period));
