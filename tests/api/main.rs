@@ -13,6 +13,7 @@ mod helpers;
 mod ingest;
 mod leads;
 mod metrics;
+mod metrics_requests;
 mod sla;
 mod startup;
 mod suppression;
