@@ -1,9 +1,14 @@
--- Funnel metrics (issue 6). The metrics read narrow, indexed facts instead of re-deriving
--- every lead's path from the transition log on each request. The facts are kept exact and
--- current by triggers, in the same transaction as the writes they follow, so every writer
--- (ingest, sales actions, the SLA clock, the sweeper, reinstatement, and any later one such
--- as rescoring) keeps them right without knowing they exist. The view `lead_funnel_derived`
--- recomputes the same facts from the raw tables: tests and the benchmark compare the two.
+-- Funnel metrics (issue 6). The metrics read narrow facts instead of re-deriving every lead's
+-- path from the transition log on each request:
+--
+--   lead_funnel    one row per lead: the moments that place it in each cohort, its group keys;
+--   metrics_daily  per UTC day, the sums of those facts per group, as signed deltas.
+--
+-- Both are kept exact and current by triggers, in the same transaction as the writes they
+-- follow, so every writer (ingest, sales actions, the SLA clock, the sweeper, reinstatement,
+-- and any later one such as rescoring) keeps them right without knowing they exist. The view
+-- `lead_funnel_derived` recomputes lead_funnel from the raw tables, and `metrics_daily_derived`
+-- metrics_daily from lead_funnel: tests and the benchmark compare each pair.
 
 -- One row per lead: the moments that place it in each funnel cohort and the keys metrics
 -- group by.
@@ -27,7 +32,13 @@ create table lead_funnel (
     sql_at            timestamptz,
     rejected_at       timestamptz,
     -- The standardized reason of that rejection.
-    rejection_reason  text
+    rejection_reason  text,
+    -- Every disqualification and rejection (a lead can be disqualified, reinstated and
+    -- disqualified again), oldest first, with their reasons at the same positions.
+    disqualified_at       timestamptz[] not null default '{}',
+    disqualified_reasons  text[] not null default '{}',
+    rejections_at         timestamptz[] not null default '{}',
+    rejection_reasons     text[] not null default '{}'
 );
 
 create index lead_funnel_created_idx on lead_funnel (created_at)
@@ -36,8 +47,7 @@ create index lead_funnel_mql_idx on lead_funnel (mql_at)
     include (rep_id, account_tier, source, acknowledged_at, sal_at, sql_at, rejected_at)
     where mql_at is not null;
 
--- Rejections and disqualifications are counted as the events they are (a lead can be
--- disqualified, reinstated and disqualified again), straight from the transition log.
+-- The partial days at the ends of a period are read from the transition log.
 create index lead_transitions_rejected_idx on lead_transitions (occurred_at) include (lead_id)
     where to_stage = 'Rejected';
 create index lead_transitions_disqualified_idx on lead_transitions (occurred_at) include (lead_id)
@@ -56,7 +66,10 @@ create index assignments_assigned_idx on assignments (assigned_at)
 create view lead_funnel_derived as
 select l.id as lead_id, l.created_at, t.source, l.account_tier, a.id as assignment_id,
        a.rep_id, t.mql_at, a.acknowledged_at, t.sal_at, t.sql_at, t.rejected_at,
-       t.rejection_reason
+       t.rejection_reason, coalesce(t.disqualified_at, '{}') as disqualified_at,
+       coalesce(t.disqualified_reasons, '{}') as disqualified_reasons,
+       coalesce(t.rejections_at, '{}') as rejections_at,
+       coalesce(t.rejection_reasons, '{}') as rejection_reasons
   from leads l
   left join (
         select lead_id,
@@ -68,7 +81,19 @@ select l.id as lead_id, l.created_at, t.source, l.account_tier, a.id as assignme
                min(occurred_at) filter (where to_stage = 'Rejected' and from_stage is distinct from 'Rejected') as rejected_at,
                (array_agg(substring(reason from 'Rejected_[A-Za-z]+') order by occurred_at, id)
                    filter (where to_stage = 'Rejected' and from_stage is distinct from 'Rejected'))[1]
-                   as rejection_reason
+                   as rejection_reason,
+               coalesce(array_agg(occurred_at order by occurred_at, id)
+                   filter (where to_stage = 'Disqualified' and from_stage is distinct from 'Disqualified'), '{}')
+                   as disqualified_at,
+               coalesce(array_agg(substring(reason from 'Disqualified_[A-Za-z]+') order by occurred_at, id)
+                   filter (where to_stage = 'Disqualified' and from_stage is distinct from 'Disqualified'), '{}')
+                   as disqualified_reasons,
+               coalesce(array_agg(occurred_at order by occurred_at, id)
+                   filter (where to_stage = 'Rejected' and from_stage is distinct from 'Rejected'), '{}')
+                   as rejections_at,
+               coalesce(array_agg(substring(reason from 'Rejected_[A-Za-z]+') order by occurred_at, id)
+                   filter (where to_stage = 'Rejected' and from_stage is distinct from 'Rejected'), '{}')
+                   as rejection_reasons
           from lead_transitions
          group by lead_id) t on t.lead_id = l.id
   left join (
@@ -111,7 +136,11 @@ begin
            sql_at = coalesce(f.sql_at, n.sql_at),
            rejection_reason = case when f.rejected_at is null then n.rejection_reason
                                    else f.rejection_reason end,
-           rejected_at = coalesce(f.rejected_at, n.rejected_at)
+           rejected_at = coalesce(f.rejected_at, n.rejected_at),
+           disqualified_at = f.disqualified_at || n.disqualified_at,
+           disqualified_reasons = f.disqualified_reasons || n.disqualified_reasons,
+           rejections_at = f.rejections_at || n.rejections_at,
+           rejection_reasons = f.rejection_reasons || n.rejection_reasons
       from (select lead_id,
                    min(substring(reason from '^first event from (.+)$'))
                        filter (where from_stage is null) as source,
@@ -120,11 +149,19 @@ begin
                    min(occurred_at) filter (where to_stage = 'SQL') as sql_at,
                    min(occurred_at) filter (where to_stage = 'Rejected') as rejected_at,
                    (array_agg(substring(reason from 'Rejected_[A-Za-z]+') order by occurred_at, id)
-                       filter (where to_stage = 'Rejected'))[1] as rejection_reason
+                       filter (where to_stage = 'Rejected'))[1] as rejection_reason,
+                   coalesce(array_agg(occurred_at order by occurred_at, id)
+                       filter (where to_stage = 'Disqualified'), '{}') as disqualified_at,
+                   coalesce(array_agg(substring(reason from 'Disqualified_[A-Za-z]+') order by occurred_at, id)
+                       filter (where to_stage = 'Disqualified'), '{}') as disqualified_reasons,
+                   coalesce(array_agg(occurred_at order by occurred_at, id)
+                       filter (where to_stage = 'Rejected'), '{}') as rejections_at,
+                   coalesce(array_agg(substring(reason from 'Rejected_[A-Za-z]+') order by occurred_at, id)
+                       filter (where to_stage = 'Rejected'), '{}') as rejection_reasons
               from new_transitions
              -- Acknowledgements and escalations (MQL → MQL) place nobody in a cohort.
              where from_stage is null
-                or (to_stage in ('MQL', 'SAL', 'SQL', 'Rejected')
+                or (to_stage in ('MQL', 'SAL', 'SQL', 'Rejected', 'Disqualified')
                     and from_stage is distinct from to_stage)
              group by lead_id) n
      where f.lead_id = n.lead_id;
@@ -172,7 +209,104 @@ create trigger assignments_ack_to_funnel after update of acknowledged_at on assi
     for each row when (old.acknowledged_at is null and new.acknowledged_at is not null)
     execute function metrics_assignment_acknowledged();
 
+-- metrics_daily: per UTC day, kind and grouping, the sums the views read for whole days.
+-- `dim` is the grouping (total, rep, tier, source) and `key` the group (rep id, tier digit,
+-- source; null: none). Kinds: `lead` (n = leads created), `mql` (n = MQLs, with how many of
+-- them reached SAL and SQL or were rejected), `dq` and `rejection` (n = events, by reason).
+-- Writers only append signed deltas, so concurrent writers never wait for each other on a
+-- hot row; the `metrics_fold` job folds each day's deltas into one row per group (`folded`).
+create table metrics_daily (
+    day       date not null,
+    kind      text not null,
+    dim       text not null,
+    key       text,
+    reason    text,
+    n         bigint not null,
+    sals      bigint not null,
+    sqls      bigint not null,
+    rejected  bigint not null,
+    folded    boolean not null default false
+);
+
+create index metrics_daily_read_idx on metrics_daily (dim, day);
+create index metrics_daily_unfolded_idx on metrics_daily (day) where not folded;
+
+-- What one lead_funnel row adds to metrics_daily: one row per kind it is in, per grouping.
+create function metrics_contributions(
+    created_at timestamptz, mql_at timestamptz, sal_at timestamptz, sql_at timestamptz,
+    rejected_at timestamptz, rep_id uuid, account_tier smallint, source text,
+    disqualified_at timestamptz[], disqualified_reasons text[],
+    rejections_at timestamptz[], rejection_reasons text[])
+returns table (day date, kind text, dim text, key text, reason text, n int, sals int, sqls int, rejected int)
+language sql stable as $$
+    select c.day, c.kind, g.dim, g.key, c.reason, c.n, c.sals, c.sqls, c.rejected
+      from (select (created_at at time zone 'UTC')::date as day, 'lead' as kind, null::text as reason,
+                   1 as n, 0 as sals, 0 as sqls, 0 as rejected
+            union all
+            select (mql_at at time zone 'UTC')::date, 'mql', null, 1, (sal_at is not null)::int,
+                   (sql_at is not null)::int, (rejected_at is not null)::int
+             where mql_at is not null
+            union all
+            select (d.at at time zone 'UTC')::date, 'dq', d.reason, 1, 0, 0, 0
+              from unnest(disqualified_at, disqualified_reasons) as d(at, reason)
+            union all
+            select (r.at at time zone 'UTC')::date, 'rejection', r.reason, 1, 0, 0, 0
+              from unnest(rejections_at, rejection_reasons) as r(at, reason)) c
+     cross join lateral (values ('total', null::text), ('rep', rep_id::text),
+                                ('tier', account_tier::text), ('source', source)) as g(dim, key)
+     -- Rejections are only ever read by reason and week.
+     where c.kind <> 'rejection' or g.dim = 'total'
+$$;
+
+-- What metrics_daily must sum to, from lead_funnel.
+create view metrics_daily_derived as
+select c.day, c.kind, c.dim, c.key, c.reason, sum(c.n) as n, sum(c.sals) as sals,
+       sum(c.sqls) as sqls, sum(c.rejected) as rejected
+  from lead_funnel f
+ cross join lateral metrics_contributions(f.created_at, f.mql_at, f.sal_at, f.sql_at, f.rejected_at,
+           f.rep_id, f.account_tier, f.source, f.disqualified_at, f.disqualified_reasons,
+           f.rejections_at, f.rejection_reasons) c
+ group by 1, 2, 3, 4, 5;
+
+create function metrics_funnel_inserted() returns trigger language plpgsql as $$
+begin
+    insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
+    select c.day, c.kind, c.dim, c.key, c.reason, sum(c.n), sum(c.sals), sum(c.sqls), sum(c.rejected)
+      from new_funnel f
+     cross join lateral metrics_contributions(f.created_at, f.mql_at, f.sal_at, f.sql_at,
+               f.rejected_at, f.rep_id, f.account_tier, f.source, f.disqualified_at,
+               f.disqualified_reasons, f.rejections_at, f.rejection_reasons) c
+     group by 1, 2, 3, 4, 5;
+    return null;
+end $$;
+
+create trigger lead_funnel_to_daily_on_insert after insert on lead_funnel
+    referencing new table as new_funnel
+    for each statement execute function metrics_funnel_inserted();
+
+-- A changed row takes back what its old version added and adds the new one's; groups whose
+-- sums do not move (an acknowledgement, a new assignment id) write nothing.
+create function metrics_funnel_updated() returns trigger language plpgsql as $$
+begin
+    insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
+    select c.day, c.kind, c.dim, c.key, c.reason, sum(f.sign * c.n), sum(f.sign * c.sals),
+           sum(f.sign * c.sqls), sum(f.sign * c.rejected)
+      from (select 1 as sign, * from new_funnel union all select -1, * from old_funnel) f
+     cross join lateral metrics_contributions(f.created_at, f.mql_at, f.sal_at, f.sql_at,
+               f.rejected_at, f.rep_id, f.account_tier, f.source, f.disqualified_at,
+               f.disqualified_reasons, f.rejections_at, f.rejection_reasons) c
+     group by 1, 2, 3, 4, 5
+    having sum(f.sign * c.n) <> 0 or sum(f.sign * c.sals) <> 0 or sum(f.sign * c.sqls) <> 0
+        or sum(f.sign * c.rejected) <> 0;
+    return null;
+end $$;
+
+create trigger lead_funnel_to_daily_on_update after update on lead_funnel
+    referencing old table as old_funnel new table as new_funnel
+    for each statement execute function metrics_funnel_updated();
+
 -- Existing data. The triggers above already hold their tables' locks, so no write can slip
 -- between this copy and them.
 insert into lead_funnel select * from lead_funnel_derived;
+update metrics_daily set folded = true;
 update assignments a set account_tier = l.account_tier from leads l where l.id = a.lead_id;

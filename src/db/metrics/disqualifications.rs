@@ -1,4 +1,5 @@
-//! Disqualifications recorded in a period, by standardized reason.
+//! Disqualifications recorded in a stretch of time (the partial days at the ends of a
+//! period), by standardized reason.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

@@ -1,12 +1,12 @@
-//! The metrics reads: one module per view, each one statement over the indexed facts of
-//! `migrations/20261125000002_metrics.sql` (`lead_funnel`, the partial indexes on
-//! `lead_transitions`, `assignments_assigned_idx`). Periods are half-open, `[from, to)`.
-//!
-//! Each statement groups by `grouping sets ((), (key))`, so one pass gives the total and the
-//! groups; medians cannot be summed from groups, hence the total comes from SQL too.
+//! The metrics reads over the facts of `migrations/20261125000002_metrics.sql`: whole UTC days
+//! from the `metrics_daily` sums (`daily`), the partial days at a period's ends and the
+//! medians from `lead_funnel` and the partial indexes on `lead_transitions` (`funnel`,
+//! `rejections`, `disqualifications`), the SLA from `assignments_assigned_idx` (`sla`).
+//! Stretches of time are half-open, `[from, to)`.
 //!
 //! Per-workflow nurture metrics (issue 5) belong in a `nurture.rs` here.
 
+pub mod daily;
 pub mod disqualifications;
 pub mod funnel;
 pub mod rejections;
@@ -44,6 +44,17 @@ impl Grouping {
 /// `expr`'s ISO week as the text of its Monday (UTC).
 pub(crate) fn week_of(expr: &str) -> String {
     format!("to_char(date_trunc('week', {expr} at time zone 'UTC'), 'YYYY-MM-DD')")
+}
+
+/// Makes the caller's fresh transaction one read-only snapshot, so the several statements of
+/// a view see the same data; without JIT, whose compile time (tens to hundreds of ms at
+/// these row estimates) would exceed the reads themselves.
+pub async fn snapshot(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("set local jit = off").execute(conn).await?;
+    Ok(())
 }
 
 /// Names of the reps `ids`, as (id, name).

@@ -7,7 +7,10 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{MetricsQuery, Period, ReasonCount, rate};
-use crate::{db::metrics::disqualifications, domain::DisqualifyReason};
+use crate::{
+    db::metrics::{self, Grouping, daily, disqualifications},
+    domain::DisqualifyReason,
+};
 
 /// The disqualifications report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -22,16 +25,27 @@ pub struct DisqualificationReport {
     pub reasons: Vec<ReasonCount>,
 }
 
-/// The disqualifications in the query's period.
+/// The disqualifications in the query's period: whole days from the daily sums, the partial
+/// days at the ends from the transition log, in one snapshot.
 #[tracing::instrument(skip_all)]
 pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<DisqualificationReport> {
-    let mut conn = pool.acquire().await?;
-    let Period { from, to } = query.period;
-    let counts: HashMap<Option<String>, i64> = disqualifications::counts(&mut conn, from, to)
-        .await?
-        .into_iter()
-        .map(|row| (row.reason, row.count))
-        .collect();
+    let split = query.period.split();
+    let mut tx = pool.begin().await?;
+    metrics::snapshot(&mut *tx).await?;
+    let mut counts: HashMap<Option<String>, i64> = HashMap::new();
+    if let Some((first, end)) = split.days {
+        for sum in daily::sums(&mut *tx, first, end, Grouping::Total).await? {
+            if sum.kind == "dq" {
+                *counts.entry(sum.reason).or_default() += sum.n;
+            }
+        }
+    }
+    for (start, stop) in split.edges {
+        for row in disqualifications::counts(&mut *tx, start, stop).await? {
+            *counts.entry(row.reason).or_default() += row.count;
+        }
+    }
+    tx.commit().await?;
     let total = counts.values().sum();
     let reasons = DisqualifyReason::ALL
         .iter()

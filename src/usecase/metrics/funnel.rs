@@ -11,8 +11,8 @@ use super::{
     rate,
 };
 use crate::db::metrics::{
-    Grouping,
-    funnel::{self, FunnelRow},
+    self, Grouping, daily,
+    funnel::{self, FunnelCounts},
 };
 
 /// The groupings the funnel takes (`by=`).
@@ -44,18 +44,18 @@ pub struct FunnelNumbers {
     pub median_mql_to_ack_seconds: Option<f64>,
 }
 
-impl From<&FunnelRow> for FunnelNumbers {
-    fn from(row: &FunnelRow) -> Self {
+impl FunnelNumbers {
+    fn new(c: &FunnelCounts, median: Option<f64>) -> Self {
         FunnelNumbers {
-            leads: row.leads,
-            mqls: row.mqls,
-            sals: row.sals,
-            sqls: row.sqls,
-            rejected: row.rejected,
-            disqualified: row.disqualified,
-            mql_to_sal: rate(row.sals, row.mqls),
-            sal_to_sql: rate(row.sqls, row.sals),
-            median_mql_to_ack_seconds: row.median_ack_seconds,
+            leads: c.leads,
+            mqls: c.mqls,
+            sals: c.sals,
+            sqls: c.sqls,
+            rejected: c.rejected,
+            disqualified: c.disqualified,
+            mql_to_sal: rate(c.sals, c.mqls),
+            sal_to_sql: rate(c.sqls, c.sals),
+            median_mql_to_ack_seconds: median,
         }
     }
 }
@@ -69,31 +69,89 @@ pub struct FunnelReport {
     pub groups: Vec<Group<FunnelNumbers>>,
 }
 
-/// The funnel over the query's period and grouping.
+fn add(into: &mut FunnelCounts, c: &FunnelCounts) {
+    into.leads += c.leads;
+    into.mqls += c.mqls;
+    into.sals += c.sals;
+    into.sqls += c.sqls;
+    into.rejected += c.rejected;
+    into.disqualified += c.disqualified;
+}
+
+/// A day sum as funnel counts (rejection sums are the rejections view's).
+fn from_daily(sum: &daily::DailySum) -> FunnelCounts {
+    let mut c = FunnelCounts {
+        key: sum.key.clone(),
+        ..FunnelCounts::default()
+    };
+    match sum.kind.as_str() {
+        "lead" => c.leads = sum.n,
+        "mql" => {
+            c.mqls = sum.n;
+            c.sals = sum.sals;
+            c.sqls = sum.sqls;
+            c.rejected = sum.rejected;
+        }
+        "dq" => c.disqualified = sum.n,
+        _ => {}
+    }
+    c
+}
+
+/// The funnel over the query's period and grouping: whole days from the daily sums, the
+/// partial days at the ends and the medians from the per-lead facts, in one snapshot.
 #[tracing::instrument(skip_all, fields(metrics.by = ?query.by))]
 pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<FunnelReport> {
-    let mut conn = pool.acquire().await?;
     let Period { from, to } = query.period;
-    let rows = funnel::funnel(&mut conn, from, to, query.by).await?;
-    let total = rows
-        .iter()
-        .find(|r| r.total)
-        .map(FunnelNumbers::from)
-        .unwrap_or_default();
-    let groups = if query.by == Grouping::Total {
+    let split = query.period.split();
+    let mut tx = pool.begin().await?;
+    metrics::snapshot(&mut *tx).await?;
+    let mut parts: Vec<FunnelCounts> = Vec::new();
+    if let Some((first, end)) = split.days {
+        let sums = daily::sums(&mut *tx, first, end, query.by).await?;
+        parts.extend(sums.iter().map(from_daily));
+    }
+    for (start, stop) in split.edges {
+        parts.extend(funnel::counts(&mut *tx, start, stop, query.by).await?);
+    }
+    let medians = funnel::medians(&mut *tx, from, to, query.by).await?;
+    let groups_rows = if query.by == Grouping::Total {
         Vec::new()
     } else {
-        let by_key: HashMap<Option<String>, FunnelNumbers> = rows
+        let mut by_key: HashMap<Option<String>, FunnelCounts> = HashMap::new();
+        for part in &parts {
+            add(by_key.entry(part.key.clone()).or_default(), part);
+        }
+        let median_of: HashMap<Option<String>, Option<f64>> = medians
             .iter()
-            .filter(|r| !r.total)
-            .map(|r| (r.key.clone(), FunnelNumbers::from(r)))
+            .filter(|(total, _, _)| !total)
+            .map(|(_, key, m)| (key.clone(), *m))
             .collect();
-        groups::label(&mut conn, query.by, &query.period, by_key).await?
+        let numbers = by_key
+            .into_iter()
+            // Deltas that cancel out can leave a group with nothing in it.
+            .filter(|(_, c)| has_any(c))
+            .map(|(key, c)| {
+                let median = median_of.get(&key).copied().flatten();
+                (key, FunnelNumbers::new(&c, median))
+            })
+            .collect();
+        groups::label(&mut *tx, query.by, &query.period, numbers).await?
     };
+    tx.commit().await?;
+    let mut total = FunnelCounts::default();
+    for part in &parts {
+        add(&mut total, part);
+    }
+    let total_median = medians.iter().find(|(t, _, _)| *t).and_then(|(_, _, m)| *m);
     Ok(FunnelReport {
         period: query.period,
         by: query.by.name(),
-        total,
-        groups,
+        total: FunnelNumbers::new(&total, total_median),
+        groups: groups_rows,
     })
+}
+
+fn has_any(c: &FunnelCounts) -> bool {
+    c.leads != 0 || c.mqls != 0 || c.disqualified != 0
 }

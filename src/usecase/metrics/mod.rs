@@ -13,7 +13,7 @@ pub mod rejections;
 pub mod sla;
 
 pub use groups::Group;
-pub use period::{MetricsQuery, Period};
+pub use period::{MetricsQuery, Period, Split};
 
 pub use crate::db::metrics::Grouping;
 

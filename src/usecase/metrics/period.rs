@@ -24,7 +24,47 @@ pub struct Period {
     pub to: DateTime<Utc>,
 }
 
+/// A period cut at UTC midnights: the whole days inside it (read from the daily sums) and
+/// the partial stretches at its ends (read from the facts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub days: Option<(NaiveDate, NaiveDate)>,
+    pub edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+}
+
 impl Period {
+    /// The whole UTC days `[first, end)` of the period and the partial stretches around them.
+    pub fn split(&self) -> Split {
+        let from_day = self.from.date_naive();
+        let first = if midnight(from_day) == self.from {
+            from_day
+        } else {
+            from_day + Duration::days(1)
+        };
+        let end = self.to.date_naive();
+        if first >= end {
+            return Split {
+                days: None,
+                edges: vec![(self.from, self.to)],
+            };
+        }
+        let mut edges = Vec::new();
+        if self.from < midnight(first) {
+            edges.push((self.from, midnight(first)));
+        }
+        if midnight(end) < self.to {
+            edges.push((midnight(end), self.to));
+        }
+        Split {
+            days: Some((first, end)),
+            edges,
+        }
+    }
+
     /// The Mondays of the ISO weeks (UTC) that overlap the period, in order.
     pub fn weeks(&self) -> Vec<NaiveDate> {
         let first = self.from.date_naive();
@@ -297,6 +337,44 @@ mod tests {
         assert_eq!(
             parse(&[("form", "2026-11-01"), ("limit", "5")], &[]).unwrap_err(),
             ["form", "limit"]
+        );
+    }
+
+    #[test]
+    fn a_period_splits_into_whole_days_and_partial_ends() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let split = |from, to| Period { from, to }.split();
+        assert_eq!(
+            split(at(2026, 11, 2, 0), at(2026, 11, 21, 0)),
+            Split {
+                days: Some((day(2), day(21))),
+                edges: vec![]
+            }
+        );
+        assert_eq!(
+            split(at(2026, 11, 2, 9), at(2026, 11, 20, 12)),
+            Split {
+                days: Some((day(3), day(20))),
+                edges: vec![
+                    (at(2026, 11, 2, 9), at(2026, 11, 3, 0)),
+                    (at(2026, 11, 20, 0), at(2026, 11, 20, 12))
+                ],
+            }
+        );
+        assert_eq!(
+            split(at(2026, 11, 2, 9), at(2026, 11, 3, 12)),
+            Split {
+                days: None,
+                edges: vec![(at(2026, 11, 2, 9), at(2026, 11, 3, 12))]
+            },
+            "no whole day"
+        );
+        assert_eq!(
+            split(at(2026, 11, 2, 0), at(2026, 11, 2, 12)),
+            Split {
+                days: None,
+                edges: vec![(at(2026, 11, 2, 0), at(2026, 11, 2, 12))]
+            }
         );
     }
 

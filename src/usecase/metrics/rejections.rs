@@ -13,7 +13,7 @@ use super::{
     rate,
 };
 use crate::{
-    db::metrics::{Grouping, rejections},
+    db::metrics::{self, Grouping, daily, rejections},
     domain::RejectReason,
 };
 
@@ -104,24 +104,39 @@ fn shares(counts: &HashMap<Option<String>, i64>, total: i64) -> Vec<ReasonCount>
         .collect()
 }
 
-/// The rejections recorded in the query's period.
+/// The rejections recorded in the query's period: whole days from the daily sums, the
+/// partial days at the ends from the transition log, in one snapshot.
 #[tracing::instrument(skip_all)]
 pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<RejectionReport> {
-    let mut conn = pool.acquire().await?;
-    let Period { from, to } = query.period;
-    let rows = rejections::counts(&mut conn, from, to).await?;
-    let mut overall: HashMap<Option<String>, i64> = HashMap::new();
+    let split = query.period.split();
+    let mut tx = pool.begin().await?;
+    metrics::snapshot(&mut *tx).await?;
+    // week (Monday) → reason → count
     let mut weekly: HashMap<Option<String>, HashMap<Option<String>, i64>> = HashMap::new();
-    for row in rows {
-        match row.week {
-            None => *overall.entry(row.reason).or_default() += row.count,
-            week => {
+    if let Some((first, end)) = split.days {
+        for sum in daily::sums(&mut *tx, first, end, Grouping::Week).await? {
+            if sum.kind == "rejection" {
                 *weekly
-                    .entry(week)
+                    .entry(sum.key)
                     .or_default()
-                    .entry(row.reason)
-                    .or_default() += row.count;
+                    .entry(sum.reason)
+                    .or_default() += sum.n;
             }
+        }
+    }
+    for (start, stop) in split.edges {
+        for row in rejections::counts(&mut *tx, start, stop).await? {
+            *weekly
+                .entry(Some(row.week))
+                .or_default()
+                .entry(row.reason)
+                .or_default() += row.count;
+        }
+    }
+    let mut overall: HashMap<Option<String>, i64> = HashMap::new();
+    for counts in weekly.values() {
+        for (reason, n) in counts {
+            *overall.entry(reason.clone()).or_default() += n;
         }
     }
     let total: i64 = overall.values().sum();
@@ -142,7 +157,8 @@ pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<Rejecti
             (week, WeekRejections { total, reasons })
         })
         .collect();
-    let mut weeks = groups::label(&mut conn, Grouping::Week, &query.period, weekly).await?;
+    let mut weeks = groups::label(&mut *tx, Grouping::Week, &query.period, weekly).await?;
+    tx.commit().await?;
     for week in &mut weeks {
         if week.values.reasons.is_empty() {
             week.values.reasons = shares(&HashMap::new(), 0);

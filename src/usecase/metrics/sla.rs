@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     db::metrics::{
-        Grouping,
+        self, Grouping,
         sla::{self, SlaRow},
     },
     engine::SlaRules,
@@ -102,9 +102,10 @@ pub async fn report(
     rules: &SlaRules,
     now: DateTime<Utc>,
 ) -> sqlx::Result<SlaReport> {
-    let mut conn = pool.acquire().await?;
     let Period { from, to } = query.period;
-    let rows = sla::sla(&mut conn, from, to, now, query.by).await?;
+    let mut tx = pool.begin().await?;
+    metrics::snapshot(&mut *tx).await?;
+    let rows = sla::sla(&mut *tx, from, to, now, query.by).await?;
     let total = rows
         .iter()
         .find(|r| r.total)
@@ -118,8 +119,9 @@ pub async fn report(
             .filter(|r| !r.total)
             .map(|r| (r.key.clone(), SlaNumbers::from(r)))
             .collect();
-        groups::label(&mut conn, query.by, &query.period, by_key).await?
+        groups::label(&mut *tx, query.by, &query.period, by_key).await?
     };
+    tx.commit().await?;
     Ok(SlaReport {
         period: query.period,
         by: query.by.name(),
