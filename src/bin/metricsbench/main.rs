@@ -154,7 +154,7 @@ async fn check_exact(
         check::same(view, &actual, &expected)?;
     }
     println!(
-        "every view matches the plan exactly; lead_funnel equals lead_funnel_derived ({:.0} s)\n",
+        "every view matches the plan exactly; lead_funnel and metrics_daily equal their recomputations ({:.0} s)\n",
         started.elapsed().as_secs_f64()
     );
     Ok(())

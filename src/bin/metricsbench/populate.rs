@@ -43,7 +43,21 @@ pub async fn populate(
         .bind(Json(packet))
         .execute(pool)
         .await?;
-    sqlx::raw_sql(POPULATE).execute(pool).await?;
+    // Statement by statement, so the report shows where the time goes.
+    let mut conn = pool.acquire().await?;
+    for statement in POPULATE.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        let step = Instant::now();
+        sqlx::raw_sql(statement).execute(&mut *conn).await?;
+        let what: String = statement
+            .lines()
+            .find(|l| !l.starts_with("--"))
+            .unwrap_or_default()
+            .chars()
+            .take(60)
+            .collect();
+        println!("    {:>6.1} s  {what}", step.elapsed().as_secs_f64());
+    }
+    drop(conn);
     println!(
         "  leads, accounts, reps, assignments, transitions: {:.0} s",
         started.elapsed().as_secs_f64()
@@ -63,6 +77,15 @@ pub async fn populate(
     )?;
     println!("  events: {:.0} s", started.elapsed().as_secs_f64());
 
+    let started = Instant::now();
+    // As the service's fold job would have done along the way.
+    let folded = leadrouter::jobs::metrics_fold::tick(pool).await?;
+    println!(
+        "  folding the daily metrics ({} days, {} rows): {:.0} s",
+        folded.days,
+        folded.rows,
+        started.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     sqlx::raw_sql("vacuum analyze").execute(pool).await?;
     println!("  vacuum analyze: {:.0} s", started.elapsed().as_secs_f64());

@@ -10,7 +10,7 @@
 -- later), 33% rejected (NotICP 40%, WrongTiming 30%, NoBudget 20%, AlreadyInPipeline 10%), 7%
 -- never touched, 20% left open; 80–90% of the touched ones were acknowledged first, within
 -- 6 min – 8 h. Any MQL untouched 48 h after assignment was escalated, as the SLA clock would.
--- A quarter of the others are disqualified 1 h – 180 days after creation (eight reasons).
+-- 36% of the others are disqualified 1 h – 180 days after creation (eight reasons).
 -- Nothing happens after t_end: a step due later has not happened yet, nor have its sequels.
 
 -- Compiling these one-off expressions would take longer than running them.
@@ -48,7 +48,7 @@ later as (
     select s.*,
            case when fate = 'sal' then coalesce(ack0, mql0) + make_interval(mins => (120 + n * 29 % 5640)::int) end as sal0,
            case when fate = 'rejected' then coalesce(ack0, mql0) + make_interval(mins => (60 + n * 37 % 5700)::int) end as rej0,
-           case when not mql and d < 249 then created + make_interval(hours => (1 + n * 41 % 4320)::int) end as dq0
+           case when not mql and d < 362 then created + make_interval(hours => (1 + n * 41 % 4320)::int) end as dq0
       from steps s
 ),
 happened as (
