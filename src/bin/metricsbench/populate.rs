@@ -45,12 +45,16 @@ pub async fn populate(
         .await?;
     // Statement by statement, so the report shows where the time goes.
     let mut conn = pool.acquire().await?;
-    for statement in POPULATE.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+    for statement in POPULATE
+        .split(";\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let step = Instant::now();
         sqlx::raw_sql(statement).execute(&mut *conn).await?;
         let what: String = statement
             .lines()
-            .find(|l| !l.starts_with("--"))
+            .find(|l| !l.trim().is_empty() && !l.starts_with("--"))
             .unwrap_or_default()
             .chars()
             .take(60)

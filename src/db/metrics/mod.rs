@@ -48,12 +48,15 @@ pub(crate) fn week_of(expr: &str) -> String {
 
 /// Makes the caller's fresh transaction one read-only snapshot, so the several statements of
 /// a view see the same data; without JIT, whose compile time (tens to hundreds of ms at
-/// these row estimates) would exceed the reads themselves.
+/// these row estimates) would exceed the reads themselves; and with room to sort a
+/// quarter's MQLs for their median in memory rather than on disk.
 pub async fn snapshot(conn: &mut PgConnection) -> sqlx::Result<()> {
     sqlx::query("set transaction isolation level repeatable read, read only")
         .execute(&mut *conn)
         .await?;
-    sqlx::query("set local jit = off").execute(conn).await?;
+    sqlx::query("select set_config('jit', 'off', true), set_config('work_mem', '32MB', true)")
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
