@@ -144,7 +144,9 @@ fn at_path<'a>(json: &'a Value, path: &str) -> &'a Value {
                     items.iter().find(|item| match &item[field] {
                         Value::Null => wanted == "null",
                         Value::String(s) => s == wanted,
-                        other => other.to_string() == wanted,
+                        other => other
+                            .as_f64()
+                            .is_some_and(|n| wanted.parse::<f64>().ok() == Some(n)),
                     })
                 })
                 .unwrap_or_else(|| panic!("no {segment} in {value}")),

@@ -31,17 +31,17 @@ pub struct DisqualificationReport {
 pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<DisqualificationReport> {
     let split = query.period.split();
     let mut tx = pool.begin().await?;
-    metrics::snapshot(&mut *tx).await?;
+    metrics::snapshot(&mut tx).await?;
     let mut counts: HashMap<Option<String>, i64> = HashMap::new();
     if let Some((first, end)) = split.days {
-        for sum in daily::sums(&mut *tx, first, end, Grouping::Total).await? {
+        for sum in daily::sums(&mut tx, first, end, Grouping::Total).await? {
             if sum.kind == "dq" {
                 *counts.entry(sum.reason).or_default() += sum.n;
             }
         }
     }
     for (start, stop) in split.edges {
-        for row in disqualifications::counts(&mut *tx, start, stop).await? {
+        for row in disqualifications::counts(&mut tx, start, stop).await? {
             *counts.entry(row.reason).or_default() += row.count;
         }
     }

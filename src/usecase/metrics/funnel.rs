@@ -105,16 +105,16 @@ pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<FunnelR
     let Period { from, to } = query.period;
     let split = query.period.split();
     let mut tx = pool.begin().await?;
-    metrics::snapshot(&mut *tx).await?;
+    metrics::snapshot(&mut tx).await?;
     let mut parts: Vec<FunnelCounts> = Vec::new();
     if let Some((first, end)) = split.days {
-        let sums = daily::sums(&mut *tx, first, end, query.by).await?;
+        let sums = daily::sums(&mut tx, first, end, query.by).await?;
         parts.extend(sums.iter().map(from_daily));
     }
     for (start, stop) in split.edges {
-        parts.extend(funnel::counts(&mut *tx, start, stop, query.by).await?);
+        parts.extend(funnel::counts(&mut tx, start, stop, query.by).await?);
     }
-    let medians = funnel::medians(&mut *tx, from, to, query.by).await?;
+    let medians = funnel::medians(&mut tx, from, to, query.by).await?;
     let groups_rows = if query.by == Grouping::Total {
         Vec::new()
     } else {
@@ -136,7 +136,7 @@ pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<FunnelR
                 (key, FunnelNumbers::new(&c, median))
             })
             .collect();
-        groups::label(&mut *tx, query.by, &query.period, numbers).await?
+        groups::label(&mut tx, query.by, &query.period, numbers).await?
     };
     tx.commit().await?;
     let mut total = FunnelCounts::default();

@@ -110,11 +110,11 @@ fn shares(counts: &HashMap<Option<String>, i64>, total: i64) -> Vec<ReasonCount>
 pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<RejectionReport> {
     let split = query.period.split();
     let mut tx = pool.begin().await?;
-    metrics::snapshot(&mut *tx).await?;
+    metrics::snapshot(&mut tx).await?;
     // week (Monday) → reason → count
     let mut weekly: HashMap<Option<String>, HashMap<Option<String>, i64>> = HashMap::new();
     if let Some((first, end)) = split.days {
-        for sum in daily::sums(&mut *tx, first, end, Grouping::Week).await? {
+        for sum in daily::sums(&mut tx, first, end, Grouping::Week).await? {
             if sum.kind == "rejection" {
                 *weekly
                     .entry(sum.key)
@@ -125,7 +125,7 @@ pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<Rejecti
         }
     }
     for (start, stop) in split.edges {
-        for row in rejections::counts(&mut *tx, start, stop).await? {
+        for row in rejections::counts(&mut tx, start, stop).await? {
             *weekly
                 .entry(Some(row.week))
                 .or_default()
@@ -157,7 +157,7 @@ pub async fn report(pool: &PgPool, query: &MetricsQuery) -> sqlx::Result<Rejecti
             (week, WeekRejections { total, reasons })
         })
         .collect();
-    let mut weeks = groups::label(&mut *tx, Grouping::Week, &query.period, weekly).await?;
+    let mut weeks = groups::label(&mut tx, Grouping::Week, &query.period, weekly).await?;
     tx.commit().await?;
     for week in &mut weeks {
         if week.values.reasons.is_empty() {

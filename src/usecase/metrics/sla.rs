@@ -104,8 +104,8 @@ pub async fn report(
 ) -> sqlx::Result<SlaReport> {
     let Period { from, to } = query.period;
     let mut tx = pool.begin().await?;
-    metrics::snapshot(&mut *tx).await?;
-    let rows = sla::sla(&mut *tx, from, to, now, query.by).await?;
+    metrics::snapshot(&mut tx).await?;
+    let rows = sla::sla(&mut tx, from, to, now, query.by).await?;
     let total = rows
         .iter()
         .find(|r| r.total)
@@ -119,7 +119,7 @@ pub async fn report(
             .filter(|r| !r.total)
             .map(|r| (r.key.clone(), SlaNumbers::from(r)))
             .collect();
-        groups::label(&mut *tx, query.by, &query.period, by_key).await?
+        groups::label(&mut tx, query.by, &query.period, by_key).await?
     };
     tx.commit().await?;
     Ok(SlaReport {
