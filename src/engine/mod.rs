@@ -10,6 +10,7 @@ mod evaluate;
 mod fit;
 mod handoff;
 mod intent;
+mod nurture;
 mod rules;
 mod segment;
 mod sla;
@@ -27,6 +28,10 @@ pub use handoff::{
     SalesAction, Touch, choose, may_accept, next_stage, packet,
 };
 pub use intent::{Absorbed, IntentSignal, IntentState};
+pub use nurture::{
+    Asset, Channel, NurtureEvent, NurtureFacts, NurtureRecord, NurtureRules, NurtureState,
+    RecordKind, Signal, step as nurture_step, workflow_name,
+};
 pub use rules::{
     AccountRules, Decay, DecayMode, FitRules, IntentRules, MqlThresholds, RuleError, RuleSet, Rules,
 };
