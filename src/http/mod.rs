@@ -7,6 +7,7 @@ mod extract;
 mod handoff;
 mod health;
 mod leads;
+mod nurture;
 mod policy;
 mod problems;
 mod reps;
@@ -44,6 +45,7 @@ fn api() -> routes::Routes {
         .merge(leads::router())
         .merge(suppression::router())
         .merge(review::router())
+        .merge(nurture::router())
         .merge(reps::router())
         .merge(handoff::router())
         .merge(accounts::router())

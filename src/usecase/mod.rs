@@ -7,6 +7,7 @@ pub mod handoff;
 pub mod ingest;
 pub mod key_cache;
 pub mod lead_view;
+pub mod nurture;
 pub mod reps;
 pub mod review;
 pub mod suppression;

@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod leads;
+mod nurture;
 mod sla;
 mod startup;
 mod suppression;

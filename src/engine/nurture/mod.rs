@@ -6,7 +6,7 @@
 mod rules;
 mod triggers;
 
-pub use rules::{Asset, Channel, NurtureRules, TierBehaviour, WORKFLOW_LEN, workflow_name};
+pub use rules::{Asset, Channel, NurtureRules, TierBehaviour, workflow_name};
 pub use triggers::{NurtureEvent, Signal};
 
 use std::collections::BTreeMap;

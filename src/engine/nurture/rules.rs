@@ -45,6 +45,16 @@ pub enum Channel {
     SalesTouch,
 }
 
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Retargeting => "retargeting",
+            Channel::SalesTouch => "sales_touch",
+        }
+    }
+}
+
 /// Engagement that moves a lead on: every condition met by events within `within_hours` of
 /// each other, at least one of them the event just received.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 use chrono::{Duration, TimeZone};
 
-use super::*;
+use super::{rules::WORKFLOW_LEN, *};
 use crate::{
     domain::EventType::{self, *},
     engine::rules::tests::default_rules,
