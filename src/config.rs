@@ -228,8 +228,15 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
 
 /// Loads and validates `rules.toml`.
 pub fn load_rules(dir: &Path) -> Result<Rules, ConfigError> {
-    let file = existing(dir, "rules.toml")?;
-    let rules: Rules = Figment::from(Toml::file(&file))
+    load_rules_file(&existing(dir, "rules.toml")?)
+}
+
+/// Loads and validates a rules file (candidate rules for the `backtest` command).
+pub fn load_rules_file(file: &Path) -> Result<Rules, ConfigError> {
+    if !file.is_file() {
+        return Err(ConfigError(format!("{}: not found", file.display())));
+    }
+    let rules: Rules = Figment::from(Toml::file(file))
         .extract()
         .map_err(|e| ConfigError(format!("{}: {}", file.display(), flatten(e))))?;
     rules

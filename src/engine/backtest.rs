@@ -87,8 +87,8 @@ pub struct Report {
     pub meets_target: bool,
     /// What the numbers suggest, in a sentence.
     pub hint: String,
-    /// Of the pairs meeting the target, the one letting the fewest lost records through
-    /// (the stricter pair on a tie); `null` if none does.
+    /// Of the pairs meeting the target, the one letting the fewest lost records through (on a
+    /// tie, the one capturing more won, then the stricter); `null` if none does.
     pub suggested: Option<Cell>,
     /// Every pair of the grid, fit-major.
     pub sweep: Vec<Cell>,
@@ -159,8 +159,10 @@ fn suggest(sweep: &[Cell]) -> Option<Cell> {
         .filter(|c| c.meets_target)
         .min_by(|a, b| {
             let lost = |c: &Cell| c.lost_share.unwrap_or(0.0);
+            let won = |c: &Cell| c.won_share.unwrap_or(0.0);
             lost(a)
                 .total_cmp(&lost(b))
+                .then(won(b).total_cmp(&won(a)))
                 .then(b.fit.cmp(&a.fit))
                 .then(b.intent.total_cmp(&a.intent))
         })
