@@ -298,3 +298,69 @@ fn merge(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        crate::config::load_rules(&dir).expect("the shipped rules load")
+    }
+
+    fn fields(text: &str) -> Vec<String> {
+        parse(text, &rules())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn rows_group_into_records_by_email_in_order_of_appearance() {
+        let text = "email,outcome,title,type,occurred_at,account_tier\n\
+                    b@acme.io,closed_won,VP Sales,demo_request,2026-09-02T10:00:00Z,1\n\
+                    a@acme.io,closed_lost,,,,\n\
+                    B@Acme.io,closed_won,,page_view,2026-09-01T10:00:00Z,\n";
+        let records = parse(text, &rules()).unwrap();
+        assert_eq!(records.len(), 2);
+        let (outcome, b) = &records[0];
+        assert_eq!(
+            (*outcome, b.email.as_str()),
+            (Outcome::ClosedWon, "b@acme.io")
+        );
+        assert_eq!(b.events.len(), 2);
+        assert_eq!(b.events[0].profile.title.as_deref(), Some("VP Sales"));
+        assert_eq!(b.account_tier, Some(1));
+        let (_, a) = &records[1];
+        assert!(a.events.is_empty(), "an attributes-only row");
+    }
+
+    #[test]
+    fn problems_name_the_row_and_column() {
+        let text = "email,outcome,employee_count,type,occurred_at\n\
+                    a@acme.io,closed_won,lots,demo_request,2026-09-01T10:00:00Z\n\
+                    b@acme.io,won,-5,teleport,yesterday\n\
+                    a@acme.io,closed_lost,,page_view,2026-09-01T10:00:00Z\n";
+        assert_eq!(
+            fields(text),
+            [
+                "row 2.employee_count",
+                "row 3.employee_count",
+                "row 3.outcome",
+                "row 3.type",
+                "row 3.occurred_at",
+            ]
+        );
+        let text = "email,outcome,type,occurred_at\n\
+                    a@acme.io,closed_won,demo_request,2026-09-01T10:00:00Z\n\
+                    a@acme.io,closed_lost,page_view,2026-09-01T10:00:00Z\n";
+        assert_eq!(fields(text), ["row 3.outcome"]);
+    }
+
+    #[test]
+    fn the_header_must_name_known_columns_and_the_required_ones() {
+        assert_eq!(fields("email,outcome,type,when\n"), ["header", "header"]);
+        assert_eq!(fields("email,outcome,type,occurred_at\n"), ["body"]);
+    }
+}

@@ -52,7 +52,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::rules::tests::default_rules;
+
+    fn default_rules() -> Rules {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        crate::config::load_rules(&dir).expect("the shipped rules load")
+    }
 
     fn field(result: Result<RuleSet, ApiError>) -> String {
         match result {

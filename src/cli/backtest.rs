@@ -250,3 +250,85 @@ fn number(x: f64) -> String {
         format!("{x}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(extra: &[&str]) -> Vec<String> {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut args = vec![
+            "--csv".to_owned(),
+            format!("{root}/examples/backtest.csv"),
+            "--config".to_owned(),
+            format!("{root}/config"),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    }
+
+    #[test]
+    fn the_example_set_meets_the_target_at_the_shipped_thresholds() {
+        let out = run(&example(&[])).unwrap();
+        assert!(
+            out.contains("closed_won that crossed MQL:      7 of 10       70%   target ≥ 70%: met"),
+            "{out}"
+        );
+        assert!(
+            out.contains("closed_lost that crossed MQL:     2 of 10       20%"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "Suggested: fit ≥ 55 and intent ≥ 40 (80% of closed_won, 20% of closed_lost)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("hana@proseware.io"),
+            "a won deal that never crossed: {out}"
+        );
+    }
+
+    #[test]
+    fn candidate_rules_and_a_narrower_sweep_change_the_answer() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../../config/rules.toml");
+        let file = dir.join("candidate.toml");
+        std::fs::write(&file, shipped.replace("fit = 60\n", "fit = 55\n")).unwrap();
+        let file = file.display().to_string();
+        let out = run(&example(&[
+            "--rules",
+            &file,
+            "--fit",
+            "50:60:5",
+            "--intent=40:40:5",
+        ]))
+        .unwrap();
+        assert!(out.contains("MQL at fit ≥ 55 and intent ≥ 40"), "{out}");
+        assert!(out.contains("8 of 10       80%"), "{out}");
+        assert!(out.contains("fit \\ intent        40"), "{out}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_arguments_and_files_say_what_is_wrong() {
+        assert!(run(&[]).unwrap_err().contains("--csv FILE is required"));
+        assert!(
+            run(&example(&["--fit", "80:40:5"]))
+                .unwrap_err()
+                .contains("--fit 80:40:5")
+        );
+        assert!(
+            run(&example(&["--frobnicate"]))
+                .unwrap_err()
+                .contains("unknown argument")
+        );
+        let missing = run(&["--csv".to_owned(), "/nonexistent.csv".to_owned()]).unwrap_err();
+        assert!(
+            missing.contains("/nonexistent.csv: cannot read"),
+            "{missing}"
+        );
+    }
+}

@@ -220,3 +220,6 @@ pub fn percent(share: f64) -> String {
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
+
+#[cfg(test)]
+mod tests;

@@ -95,7 +95,8 @@ pub fn replay(record: &LeadRecord, rules: &Rules, as_of: DateTime<Utc>) -> Repla
             lead.built.intent = IntentState::fold(history, &rules.intent);
         }
         let eval = lead.judge(rules, at);
-        if lead.trace.disqualified.is_none() {
+        // A disqualifying evaluation is no step: disqualification is checked before MQL.
+        if lead.trace.disqualified.is_none() && eval.disqualification.is_none() {
             lead.trace.steps.push(Step {
                 at,
                 fit: eval.fit.total,
@@ -197,3 +198,6 @@ impl Replayed<'_> {
         eval
     }
 }
+
+#[cfg(test)]
+mod tests;
