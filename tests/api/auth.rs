@@ -128,6 +128,21 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         endpoint(M::POST, "/api/v1/reps/{id}/deactivate", None, &[Admin]),
         endpoint(M::POST, "/api/v1/api-keys/{id}/revoke", None, &[Admin]),
+        endpoint(
+            M::POST,
+            "/api/v1/scoring/preview",
+            Some(json!({"records": [{"lead": {"email": "walker@acme.io"}}]})),
+            &[Admin, Ops],
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/scoring/backtest",
+            Some(
+                json!({"records": [{"lead": {"email": "walker@acme.io"}, "outcome": "closed_won"}]}),
+            ),
+            &[Admin, Ops],
+        ),
+        endpoint(M::POST, "/api/v1/admin/rescore", Some(json!({})), &[Admin]),
     ]
 }
 

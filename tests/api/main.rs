@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod calibration;
 mod concurrency;
 mod disqualification;
 mod handoff;
@@ -10,6 +11,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod leads;
+mod rescore;
 mod sla;
 mod startup;
 mod suppression;
