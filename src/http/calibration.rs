@@ -4,7 +4,7 @@ use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 
 use super::{extract::require_json, routes::Routes};
 use crate::{
-    adapters::calibration,
+    adapters::{calibration, rescore_request},
     app::AppState,
     error::ApiError,
     usecase::{
@@ -55,7 +55,7 @@ async fn rescore(
     if !body.iter().all(u8::is_ascii_whitespace) {
         require_json(&headers)?;
     }
-    let request = calibration::parse_rescore(&body, &state.rules.rules)?;
+    let request = rescore_request::parse(&body, &state.rules.rules)?;
     Ok(Json(
         rescore::rescore(&state.pool, &state.rules, &request, state.now()).await?,
     ))

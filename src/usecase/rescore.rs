@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{evaluation, handoff};
 use crate::{
-    adapters::calibration::RescoreRequest,
+    adapters::rescore_request::RescoreRequest,
     db::{
         events,
         leads::{self, History, Lead},

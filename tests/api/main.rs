@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod backtest;
 mod calibration;
 mod concurrency;
 mod disqualification;
