@@ -116,6 +116,35 @@ pub fn parse_batch(
     }
 }
 
+/// Parses an array of canonical events held in another document's `field`; each problem is
+/// named by its path in that document (`events[2].occurred_at`).
+pub fn parse_nested(
+    field: &str,
+    events: &Value,
+    limits: &Limits<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<LeadEvent>, ApiError> {
+    if !events.is_array() {
+        return Err(ApiError::field(field, "must be an array of events"));
+    }
+    let body = serde_json::to_vec(events).expect("a JSON value serialises");
+    parse_batch(&body, limits, now).map_err(|e| match e {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = match e.field.as_str() {
+                        "body" => field.to_owned(),
+                        path => format!("{field}{path}"),
+                    };
+                    e
+                })
+                .collect(),
+        ),
+        other => other,
+    })
+}
+
 /// Checks fields, collecting every problem under `prefix` (the JSON path of the enclosing
 /// object, e.g. `[3].` or `records[3].events[0].`).
 pub(super) struct Checker<'a> {

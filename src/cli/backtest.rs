@@ -18,7 +18,8 @@ pub const USAGE: &str = "usage: leadrouter backtest --csv FILE [--rules FILE] [-
 
   --csv FILE     one row per event: email,outcome,type,occurred_at (+ profile columns,
                  account_tier, id); see README \"Backtest CSV\"
-  --rules FILE   candidate rules (a whole rules.toml); default: the config folder's
+  --rules FILE   candidate rules (a whole rules.toml; nurture.toml still comes from the
+                 config folder); default: the config folder's
   --config DIR   the config folder (default: LEADROUTER_CONFIG_DIR or ./config)
   --fit, --intent  the threshold sweep (default 40:80:5 and 20:60:5)
   --target SHARE   closed-won share to reach (default 0.7)
@@ -39,12 +40,13 @@ struct Args {
 pub fn run(args: &[String]) -> Result<String, String> {
     let parsed = parse_args(args)?;
     let csv = parsed.csv.clone().ok_or("--csv FILE is required")?;
+    let dir = config::config_dir(args.iter().cloned());
     let (rules, rules_from) = match &parsed.rules {
-        Some(file) => (config::load_rules_file(file), file.clone()),
-        None => {
-            let dir = config::config_dir(args.iter().cloned());
-            (config::load_rules(&dir), dir.join("rules.toml"))
-        }
+        Some(file) => (
+            config::load_rules_file(file, &dir.join("nurture.toml")),
+            file.clone(),
+        ),
+        None => (config::load_rules(&dir), dir.join("rules.toml")),
     };
     let rules = rules
         .map_err(|e| e.to_string())

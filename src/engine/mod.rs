@@ -12,6 +12,7 @@ mod fit;
 mod fold;
 mod handoff;
 mod intent;
+mod nurture;
 mod replay;
 mod rules;
 mod segment;
@@ -35,6 +36,10 @@ pub use handoff::{
     SalesAction, Touch, choose, may_accept, next_stage, packet,
 };
 pub use intent::{Absorbed, IntentSignal, IntentState};
+pub use nurture::{
+    Asset, Channel, NurtureEvent, NurtureFacts, NurtureRecord, NurtureRules, NurtureState,
+    RecordKind, Signal, step as nurture_step, workflow_name,
+};
 pub use replay::{Replay, Step, replay};
 pub use rules::{
     AccountRules, Decay, DecayMode, FitRules, IntentRules, MqlThresholds, RuleError, RuleSet, Rules,

@@ -8,6 +8,7 @@ mod extract;
 mod handoff;
 mod health;
 mod leads;
+mod nurture;
 mod policy;
 mod problems;
 mod reps;
@@ -45,6 +46,7 @@ fn api() -> routes::Routes {
         .merge(leads::router())
         .merge(suppression::router())
         .merge(review::router())
+        .merge(nurture::router())
         .merge(reps::router())
         .merge(handoff::router())
         .merge(accounts::router())

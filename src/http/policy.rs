@@ -67,6 +67,8 @@ pub const POLICY: &[Rule] = &[
     only("POST", "/api/v1/leads/{id}/reinstate", OPERATORS),
     only("GET", "/api/v1/review-queue", QUEUE_READERS),
     only("POST", "/api/v1/review-queue/{lead_id}/resolve", OPERATORS),
+    // Trying nurture workflows on sample records.
+    only("POST", "/api/v1/nurture/simulate", OPERATORS),
     // Handoff: reps work their own queue and leads, managers their team's (the use case
     // checks ownership); admin may act on any.
     only("GET", "/api/v1/queue", SALES),

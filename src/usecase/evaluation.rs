@@ -12,7 +12,7 @@ use crate::{
         transitions::NewTransition,
     },
     domain::Stage,
-    engine::{self, LeadFacts, RuleSet},
+    engine::{self, LeadFacts, RuleSet, Segment},
 };
 
 /// The engine's view of `lead`.
@@ -27,6 +27,16 @@ pub fn facts(lead: &Lead) -> LeadFacts<'_> {
         account_tier: lead.account_tier,
         exempt: &lead.exempt_reasons,
     }
+}
+
+/// The lead's routing keys as they stand.
+pub fn segment(lead: &Lead, rules: &RuleSet) -> Segment {
+    Segment::of(
+        lead.profile.demand_state.as_deref(),
+        lead.activity.derived_demand_state.as_deref(),
+        lead.account_tier,
+        &rules.rules.segmentation,
+    )
 }
 
 /// Scores `lead` as of `now`, moves its stage, and returns the transitions to record, the

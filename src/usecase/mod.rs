@@ -8,6 +8,7 @@ pub mod handoff;
 pub mod ingest;
 pub mod key_cache;
 pub mod lead_view;
+pub mod nurture;
 pub mod preview;
 pub mod reps;
 pub mod rescore;

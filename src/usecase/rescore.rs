@@ -7,8 +7,8 @@
 //! [`BATCH`], one transaction each: rows are claimed `for update skip locked` (an ingest in
 //! flight keeps its lead and is not slowed), and the leads skipped that way are taken at the
 //! end, waiting for them, locked in email order like ingest locks. Each stage change is a
-//! transition by `rescore`, followed by the handoff as any other (assignment on MQL, queue
-//! exit on disqualification), in the same transaction.
+//! transition by `rescore`, followed by nurture and the handoff as any other (nurture exit,
+//! assignment on MQL, queue exit on disqualification), in the same transaction.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,7 +17,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{evaluation, handoff};
+use super::{evaluation, handoff, nurture};
 use crate::{
     adapters::rescore_request::RescoreRequest,
     db::{
@@ -195,13 +195,17 @@ async fn apply_page(
         let (wrote, transitions) =
             rescore_lead(&mut lead, &histories, running, rules, now, tally, true);
         if wrote {
-            changed.push(lead);
+            // Nurture follows, as after any evaluation: an MQL or a disqualified lead exits.
+            let nurtured = nurture::plan(&mut lead, &[], rules, now);
+            changed.push((lead, nurtured));
             new_transitions.extend(transitions);
         }
     }
-    let changed: Vec<&Lead> = changed.iter().collect();
+    let nurtured: Vec<(&Lead, Vec<_>)> = changed.iter().map(|(l, r)| (l, r.clone())).collect();
+    let changed: Vec<&Lead> = changed.iter().map(|(l, _)| l).collect();
     leads::update_many(&mut tx, &changed).await?;
     transitions::record_many(&mut tx, &new_transitions).await?;
+    nurture::record(&mut tx, &nurtured, now).await?;
     handoff::follow(
         &mut tx,
         &changed,

@@ -50,7 +50,12 @@ fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(M::GET, "/healthz", None, OPEN),
         endpoint(M::GET, "/readyz", None, OPEN),
-        endpoint(M::POST, "/webhooks/events", Some(event), &[Source, Admin]),
+        endpoint(
+            M::POST,
+            "/webhooks/events",
+            Some(event.clone()),
+            &[Source, Admin],
+        ),
         endpoint(M::GET, "/api/v1/leads", None, READERS),
         endpoint(M::GET, "/api/v1/leads/{id}", None, READERS),
         endpoint(
@@ -128,6 +133,12 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         endpoint(M::POST, "/api/v1/reps/{id}/deactivate", None, &[Admin]),
         endpoint(M::POST, "/api/v1/api-keys/{id}/revoke", None, &[Admin]),
+        endpoint(
+            M::POST,
+            "/api/v1/nurture/simulate",
+            Some(json!({"account_tier": 2, "events": [event.clone()]})),
+            &[Admin, Ops],
+        ),
         endpoint(
             M::POST,
             "/api/v1/scoring/preview",

@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod leads;
+mod nurture;
 mod rescore;
 mod sla;
 mod startup;

@@ -196,6 +196,14 @@ async fn applying_records_rescore_transitions_refolds_intent_and_assigns(pool: P
         cal["handoff"]["rep_name"], "Ray Rep",
         "a new MQL is handed off"
     );
+    let exits: i64 = sqlx::query_scalar(
+        "select count(*) from nurture_log n join leads l on l.id = n.lead_id
+          where l.email = 'cal@acme.io' and n.kind = 'exited'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(exits, 1, "an MQL leaves nurture");
 
     let eve = app.lead("eve@rivalcorp.com").await;
     assert_eq!(eve["disqualified_reason"], "Disqualified_Competitor");

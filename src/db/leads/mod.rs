@@ -14,8 +14,8 @@ pub(crate) use row::{UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest
 pub use scan::{ids_after, lock_ids};
 
 use crate::{
-    domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, Stage},
-    engine::{Activity, FitScore, IntentState, Parts},
+    domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, RejectReason, Stage},
+    engine::{Activity, FitScore, IntentState, NurtureState, Parts},
 };
 
 /// A lead as stored.
@@ -37,6 +37,10 @@ pub struct Lead {
     pub account_tier: Option<u8>,
     /// Set while the lead waits in the manual review queue.
     pub review: Option<Review>,
+    /// Where the lead is in nurture.
+    pub nurture: NurtureState,
+    /// Why a rep rejected it; read only here (written by [`set_rejection_reason`]).
+    pub rejection_reason: Option<RejectReason>,
     pub rules_version: String,
     /// The row version this copy was read at (optimistic concurrency).
     pub version: i64,
@@ -66,6 +70,8 @@ impl Lead {
             exempt_reasons: Vec::new(),
             account_tier: None,
             review: None,
+            nurture: NurtureState::default(),
+            rejection_reason: None,
             rules_version: rules_version.to_owned(),
             version: 0,
             created_at: now,
