@@ -229,8 +229,21 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
 /// Loads and validates `rules.toml` with the nurture workflows of `nurture.toml` beside it.
 /// A problem is reported against the file its key lives in.
 pub fn load_rules(dir: &Path) -> Result<Rules, ConfigError> {
-    let file = existing(dir, "rules.toml")?;
-    let nurture = existing(dir, "nurture.toml")?;
+    load_rules_file(
+        &existing(dir, "rules.toml")?,
+        &existing(dir, "nurture.toml")?,
+    )
+}
+
+/// Loads and validates the rules of `file` with the nurture workflows of `nurture` (the
+/// `backtest` command's candidate rules take the config folder's workflows). A problem is
+/// reported against the file its key lives in.
+pub fn load_rules_file(file: &Path, nurture: &Path) -> Result<Rules, ConfigError> {
+    for f in [file, nurture] {
+        if !f.is_file() {
+            return Err(ConfigError(format!("{}: not found", f.display())));
+        }
+    }
     let file_of = |key: &str| {
         if key.starts_with("nurture") {
             nurture.display()
@@ -238,8 +251,8 @@ pub fn load_rules(dir: &Path) -> Result<Rules, ConfigError> {
             file.display()
         }
     };
-    let rules: Rules = Figment::from(Toml::file(&file))
-        .merge(Toml::file(&nurture))
+    let rules: Rules = Figment::from(Toml::file(file))
+        .merge(Toml::file(nurture))
         .extract()
         .map_err(|e| {
             let key = e.path.join(".");

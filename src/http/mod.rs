@@ -3,6 +3,7 @@
 mod accounts;
 mod api_keys;
 mod auth;
+mod calibration;
 mod extract;
 mod handoff;
 mod health;
@@ -50,6 +51,7 @@ fn api() -> routes::Routes {
         .merge(handoff::router())
         .merge(accounts::router())
         .merge(api_keys::router())
+        .merge(calibration::router())
 }
 
 /// Every endpoint the service serves (method and route path), in registration order.

@@ -82,6 +82,10 @@ pub const POLICY: &[Rule] = &[
     only("GET", "/api/v1/reps/{id}", READERS),
     only("PATCH", "/api/v1/reps/{id}", ADMIN),
     only("POST", "/api/v1/reps/{id}/deactivate", ADMIN),
+    // Calibration: ops try rules on records and history; only admin rescores stored leads.
+    only("POST", "/api/v1/scoring/preview", OPERATORS),
+    only("POST", "/api/v1/scoring/backtest", OPERATORS),
+    only("POST", "/api/v1/admin/rescore", ADMIN),
     // Setup.
     only("POST", "/api/v1/api-keys", ADMIN),
     only("GET", "/api/v1/api-keys", ADMIN),

@@ -47,6 +47,20 @@ pub fn apply(
     rules: &RuleSet,
     now: DateTime<Utc>,
 ) -> Vec<NewTransition> {
+    let transitions = settle(lead, created_by, rules, now);
+    for t in transitions.iter().filter(|t| t.from.is_some()) {
+        tracing::info!(lead.id = %lead.id, stage.to = %t.to, "lead moved");
+    }
+    transitions
+}
+
+/// [`apply`] without its log line, for a dry run, where nothing really moves.
+pub fn settle(
+    lead: &mut Lead,
+    created_by: Option<&str>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Vec<NewTransition> {
     let eval = engine::evaluate(facts(lead), &rules.rules, now);
     lead.fit = eval.fit;
     lead.stage = eval.stage;
@@ -86,7 +100,6 @@ pub fn apply(
         ));
     }
     if let Some(change) = eval.change {
-        tracing::info!(lead.id = %lead.id, stage.to = %change.to, "lead moved");
         transitions.push(transition(Some(change.from), change.to, change.reason));
     }
     transitions

@@ -15,7 +15,7 @@ use crate::{
         nurture, transitions,
     },
     domain::{DisqualifyReason, Email, EventType, Profile, Stage},
-    engine::{Asset, FitHit, NurtureState, RuleSet, Segment},
+    engine::{Asset, FitHit, IntentState, NurtureState, RuleSet, Segment},
     error::ApiError,
 };
 
@@ -101,6 +101,27 @@ pub struct IntentView {
     pub breakdown: Vec<IntentLine>,
 }
 
+impl IntentView {
+    /// `intent` as of `now`, with its breakdown.
+    pub fn of(intent: &IntentState, rules: &RuleSet, now: DateTime<Utc>) -> Self {
+        let intent_rules = &rules.rules.intent;
+        IntentView {
+            score: intent.score_at(now, intent_rules),
+            at_last_activity: intent.at_last_activity,
+            decay_factor: intent.decay_at(now, intent_rules),
+            breakdown: intent
+                .signals
+                .iter()
+                .map(|(t, s)| IntentLine {
+                    event_type: *t,
+                    count: s.count,
+                    points: s.points,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One signal type's raw contribution.
 #[derive(Debug, Serialize)]
 pub struct IntentLine {
@@ -155,22 +176,7 @@ pub async fn lead_view(
         recent_events: events::recent(&mut conn, lead.id, RECENT_EVENTS).await?,
     };
 
-    let intent_rules = &rules.rules.intent;
-    let intent = IntentView {
-        score: lead.intent.score_at(now, intent_rules),
-        at_last_activity: lead.intent.at_last_activity,
-        decay_factor: lead.intent.decay_at(now, intent_rules),
-        breakdown: lead
-            .intent
-            .signals
-            .iter()
-            .map(|(t, s)| IntentLine {
-                event_type: *t,
-                count: s.count,
-                points: s.points,
-            })
-            .collect(),
-    };
+    let intent = IntentView::of(&lead.intent, rules, now);
     let segment = evaluation::segment(&lead, rules);
     Ok(LeadView {
         id: lead.id,

@@ -139,6 +139,21 @@ fn endpoints() -> Vec<Endpoint> {
             Some(json!({"account_tier": 2, "events": [event.clone()]})),
             &[Admin, Ops],
         ),
+        endpoint(
+            M::POST,
+            "/api/v1/scoring/preview",
+            Some(json!({"records": [{"lead": {"email": "walker@acme.io"}}]})),
+            &[Admin, Ops],
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/scoring/backtest",
+            Some(
+                json!({"records": [{"lead": {"email": "walker@acme.io"}, "outcome": "closed_won"}]}),
+            ),
+            &[Admin, Ops],
+        ),
+        endpoint(M::POST, "/api/v1/admin/rescore", Some(json!({})), &[Admin]),
     ]
 }
 

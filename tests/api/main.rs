@@ -3,6 +3,8 @@
 
 mod accounts;
 mod auth;
+mod backtest;
+mod calibration;
 mod concurrency;
 mod disqualification;
 mod handoff;
@@ -11,6 +13,7 @@ mod helpers;
 mod ingest;
 mod leads;
 mod nurture;
+mod rescore;
 mod sla;
 mod startup;
 mod suppression;

@@ -2,6 +2,7 @@
 
 mod lists;
 mod row;
+mod scan;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -10,10 +11,11 @@ use uuid::Uuid;
 pub use lists::{ReviewItem, SuppressedLead, review_queue, suppressed};
 use row::{COLUMNS, LeadRow, columns_of, convert};
 pub(crate) use row::{UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads};
+pub use scan::{ids_after, lock_ids};
 
 use crate::{
     domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, RejectReason, Stage},
-    engine::{Activity, FitScore, IntentState, NurtureState},
+    engine::{Activity, FitScore, IntentState, NurtureState, Parts},
 };
 
 /// A lead as stored.
@@ -74,6 +76,18 @@ impl Lead {
             version: 0,
             created_at: now,
             updated_at: now,
+        }
+    }
+}
+
+impl Lead {
+    /// The parts of the lead its events build, for the engine to fold events into.
+    pub fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            profile: &mut self.profile,
+            stamps: &mut self.profile_stamps,
+            activity: &mut self.activity,
+            intent: &mut self.intent,
         }
     }
 }

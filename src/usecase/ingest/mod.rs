@@ -27,7 +27,7 @@ use crate::{
         transitions::NewTransition,
     },
     domain::{LeadEvent, Stage},
-    engine::{Absorbed, IntentState, NurtureRecord, RuleSet},
+    engine::{IntentState, NurtureRecord, Observed, RuleSet},
     error::ApiError,
 };
 
@@ -97,28 +97,13 @@ async fn write_events(
     }
 }
 
-/// Applies one lead's new events (in `occurred_at` order) to it: profile, then intent.
-/// Returns `false`, with intent untouched, when an event predates the lead's last activity:
-/// then intent must be refolded from the whole history ([`refold`]).
+/// Applies one lead's new events (in `occurred_at` order) to it, through the engine's fold
+/// (the one previews, backtests and rescoring use). Returns `false`, with intent untouched,
+/// when an event predates the lead's last activity: then intent must be refolded from the
+/// whole history ([`apply_to_leads`]).
 pub(crate) fn apply_events(lead: &mut Lead, events: &[&LeadEvent], rules: &RuleSet) -> bool {
-    for event in events {
-        lead.profile
-            .merge(&mut lead.profile_stamps, &event.profile, event.occurred_at);
-        lead.activity
-            .absorb(event.event_type, event.occurred_at, &rules.rules);
-    }
-    lead.activity
-        .track_size(&lead.profile, &lead.profile_stamps, &rules.rules);
-    let mut intent = lead.intent.clone();
-    for event in events {
-        match intent.absorb(event.event_type, event.occurred_at, &rules.rules.intent) {
-            Absorbed::Unchanged => {}
-            Absorbed::Updated(next) => intent = next,
-            Absorbed::NeedsHistory => return false,
-        }
-    }
-    lead.intent = intent;
-    true
+    let observed: Vec<Observed<'_>> = events.iter().map(|e| Observed::from(*e)).collect();
+    lead.parts().absorb(&observed, &rules.rules)
 }
 
 /// An event's idempotency key.
