@@ -511,3 +511,58 @@ async fn simulate_names_the_bad_field(pool: PgPool) {
     }
     assert_eq!(app.count("leads").await, 0);
 }
+
+/// A tier change on the account list moves enrolled leads to their new tier's workflow at
+/// once, and enrolls leads the new tier makes segmented.
+#[sqlx::test]
+async fn a_new_tier_moves_enrolled_leads_at_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "acme.io", 2, None).await;
+    deliver(
+        &app,
+        &analyst_event("p1", "ana@acme.io", "pricing_page_visit", 0),
+    )
+    .await;
+    // globex.com is on no list: no tier, so not segmented, not enrolled.
+    deliver(
+        &app,
+        &analyst_event("p2", "gus@globex.com", "pricing_page_visit", 0),
+    )
+    .await;
+    assert_eq!(
+        nurture_of(&app, "gus@globex.com").await["workflow"],
+        Value::Null
+    );
+
+    let (status, body) = app
+        .post_json(
+            "/api/v1/accounts/import",
+            &json!([
+                {"domain": "acme.io", "tier": 1, "owner_email": "olga@us.example"},
+                {"domain": "globex.com", "tier": 3},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let n = nurture_of(&app, "ana@acme.io").await;
+    assert_eq!(n["workflow"], "Nurture_late_1");
+    assert_eq!(
+        log(&n).last().unwrap(),
+        &entry("moved", 0, Some("owner-intro"), "moved from Nurture_late_2")
+    );
+    assert_eq!(
+        outbox(&app)
+            .await
+            .iter()
+            .filter(|(t, _, _)| t == "rep.task")
+            .count(),
+        1,
+        "the sales touch is a task for the new owner"
+    );
+    let n = nurture_of(&app, "gus@globex.com").await;
+    assert_eq!(n["workflow"], "Nurture_late_3");
+    assert_eq!(
+        log(&n),
+        [entry("enrolled", 0, Some("comparison-guide"), "segmented")]
+    );
+}

@@ -227,27 +227,28 @@ pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Resu
 
 /// Copies each account's tier to its leads (`leads.account_tier` mirrors it so routing needs
 /// no join), for the accounts `account_ids`; bumps the version of every lead it changes.
-/// Returns how many leads changed.
+/// Returns the leads that changed, still locked by the caller's transaction.
 pub async fn mirror_account_tiers(
     conn: &mut PgConnection,
     account_ids: &[Uuid],
     now: DateTime<Utc>,
-) -> sqlx::Result<u64> {
+) -> sqlx::Result<Vec<Uuid>> {
     // Locked in email order, like ingest locks leads, so the two cannot deadlock on leads.
-    let done = sqlx::query(
+    let done = sqlx::query_scalar(
         r#"with stale as (select l.id, a.tier from leads l join accounts a on a.id = l.account_id
                            where l.account_id = any($1)
                              and l.account_tier is distinct from a.tier
                            order by l.email for update of l)
            update leads l set account_tier = s.tier, version = l.version + 1, updated_at = $2
              from stale s
-            where l.id = s.id"#,
+            where l.id = s.id
+           returning l.id"#,
     )
     .bind(account_ids)
     .bind(now)
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(done.rows_affected())
+    Ok(done)
 }
 
 /// Deletes leads created in the current transaction that ended up with no event.
