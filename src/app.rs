@@ -120,6 +120,11 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
         job_settings.sla_batch,
         shutdown.clone(),
     ));
+    jobs.spawn(jobs::metrics_fold::run(
+        state.clone(),
+        Duration::from_secs(job_settings.metrics_fold_interval_secs),
+        shutdown.clone(),
+    ));
     jobs.close();
     serve(listener, state, shutdown).await?;
     // Let a sweep in progress finish its transaction before the pool closes.

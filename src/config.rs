@@ -74,6 +74,8 @@ pub struct JobSettings {
     pub sla_interval_secs: u64,
     /// Escalations per SLA clock transaction.
     pub sla_batch: i64,
+    /// Seconds between folds of the daily metrics' deltas.
+    pub metrics_fold_interval_secs: u64,
 }
 
 /// PostgreSQL connection.
@@ -200,6 +202,9 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     }
     if settings.jobs.sweep_batch < 1 {
         return Err(bad("jobs.sweep_batch", "must be at least 1"));
+    }
+    if settings.jobs.metrics_fold_interval_secs == 0 {
+        return Err(bad("jobs.metrics_fold_interval_secs", "must be at least 1"));
     }
     if settings.jobs.sla_interval_secs == 0 {
         return Err(bad("jobs.sla_interval_secs", "must be at least 1"));

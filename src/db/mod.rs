@@ -10,6 +10,7 @@ pub mod events;
 pub mod ingest;
 pub mod leads;
 pub mod nurture;
+pub mod metrics;
 pub mod outbox;
 pub mod reps;
 pub mod reviews;

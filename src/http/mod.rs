@@ -4,11 +4,13 @@ mod accounts;
 mod api_keys;
 mod auth;
 mod calibration;
+mod dashboard;
 mod extract;
 mod handoff;
 mod health;
 mod leads;
 mod nurture;
+mod metrics;
 mod policy;
 mod problems;
 mod reps;
@@ -52,6 +54,8 @@ fn api() -> routes::Routes {
         .merge(accounts::router())
         .merge(api_keys::router())
         .merge(calibration::router())
+        .merge(metrics::router())
+        .merge(dashboard::router())
 }
 
 /// Every endpoint the service serves (method and route path), in registration order.

@@ -53,6 +53,11 @@ pub const POLICY: &[Rule] = &[
     // Infrastructure.
     open("GET", "/healthz"),
     open("GET", "/readyz"),
+    // The dashboard's page and assets: code without data; the page fetches the metrics
+    // below with the key the user gives it.
+    open("GET", "/dashboard"),
+    open("GET", "/dashboard/dashboard.js"),
+    open("GET", "/dashboard/dashboard.css"),
     // Inbound events.
     only("POST", "/webhooks/events", &[Source, Admin]),
     // Leads: everyone in sales and ops reads them.
@@ -86,6 +91,11 @@ pub const POLICY: &[Rule] = &[
     only("POST", "/api/v1/scoring/preview", OPERATORS),
     only("POST", "/api/v1/scoring/backtest", OPERATORS),
     only("POST", "/api/v1/admin/rescore", ADMIN),
+    // Governance views: ops and admin.
+    only("GET", "/api/v1/metrics/funnel", OPERATORS),
+    only("GET", "/api/v1/metrics/rejections", OPERATORS),
+    only("GET", "/api/v1/metrics/sla", OPERATORS),
+    only("GET", "/api/v1/metrics/disqualifications", OPERATORS),
     // Setup.
     only("POST", "/api/v1/api-keys", ADMIN),
     only("GET", "/api/v1/api-keys", ADMIN),
@@ -156,11 +166,13 @@ mod tests {
     }
 
     #[test]
-    fn only_the_probes_are_open_and_admin_may_call_the_rest() {
+    fn only_the_probes_and_the_dashboard_assets_are_open_and_admin_may_call_the_rest() {
         for rule in POLICY {
             match rule.access {
                 Access::Open => assert!(
-                    ["/healthz", "/readyz"].contains(&rule.path),
+                    ["/healthz", "/readyz"].contains(&rule.path)
+                        || rule.path == "/dashboard"
+                        || rule.path.starts_with("/dashboard/"),
                     "{} {} is open",
                     rule.method,
                     rule.path

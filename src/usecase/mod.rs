@@ -10,6 +10,7 @@ pub mod key_cache;
 pub mod lead_view;
 pub mod nurture;
 pub mod preview;
+pub mod metrics;
 pub mod reps;
 pub mod rescore;
 pub mod review;

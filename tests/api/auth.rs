@@ -50,12 +50,10 @@ fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(M::GET, "/healthz", None, OPEN),
         endpoint(M::GET, "/readyz", None, OPEN),
-        endpoint(
-            M::POST,
-            "/webhooks/events",
-            Some(event.clone()),
-            &[Source, Admin],
-        ),
+        endpoint(M::GET, "/dashboard", None, OPEN),
+        endpoint(M::GET, "/dashboard/dashboard.js", None, OPEN),
+        endpoint(M::GET, "/dashboard/dashboard.css", None, OPEN),
+        endpoint(M::POST, "/webhooks/events", Some(event.clone()), &[Source, Admin]),
         endpoint(M::GET, "/api/v1/leads", None, READERS),
         endpoint(M::GET, "/api/v1/leads/{id}", None, READERS),
         endpoint(
@@ -154,6 +152,15 @@ fn endpoints() -> Vec<Endpoint> {
             &[Admin, Ops],
         ),
         endpoint(M::POST, "/api/v1/admin/rescore", Some(json!({})), &[Admin]),
+        endpoint(M::GET, "/api/v1/metrics/funnel", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/rejections", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),
+        endpoint(
+            M::GET,
+            "/api/v1/metrics/disqualifications",
+            None,
+            &[Admin, Ops],
+        ),
     ]
 }
 

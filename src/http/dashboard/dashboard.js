@@ -1,0 +1,281 @@
+// The funnel review page: reads the metrics views with the user's ops key and draws them as
+// SVG. Every number drawn carries where it came from (data-source: the view and its query;
+// data-path: where in its JSON) and its raw value (data-value), so a test can hold the page
+// to the JSON. No third-party code, no request but to this service.
+'use strict';
+
+(function () {
+  const KEY_STORE = 'leadrouter.dashboard.key';
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const WIDTH = 760;
+  const LABEL_WIDTH = 230;
+  const BAR_SPACE = WIDTH - LABEL_WIDTH - 90;
+  const ROW = 22;
+  const COLOURS = ['#3a6ea5', '#e0a100', '#c0504d', '#5b9a68', '#8064a2', '#4bacc6', '#f79646', '#7f7f7f'];
+
+  const $ = (id) => document.getElementById(id);
+
+  // The key: from the fragment (never sent to the server), then dropped from the address bar
+  // and history; kept in this tab's session storage only.
+  function takeKeyFromFragment() {
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    const key = fragment.get('key');
+    if (key) {
+      sessionStorage.setItem(KEY_STORE, key.trim());
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+  }
+
+  function source(view, by) {
+    const page = new URLSearchParams(location.search);
+    const query = new URLSearchParams();
+    for (const name of ['from', 'to']) {
+      if (page.get(name)) query.set(name, page.get(name));
+    }
+    if (by) query.set('by', by);
+    const text = query.toString();
+    return view + (text ? '?' + text : '');
+  }
+
+  class Refused extends Error {
+    constructor(status, detail) {
+      super(status + ': ' + detail);
+      this.status = status;
+    }
+  }
+
+  async function load(src, key) {
+    const response = await fetch('/api/v1/metrics/' + src, {
+      headers: { Authorization: 'Bearer ' + key },
+      cache: 'no-store',
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Refused(response.status, body.detail || response.statusText);
+    return body;
+  }
+
+  const count = (v) => String(v);
+  const percent = (v) => (v === null ? 'n/a' : (v * 100).toFixed(1) + '%');
+  const hours = (s) => (s === null ? 'n/a' : (s / 3600).toFixed(1) + ' h');
+
+  function svgEl(name, attrs, text) {
+    const node = document.createElementNS(SVG_NS, name);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function htmlEl(name, attrs, text) {
+    const node = document.createElement(name);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function bind(node, src, path, value) {
+    node.setAttribute('data-source', src);
+    node.setAttribute('data-path', path);
+    node.setAttribute('data-value', value === null || value === undefined ? 'null' : String(value));
+    return node;
+  }
+
+  function svg(container, height, label) {
+    const root = svgEl('svg', {
+      width: WIDTH, height: height, viewBox: '0 0 ' + WIDTH + ' ' + height, role: 'img', 'aria-label': label,
+    });
+    container.replaceChildren(root);
+    return root;
+  }
+
+  // Horizontal bars, one per row: {label, value, format, src, path, colour}, or a heading
+  // {label, heading: true}. Rates share the scale 0–100%; counts scale to the largest count.
+  function bars(container, label, rows) {
+    const counts = rows.filter((r) => r.format === count).map((r) => r.value || 0);
+    const most = Math.max(1, ...counts);
+    const root = svg(container, rows.length * ROW + 4, label);
+    rows.forEach((row, i) => {
+      const y = i * ROW;
+      root.append(svgEl('text', { x: 0, y: y + 15, class: row.heading ? 'value' : 'axis' }, row.label));
+      if (row.heading) return;
+      const top = row.format === count ? most : 1;
+      const width = Math.round(((row.value || 0) / top) * BAR_SPACE);
+      const bar = svgEl('rect', { x: LABEL_WIDTH, y: y + 3, width: width, height: ROW - 7, fill: row.colour || COLOURS[0] });
+      root.append(bind(bar, row.src, row.path, row.value));
+      const text = svgEl('text', { x: LABEL_WIDTH + width + 6, y: y + 15, class: 'value' }, row.format(row.value));
+      root.append(bind(text, row.src, row.path, row.value));
+    });
+  }
+
+  function drawFunnel(src, report) {
+    const t = report.total;
+    const steps = [['Leads', 'leads'], ['MQLs', 'mqls'], ['SALs', 'sals'], ['SQLs', 'sqls'],
+      ['Rejected', 'rejected'], ['Disqualified', 'disqualified']];
+    bars($('funnel'), 'Funnel', steps.map(([label, field], i) => ({
+      label: label, value: t[field], format: count, src: src, path: 'total/' + field, colour: COLOURS[i],
+    })));
+    const facts = $('funnel-facts');
+    facts.replaceChildren(
+      'MQL → SAL ', bind(htmlEl('strong', {}, percent(t.mql_to_sal)), src, 'total/mql_to_sal', t.mql_to_sal),
+      ' · SAL → SQL ', bind(htmlEl('strong', {}, percent(t.sal_to_sql)), src, 'total/sal_to_sql', t.sal_to_sql),
+      ' · median time from MQL to acknowledgement ',
+      bind(htmlEl('strong', {}, hours(t.median_mql_to_ack_seconds)), src, 'total/median_mql_to_ack_seconds',
+        t.median_mql_to_ack_seconds),
+    );
+  }
+
+  // Per group: a heading with its MQL count, then its two conversion rates.
+  function drawConversion(id, label, src, report) {
+    const rows = [];
+    for (const g of report.groups) {
+      const at = 'groups/key=' + g.key + '/';
+      rows.push({ label: g.label, heading: true });
+      rows.push({ label: '  MQLs', value: g.mqls, format: count, src: src, path: at + 'mqls', colour: COLOURS[1] });
+      rows.push({ label: '  MQL → SAL', value: g.mql_to_sal, format: percent, src: src, path: at + 'mql_to_sal', colour: COLOURS[0] });
+      rows.push({ label: '  SAL → SQL', value: g.sal_to_sql, format: percent, src: src, path: at + 'sal_to_sql', colour: COLOURS[3] });
+    }
+    bars($(id), label, rows);
+  }
+
+  // Stacked columns, one per ISO week, a segment per reason; the total above each column.
+  function drawRejectionWeeks(src, report) {
+    const weeks = report.weeks;
+    const height = 200;
+    const base = height - 30;
+    const step = Math.max(24, Math.min(70, Math.floor((WIDTH - 40) / Math.max(1, weeks.length))));
+    const most = Math.max(1, ...weeks.map((w) => w.total));
+    const root = svg($('rejections-weeks'), height, 'Rejections by week and reason');
+    weeks.forEach((week, i) => {
+      const x = 30 + i * step;
+      const at = 'weeks/key=' + week.key + '/';
+      let y = base;
+      week.reasons.forEach((r, j) => {
+        const h = Math.round((r.count / most) * (base - 20));
+        y -= h;
+        const segment = svgEl('rect', { x: x, y: y, width: step - 8, height: h, fill: COLOURS[j] });
+        segment.append(svgEl('title', {}, week.label + ': ' + r.reason + ' ' + r.count));
+        root.append(bind(segment, src, at + 'reasons/reason=' + r.reason + '/count', r.count));
+      });
+      root.append(bind(svgEl('text', { x: x, y: y - 4, class: 'value' }, count(week.total)), src, at + 'total', week.total));
+      root.append(svgEl('text', { x: x, y: height - 12, class: 'axis' }, week.key.slice(-3)));
+    });
+    const legend = htmlEl('ul', { class: 'legend' });
+    report.reasons.forEach((r, j) => {
+      const item = htmlEl('li');
+      const swatch = htmlEl('span', {}, '■ ');
+      swatch.style.color = COLOURS[j];
+      item.append(swatch, r.reason + ': ',
+        bind(htmlEl('strong', {}, count(r.count)), src, 'reasons/reason=' + r.reason + '/count', r.count), ' (',
+        bind(htmlEl('span', {}, percent(r.share)), src, 'reasons/reason=' + r.reason + '/share', r.share), ')');
+      legend.append(item);
+    });
+    $('rejections-reasons').replaceChildren(legend);
+    const hints = report.reasons.filter((r) => r.hint);
+    $('rejection-hints').replaceChildren(...hints.map((r) => htmlEl('li', {}, r.reason + ': ' + r.hint)));
+    if (hints.length === 0) {
+      $('rejection-hints').append(htmlEl('li', {}, 'No reason reaches ' + percent(report.hint_rule.min_share) +
+        ' of at least ' + report.hint_rule.min_rejections + ' rejections: no tuning hint.'));
+    }
+  }
+
+  function drawSla(id, label, src, report, withTotal) {
+    const rows = [];
+    const total = withTotal ? [{ key: null, label: 'All assignments', total: true, ...report.total }] : [];
+    const groups = [...total, ...report.groups];
+    for (const g of groups) {
+      const at = g.total ? 'total/' : 'groups/key=' + g.key + '/';
+      rows.push({ label: g.label, heading: true });
+      rows.push({ label: '  assignments', value: g.assignments, format: count, src: src, path: at + 'assignments', colour: COLOURS[7] });
+      rows.push({ label: '  ack on time', value: g.ack.on_time_share, format: percent, src: src, path: at + 'ack/on_time_share', colour: COLOURS[0] });
+      rows.push({ label: '  disposition on time', value: g.disposition.on_time_share, format: percent, src: src, path: at + 'disposition/on_time_share', colour: COLOURS[3] });
+      rows.push({ label: '  escalations', value: g.escalations, format: count, src: src, path: at + 'escalations', colour: COLOURS[2] });
+    }
+    bars($(id), label, rows);
+  }
+
+  function drawDisqualifications(src, report) {
+    bars($('disqualifications'), 'Disqualifications by reason', report.reasons.map((r, i) => ({
+      label: r.reason, value: r.count, format: count, src: src, path: 'reasons/reason=' + r.reason + '/count', colour: COLOURS[i],
+    })));
+  }
+
+  function showPeriod(period) {
+    const from = period.from.slice(0, 10);
+    const last = new Date(Date.parse(period.to) - 1).toISOString().slice(0, 10);
+    $('from').value = from;
+    $('to').value = last;
+    return from + ' to ' + last + ' (UTC)';
+  }
+
+  function setState(state, message) {
+    document.body.setAttribute('data-state', state);
+    $('status').textContent = message;
+  }
+
+  async function render() {
+    const key = sessionStorage.getItem(KEY_STORE);
+    if (!key) {
+      $('key-box').hidden = false;
+      $('charts').hidden = true;
+      setState('needs-key', 'Give an ops key to see the numbers.');
+      return;
+    }
+    $('key-box').hidden = true;
+    setState('loading', 'Loading…');
+    const src = {
+      funnel: source('funnel'), tier: source('funnel', 'tier'), rep: source('funnel', 'rep'),
+      rejections: source('rejections'), slaRep: source('sla', 'rep'), slaTier: source('sla', 'tier'),
+      disqualifications: source('disqualifications'),
+    };
+    try {
+      const names = Object.keys(src);
+      const reports = await Promise.all(names.map((n) => load(src[n], key)));
+      const r = Object.fromEntries(names.map((n, i) => [n, reports[i]]));
+      drawFunnel(src.funnel, r.funnel);
+      drawConversion('conversion-tier', 'Conversion by tier', src.tier, r.tier);
+      drawConversion('conversion-rep', 'Conversion by rep', src.rep, r.rep);
+      drawRejectionWeeks(src.rejections, r.rejections);
+      const terms = r.slaRep.terms;
+      $('sla-terms').textContent = 'Assignments made in the period: acknowledged within ' + terms.ack_business_hours +
+        ' business hours, accepted or rejected within ' + terms.disposition_business_days +
+        ' business days; escalated when untouched ' + terms.escalate_after_hours + ' h. As of ' + r.slaRep.as_of + '.';
+      drawSla('sla-rep', 'SLA by rep', src.slaRep, r.slaRep, true);
+      drawSla('sla-tier', 'SLA by tier', src.slaTier, r.slaTier, false);
+      drawDisqualifications(src.disqualifications, r.disqualifications);
+      $('charts').hidden = false;
+      setState('ready', showPeriod(r.funnel.period));
+    } catch (error) {
+      if (error instanceof Refused && (error.status === 401 || error.status === 403)) {
+        sessionStorage.removeItem(KEY_STORE);
+        $('key-box').hidden = false;
+      }
+      setState('error', 'Could not load the metrics: ' + error.message);
+    }
+  }
+
+  function wire() {
+    $('key-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const key = $('key').value.trim();
+      $('key').value = '';
+      if (key) sessionStorage.setItem(KEY_STORE, key);
+      render();
+    });
+    $('period').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const query = new URLSearchParams();
+      if ($('from').value) query.set('from', $('from').value);
+      if ($('to').value) query.set('to', $('to').value);
+      history.pushState(null, '', location.pathname + '?' + query.toString());
+      render();
+    });
+    $('forget-key').addEventListener('click', () => {
+      sessionStorage.removeItem(KEY_STORE);
+      render();
+    });
+    window.addEventListener('popstate', render);
+  }
+
+  takeKeyFromFragment();
+  wire();
+  render();
+})();

@@ -1,0 +1,64 @@
+//! The governance views as JSON (`/api/v1/metrics/*`): ops and admin read them; the
+//! dashboard draws them.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    extract::{Query, State},
+};
+
+use super::routes::Routes;
+use crate::{
+    app::AppState,
+    error::ApiError,
+    usecase::metrics::{
+        MetricsQuery, disqualifications, funnel, rejections,
+        sla::{self, SlaReport},
+    },
+};
+
+/// `GET /api/v1/metrics/{funnel,rejections,sla,disqualifications}`.
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/api/v1/metrics/funnel", funnel)
+        .get("/api/v1/metrics/rejections", rejections)
+        .get("/api/v1/metrics/sla", sla)
+        .get("/api/v1/metrics/disqualifications", disqualifications)
+}
+
+type Params = Query<HashMap<String, String>>;
+
+async fn funnel(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<funnel::FunnelReport>, ApiError> {
+    let query = MetricsQuery::parse(&params, funnel::GROUPINGS, state.now())?;
+    Ok(Json(funnel::report(&state.pool, &query).await?))
+}
+
+async fn rejections(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<rejections::RejectionReport>, ApiError> {
+    let query = MetricsQuery::parse(&params, &[], state.now())?;
+    Ok(Json(rejections::report(&state.pool, &query).await?))
+}
+
+async fn sla(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<SlaReport>, ApiError> {
+    let now = state.now();
+    let query = MetricsQuery::parse(&params, sla::GROUPINGS, now)?;
+    let report = sla::report(&state.pool, &query, &state.rules.rules.sla, now).await?;
+    Ok(Json(report))
+}
+
+async fn disqualifications(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<disqualifications::DisqualificationReport>, ApiError> {
+    let query = MetricsQuery::parse(&params, &[], state.now())?;
+    Ok(Json(disqualifications::report(&state.pool, &query).await?))
+}
