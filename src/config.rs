@@ -231,15 +231,41 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     Ok(settings)
 }
 
-/// Loads and validates `rules.toml`.
+/// Loads and validates `rules.toml` with the nurture workflows of `nurture.toml` beside it.
+/// A problem is reported against the file its key lives in.
 pub fn load_rules(dir: &Path) -> Result<Rules, ConfigError> {
-    let file = existing(dir, "rules.toml")?;
-    let rules: Rules = Figment::from(Toml::file(&file))
+    load_rules_file(
+        &existing(dir, "rules.toml")?,
+        &existing(dir, "nurture.toml")?,
+    )
+}
+
+/// Loads and validates the rules of `file` with the nurture workflows of `nurture` (the
+/// `backtest` command's candidate rules take the config folder's workflows). A problem is
+/// reported against the file its key lives in.
+pub fn load_rules_file(file: &Path, nurture: &Path) -> Result<Rules, ConfigError> {
+    for f in [file, nurture] {
+        if !f.is_file() {
+            return Err(ConfigError(format!("{}: not found", f.display())));
+        }
+    }
+    let file_of = |key: &str| {
+        if key.starts_with("nurture") {
+            nurture.display()
+        } else {
+            file.display()
+        }
+    };
+    let rules: Rules = Figment::from(Toml::file(file))
+        .merge(Toml::file(nurture))
         .extract()
-        .map_err(|e| ConfigError(format!("{}: {}", file.display(), flatten(e))))?;
+        .map_err(|e| {
+            let key = e.path.join(".");
+            ConfigError(format!("{}: {}", file_of(&key), flatten(e)))
+        })?;
     rules
         .validate()
-        .map_err(|e| ConfigError(format!("{}: {e}", file.display())))?;
+        .map_err(|e| ConfigError(format!("{}: {e}", file_of(&e.key))))?;
     Ok(rules)
 }
 
@@ -249,7 +275,7 @@ fn existing(dir: &Path, name: &str) -> Result<PathBuf, ConfigError> {
         Ok(file)
     } else {
         Err(ConfigError(format!(
-            "{}: not found (set --config DIR or LEADROUTER_CONFIG_DIR to the folder holding default.toml and rules.toml)",
+            "{}: not found (set --config DIR or LEADROUTER_CONFIG_DIR to the folder holding default.toml, rules.toml and nurture.toml)",
             file.display()
         )))
     }
@@ -267,6 +293,70 @@ fn flatten(error: figment::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SHIPPED_NURTURE: &str = include_str!("../config/nurture.toml");
+
+    /// A config folder holding the shipped nurture workflows; each test writes its rules.
+    fn scratch_config(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("nurture.toml"), SHIPPED_NURTURE).unwrap();
+    }
+
+    #[test]
+    fn a_bad_nurture_workflow_names_the_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-nurture-{}", std::process::id()));
+        scratch_config(&dir);
+        std::fs::write(dir.join("rules.toml"), include_str!("../config/rules.toml")).unwrap();
+        let cases = [
+            (
+                SHIPPED_NURTURE.replace("Nurture_late_3 = ", "Nurture_late_4 = "),
+                "nurture.toml: nurture.workflows.Nurture_late_3: missing",
+            ),
+            (
+                SHIPPED_NURTURE.replace(
+                    r#"["comparison-guide", "pricing-retargeting", "roi-calculator", "demo-offer"]"#,
+                    r#"["comparison-guide", "pricing-retargeting", "roi-calculator"]"#,
+                ),
+                "nurture.toml: nurture.workflows.Nurture_late_3: needs 4 to 7 assets, found 3",
+            ),
+            (
+                SHIPPED_NURTURE.replace(
+                    r#"asset = "comparison-guide" }"#,
+                    r#"asset = "comparison-guides" }"#,
+                ),
+                "nurture.toml: nurture.triggers[1].when_all[0].asset: unknown asset \"comparison-guides\"",
+            ),
+            (
+                SHIPPED_NURTURE.replace(r#"events = ["pricing_page_visit"] }"#, r#"events = ["pricing_page"] }"#),
+                "nurture.toml",
+            ),
+            (
+                SHIPPED_NURTURE.replace(r#"Nurture_late_3 = ["comparison-guide""#, r#"Nurture_late_3 = ["exec-briefing""#),
+                "nurture.workflows.Nurture_late_3: sales touch \"exec-briefing\" in a tier that is not sales_assisted",
+            ),
+        ];
+        for (nurture, expected) in cases {
+            assert_ne!(nurture, SHIPPED_NURTURE, "the edit for {expected} applied");
+            std::fs::write(dir.join("nurture.toml"), nurture).unwrap();
+            let error = load_rules(&dir).unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected} not in {error}");
+        }
+        // The unknown event type is named with its key.
+        std::fs::write(
+            dir.join("nurture.toml"),
+            SHIPPED_NURTURE.replace(
+                r#"events = ["pricing_page_visit"] }"#,
+                r#"events = ["pricing_page"] }"#,
+            ),
+        )
+        .unwrap();
+        let error = load_rules(&dir).unwrap_err().to_string();
+        assert!(
+            error.contains("pricing_page") && error.contains("when_all"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_shipped_config_loads() {
@@ -294,7 +384,7 @@ mod tests {
     #[test]
     fn a_typo_in_rules_names_the_file_and_key() {
         let dir = std::env::temp_dir().join(format!("leadrouter-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        scratch_config(&dir);
         let shipped = include_str!("../config/rules.toml");
         std::fs::write(
             dir.join("rules.toml"),
@@ -321,7 +411,7 @@ mod tests {
     #[test]
     fn a_bad_disqualification_rule_names_the_file_and_key() {
         let dir = std::env::temp_dir().join(format!("leadrouter-dq-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        scratch_config(&dir);
         let shipped = include_str!("../config/rules.toml");
         let cases = [
             (
@@ -353,7 +443,7 @@ mod tests {
     #[test]
     fn a_bad_sla_value_names_the_file_and_key() {
         let dir = std::env::temp_dir().join(format!("leadrouter-sla-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        scratch_config(&dir);
         let shipped = include_str!("../config/rules.toml");
         let cases = [
             (

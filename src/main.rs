@@ -1,12 +1,26 @@
-//! The leadrouter service: load config, start telemetry, run until SIGTERM.
+//! The leadrouter service: load config, start telemetry, run until SIGTERM. With
+//! `backtest` as first argument it runs that command instead (`cli::backtest`).
 
 use std::process::ExitCode;
 
-use leadrouter::{app, config, db, engine::RuleSet, telemetry};
+use leadrouter::{app, cli, config, db, engine::RuleSet, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let dir = config::config_dir(std::env::args().skip(1));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "backtest") {
+        return match cli::backtest::run(&args[1..]) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("leadrouter backtest: {problem}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let dir = config::config_dir(args);
     let loaded =
         config::load_settings(&dir).and_then(|settings| Ok((settings, config::load_rules(&dir)?)));
     let (settings, rules) = match loaded {

@@ -38,10 +38,11 @@ struct RawEvent {
     properties: Option<Map<String, Value>>,
 }
 
+/// The `lead` object as sent; calibration records carry the same object.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLead {
-    email: Option<String>,
+pub(super) struct RawLead {
+    pub(super) email: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
     title: Option<String>,
@@ -115,18 +116,54 @@ pub fn parse_batch(
     }
 }
 
-struct Checker<'a> {
+/// Parses an array of canonical events held in another document's `field`; each problem is
+/// named by its path in that document (`events[2].occurred_at`).
+pub fn parse_nested(
+    field: &str,
+    events: &Value,
+    limits: &Limits<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<LeadEvent>, ApiError> {
+    if !events.is_array() {
+        return Err(ApiError::field(field, "must be an array of events"));
+    }
+    let body = serde_json::to_vec(events).expect("a JSON value serialises");
+    parse_batch(&body, limits, now).map_err(|e| match e {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = match e.field.as_str() {
+                        "body" => field.to_owned(),
+                        path => format!("{field}{path}"),
+                    };
+                    e
+                })
+                .collect(),
+        ),
+        other => other,
+    })
+}
+
+/// Checks fields, collecting every problem under `prefix` (the JSON path of the enclosing
+/// object, e.g. `[3].` or `records[3].events[0].`).
+pub(super) struct Checker<'a> {
     prefix: &'a str,
     errors: &'a mut Vec<FieldError>,
 }
 
-impl Checker<'_> {
-    fn fail(&mut self, field: &str, detail: impl Into<String>) {
+impl<'a> Checker<'a> {
+    /// A checker adding the problems it finds to `errors`.
+    pub(super) fn new(prefix: &'a str, errors: &'a mut Vec<FieldError>) -> Self {
+        Checker { prefix, errors }
+    }
+
+    pub(super) fn fail(&mut self, field: &str, detail: impl Into<String>) {
         self.errors
             .push(FieldError::new(format!("{}{field}", self.prefix), detail));
     }
 
-    fn required(&mut self, field: &str, value: Option<String>) -> Option<String> {
+    pub(super) fn required(&mut self, field: &str, value: Option<String>) -> Option<String> {
         match value.map(|v| v.trim().to_owned()) {
             Some(v) if !v.is_empty() && v.len() <= 256 => Some(v),
             Some(v) if !v.is_empty() => {
@@ -150,22 +187,7 @@ impl Checker<'_> {
         let source = self
             .required("source", raw.source)
             .map(|s| s.to_lowercase());
-        let event_type =
-            self.required("type", raw.event_type)
-                .and_then(|t| match t.parse::<EventType>() {
-                    Ok(t) => Some(t),
-                    Err(_) => {
-                        let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-                        self.fail(
-                            "type",
-                            format!(
-                                "{t:?} is not an event type; expected one of {}",
-                                known.join(", ")
-                            ),
-                        );
-                        None
-                    }
-                });
+        let event_type = self.event_type(raw.event_type);
         let occurred_at = self
             .required("occurred_at", raw.occurred_at)
             .and_then(|at| self.timestamp(&at, limits, now));
@@ -188,21 +210,46 @@ impl Checker<'_> {
         })
     }
 
+    /// `type`: one of the closed list of event types.
+    pub(super) fn event_type(&mut self, raw: Option<String>) -> Option<EventType> {
+        let t = self.required("type", raw)?;
+        match t.parse::<EventType>() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                self.fail(
+                    "type",
+                    format!(
+                        "{t:?} is not an event type; expected one of {}",
+                        known.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     fn timestamp(
         &mut self,
         at: &str,
         limits: &Limits<'_>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
+        let parsed = self.instant("occurred_at", at)?;
+        if parsed > now + limits.max_future_skew {
+            self.fail("occurred_at", format!("{at} is in the future"));
+            return None;
+        }
+        Some(parsed)
+    }
+
+    /// An RFC 3339 timestamp.
+    pub(super) fn instant(&mut self, field: &str, at: &str) -> Option<DateTime<Utc>> {
         match DateTime::parse_from_rfc3339(at) {
-            Ok(at) if at.with_timezone(&Utc) > now + limits.max_future_skew => {
-                self.fail("occurred_at", format!("{at} is in the future"));
-                None
-            }
             Ok(at) => Some(at.with_timezone(&Utc)),
             Err(_) => {
                 self.fail(
-                    "occurred_at",
+                    field,
                     format!("{at:?} is not an RFC 3339 timestamp such as 2026-11-20T10:00:00Z"),
                 );
                 None
@@ -210,16 +257,31 @@ impl Checker<'_> {
         }
     }
 
-    fn lead(&mut self, raw: RawLead, limits: &Limits<'_>) -> Option<(Email, Profile)> {
-        let email = self
-            .required("lead.email", raw.email)
+    pub(super) fn lead(
+        &mut self,
+        mut raw: RawLead,
+        limits: &Limits<'_>,
+    ) -> Option<(Email, Profile)> {
+        let email = self.email("lead.email", raw.email.take());
+        let profile = self.profile(raw, limits);
+        Some((email?, profile))
+    }
+
+    /// A required email address.
+    pub(super) fn email(&mut self, field: &str, raw: Option<String>) -> Option<Email> {
+        self.required(field, raw)
             .and_then(|e| match Email::parse(&e) {
                 Ok(email) => Some(email),
                 Err(why) => {
-                    self.fail("lead.email", why.to_string());
+                    self.fail(field, why.to_string());
                     None
                 }
-            });
+            })
+    }
+
+    /// The profile fields of a `lead` object (its `email` is left to the caller); a field
+    /// with a problem is reported and left out.
+    pub(super) fn profile(&mut self, raw: RawLead, limits: &Limits<'_>) -> Profile {
         let text = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         let employee_count = self.count("lead.employee_count", raw.employee_count);
         let annual_revenue = self.count("lead.annual_revenue", raw.annual_revenue);
@@ -249,7 +311,7 @@ impl Checker<'_> {
                 None
             }
         });
-        let profile = Profile {
+        Profile {
             first_name: text(raw.first_name),
             last_name: text(raw.last_name),
             title: text(raw.title),
@@ -259,8 +321,7 @@ impl Checker<'_> {
             annual_revenue,
             country,
             demand_state,
-        };
-        Some((email?, profile))
+        }
     }
 
     /// A whole, non-negative number; `250.0` is accepted because some systems send only floats.

@@ -1,6 +1,11 @@
 //! Inbound formats mapped to canonical types: lead events
-//! ([`LeadEvent`](crate::domain::LeadEvent)) and rows of the tiered account list.
+//! ([`LeadEvent`](crate::domain::LeadEvent)), rows of the tiered account list, and the
+//! calibration requests (records to preview or backtest, candidate rules, rescoring).
 
 pub mod account_list;
+pub mod backtest_csv;
+pub mod calibration;
+pub mod candidate_rules;
 pub mod canonical;
 pub mod json;
+pub mod rescore_request;

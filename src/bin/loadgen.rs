@@ -1,7 +1,8 @@
 //! Ingest benchmark: runs the service in-process against a scratch database and measures
 //! events/s and latency for single events (concurrency 16 and 64), batches of 100, and an
 //! open-loop run at half the peak single-event rate; in the same run, the baseline of raw
-//! durable single-row INSERTs of an event row at the same concurrency.
+//! durable single-row INSERTs of an event row at the same concurrency. Then the cost of
+//! nurture: single events at concurrency 16 for segmented leads with nurture off and on.
 //!
 //! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3] [--database-url URL]`
 
@@ -15,6 +16,7 @@ use leadrouter::{
     app::{self, AppState},
     bench,
     domain::Role,
+    engine::RuleSet,
     usecase::api_keys::{self, MintInput},
 };
 use serde_json::{Value, json};
@@ -83,21 +85,36 @@ fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A realistic event: one of 20,000 leads, a mix of types, stamped up to a minute ago so that
-/// some arrive out of order.
-fn event(n: u64) -> Value {
+/// A realistic event: one of 20,000 leads of a population, a mix of types, stamped up to a
+/// minute ago so that some arrive out of order. Opens are of the comparison guide, as a MAP
+/// reports them, so nurture's triggers fire as they would in service.
+fn event_of(population: &str, n: u64) -> Value {
     let lead = n.wrapping_mul(2_654_435_761) % LEADS;
-    json!({
+    let kind = KINDS[(n % KINDS.len() as u64) as usize];
+    let mut e = json!({
         "event_id": format!("bench-{n}"),
         "source": "loadgen",
-        "type": KINDS[(n % KINDS.len() as u64) as usize],
+        "type": kind,
         "occurred_at": (Utc::now() - chrono::Duration::milliseconds((n % 60_000) as i64)).to_rfc3339(),
         "lead": {
-            "email": format!("person{lead}@company{}.example", lead % 2_000),
+            "email": email(population, lead),
             "title": if lead % 3 == 0 { "VP Marketing" } else { "Analyst" },
             "industry": "software", "employee_count": 250, "annual_revenue": 50_000_000, "country": "US"
         }
-    })
+    });
+    if kind == "email_open" {
+        e["properties"] = json!({ "asset_id": "comparison-guide" });
+    }
+    e
+}
+
+fn email(population: &str, lead: u64) -> String {
+    format!("{population}person{lead}@company{}.example", lead % 2_000)
+}
+
+/// An event of the main population.
+fn event(n: u64) -> Value {
+    event_of("", n)
 }
 
 /// Runs `concurrency` workers for `seconds`, each calling `op` in a loop; `op` returns how many
@@ -172,16 +189,22 @@ async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Resu
     Ok(())
 }
 
-/// Gives every lead its first event and refreshes the planner's statistics, so that the
-/// rounds measure a database in its steady state rather than the first seconds of an empty
-/// one (whose plans assume tiny tables until autovacuum's analyze catches up).
-async fn warm_up(client: &reqwest::Client, url: &str, pool: &PgPool) -> anyhow::Result<()> {
+/// Gives every lead of `population` its first event (through `url`, so leads of a nurturing
+/// service are enrolled) and refreshes the planner's statistics, so that the rounds measure a
+/// database in its steady state rather than the first seconds of an empty one (whose plans
+/// assume tiny tables until autovacuum's analyze catches up).
+async fn warm_up(
+    client: &reqwest::Client,
+    url: &str,
+    population: &str,
+    pool: &PgPool,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     for first in (0..LEADS).step_by(BATCH) {
         let batch: Vec<Value> = (first..first + BATCH as u64)
             .map(|lead| {
-                let mut e = event(next_id());
-                e["lead"]["email"] = json!(format!("person{lead}@company{}.example", lead % 2_000));
+                let mut e = event_of(population, next_id());
+                e["lead"]["email"] = json!(email(population, lead));
                 e
             })
             .collect();
@@ -189,10 +212,24 @@ async fn warm_up(client: &reqwest::Client, url: &str, pool: &PgPool) -> anyhow::
     }
     sqlx::query("analyze").execute(pool).await?;
     println!(
-        "warm-up: {LEADS} leads created and analyzed in {:.1} s",
+        "warm-up: {LEADS} leads{} created and analyzed in {:.1} s",
+        if population.is_empty() {
+            String::new()
+        } else {
+            format!(" ({population})")
+        },
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The shipped rules with every lead segmented (Tier 3 by default, so behaviour alone routes
+/// it) and nurture on or off: the pair the nurture phases compare.
+fn segmented(rules: &RuleSet, nurture: bool) -> anyhow::Result<RuleSet> {
+    let mut rules = rules.rules.clone();
+    rules.segmentation.default_tier = Some(3);
+    rules.nurture.enabled = nurture;
+    Ok(RuleSet::new(rules)?)
 }
 
 async fn raw_insert(pool: &PgPool) -> anyhow::Result<u64> {
@@ -244,10 +281,21 @@ async fn main() -> anyhow::Result<()> {
         .connect(&args.database_url)
         .await?;
 
-    // The service gets its own runtime, as it would in its own process.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let url = format!("http://{}/webhooks/events", listener.local_addr()?);
+    // The services get their own runtime, as they would in their own process: the shipped
+    // rules, and the segmented pair without and with nurture (only one is busy at a time).
+    let variants = [
+        rules.clone(),
+        segmented(&rules, false)?,
+        segmented(&rules, true)?,
+    ];
+    let mut listeners = Vec::new();
+    let mut urls = Vec::new();
+    for _ in &variants {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        urls.push(format!("http://{}/webhooks/events", listener.local_addr()?));
+        listeners.push(listener);
+    }
     let shutdown = CancellationToken::new();
     let server_shutdown = shutdown.clone();
     let server = std::thread::spawn(move || {
@@ -256,11 +304,25 @@ async fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?;
         rt.block_on(async move {
-            let state = AppState::new(pool, settings, rules, app::system_clock());
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            app::serve(listener, state, server_shutdown).await
+            let mut services = Vec::new();
+            for (rules, listener) in variants.into_iter().zip(listeners) {
+                let state =
+                    AppState::new(pool.clone(), settings.clone(), rules, app::system_clock());
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                services.push(tokio::spawn(app::serve(
+                    listener,
+                    state,
+                    server_shutdown.clone(),
+                )));
+            }
+            for service in services {
+                service.await??;
+            }
+            anyhow::Ok(())
         })
     });
+    let url = urls[0].clone();
+    let nurture_urls = [("off", urls[1].clone()), ("on", urls[2].clone())];
     let client = reqwest::Client::builder()
         .default_headers(
             [(reqwest::header::AUTHORIZATION, authorization)]
@@ -270,7 +332,10 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(128)
         .build()?;
 
-    warm_up(&client, &url, &baseline_pool).await?;
+    warm_up(&client, &url, "", &baseline_pool).await?;
+    for (mode, url) in &nurture_urls {
+        warm_up(&client, url, &format!("nurture-{mode}-"), &baseline_pool).await?;
+    }
     println!(
         "leadrouter ingest benchmark: {} rounds of {} s per phase, {} cores",
         args.rounds,
@@ -344,6 +409,28 @@ async fn main() -> anyhow::Result<()> {
         );
         record("half-peak p50 ms", half.p50_ms);
         record("half-peak p99 ms", half.p99_ms);
+
+        // Nurture's cost: the same load on segmented leads, nurture off then on.
+        let mut rates = Vec::new();
+        for (mode, url) in &nurture_urls {
+            let population = format!("nurture-{mode}-");
+            let (c, u) = (client.clone(), url.clone());
+            let figures = closed_loop(16, args.seconds, move || {
+                let (c, u, p) = (c.clone(), u.clone(), population.clone());
+                async move { post(&c, &u, &event_of(&p, next_id())).await.map(|()| 1) }
+            })
+            .await?;
+            print_row(&format!("segmented c=16, nurture {mode}"), &figures);
+            record(
+                &format!("nurture {mode} c=16 events/s"),
+                figures.events_per_sec,
+            );
+            record(&format!("nurture {mode} c=16 p99 ms"), figures.p99_ms);
+            rates.push(figures.events_per_sec);
+        }
+        let ratio = rates[1] / rates[0];
+        println!("{:<34} {ratio:>10.2}", "  ratio nurture on/off");
+        record("ratio nurture on/off", ratio);
     }
 
     println!("\nmedians over {} rounds", args.rounds);

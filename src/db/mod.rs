@@ -9,6 +9,7 @@ mod bind;
 pub mod events;
 pub mod ingest;
 pub mod leads;
+pub mod nurture;
 pub mod metrics;
 pub mod outbox;
 pub mod reps;

@@ -4,17 +4,25 @@
 //! ingestion, previews, backtests and rescoring, and are tested with the design's numbers.
 
 mod activity;
+mod backtest;
 mod decay;
 mod disqualify;
 mod evaluate;
 mod fit;
+mod fold;
 mod handoff;
 mod intent;
+mod nurture;
+mod replay;
 mod rules;
 mod segment;
 mod sla;
 
 pub use activity::Activity;
+pub use backtest::{
+    Capture, Cell, DEFAULT_TARGET, Grid, MAX_AXIS_VALUES, Report as BacktestReport, axis, backtest,
+    percent,
+};
 pub use decay::decay_factor;
 pub use disqualify::{
     Condition, Disqualification, DisqualifyFacts, DisqualifyRule, first_hit, inactive_cutoff,
@@ -22,11 +30,17 @@ pub use disqualify::{
 };
 pub use evaluate::{Evaluation, LeadFacts, StageChange, evaluate};
 pub use fit::{FitHit, FitScore, score_fit};
+pub use fold::{Built, Observed, Parts};
 pub use handoff::{
     Choice, ContextPacket, HandoffRules, PacketFacts, PacketOwner, RepFacts, RoutingFacts,
     SalesAction, Touch, choose, may_accept, next_stage, packet,
 };
 pub use intent::{Absorbed, IntentSignal, IntentState};
+pub use nurture::{
+    Asset, Channel, NurtureEvent, NurtureFacts, NurtureRecord, NurtureRules, NurtureState,
+    RecordKind, Signal, step as nurture_step, workflow_name,
+};
+pub use replay::{Replay, Step, replay};
 pub use rules::{
     AccountRules, Decay, DecayMode, FitRules, IntentRules, MqlThresholds, RuleError, RuleSet, Rules,
 };

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Condition, DisqualifyRule, HandoffRules, SegmentationRules, SlaRules, segment::TIERS};
+use super::{
+    Condition, DisqualifyRule, HandoffRules, NurtureRules, SegmentationRules, SlaRules,
+    segment::TIERS,
+};
 use crate::domain::EventType;
 
 /// Every rule the engine applies.
@@ -23,6 +26,8 @@ pub struct Rules {
     pub handoff: HandoffRules,
     /// Business hours and the handoff SLA.
     pub sla: SlaRules,
+    /// Workflows and triggers, from `config/nurture.toml`.
+    pub nurture: NurtureRules,
 }
 
 /// A lead becomes MQL when both scores reach these (inclusive).
@@ -200,7 +205,8 @@ impl Rules {
         self.validate_segmentation()?;
         self.validate_disqualify()?;
         self.validate_handoff()?;
-        self.validate_sla()
+        self.validate_sla()?;
+        self.nurture.validate(&self.segmentation.demand_states)
     }
 
     /// Zone, weekday, time and date strings were already parsed on load; what is left is how
@@ -331,8 +337,9 @@ pub(crate) mod tests {
     /// file a new user actually runs with.
     pub(crate) fn default_rules() -> Rules {
         let rules: Rules = Figment::from(Toml::string(include_str!("../../config/rules.toml")))
+            .merge(Toml::string(include_str!("../../config/nurture.toml")))
             .extract()
-            .expect("config/rules.toml parses");
+            .expect("config/rules.toml and nurture.toml parse");
         rules.validate().expect("config/rules.toml is valid");
         rules
     }

@@ -33,7 +33,7 @@ async fn upsert(
     ApiJson(input): ApiJson<AccountInput>,
 ) -> Result<Json<Upsert>, ApiError> {
     Ok(Json(
-        accounts::upsert(&state.pool, input, state.now()).await?,
+        accounts::upsert(&state.pool, &state.rules, input, state.now()).await?,
     ))
 }
 
@@ -54,7 +54,14 @@ async fn import(
         }
     };
     let decoded = account_list::decode(format, &body, MAX_IMPORT_ROWS)?;
-    let report = accounts::import(&state.pool, decoded.rows, decoded.errors, state.now()).await?;
+    let report = accounts::import(
+        &state.pool,
+        &state.rules,
+        decoded.rows,
+        decoded.errors,
+        state.now(),
+    )
+    .await?;
     Ok(Json(report))
 }
 

@@ -96,3 +96,11 @@ impl Paging {
         })
     }
 }
+
+/// Refuses a body that is not declared JSON (415), for handlers that read raw bytes.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    match media_type(headers) {
+        Some(media) if is_json(&media) => Ok(()),
+        other => Err(unsupported(other.as_deref(), "application/json")),
+    }
+}

@@ -3,11 +3,13 @@
 mod accounts;
 mod api_keys;
 mod auth;
+mod calibration;
 mod dashboard;
 mod extract;
 mod handoff;
 mod health;
 mod leads;
+mod nurture;
 mod metrics;
 mod policy;
 mod problems;
@@ -46,10 +48,12 @@ fn api() -> routes::Routes {
         .merge(leads::router())
         .merge(suppression::router())
         .merge(review::router())
+        .merge(nurture::router())
         .merge(reps::router())
         .merge(handoff::router())
         .merge(accounts::router())
         .merge(api_keys::router())
+        .merge(calibration::router())
         .merge(metrics::router())
         .merge(dashboard::router())
 }

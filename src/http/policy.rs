@@ -72,6 +72,8 @@ pub const POLICY: &[Rule] = &[
     only("POST", "/api/v1/leads/{id}/reinstate", OPERATORS),
     only("GET", "/api/v1/review-queue", QUEUE_READERS),
     only("POST", "/api/v1/review-queue/{lead_id}/resolve", OPERATORS),
+    // Trying nurture workflows on sample records.
+    only("POST", "/api/v1/nurture/simulate", OPERATORS),
     // Handoff: reps work their own queue and leads, managers their team's (the use case
     // checks ownership); admin may act on any.
     only("GET", "/api/v1/queue", SALES),
@@ -85,6 +87,10 @@ pub const POLICY: &[Rule] = &[
     only("GET", "/api/v1/reps/{id}", READERS),
     only("PATCH", "/api/v1/reps/{id}", ADMIN),
     only("POST", "/api/v1/reps/{id}/deactivate", ADMIN),
+    // Calibration: ops try rules on records and history; only admin rescores stored leads.
+    only("POST", "/api/v1/scoring/preview", OPERATORS),
+    only("POST", "/api/v1/scoring/backtest", OPERATORS),
+    only("POST", "/api/v1/admin/rescore", ADMIN),
     // Governance views: ops and admin.
     only("GET", "/api/v1/metrics/funnel", OPERATORS),
     only("GET", "/api/v1/metrics/rejections", OPERATORS),

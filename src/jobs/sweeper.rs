@@ -17,8 +17,8 @@ use crate::{
         transitions,
     },
     domain::Stage,
-    engine::{Condition, RuleSet, inactive_cutoff, size_cutoff},
-    usecase::{evaluation, handoff},
+    engine::{Condition, NurtureRecord, RuleSet, inactive_cutoff, size_cutoff},
+    usecase::{evaluation, handoff, nurture},
 };
 
 /// What one sweep did.
@@ -52,21 +52,25 @@ pub async fn tick(
             break;
         }
         let count = claimed.len();
-        let mut moved: Vec<Lead> = Vec::new();
+        let mut moved: Vec<(Lead, Vec<NurtureRecord>)> = Vec::new();
         let mut new_transitions = Vec::new();
         for mut lead in claimed {
             let transitions = evaluation::apply(&mut lead, None, rules, now);
             // The engine has the last word: a claimed lead it does not disqualify is left as is.
             if lead.stage == Stage::Disqualified {
                 new_transitions.extend(transitions);
-                moved.push(lead);
+                let exits = nurture::plan(&mut lead, &[], rules, now);
+                moved.push((lead, exits));
             } else {
                 kept.push(lead.id);
             }
         }
-        let moved: Vec<&Lead> = moved.iter().collect();
+        let exits: Vec<(&Lead, Vec<NurtureRecord>)> =
+            moved.iter().map(|(l, r)| (l, r.clone())).collect();
+        let moved: Vec<&Lead> = moved.iter().map(|(l, _)| l).collect();
         leads::update_many(&mut tx, &moved).await?;
         transitions::record_many(&mut tx, &new_transitions).await?;
+        nurture::record(&mut tx, &exits, now).await?;
         handoff::follow(
             &mut tx,
             &moved,

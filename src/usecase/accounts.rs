@@ -14,11 +14,14 @@ use crate::{
     adapters::account_list::{AccountInput, Row},
     db::{
         accounts::{self, Account, AccountWrite, Upserted},
-        leads,
+        leads::{self, Lead},
     },
     domain::{AccountDomain, Email},
+    engine::{NurtureRecord, RuleSet},
     error::{ApiError, FieldError},
+    usecase::nurture,
 };
+use uuid::Uuid;
 
 /// The most rows one import may hold; larger lists are split into several imports.
 pub const MAX_IMPORT_ROWS: usize = 50_000;
@@ -52,6 +55,7 @@ pub struct ImportReport {
 #[tracing::instrument(skip_all)]
 pub async fn upsert(
     pool: &PgPool,
+    rules: &RuleSet,
     input: AccountInput,
     now: DateTime<Utc>,
 ) -> Result<Upsert, ApiError> {
@@ -63,7 +67,7 @@ pub async fn upsert(
     let write = validate(row, &mut errors).ok_or(ApiError::Validation(errors))?;
 
     let mut tx = pool.begin().await?;
-    let upserted = write_accounts(&mut tx, std::slice::from_ref(&write), now).await?;
+    let upserted = write_accounts(&mut tx, std::slice::from_ref(&write), rules, now).await?;
     let account = accounts::by_domain(&mut tx, &write.domain)
         .await?
         .ok_or_else(|| anyhow::anyhow!("account {} vanished after its upsert", write.domain))?;
@@ -78,6 +82,7 @@ pub async fn upsert(
 #[tracing::instrument(skip_all, fields(import.rows = rows.len()))]
 pub async fn import(
     pool: &PgPool,
+    rules: &RuleSet,
     rows: Vec<Row>,
     mut errors: Vec<FieldError>,
     now: DateTime<Utc>,
@@ -90,7 +95,7 @@ pub async fn import(
     }
 
     let mut tx = pool.begin().await?;
-    let upserted = write_accounts(&mut tx, &writes, now).await?;
+    let upserted = write_accounts(&mut tx, &writes, rules, now).await?;
     tx.commit().await?;
     let report = ImportReport {
         created: upserted.created.len(),
@@ -119,6 +124,7 @@ pub async fn by_domain(pool: &PgPool, raw_domain: &str) -> Result<Account, ApiEr
 async fn write_accounts(
     conn: &mut PgConnection,
     writes: &[AccountWrite],
+    rules: &RuleSet,
     now: DateTime<Utc>,
 ) -> Result<Upserted, ApiError> {
     let upserted = accounts::upsert_many(conn, writes, now).await?;
@@ -128,9 +134,38 @@ async fn write_accounts(
         .chain(&upserted.updated)
         .copied()
         .collect();
-    let leads = leads::mirror_account_tiers(conn, &changed, now).await?;
-    tracing::debug!(leads.retiered = leads, "copied account tiers to leads");
+    let retiered = leads::mirror_account_tiers(conn, &changed, now).await?;
+    tracing::debug!(
+        leads.retiered = retiered.len(),
+        "copied account tiers to leads"
+    );
+    follow_new_tiers(conn, &retiered, rules, now).await?;
     Ok(upserted)
+}
+
+/// A new tier moves a lead in nurture to its tier's workflow (or enrolls it, now that it is
+/// segmented) at once, not at its next event.
+async fn follow_new_tiers(
+    conn: &mut PgConnection,
+    lead_ids: &[Uuid],
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if lead_ids.is_empty() || !rules.rules.nurture.enabled {
+        return Ok(());
+    }
+    let mut planned = Vec::new();
+    for mut lead in leads::by_ids(conn, lead_ids).await? {
+        let records = nurture::plan(&mut lead, &[], rules, now);
+        if !records.is_empty() {
+            planned.push((lead, records));
+        }
+    }
+    let moved: Vec<&Lead> = planned.iter().map(|(l, _)| l).collect();
+    leads::update_many(conn, &moved).await?;
+    let planned: Vec<(&Lead, Vec<NurtureRecord>)> =
+        planned.iter().map(|(l, r)| (l, r.clone())).collect();
+    nurture::record(conn, &planned, now).await
 }
 
 /// Validates every row, and refuses a domain that an earlier row already holds.

@@ -12,7 +12,7 @@ use crate::{
         transitions::NewTransition,
     },
     domain::Stage,
-    engine::{self, LeadFacts, RuleSet},
+    engine::{self, LeadFacts, RuleSet, Segment},
 };
 
 /// The engine's view of `lead`.
@@ -29,9 +29,33 @@ pub fn facts(lead: &Lead) -> LeadFacts<'_> {
     }
 }
 
+/// The lead's routing keys as they stand.
+pub fn segment(lead: &Lead, rules: &RuleSet) -> Segment {
+    Segment::of(
+        lead.profile.demand_state.as_deref(),
+        lead.activity.derived_demand_state.as_deref(),
+        lead.account_tier,
+        &rules.rules.segmentation,
+    )
+}
+
 /// Scores `lead` as of `now`, moves its stage, and returns the transitions to record, the
 /// lead's creation first when `created_by` names the source that created it.
 pub fn apply(
+    lead: &mut Lead,
+    created_by: Option<&str>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Vec<NewTransition> {
+    let transitions = settle(lead, created_by, rules, now);
+    for t in transitions.iter().filter(|t| t.from.is_some()) {
+        tracing::info!(lead.id = %lead.id, stage.to = %t.to, "lead moved");
+    }
+    transitions
+}
+
+/// [`apply`] without its log line, for a dry run, where nothing really moves.
+pub fn settle(
     lead: &mut Lead,
     created_by: Option<&str>,
     rules: &RuleSet,
@@ -76,7 +100,6 @@ pub fn apply(
         ));
     }
     if let Some(change) = eval.change {
-        tracing::info!(lead.id = %lead.id, stage.to = %change.to, "lead moved");
         transitions.push(transition(Some(change.from), change.to, change.reason));
     }
     transitions

@@ -5,21 +5,24 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::evaluation;
 use crate::{
     db::{
         accounts,
         assignments::{self, AssignmentView},
         events,
         leads::{self, Review},
-        transitions,
+        nurture, transitions,
     },
     domain::{DisqualifyReason, Email, EventType, Profile, Stage},
-    engine::{FitHit, RuleSet, Segment},
+    engine::{Asset, FitHit, IntentState, NurtureState, RuleSet, Segment},
     error::ApiError,
 };
 
 /// How many recent events a lead's history shows.
 const RECENT_EVENTS: i64 = 20;
+/// How many nurture log rows it shows.
+const RECENT_NURTURE: i64 = 50;
 
 /// The lead document of `GET /api/v1/leads/{id}`.
 #[derive(Debug, Serialize)]
@@ -39,6 +42,7 @@ pub struct LeadView {
     pub review: Option<Review>,
     /// The lead's latest assignment: owner, context packet and SLA times.
     pub handoff: Option<AssignmentView>,
+    pub nurture: NurtureView,
     pub fit_score: i32,
     /// Decayed as of the request.
     pub intent_score: f64,
@@ -47,6 +51,21 @@ pub struct LeadView {
     pub history: History,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where the lead is in nurture and what it was sent.
+#[derive(Debug, Serialize)]
+pub struct NurtureView {
+    /// None when the lead is not in nurture (never was, or exited).
+    pub workflow: Option<String>,
+    pub step: Option<usize>,
+    pub current_asset: Option<Asset>,
+    /// What the next trigger would send (none at the end of the workflow).
+    pub next_asset: Option<Asset>,
+    /// Touches sent, oldest first.
+    pub touches: Vec<nurture::EntryView>,
+    /// Enrollments, moves, advances, triggers and exits, oldest first.
+    pub log: Vec<nurture::EntryView>,
 }
 
 /// The account a lead is linked to.
@@ -80,6 +99,27 @@ pub struct IntentView {
     pub at_last_activity: f64,
     pub decay_factor: f64,
     pub breakdown: Vec<IntentLine>,
+}
+
+impl IntentView {
+    /// `intent` as of `now`, with its breakdown.
+    pub fn of(intent: &IntentState, rules: &RuleSet, now: DateTime<Utc>) -> Self {
+        let intent_rules = &rules.rules.intent;
+        IntentView {
+            score: intent.score_at(now, intent_rules),
+            at_last_activity: intent.at_last_activity,
+            decay_factor: intent.decay_at(now, intent_rules),
+            breakdown: intent
+                .signals
+                .iter()
+                .map(|(t, s)| IntentLine {
+                    event_type: *t,
+                    count: s.count,
+                    points: s.points,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One signal type's raw contribution.
@@ -129,33 +169,15 @@ pub async fn lead_view(
         None => None,
     };
     let handoff = assignments::latest_for_lead(&mut conn, lead.id).await?;
+    let log = nurture::for_lead(&mut conn, lead.id, RECENT_NURTURE).await?;
+    let nurture = nurture_view(&lead.nurture, log, rules);
     let history = History {
         transitions: transitions::for_lead(&mut conn, lead.id).await?,
         recent_events: events::recent(&mut conn, lead.id, RECENT_EVENTS).await?,
     };
 
-    let intent_rules = &rules.rules.intent;
-    let intent = IntentView {
-        score: lead.intent.score_at(now, intent_rules),
-        at_last_activity: lead.intent.at_last_activity,
-        decay_factor: lead.intent.decay_at(now, intent_rules),
-        breakdown: lead
-            .intent
-            .signals
-            .iter()
-            .map(|(t, s)| IntentLine {
-                event_type: *t,
-                count: s.count,
-                points: s.points,
-            })
-            .collect(),
-    };
-    let segment = Segment::of(
-        lead.profile.demand_state.as_deref(),
-        lead.activity.derived_demand_state.as_deref(),
-        lead.account_tier,
-        &rules.rules.segmentation,
-    );
+    let intent = IntentView::of(&lead.intent, rules, now);
+    let segment = evaluation::segment(&lead, rules);
     Ok(LeadView {
         id: lead.id,
         email: lead.email.to_string(),
@@ -167,6 +189,7 @@ pub async fn lead_view(
         exempt_reasons: lead.exempt_reasons,
         review: lead.review,
         handoff,
+        nurture,
         fit_score: lead.fit.total,
         intent_score: intent.score,
         last_activity_at: lead.intent.last_activity_at,
@@ -183,4 +206,34 @@ pub async fn lead_view(
         created_at: lead.created_at,
         updated_at: lead.updated_at,
     })
+}
+
+fn nurture_view(
+    state: &NurtureState,
+    log: Vec<nurture::EntryView>,
+    rules: &RuleSet,
+) -> NurtureView {
+    let nurture = &rules.rules.nurture;
+    let assets = state
+        .workflow
+        .as_ref()
+        .and_then(|w| nurture.workflows.get(w));
+    let asset_at = |i: usize| {
+        assets
+            .and_then(|a| a.get(i))
+            .and_then(|id| nurture.asset(id))
+            .cloned()
+    };
+    NurtureView {
+        workflow: state.workflow.clone(),
+        step: state.workflow.as_ref().map(|_| state.step),
+        current_asset: asset_at(state.step),
+        next_asset: asset_at(state.step + 1),
+        touches: log
+            .iter()
+            .filter(|e| e.asset_id.is_some())
+            .cloned()
+            .collect(),
+        log,
+    }
 }

@@ -2,13 +2,17 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod backtest;
 pub mod evaluation;
 pub mod handoff;
 pub mod ingest;
 pub mod key_cache;
 pub mod lead_view;
+pub mod nurture;
+pub mod preview;
 pub mod metrics;
 pub mod reps;
+pub mod rescore;
 pub mod review;
 pub mod suppression;
 

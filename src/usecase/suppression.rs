@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Page, evaluation, handoff};
+use super::{Page, evaluation, handoff, nurture};
 use crate::{
     db::{
         leads::{self, SuppressedLead},
@@ -89,8 +89,10 @@ pub async fn reinstate(
         at: now,
     }];
     new_transitions.extend(evaluation::apply(&mut lead, None, rules, now));
+    let back_in_nurture = nurture::plan(&mut lead, &[], rules, now);
     leads::update_many(&mut tx, &[&lead]).await?;
     transitions::record_many(&mut tx, &new_transitions).await?;
+    nurture::record(&mut tx, &[(&lead, back_in_nurture)], now).await?;
     let no_trigger = HashMap::new();
     handoff::follow(&mut tx, &[&lead], &new_transitions, &no_trigger, rules, now).await?;
     tx.commit().await?;

@@ -53,7 +53,7 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/dashboard", None, OPEN),
         endpoint(M::GET, "/dashboard/dashboard.js", None, OPEN),
         endpoint(M::GET, "/dashboard/dashboard.css", None, OPEN),
-        endpoint(M::POST, "/webhooks/events", Some(event), &[Source, Admin]),
+        endpoint(M::POST, "/webhooks/events", Some(event.clone()), &[Source, Admin]),
         endpoint(M::GET, "/api/v1/leads", None, READERS),
         endpoint(M::GET, "/api/v1/leads/{id}", None, READERS),
         endpoint(
@@ -131,6 +131,27 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         endpoint(M::POST, "/api/v1/reps/{id}/deactivate", None, &[Admin]),
         endpoint(M::POST, "/api/v1/api-keys/{id}/revoke", None, &[Admin]),
+        endpoint(
+            M::POST,
+            "/api/v1/nurture/simulate",
+            Some(json!({"account_tier": 2, "events": [event.clone()]})),
+            &[Admin, Ops],
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/scoring/preview",
+            Some(json!({"records": [{"lead": {"email": "walker@acme.io"}}]})),
+            &[Admin, Ops],
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/scoring/backtest",
+            Some(
+                json!({"records": [{"lead": {"email": "walker@acme.io"}, "outcome": "closed_won"}]}),
+            ),
+            &[Admin, Ops],
+        ),
+        endpoint(M::POST, "/api/v1/admin/rescore", Some(json!({})), &[Admin]),
         endpoint(M::GET, "/api/v1/metrics/funnel", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/rejections", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),

@@ -14,7 +14,7 @@ use leadrouter::{
     app::{self, AppState, Clock},
     config,
     domain::{Role, Secret},
-    engine::RuleSet,
+    engine::{RuleSet, Rules},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -65,11 +65,19 @@ fn init_tracing() {
 impl TestApp {
     /// Serves the shipped `config/` against `pool` with the clock at [`t0`].
     pub async fn spawn(pool: PgPool) -> Self {
+        Self::spawn_with_rules(pool, |_| {}).await
+    }
+
+    /// Serves the shipped `config/`, its rules changed by `tune`, against `pool` with the
+    /// clock at [`t0`].
+    pub async fn spawn_with_rules(pool: PgPool, tune: impl FnOnce(&mut Rules)) -> Self {
         init_tracing();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
         let mut settings = config::load_settings(&dir).expect("shipped settings load");
         settings.auth.admin_key = Some(Secret::new(ADMIN_KEY.to_owned()));
-        let rules = RuleSet::new(config::load_rules(&dir).expect("shipped rules load")).unwrap();
+        let mut rules = config::load_rules(&dir).expect("shipped rules load");
+        tune(&mut rules);
+        let rules = RuleSet::new(rules).expect("tuned rules are valid");
         let now = Arc::new(Mutex::new(t0()));
         let clock: Clock = {
             let now = now.clone();

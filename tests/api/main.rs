@@ -3,6 +3,8 @@
 
 mod accounts;
 mod auth;
+mod backtest;
+mod calibration;
 mod concurrency;
 mod dashboard;
 mod disqualification;
@@ -12,6 +14,8 @@ mod health;
 mod helpers;
 mod ingest;
 mod leads;
+mod nurture;
+mod rescore;
 mod metrics;
 mod metrics_requests;
 mod sla;

@@ -2,6 +2,7 @@
 
 mod lists;
 mod row;
+mod scan;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -10,10 +11,11 @@ use uuid::Uuid;
 pub use lists::{ReviewItem, SuppressedLead, review_queue, suppressed};
 use row::{COLUMNS, LeadRow, columns_of, convert};
 pub(crate) use row::{UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads};
+pub use scan::{ids_after, lock_ids};
 
 use crate::{
-    domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, Stage},
-    engine::{Activity, FitScore, IntentState},
+    domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, RejectReason, Stage},
+    engine::{Activity, FitScore, IntentState, NurtureState, Parts},
 };
 
 /// A lead as stored.
@@ -35,6 +37,10 @@ pub struct Lead {
     pub account_tier: Option<u8>,
     /// Set while the lead waits in the manual review queue.
     pub review: Option<Review>,
+    /// Where the lead is in nurture.
+    pub nurture: NurtureState,
+    /// Why a rep rejected it; read only here (written by [`set_rejection_reason`]).
+    pub rejection_reason: Option<RejectReason>,
     pub rules_version: String,
     /// The row version this copy was read at (optimistic concurrency).
     pub version: i64,
@@ -64,10 +70,24 @@ impl Lead {
             exempt_reasons: Vec::new(),
             account_tier: None,
             review: None,
+            nurture: NurtureState::default(),
+            rejection_reason: None,
             rules_version: rules_version.to_owned(),
             version: 0,
             created_at: now,
             updated_at: now,
+        }
+    }
+}
+
+impl Lead {
+    /// The parts of the lead its events build, for the engine to fold events into.
+    pub fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            profile: &mut self.profile,
+            stamps: &mut self.profile_stamps,
+            activity: &mut self.activity,
+            intent: &mut self.intent,
         }
     }
 }
@@ -207,27 +227,28 @@ pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Resu
 
 /// Copies each account's tier to its leads (`leads.account_tier` mirrors it so routing needs
 /// no join), for the accounts `account_ids`; bumps the version of every lead it changes.
-/// Returns how many leads changed.
+/// Returns the leads that changed, still locked by the caller's transaction.
 pub async fn mirror_account_tiers(
     conn: &mut PgConnection,
     account_ids: &[Uuid],
     now: DateTime<Utc>,
-) -> sqlx::Result<u64> {
+) -> sqlx::Result<Vec<Uuid>> {
     // Locked in email order, like ingest locks leads, so the two cannot deadlock on leads.
-    let done = sqlx::query(
+    let done = sqlx::query_scalar(
         r#"with stale as (select l.id, a.tier from leads l join accounts a on a.id = l.account_id
                            where l.account_id = any($1)
                              and l.account_tier is distinct from a.tier
                            order by l.email for update of l)
            update leads l set account_tier = s.tier, version = l.version + 1, updated_at = $2
              from stale s
-            where l.id = s.id"#,
+            where l.id = s.id
+           returning l.id"#,
     )
     .bind(account_ids)
     .bind(now)
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(done.rows_affected())
+    Ok(done)
 }
 
 /// Deletes leads created in the current transaction that ended up with no event.

@@ -11,7 +11,7 @@ use super::{Lead, Review};
 use crate::{
     db::{Bind, unnest},
     domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, Stage},
-    engine::{Activity, FitHit, FitScore, IntentSignal, IntentState},
+    engine::{Activity, FitHit, FitScore, IntentSignal, IntentState, NurtureState},
 };
 
 #[derive(sqlx::FromRow)]
@@ -45,6 +45,8 @@ pub(super) struct LeadRow {
     account_tier: Option<i16>,
     review_missing: Option<Json<Vec<String>>>,
     review_queued_at: Option<DateTime<Utc>>,
+    nurture: Json<NurtureState>,
+    rejection_reason: Option<String>,
     rules_version: String,
     version: i64,
     created_at: DateTime<Utc>,
@@ -56,7 +58,7 @@ pub(super) const COLUMNS: &str = "id, email, account_id, first_name, last_name, 
      fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, intent_signals, \
      last_engaged_at, opted_out_at, derived_demand_state, below_size_since, \
      disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
-     rules_version, version, created_at, updated_at";
+     nurture, rejection_reason, rules_version, version, created_at, updated_at";
 
 impl TryFrom<LeadRow> for Lead {
     type Error = sqlx::Error;
@@ -107,6 +109,11 @@ impl TryFrom<LeadRow> for Lead {
                 }),
                 _ => None,
             },
+            nurture: row.nurture.0,
+            rejection_reason: row
+                .rejection_reason
+                .map(|r| r.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+                .transpose()?,
             rules_version: row.rules_version,
             version: row.version,
             created_at: row.created_at,
@@ -134,7 +141,7 @@ pub(crate) const WRITE_COLUMNS: &str = "id, email, account_id, first_name, last_
      lifecycle_stage, fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, \
      intent_signals, last_engaged_at, opted_out_at, derived_demand_state, below_size_since, \
      disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
-     rules_version, created_at, updated_at";
+     nurture, rules_version, created_at, updated_at";
 
 /// What an update changes (everything but identity, account and creation).
 pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.last_name, \
@@ -148,10 +155,11 @@ pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.la
      derived_demand_state = u.derived_demand_state, below_size_since = u.below_size_since, \
      disqualified_reason = u.disqualified_reason, exempt_reasons = u.exempt_reasons, \
      account_tier = u.account_tier, review_missing = u.review_missing, \
-     review_queued_at = u.review_queued_at, rules_version = u.rules_version, \
+     review_queued_at = u.review_queued_at, nurture = u.nurture, \
+     rules_version = u.rules_version, \
      updated_at = u.updated_at, version = l.version + 1";
 
-const WRITE_TYPES: [&str; 31] = [
+const WRITE_TYPES: [&str; 32] = [
     "uuid",
     "text",
     "uuid",
@@ -180,6 +188,7 @@ const WRITE_TYPES: [&str; 31] = [
     "int2",
     "jsonb",
     "timestamptz",
+    "jsonb",
     "text",
     "timestamptz",
     "timestamptz",
@@ -231,6 +240,7 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead]) -> Q {
             l.review.as_ref().map(|r| Json(r.missing.clone()))
         }))
         .bind(col(leads, |l| l.review.as_ref().map(|r| r.queued_at)))
+        .bind(col(leads, |l| Json(l.nurture.clone())))
         .bind(col(leads, |l| l.rules_version.clone()))
         .bind(col(leads, |l| l.created_at))
         .bind(col(leads, |l| l.updated_at))

@@ -23,6 +23,7 @@ fn load_edited(from: &str, to: &str) -> Result<Rules, String> {
         "{from:?} is not in the shipped rules"
     );
     Figment::from(Toml::string(&shipped.replacen(from, to, 1)))
+        .merge(Toml::string(include_str!("../../../config/nurture.toml")))
         .extract::<Rules>()
         .map_err(|e| e.to_string())
 }

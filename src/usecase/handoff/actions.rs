@@ -17,6 +17,7 @@ use crate::{
     domain::{Caller, LeadScope, RejectReason, Stage},
     engine::{RuleSet, SalesAction, may_accept, next_stage},
     error::{ApiError, FieldError},
+    usecase::nurture,
 };
 
 /// What the rep confirmed when qualifying (BANT).
@@ -108,6 +109,7 @@ pub async fn act(
         Action::Reject { reason, note } => {
             assignments::dispose(&mut tx, require_open(open, lead_id)?.id, now).await?;
             leads::set_rejection_reason(&mut tx, lead_id, Some(reason.as_str())).await?;
+            lead.rejection_reason = Some(*reason);
             match note {
                 Some(note) => format!("{reason}: {note}"),
                 None => reason.to_string(),
@@ -118,7 +120,10 @@ pub async fn act(
     let from = lead.stage;
     lead.stage = to;
     lead.updated_at = now;
+    // A rejection for timing or budget recycles the lead into nurture.
+    let nurtured = nurture::plan(&mut lead, &[], rules, now);
     leads::update_many(&mut tx, &[&lead]).await?;
+    nurture::record(&mut tx, &[(&lead, nurtured)], now).await?;
     let transition = NewTransition {
         lead_id,
         from: Some(from),

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     super::handoff, EventStatus, IngestOutcome, Key, apply_to_leads, evaluate_leads, fresh_events,
-    fresh_mask, has_account, key, outcomes,
+    fresh_mask, has_account, key, outcomes, record_nurture,
 };
 use crate::{
     db::{
@@ -60,7 +60,7 @@ pub(super) async fn ingest(
     let applied = fresh.iter().copied().filter(|e| is_stored(e));
     let per_lead =
         apply_to_leads(&mut tx, applied, &mut leads, HashMap::new(), rules, true).await?;
-    let mut new_transitions = evaluate_leads(&per_lead, &mut leads, &created, rules, now);
+    let mut effects = evaluate_leads(&per_lead, &mut leads, &created, rules, now);
     // A system transition points at the lead's latest event of the batch.
     let last_event: HashMap<Uuid, i64> = per_lead
         .iter()
@@ -72,12 +72,13 @@ pub(super) async fn ingest(
             )
         })
         .collect();
-    for t in &mut new_transitions {
+    for t in &mut effects.transitions {
         t.event_row_id = last_event.get(&t.lead_id).copied();
     }
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
     leads::update_many(&mut tx, &touched).await?;
-    transitions::record_many(&mut tx, &new_transitions).await?;
+    transitions::record_many(&mut tx, &effects.transitions).await?;
+    record_nurture(&mut tx, &effects, &leads, now).await?;
     let triggers: HashMap<Uuid, Touch> = per_lead
         .iter()
         .map(|(email, events)| {
@@ -90,7 +91,15 @@ pub(super) async fn ingest(
             (leads[*email].id, touch)
         })
         .collect();
-    handoff::follow(&mut tx, &touched, &new_transitions, &triggers, rules, now).await?;
+    handoff::follow(
+        &mut tx,
+        &touched,
+        &effects.transitions,
+        &triggers,
+        rules,
+        now,
+    )
+    .await?;
 
     // A lead created here whose events all turned out to be concurrent duplicates is undone.
     let touched_ids: HashSet<Uuid> = touched.iter().map(|l| l.id).collect();

@@ -19,7 +19,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::evaluation;
+use super::{evaluation, handoff, nurture};
 use crate::{
     db::{
         events,
@@ -27,7 +27,7 @@ use crate::{
         transitions::NewTransition,
     },
     domain::{LeadEvent, Stage},
-    engine::{Absorbed, IntentState, RuleSet},
+    engine::{IntentState, NurtureRecord, Observed, RuleSet},
     error::ApiError,
 };
 
@@ -97,28 +97,13 @@ async fn write_events(
     }
 }
 
-/// Applies one lead's new events (in `occurred_at` order) to it: profile, then intent.
-/// Returns `false`, with intent untouched, when an event predates the lead's last activity:
-/// then intent must be refolded from the whole history ([`refold`]).
-fn apply_events(lead: &mut Lead, events: &[&LeadEvent], rules: &RuleSet) -> bool {
-    for event in events {
-        lead.profile
-            .merge(&mut lead.profile_stamps, &event.profile, event.occurred_at);
-        lead.activity
-            .absorb(event.event_type, event.occurred_at, &rules.rules);
-    }
-    lead.activity
-        .track_size(&lead.profile, &lead.profile_stamps, &rules.rules);
-    let mut intent = lead.intent.clone();
-    for event in events {
-        match intent.absorb(event.event_type, event.occurred_at, &rules.rules.intent) {
-            Absorbed::Unchanged => {}
-            Absorbed::Updated(next) => intent = next,
-            Absorbed::NeedsHistory => return false,
-        }
-    }
-    lead.intent = intent;
-    true
+/// Applies one lead's new events (in `occurred_at` order) to it, through the engine's fold
+/// (the one previews, backtests and rescoring use). Returns `false`, with intent untouched,
+/// when an event predates the lead's last activity: then intent must be refolded from the
+/// whole history ([`apply_to_leads`]).
+pub(crate) fn apply_events(lead: &mut Lead, events: &[&LeadEvent], rules: &RuleSet) -> bool {
+    let observed: Vec<Observed<'_>> = events.iter().map(|e| Observed::from(*e)).collect();
+    lead.parts().absorb(&observed, &rules.rules)
 }
 
 /// An event's idempotency key.
@@ -202,24 +187,64 @@ async fn apply_to_leads<'e>(
     Ok(per_lead)
 }
 
-/// Evaluates every lead that got events; returns the transitions to record, each lead's
-/// creation first where `created` holds it.
+/// What evaluating a unit's leads decided, beyond the lead rows themselves.
+struct Effects {
+    transitions: Vec<NewTransition>,
+    /// Per lead (by email) that nurture moved, what it did.
+    nurture: Vec<(String, Vec<NurtureRecord>)>,
+}
+
+impl Effects {
+    /// Whether the unit needs more than the optimistic one-statement write can do: assign an
+    /// MQL, or write nurture's log and touches.
+    fn beyond_optimistic(&self) -> bool {
+        handoff::touches_handoff(&self.transitions) || !self.nurture.is_empty()
+    }
+}
+
+/// Evaluates every lead that got events, then moves it on in nurture; the transitions come
+/// with each lead's creation first where `created` holds it.
 fn evaluate_leads(
     per_lead: &BTreeMap<&str, Vec<&LeadEvent>>,
     leads: &mut HashMap<String, Lead>,
     created: &HashSet<Uuid>,
     rules: &RuleSet,
     now: DateTime<Utc>,
-) -> Vec<NewTransition> {
-    let mut transitions = Vec::new();
+) -> Effects {
+    let mut effects = Effects {
+        transitions: Vec::new(),
+        nurture: Vec::new(),
+    };
     for (email, events) in per_lead {
         let lead = leads.get_mut(*email).expect("every event has a lead");
         let created_by = created
             .contains(&lead.id)
             .then(|| events[0].source.as_str());
-        transitions.extend(evaluation::apply(lead, created_by, rules, now));
+        effects
+            .transitions
+            .extend(evaluation::apply(lead, created_by, rules, now));
+        let seen: Vec<_> = events.iter().map(|e| nurture::nurture_event(e)).collect();
+        let records = nurture::plan(lead, &seen, rules, now);
+        if !records.is_empty() {
+            effects.nurture.push(((*email).to_owned(), records));
+        }
     }
-    transitions
+    effects
+}
+
+/// Writes nurture's side of `effects` for leads already written.
+async fn record_nurture(
+    conn: &mut PgConnection,
+    effects: &Effects,
+    leads: &HashMap<String, Lead>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let planned: Vec<(&Lead, Vec<NurtureRecord>)> = effects
+        .nurture
+        .iter()
+        .map(|(email, records)| (&leads[email.as_str()], records.clone()))
+        .collect();
+    nurture::record(conn, &planned, now).await
 }
 
 /// One outcome per event of the batch, in its order.

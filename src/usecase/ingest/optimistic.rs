@@ -8,10 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{
-    super::handoff, IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask,
-    outcomes,
-};
+use super::{IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes};
 use crate::{
     db::{
         events::NewEvent,
@@ -55,9 +52,8 @@ pub(super) async fn try_ingest(
 
     let fresh = fresh.into_iter();
     let per_lead = apply_to_leads(&mut conn, fresh, &mut leads, histories, rules, false).await?;
-    let transitions = evaluate_leads(&per_lead, &mut leads, &HashSet::new(), rules, now);
-    // Assignment needs reads and writes this one statement cannot make.
-    if handoff::touches_handoff(&transitions) {
+    let effects = evaluate_leads(&per_lead, &mut leads, &HashSet::new(), rules, now);
+    if effects.beyond_optimistic() {
         return Ok(None);
     }
     let new_events: Vec<NewEvent<'_>> = per_lead
@@ -70,7 +66,7 @@ pub(super) async fn try_ingest(
         .collect();
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
     if !new_events.is_empty()
-        && ingest::write_group(&mut conn, &new_events, &touched, &transitions, now).await?
+        && ingest::write_group(&mut conn, &new_events, &touched, &effects.transitions, now).await?
             == Written::Stale
     {
         return Ok(None);

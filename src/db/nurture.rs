@@ -1,0 +1,110 @@
+//! The nurture log: every enrollment, move, advance, trigger and exit, with the touch it sent.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A row to write.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub lead_id: Uuid,
+    pub kind: &'static str,
+    pub workflow: String,
+    pub enrollment: i32,
+    pub step: i16,
+    pub asset_id: Option<String>,
+    pub channel: Option<&'static str>,
+    pub reason: String,
+    pub notified: Option<String>,
+}
+
+/// Writes `entries`; a touch already logged for its lead, enrollment and step is skipped, so
+/// a retried write cannot send a step twice.
+pub async fn record(
+    conn: &mut PgConnection,
+    entries: &[NewEntry],
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    fn col<T>(entries: &[NewEntry], f: impl Fn(&NewEntry) -> T) -> Vec<T> {
+        entries.iter().map(f).collect()
+    }
+    sqlx::query(
+        "insert into nurture_log
+             (lead_id, kind, workflow, enrollment, step, asset_id, channel, reason, notified, at)
+         select l, k, w, e, s, a, c, r, n, $10
+           from unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::int2[], $6::text[],
+                       $7::text[], $8::text[], $9::text[]) as x(l, k, w, e, s, a, c, r, n)
+         on conflict (lead_id, enrollment, step) where asset_id is not null do nothing",
+    )
+    .bind(col(entries, |e| e.lead_id))
+    .bind(col(entries, |e| e.kind))
+    .bind(col(entries, |e| e.workflow.clone()))
+    .bind(col(entries, |e| e.enrollment))
+    .bind(col(entries, |e| e.step))
+    .bind(col(entries, |e| e.asset_id.clone()))
+    .bind(col(entries, |e| e.channel))
+    .bind(col(entries, |e| e.reason.clone()))
+    .bind(col(entries, |e| e.notified.clone()))
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Per lead of `ids` that has one, who hears about its nurture: the account owner, else the
+/// rep it was last assigned to.
+pub async fn owners(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, String>> {
+    let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "select l.id, coalesce(a.owner_email,
+                               (select r.email from assignments s join reps r on r.id = s.rep_id
+                                 where s.lead_id = l.id
+                                 order by s.assigned_at desc, s.id desc limit 1))
+           from leads l left join accounts a on a.id = l.account_id
+          where l.id = any($1)",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, owner)| owner.map(|o| (id, o)))
+        .collect())
+}
+
+/// A log row as the lead view shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EntryView {
+    pub kind: String,
+    pub workflow: String,
+    pub enrollment: i32,
+    pub step: i16,
+    pub asset_id: Option<String>,
+    pub channel: Option<String>,
+    pub reason: String,
+    pub notified: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The newest `limit` log rows of a lead, oldest first.
+pub async fn for_lead(
+    conn: &mut PgConnection,
+    lead_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<EntryView>> {
+    sqlx::query_as(
+        "select * from (select kind, workflow, enrollment, step, asset_id, channel, reason,
+                               notified, at, id
+                          from nurture_log where lead_id = $1 order by id desc limit $2) t
+          order by id",
+    )
+    .bind(lead_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

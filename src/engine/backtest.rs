@@ -1,0 +1,225 @@
+//! Backtest arithmetic: how many closed-won and closed-lost records would have crossed the
+//! MQL threshold, at the rules' thresholds and over a grid of thresholds, so a team can pick
+//! the pair that captures enough won deals (the procedure asks for at least 70%) while letting
+//! the fewest lost ones through.
+
+use serde::Serialize;
+
+use super::{MqlThresholds, Replay};
+use crate::domain::Outcome;
+
+/// The share of closed-won records that should cross MQL (the procedure's 70%).
+pub const DEFAULT_TARGET: f64 = 0.7;
+
+/// Most values one axis of the sweep may take.
+pub const MAX_AXIS_VALUES: usize = 101;
+
+/// The thresholds a sweep tries: every fit value with every intent value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    pub fit: Vec<i32>,
+    pub intent: Vec<f64>,
+}
+
+impl Default for Grid {
+    /// Fit 40 to 80 and intent 20 to 60, in steps of 5: the shipped thresholds (60, 40) in
+    /// the middle.
+    fn default() -> Self {
+        Grid {
+            fit: (40..=80).step_by(5).collect(),
+            intent: (20..=60).step_by(5).map(f64::from).collect(),
+        }
+    }
+}
+
+/// `from`, `from + step`, ... up to `to` inclusive; `None` unless `step > 0`, `from ≤ to`
+/// and at most [`MAX_AXIS_VALUES`] values.
+pub fn axis(from: f64, to: f64, step: f64) -> Option<Vec<f64>> {
+    if !(from.is_finite() && to.is_finite() && step.is_finite()) || step <= 0.0 || from > to {
+        return None;
+    }
+    let count = ((to - from) / step + 1e-9).floor() as usize + 1;
+    (count <= MAX_AXIS_VALUES).then(|| (0..count).map(|i| round4(from + step * i as f64)).collect())
+}
+
+/// How many records of one outcome there were and how many crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Capture {
+    pub records: usize,
+    pub crossed: usize,
+    /// `crossed / records`, rounded to 4 decimals; `null` without records.
+    pub share: Option<f64>,
+}
+
+impl Capture {
+    fn new(records: usize, crossed: usize) -> Self {
+        let share = (records > 0).then(|| round4(crossed as f64 / records as f64));
+        Capture {
+            records,
+            crossed,
+            share,
+        }
+    }
+}
+
+/// One threshold pair of the sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Cell {
+    pub fit: i32,
+    pub intent: f64,
+    pub won_crossed: usize,
+    pub won_share: Option<f64>,
+    pub lost_crossed: usize,
+    pub lost_share: Option<f64>,
+    /// Whether the won share reaches the target.
+    pub meets_target: bool,
+}
+
+/// The answer of a backtest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// The thresholds of the rules backtested.
+    pub thresholds: MqlThresholds,
+    pub won: Capture,
+    pub lost: Capture,
+    pub target: f64,
+    /// Whether the won share at the rules' thresholds reaches `target`.
+    pub meets_target: bool,
+    /// What the numbers suggest, in a sentence.
+    pub hint: String,
+    /// Of the pairs meeting the target, the one letting the fewest lost records through (on a
+    /// tie, the one capturing more won, then the stricter); `null` if none does.
+    pub suggested: Option<Cell>,
+    /// Every pair of the grid, fit-major.
+    pub sweep: Vec<Cell>,
+}
+
+/// Backtests the replayed `records` (each with its outcome) at `mql` and over `grid`.
+pub fn backtest(
+    records: &[(Outcome, &Replay)],
+    mql: &MqlThresholds,
+    grid: &Grid,
+    target: f64,
+) -> Report {
+    let count = |outcome: Outcome| records.iter().filter(|(o, _)| *o == outcome).count();
+    let (won_total, lost_total) = (count(Outcome::ClosedWon), count(Outcome::ClosedLost));
+    // The stage machine's own answer at the rules' thresholds, not the sweep's arithmetic.
+    let crossed = |outcome: Outcome| {
+        records
+            .iter()
+            .filter(|(o, r)| *o == outcome && r.mql_at.is_some())
+            .count()
+    };
+    let won = Capture::new(won_total, crossed(Outcome::ClosedWon));
+    let lost = Capture::new(lost_total, crossed(Outcome::ClosedLost));
+
+    let mut sweep = Vec::with_capacity(grid.fit.len() * grid.intent.len());
+    for &fit in &grid.fit {
+        for &intent in &grid.intent {
+            let crossed = |outcome: Outcome| {
+                records
+                    .iter()
+                    .filter(|(o, r)| *o == outcome && r.crossed(fit, intent).is_some())
+                    .count()
+            };
+            let won = Capture::new(won_total, crossed(Outcome::ClosedWon));
+            let lost = Capture::new(lost_total, crossed(Outcome::ClosedLost));
+            sweep.push(Cell {
+                fit,
+                intent,
+                won_crossed: won.crossed,
+                won_share: won.share,
+                lost_crossed: lost.crossed,
+                lost_share: lost.share,
+                meets_target: meets(won.share, target),
+            });
+        }
+    }
+    let suggested = suggest(&sweep);
+    let meets_target = meets(won.share, target);
+    Report {
+        thresholds: mql.clone(),
+        won,
+        lost,
+        target,
+        meets_target,
+        hint: hint(&won, &lost, target, suggested.as_ref()),
+        suggested,
+        sweep,
+    }
+}
+
+fn meets(share: Option<f64>, target: f64) -> bool {
+    share.is_some_and(|s| s >= target)
+}
+
+fn suggest(sweep: &[Cell]) -> Option<Cell> {
+    sweep
+        .iter()
+        .filter(|c| c.meets_target)
+        .min_by(|a, b| {
+            let lost = |c: &Cell| c.lost_share.unwrap_or(0.0);
+            let won = |c: &Cell| c.won_share.unwrap_or(0.0);
+            lost(a)
+                .total_cmp(&lost(b))
+                .then(won(b).total_cmp(&won(a)))
+                .then(b.fit.cmp(&a.fit))
+                .then(b.intent.total_cmp(&a.intent))
+        })
+        .copied()
+}
+
+fn hint(won: &Capture, lost: &Capture, target: f64, suggested: Option<&Cell>) -> String {
+    let Some(won_share) = won.share else {
+        return "no closed_won records: the capture rate cannot be measured".to_owned();
+    };
+    let lost_part = match lost.share {
+        Some(share) => format!("; {} of closed-lost crossed too", percent(share)),
+        None => String::new(),
+    };
+    let pick = match suggested {
+        Some(c) => format!(
+            "fit ≥ {} and intent ≥ {} would capture {} of closed-won and {} of closed-lost",
+            c.fit,
+            c.intent,
+            percent(c.won_share.unwrap_or(0.0)),
+            percent(c.lost_share.unwrap_or(0.0)),
+        ),
+        None => format!(
+            "no threshold pair in the sweep reaches {}: revisit the fit rules and intent \
+             weights, not only the thresholds",
+            percent(target)
+        ),
+    };
+    if won_share >= target {
+        format!(
+            "{} of closed-won crossed MQL, meeting the {} target{lost_part}; least noise at \
+             the target: {pick}",
+            percent(won_share),
+            percent(target)
+        )
+    } else {
+        format!(
+            "only {} of closed-won crossed MQL, below the {} target{lost_part}; {pick}",
+            percent(won_share),
+            percent(target)
+        )
+    }
+}
+
+/// `0.7` → `70%`, `0.6667` → `66.7%`.
+pub fn percent(share: f64) -> String {
+    let p = (share * 1000.0).round() / 10.0;
+    if p.fract() == 0.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,568 @@
+//! Behaviour-triggered nurture over HTTP: enrollment with the first touch, each default
+//! trigger, each tier's way of involving sales, the exits, the recycle path, a demand-state
+//! move, duplicates, and the simulate endpoint agreeing with the live path.
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::{
+    handoff::{mql, team},
+    helpers::{TestApp, event, problem_fields},
+};
+
+/// An analyst at a fit company: fit 45 (industry 20 + revenue 15 + size 10), so engagement
+/// alone never makes them MQL and they stay in nurture.
+fn analyst_event(id: &str, email: &str, kind: &str, hours: i64) -> Value {
+    let mut e = event(id, email, kind, Duration::hours(hours));
+    e["lead"] = json!({
+        "email": email, "first_name": "Ana", "title": "Analyst", "company": "Acme",
+        "industry": "software", "employee_count": 250, "annual_revenue": 50_000_000,
+        "country": "US",
+    });
+    e
+}
+
+/// `analyst_event` about `asset` (how a MAP reports an open or click of a touch).
+fn about(mut e: Value, asset: &str) -> Value {
+    e["properties"] = json!({ "asset_id": asset });
+    e
+}
+
+async fn account(app: &TestApp, domain: &str, tier: u8, owner: Option<&str>) {
+    let (status, body) = app
+        .post_json(
+            "/api/v1/accounts",
+            &json!({"domain": domain, "tier": tier, "owner_email": owner}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Posts `e` with the clock at its `occurred_at`, as a live source would.
+async fn deliver(app: &TestApp, e: &Value) -> Value {
+    app.set_now(e["occurred_at"].as_str().unwrap().parse().unwrap());
+    app.ingest(e).await
+}
+
+async fn nurture_of(app: &TestApp, email: &str) -> Value {
+    app.lead(email).await["nurture"].clone()
+}
+
+/// The outbox as (topic, recipient, asset id), oldest first.
+async fn outbox(app: &TestApp) -> Vec<(String, String, Option<String>)> {
+    sqlx::query_as(
+        "select topic, recipient, payload->'asset'->>'id' from outbox
+          where topic in ('nurture.touch', 'rep.task', 'rep.nurture_signal') order by id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+fn row(topic: &str, to: &str, asset: Option<&str>) -> (String, String, Option<String>) {
+    (topic.into(), to.into(), asset.map(Into::into))
+}
+
+/// (kind, step, asset, reason) of each nurture log row of the lead view.
+fn log(nurture: &Value) -> Vec<(String, i64, Option<String>, String)> {
+    nurture["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["step"].as_i64().unwrap(),
+                e["asset_id"].as_str().map(Into::into),
+                e["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn entry(
+    kind: &str,
+    step: i64,
+    asset: Option<&str>,
+    reason: &str,
+) -> (String, i64, Option<String>, String) {
+    (kind.into(), step, asset.map(Into::into), reason.into())
+}
+
+/// Tier 2: enrolled on the pricing visit that made the lead `late`, with the comparison guide
+/// as first touch; opening the guide completes comparison + pricing: two assets forward, and
+/// the account owner hears of it. A replayed event sends nothing again.
+#[sqlx::test]
+async fn comparison_and_pricing_jump_two_assets_and_tell_the_tier_2_owner(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "acme.io", 2, Some("olga@us.example")).await;
+    let email = "ana@acme.io";
+    deliver(&app, &analyst_event("p1", email, "pricing_page_visit", 0)).await;
+
+    let n = nurture_of(&app, email).await;
+    assert_eq!(n["workflow"], "Nurture_late_2");
+    assert_eq!(n["step"], 0);
+    assert_eq!(n["current_asset"]["id"], "comparison-guide");
+    assert_eq!(n["next_asset"]["id"], "pricing-retargeting");
+    assert_eq!(
+        outbox(&app).await,
+        [row("nurture.touch", email, Some("comparison-guide"))]
+    );
+
+    let open = about(
+        analyst_event("o1", email, "email_open", 20),
+        "comparison-guide",
+    );
+    let body = deliver(&app, &open).await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Lead");
+    let n = nurture_of(&app, email).await;
+    assert_eq!(
+        (n["step"].as_i64(), &n["current_asset"]["id"]),
+        (Some(2), &json!("roi-calculator"))
+    );
+    assert_eq!(n["next_asset"]["id"], "case-study-retargeting");
+    assert_eq!(
+        log(&n),
+        [
+            entry("enrolled", 0, Some("comparison-guide"), "segmented"),
+            entry(
+                "advanced",
+                2,
+                Some("roi-calculator"),
+                "comparison_and_pricing"
+            ),
+        ]
+    );
+    assert_eq!(n["touches"].as_array().unwrap().len(), 2);
+    assert_eq!(n["log"][1]["notified"], "olga@us.example");
+    let sent = vec![
+        row("nurture.touch", email, Some("comparison-guide")),
+        row("nurture.touch", email, Some("roi-calculator")),
+        row(
+            "rep.nurture_signal",
+            "olga@us.example",
+            Some("roi-calculator"),
+        ),
+    ];
+    assert_eq!(outbox(&app).await, sent);
+
+    // The same events again: duplicates, nothing new anywhere.
+    let body = app
+        .ingest(&json!([
+            open,
+            analyst_event("p1", email, "pricing_page_visit", 0)
+        ]))
+        .await;
+    assert_eq!(body["duplicates"], 2);
+    assert_eq!(outbox(&app).await, sent);
+    assert_eq!(log(&nurture_of(&app, email).await).len(), 2);
+}
+
+/// Tier 1 is sales-assisted from day one: the owner is told at enrollment, the first asset
+/// is a sales touch that becomes their task, and every trigger reaches them.
+#[sqlx::test]
+async fn tier_1_gives_the_owner_tasks_and_every_signal(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "bigco.com", 1, Some("olga@us.example")).await;
+    let email = "ana@bigco.com";
+    deliver(&app, &analyst_event("w1", email, "webinar_attended", 0)).await;
+    // The webinar made the lead `early`, enrolled it (owner-intro) and, as engagement with
+    // content, moved it one asset on.
+    let n = nurture_of(&app, email).await;
+    assert_eq!(n["workflow"], "Nurture_early_1");
+    assert_eq!(
+        log(&n),
+        [
+            entry("enrolled", 0, Some("owner-intro"), "segmented"),
+            entry("advanced", 1, Some("routing-report"), "content_engaged"),
+        ]
+    );
+    assert_eq!(
+        outbox(&app).await,
+        [
+            row("rep.task", "olga@us.example", Some("owner-intro")),
+            row("rep.nurture_signal", "olga@us.example", Some("owner-intro")),
+            row("nurture.touch", email, Some("routing-report")),
+            row(
+                "rep.nurture_signal",
+                "olga@us.example",
+                Some("routing-report")
+            ),
+        ]
+    );
+}
+
+/// Tier 3 is automated: comparison + pricing moves the lead without telling anyone; a demo
+/// request (a raised hand, not an MQL at fit 45) reaches the owner.
+#[sqlx::test]
+async fn tier_3_stays_automated_until_the_lead_raises_a_hand(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "smallco.com", 3, Some("olga@us.example")).await;
+    let email = "ana@smallco.com";
+    deliver(&app, &analyst_event("p1", email, "pricing_page_visit", 0)).await;
+    let open = about(
+        analyst_event("o1", email, "email_click", 1),
+        "comparison-guide",
+    );
+    deliver(&app, &open).await;
+    let n = nurture_of(&app, email).await;
+    assert_eq!(n["step"], 2);
+    assert!(
+        outbox(&app)
+            .await
+            .iter()
+            .all(|(topic, _, _)| topic == "nurture.touch")
+    );
+
+    let body = deliver(&app, &analyst_event("d1", email, "demo_request", 2)).await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Lead");
+    let n = nurture_of(&app, email).await;
+    assert_eq!(
+        log(&n).last().unwrap(),
+        &entry("advanced", 3, Some("demo-offer"), "hand_raise")
+    );
+    assert_eq!(
+        outbox(&app).await.last().unwrap(),
+        &row("rep.nurture_signal", "olga@us.example", Some("demo-offer"))
+    );
+}
+
+/// Three pricing visits within 72 hours: a pricing spike (one asset on, owner told in Tier 2).
+#[sqlx::test]
+async fn a_pricing_spike_moves_the_lead_and_tells_the_tier_2_owner(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "acme.io", 2, Some("olga@us.example")).await;
+    let email = "ana@acme.io";
+    for (i, hours) in [0, 30, 60].into_iter().enumerate() {
+        deliver(
+            &app,
+            &analyst_event(&format!("p{i}"), email, "pricing_page_visit", hours),
+        )
+        .await;
+    }
+    let n = nurture_of(&app, email).await;
+    assert_eq!(
+        log(&n).last().unwrap(),
+        &entry("advanced", 1, Some("pricing-retargeting"), "pricing_spike")
+    );
+    assert_eq!(n["log"][1]["notified"], "olga@us.example");
+}
+
+/// The lead exits on MQL (handoff takes over) and on disqualification; a disqualified lead
+/// gets no touch whatever it does.
+#[sqlx::test]
+async fn the_lead_exits_on_mql_and_on_disqualification(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "acme.io", 2, None).await;
+    deliver(
+        &app,
+        &analyst_event("p1", "ana@acme.io", "pricing_page_visit", 0),
+    )
+    .await;
+    // Promoted to VP (fit 70) with a demo request: MQL.
+    let mut promoted = analyst_event("d1", "ana@acme.io", "demo_request", 1);
+    promoted["lead"]["title"] = json!("VP Marketing");
+    let body = deliver(&app, &promoted).await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
+    let n = nurture_of(&app, "ana@acme.io").await;
+    assert_eq!(n["workflow"], Value::Null);
+    assert_eq!(log(&n).last().unwrap(), &entry("exited", 0, None, "MQL"));
+
+    deliver(
+        &app,
+        &analyst_event("p2", "bob@acme.io", "pricing_page_visit", 0),
+    )
+    .await;
+    let body = deliver(&app, &analyst_event("x2", "bob@acme.io", "opt_out", 1)).await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Disqualified");
+    let n = nurture_of(&app, "bob@acme.io").await;
+    assert_eq!(
+        log(&n).last().unwrap(),
+        &entry("exited", 0, None, "Disqualified")
+    );
+    let before = outbox(&app).await;
+    let open = about(
+        analyst_event("o2", "bob@acme.io", "email_click", 2),
+        "comparison-guide",
+    );
+    deliver(&app, &open).await;
+    deliver(
+        &app,
+        &analyst_event("p3", "bob@acme.io", "pricing_page_visit", 3),
+    )
+    .await;
+    assert_eq!(
+        outbox(&app).await,
+        before,
+        "a disqualified lead gets no touch"
+    );
+    assert_eq!(log(&nurture_of(&app, "bob@acme.io").await).len(), 2);
+}
+
+/// A rejection for timing recycles the MQL into nurture; the rep who had it hears of its next
+/// high-intent signal. A Not-ICP rejection does not recycle.
+#[sqlx::test]
+async fn a_wrong_timing_rejection_recycles_the_lead_into_nurture(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let lead = mql(&app, "jane@acme.io").await;
+    let (status, body) = app
+        .with_key(&key)
+        .post_json(
+            &format!("/api/v1/leads/{lead}/reject"),
+            &json!({"reason": "Rejected_WrongTiming"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let n = nurture_of(&app, "jane@acme.io").await;
+    assert_eq!(n["workflow"], "Nurture_late_2");
+    assert_eq!(
+        log(&n),
+        [entry(
+            "enrolled",
+            0,
+            Some("comparison-guide"),
+            "recycled: Rejected_WrongTiming"
+        )]
+    );
+
+    app.advance(Duration::days(3));
+    let mut open = about(
+        event("o1", "jane@acme.io", "email_open", Duration::days(3)),
+        "comparison-guide",
+    );
+    open["occurred_at"] = json!(app.now().to_rfc3339());
+    app.ingest(&open).await;
+    let mut pricing = event(
+        "p1",
+        "jane@acme.io",
+        "pricing_page_visit",
+        Duration::days(3),
+    );
+    pricing["occurred_at"] = json!(app.now().to_rfc3339());
+    let body = app.ingest(&pricing).await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Rejected");
+    let n = nurture_of(&app, "jane@acme.io").await;
+    assert_eq!(
+        log(&n).last().unwrap(),
+        &entry(
+            "advanced",
+            2,
+            Some("roi-calculator"),
+            "comparison_and_pricing"
+        )
+    );
+    assert_eq!(
+        n["log"][1]["notified"], "ray@us.example",
+        "the rep who had it"
+    );
+
+    let other = mql(&app, "joe@acme.io").await;
+    let (status, _) = app
+        .with_key(&key)
+        .post_json(
+            &format!("/api/v1/leads/{other}/reject"),
+            &json!({"reason": "Rejected_NotICP"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        nurture_of(&app, "joe@acme.io").await["workflow"],
+        Value::Null
+    );
+}
+
+/// Behaviour that changes the demand state moves the lead to the matching workflow at the
+/// same position.
+#[sqlx::test]
+async fn a_new_demand_state_moves_the_lead_to_its_workflow(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "acme.io", 2, None).await;
+    let email = "ana@acme.io";
+    deliver(&app, &analyst_event("c1", email, "email_click", 0)).await;
+    deliver(&app, &analyst_event("p1", email, "pricing_page_visit", 1)).await;
+    let n = nurture_of(&app, email).await;
+    assert_eq!(n["workflow"], "Nurture_late_2");
+    assert_eq!(
+        log(&n),
+        [
+            entry("enrolled", 0, Some("welcome-email"), "segmented"),
+            entry("advanced", 1, Some("routing-report"), "content_engaged"),
+            entry(
+                "moved",
+                1,
+                Some("pricing-retargeting"),
+                "moved from Nurture_early_2"
+            ),
+        ]
+    );
+}
+
+/// The simulate endpoint runs the same functions as the live path: the same sample gives the
+/// same path, touches and notices, and writes nothing.
+#[sqlx::test]
+async fn simulate_agrees_with_the_live_path(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "acme.io", 2, Some("olga@us.example")).await;
+    let email = "ana@acme.io";
+    let events = vec![
+        analyst_event("c1", email, "email_click", 0),
+        analyst_event("p1", email, "pricing_page_visit", 2),
+        about(
+            analyst_event("o1", email, "email_open", 5),
+            "comparison-guide",
+        ),
+        analyst_event("p2", email, "pricing_page_visit", 30),
+        analyst_event("p3", email, "pricing_page_visit", 50),
+        analyst_event("d1", email, "demo_request", 60),
+    ];
+    let (status, sim) = app
+        .post_json(
+            "/api/v1/nurture/simulate",
+            &json!({"account_tier": 2, "events": events}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sim}");
+    assert_eq!(app.count("leads").await, 0, "simulate writes nothing");
+    assert_eq!(app.count("outbox").await, 0);
+
+    for e in &events {
+        deliver(&app, e).await;
+    }
+    let live = nurture_of(&app, email).await;
+    let simulated: Vec<(String, i64, Option<String>, String)> = sim["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["nurture"].as_array().unwrap().clone())
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_owned(),
+                r["step"].as_i64().unwrap(),
+                r["touch"]["id"].as_str().map(Into::into),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(simulated, log(&live));
+    assert!(
+        simulated.len() >= 5,
+        "the sample exercises the triggers: {simulated:?}"
+    );
+    let notified_live: Vec<bool> = live["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| !e["notified"].is_null())
+        .collect();
+    let notified_sim: Vec<bool> = sim["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["nurture"].as_array().unwrap().clone())
+        .map(|r| r["notify_owner"].as_bool().unwrap())
+        .collect();
+    assert_eq!(notified_sim, notified_live);
+    assert_eq!(sim["workflow"], live["workflow"]);
+    assert_eq!(sim["step"], live["step"]);
+    let last = sim["steps"].as_array().unwrap().last().unwrap().clone();
+    let lead = app.lead(email).await;
+    assert_eq!(last["fit_score"], lead["fit_score"]);
+    assert_eq!(last["lifecycle_stage"], lead["lifecycle_stage"]);
+}
+
+#[sqlx::test]
+async fn simulate_names_the_bad_field(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let good = analyst_event("c1", "ana@acme.io", "email_click", 0);
+    let mut bad_type = good.clone();
+    bad_type["type"] = json!("telepathy");
+    let cases = [
+        (json!({"events": good.clone()}), "events"),
+        (
+            json!({"events": [good.clone(), bad_type]}),
+            "events[1].type",
+        ),
+        (
+            json!({"events": [good.clone(), analyst_event("c2", "bob@acme.io", "email_click", 1)]}),
+            "events[1].lead.email",
+        ),
+        (
+            json!({"account_tier": 4, "events": [good.clone()]}),
+            "account_tier",
+        ),
+        (
+            json!({"stage": "Rejected", "events": [good.clone()]}),
+            "stage",
+        ),
+        (json!({"events": []}), "events"),
+        (json!({"account_tier": 2}), "events"),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = app.post_json("/api/v1/nurture/simulate", &body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        assert_eq!(problem_fields(&problem), [field], "{body}: {problem}");
+    }
+    assert_eq!(app.count("leads").await, 0);
+}
+
+/// A tier change on the account list moves enrolled leads to their new tier's workflow at
+/// once, and enrolls leads the new tier makes segmented.
+#[sqlx::test]
+async fn a_new_tier_moves_enrolled_leads_at_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "acme.io", 2, None).await;
+    deliver(
+        &app,
+        &analyst_event("p1", "ana@acme.io", "pricing_page_visit", 0),
+    )
+    .await;
+    // globex.com is on no list: no tier, so not segmented, not enrolled.
+    deliver(
+        &app,
+        &analyst_event("p2", "gus@globex.com", "pricing_page_visit", 0),
+    )
+    .await;
+    assert_eq!(
+        nurture_of(&app, "gus@globex.com").await["workflow"],
+        Value::Null
+    );
+
+    let (status, body) = app
+        .post_json(
+            "/api/v1/accounts/import",
+            &json!([
+                {"domain": "acme.io", "tier": 1, "owner_email": "olga@us.example"},
+                {"domain": "globex.com", "tier": 3},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let n = nurture_of(&app, "ana@acme.io").await;
+    assert_eq!(n["workflow"], "Nurture_late_1");
+    assert_eq!(
+        log(&n).last().unwrap(),
+        &entry("moved", 0, Some("owner-intro"), "moved from Nurture_late_2")
+    );
+    assert_eq!(
+        outbox(&app)
+            .await
+            .iter()
+            .filter(|(t, _, _)| t == "rep.task")
+            .count(),
+        1,
+        "the sales touch is a task for the new owner"
+    );
+    let n = nurture_of(&app, "gus@globex.com").await;
+    assert_eq!(n["workflow"], "Nurture_late_3");
+    assert_eq!(
+        log(&n),
+        [entry("enrolled", 0, Some("comparison-guide"), "segmented")]
+    );
+}
