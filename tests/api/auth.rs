@@ -53,7 +53,12 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/dashboard", None, OPEN),
         endpoint(M::GET, "/dashboard/dashboard.js", None, OPEN),
         endpoint(M::GET, "/dashboard/dashboard.css", None, OPEN),
-        endpoint(M::POST, "/webhooks/events", Some(event.clone()), &[Source, Admin]),
+        endpoint(
+            M::POST,
+            "/webhooks/events",
+            Some(event.clone()),
+            &[Source, Admin],
+        ),
         endpoint(M::GET, "/api/v1/leads", None, READERS),
         endpoint(M::GET, "/api/v1/leads/{id}", None, READERS),
         endpoint(
@@ -155,6 +160,7 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/metrics/funnel", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/rejections", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/nurture", None, &[Admin, Ops]),
         endpoint(
             M::GET,
             "/api/v1/metrics/disqualifications",
