@@ -13,18 +13,19 @@ use crate::{
     app::AppState,
     error::ApiError,
     usecase::metrics::{
-        MetricsQuery, disqualifications, funnel, rejections,
+        MetricsQuery, disqualifications, funnel, nurture, rejections,
         sla::{self, SlaReport},
     },
 };
 
-/// `GET /api/v1/metrics/{funnel,rejections,sla,disqualifications}`.
+/// `GET /api/v1/metrics/{funnel,rejections,sla,disqualifications,nurture}`.
 pub fn router() -> Routes {
     Routes::default()
         .get("/api/v1/metrics/funnel", funnel)
         .get("/api/v1/metrics/rejections", rejections)
         .get("/api/v1/metrics/sla", sla)
         .get("/api/v1/metrics/disqualifications", disqualifications)
+        .get("/api/v1/metrics/nurture", nurture)
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -61,4 +62,14 @@ async fn disqualifications(
 ) -> Result<Json<disqualifications::DisqualificationReport>, ApiError> {
     let query = MetricsQuery::parse(&params, &[], state.now())?;
     Ok(Json(disqualifications::report(&state.pool, &query).await?))
+}
+
+async fn nurture(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<nurture::NurtureReport>, ApiError> {
+    let query = MetricsQuery::parse(&params, &[], state.now())?;
+    Ok(Json(
+        nurture::report(&state.pool, &state.rules, &query).await?,
+    ))
 }

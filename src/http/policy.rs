@@ -96,6 +96,7 @@ pub const POLICY: &[Rule] = &[
     only("GET", "/api/v1/metrics/rejections", OPERATORS),
     only("GET", "/api/v1/metrics/sla", OPERATORS),
     only("GET", "/api/v1/metrics/disqualifications", OPERATORS),
+    only("GET", "/api/v1/metrics/nurture", OPERATORS),
     // Setup.
     only("POST", "/api/v1/api-keys", ADMIN),
     only("GET", "/api/v1/api-keys", ADMIN),

@@ -160,6 +160,7 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/metrics/funnel", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/rejections", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/nurture", None, &[Admin, Ops]),
         endpoint(
             M::GET,
             "/api/v1/metrics/disqualifications",

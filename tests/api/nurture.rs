@@ -566,3 +566,73 @@ async fn a_new_tier_moves_enrolled_leads_at_once(pool: PgPool) {
         [entry("enrolled", 0, Some("comparison-guide"), "segmented")]
     );
 }
+
+/// `GET /api/v1/metrics/nurture` counts the nurture log per workflow: every configured
+/// workflow listed, zeros and `null` shares where nothing happened.
+#[sqlx::test]
+async fn nurture_metrics_count_each_workflow_exactly(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "acme.io", 2, None).await;
+    deliver(
+        &app,
+        &analyst_event("a1", "ana@acme.io", "pricing_page_visit", 0),
+    )
+    .await;
+    let open = about(
+        analyst_event("a2", "ana@acme.io", "email_open", 1),
+        "comparison-guide",
+    );
+    deliver(&app, &open).await;
+    deliver(
+        &app,
+        &analyst_event("b1", "bob@acme.io", "pricing_page_visit", 2),
+    )
+    .await;
+    let mut promoted = analyst_event("b2", "bob@acme.io", "demo_request", 3);
+    promoted["lead"]["title"] = json!("VP Marketing");
+    deliver(&app, &promoted).await;
+    deliver(&app, &analyst_event("c1", "cy@acme.io", "email_click", 4)).await;
+
+    let (status, m) = app
+        .get("/api/v1/metrics/nurture?from=2026-11-19&to=2026-11-22")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{m}");
+    let line = |name: &str| {
+        m["workflows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["workflow"] == name)
+            .unwrap()
+            .clone()
+    };
+    let counts = |w: &Value| {
+        [
+            "enrolled",
+            "moved_in",
+            "advanced",
+            "triggered",
+            "touches",
+            "exited",
+            "exited_to_mql",
+        ]
+        .map(|k| w[k].as_i64().unwrap())
+    };
+    assert_eq!(m["workflows"].as_array().unwrap().len(), 6);
+    assert_eq!(counts(&line("Nurture_late_2")), [2, 0, 1, 0, 3, 1, 1]);
+    assert_eq!(line("Nurture_late_2")["mql_share_of_exits"], 1.0);
+    assert_eq!(counts(&line("Nurture_early_2")), [1, 0, 1, 0, 2, 0, 0]);
+    assert_eq!(line("Nurture_early_2")["mql_share_of_exits"], Value::Null);
+    assert_eq!(counts(&line("Nurture_late_3")), [0; 7]);
+    assert_eq!(counts(&m["total"]), [3, 0, 2, 0, 5, 1, 1]);
+
+    let (_, empty) = app
+        .get("/api/v1/metrics/nurture?from=2026-01-01&to=2026-02-01")
+        .await;
+    assert_eq!(counts(&empty["total"]), [0; 7]);
+    assert_eq!(empty["total"]["mql_share_of_exits"], Value::Null);
+    let (status, problem) = app
+        .get("/api/v1/metrics/nurture?from=2026-11-22&to=2026-11-19")
+        .await;
+    assert_eq!(status.as_u16() / 100, 4, "{problem}");
+}

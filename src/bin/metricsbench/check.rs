@@ -287,3 +287,61 @@ pub async fn facts_match(pool: &PgPool) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The nurture view: `<workflow>/<count>`.
+pub fn flatten_nurture(view: &Value) -> Flat {
+    let mut flat = Flat::new();
+    for line in view["workflows"].as_array().into_iter().flatten() {
+        let name = line["workflow"].as_str().unwrap_or_default();
+        for count in ["enrolled", "advanced", "touches", "exited", "exited_to_mql"] {
+            put(&mut flat, format!("{name}/{count}"), line[count].as_f64());
+        }
+    }
+    flat
+}
+
+/// What the nurture view must say, from the plan the nurture log was written from.
+pub async fn expected_nurture(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<Flat> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "with p as (select 'Nurture_' || (array['early', 'late'])[1 + (n % 2)::int] || '_' || tier as w,
+                           created + interval '1 minute' as enrolled_at,
+                           case when n % 2 = 0 and created + interval '2 days' <= t_end
+                                then created + interval '2 days' end as advanced_at,
+                           mql_at, dq_at
+                      from metrics_bench_plan where tier is not null)
+         select w, count(*) filter (where enrolled_at >= $1 and enrolled_at < $2)::float8,
+                count(*) filter (where advanced_at >= $1 and advanced_at < $2)::float8,
+                count(*) filter (where mql_at >= $1 and mql_at < $2)::float8,
+                count(*) filter (where dq_at >= $1 and dq_at < $2)::float8
+           from p group by w",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let mut flat = Flat::new();
+    for row in rows {
+        let w: String = row.try_get(0)?;
+        let (enrolled, advanced, mql, dq): (f64, f64, f64, f64) = (
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+        );
+        for (count, value) in [
+            ("enrolled", enrolled),
+            ("advanced", advanced),
+            ("touches", enrolled + advanced),
+            ("exited", mql + dq),
+            ("exited_to_mql", mql),
+        ] {
+            put(&mut flat, format!("{w}/{count}"), Some(value));
+        }
+    }
+    Ok(flat)
+}

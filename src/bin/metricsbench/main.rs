@@ -27,7 +27,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 /// Each view over the period, as the dashboard and ops tools call them.
-const VIEWS: [&str; 9] = [
+const VIEWS: [&str; 10] = [
     "funnel",
     "funnel?by=rep",
     "funnel?by=tier",
@@ -37,6 +37,7 @@ const VIEWS: [&str; 9] = [
     "sla?by=rep",
     "sla?by=tier",
     "disqualifications",
+    "nurture",
 ];
 
 /// The target: each view under this many milliseconds (median).
@@ -145,6 +146,10 @@ async fn check_exact(
             "rejections" => (
                 check::flatten_reasons(body),
                 check::expected_reasons(pool, "rej", true, from, to).await?,
+            ),
+            "nurture" => (
+                check::flatten_nurture(body),
+                check::expected_nurture(pool, from, to).await?,
             ),
             _ => (
                 check::flatten_reasons(body),

@@ -148,4 +148,21 @@ select id, e.f, e.t, e.actor, e.why, 70, 50, rules, e.at
  where e.at is not null
  order by e.at;
 
+-- Nurture: every lead with a tier is enrolled a minute after creation (first touch); every
+-- other one of those engages two days later (one asset on); each leaves on MQL or on
+-- disqualification. (Its workflow: its demand state and tier.)
+insert into nurture_log (lead_id, kind, workflow, enrollment, step, asset_id, channel, reason, at)
+select id, e.kind, 'Nurture_' || (array['early', 'late'])[1 + (n % 2)::int] || '_' || tier, 1,
+       e.step, e.asset, e.channel, e.why, e.at
+  from metrics_bench_plan
+ cross join lateral (values
+        ('enrolled', 0, 'welcome-email', 'email', 'segmented', created + interval '1 minute'),
+        ('advanced', 1, 'routing-report', 'email', 'content_engaged',
+         case when n % 2 = 0 then created + interval '2 days' end),
+        ('exited', 0, null, null, 'MQL', mql_at),
+        ('exited', 0, null, null, 'Disqualified', dq_at)
+    ) as e(kind, step, asset, channel, why, at)
+ where tier is not null and e.at is not null and e.at <= t_end
+ order by e.at;
+
 reset jit;

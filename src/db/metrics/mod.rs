@@ -3,12 +3,12 @@
 //! medians from `lead_funnel` and the partial indexes on `lead_transitions` (`funnel`,
 //! `rejections`, `disqualifications`), the SLA from `assignments_assigned_idx` (`sla`).
 //! Stretches of time are half-open, `[from, to)`.
-//!
-//! Per-workflow nurture metrics (issue 5) belong in a `nurture.rs` here.
+//! Nurture is counted straight from the nurture log's `(at)` index (`nurture`).
 
 pub mod daily;
 pub mod disqualifications;
 pub mod funnel;
+pub mod nurture;
 pub mod rejections;
 pub mod sla;
 

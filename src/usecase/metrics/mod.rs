@@ -2,12 +2,12 @@
 //! disqualifications, each over a period and grouped as asked. Each view is one statement of
 //! `db::metrics` shaped here: closed lists complete, rates `null` rather than a division by
 //! zero. The cohorts are defined in the README ("Metrics").
-//!
-//! Per-workflow nurture metrics (issue 5) belong in a `nurture.rs` beside these.
+//! Nurture's per-workflow numbers come from the nurture log (`nurture`).
 
 pub mod disqualifications;
 pub mod funnel;
 mod groups;
+pub mod nurture;
 pub mod period;
 pub mod rejections;
 pub mod sla;

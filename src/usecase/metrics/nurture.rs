@@ -1,0 +1,104 @@
+//! `GET /api/v1/metrics/nurture`: per workflow, what nurture did in the period (from the
+//! nurture log, the same rows the lead view shows).
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::{MetricsQuery, Period, rate};
+use crate::{
+    db::metrics::{self, nurture::WorkflowCounts},
+    engine::RuleSet,
+};
+
+/// The nurture report: every configured workflow, zeros included, and the total.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NurtureReport {
+    pub period: Period,
+    pub total: WorkflowLine,
+    pub workflows: Vec<WorkflowLine>,
+}
+
+/// One workflow's numbers. Enrollments count each time a lead entered (a recycled lead
+/// entered twice counts twice); a move into the workflow from another one is `moved_in`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkflowLine {
+    pub workflow: String,
+    pub enrolled: i64,
+    pub moved_in: i64,
+    /// Trigger advances (each one sends the asset it lands on).
+    pub advanced: i64,
+    /// Triggers that fired without moving the lead (at the last asset, or notify-only).
+    pub triggered: i64,
+    /// Assets sent: enrollments, moves and advances with a touch.
+    pub touches: i64,
+    pub exited: i64,
+    pub exited_to_mql: i64,
+    /// `exited_to_mql / exited`; `null` when nobody exited.
+    pub mql_share_of_exits: Option<f64>,
+}
+
+impl WorkflowLine {
+    fn of(c: WorkflowCounts) -> Self {
+        WorkflowLine {
+            mql_share_of_exits: rate(c.exited_to_mql, c.exited),
+            workflow: c.workflow,
+            enrolled: c.enrolled,
+            moved_in: c.moved_in,
+            advanced: c.advanced,
+            triggered: c.triggered,
+            touches: c.touches,
+            exited: c.exited,
+            exited_to_mql: c.exited_to_mql,
+        }
+    }
+}
+
+/// The nurture numbers of the query's period.
+#[tracing::instrument(skip_all)]
+pub async fn report(
+    pool: &PgPool,
+    rules: &RuleSet,
+    query: &MetricsQuery,
+) -> sqlx::Result<NurtureReport> {
+    let mut conn = pool.acquire().await?;
+    let found = metrics::nurture::counts(&mut conn, query.period.from, query.period.to).await?;
+    // The configured workflows first, in name order, then any the log holds that the rules
+    // no longer have.
+    let mut names: Vec<String> = rules.rules.nurture.workflows.keys().cloned().collect();
+    names.extend(
+        found
+            .iter()
+            .map(|c| c.workflow.clone())
+            .filter(|w| !rules.rules.nurture.workflows.contains_key(w)),
+    );
+    let mut total = WorkflowCounts {
+        workflow: "total".to_owned(),
+        ..WorkflowCounts::default()
+    };
+    let workflows = names
+        .into_iter()
+        .map(|name| {
+            let c = found
+                .iter()
+                .find(|c| c.workflow == name)
+                .cloned()
+                .unwrap_or(WorkflowCounts {
+                    workflow: name,
+                    ..WorkflowCounts::default()
+                });
+            total.enrolled += c.enrolled;
+            total.moved_in += c.moved_in;
+            total.advanced += c.advanced;
+            total.triggered += c.triggered;
+            total.touches += c.touches;
+            total.exited += c.exited;
+            total.exited_to_mql += c.exited_to_mql;
+            WorkflowLine::of(c)
+        })
+        .collect();
+    Ok(NurtureReport {
+        period: query.period,
+        total: WorkflowLine::of(total),
+        workflows,
+    })
+}
