@@ -1,6 +1,7 @@
-//! The nurture log counted per workflow over a stretch of time.
+//! Nurture's numbers per workflow: whole UTC days from the daily sums, partial days from the
+//! nurture log's `(at)` index.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 /// What happened in one workflow.
@@ -16,7 +17,45 @@ pub struct WorkflowCounts {
     pub exited_to_mql: i64,
 }
 
-/// The counts of `[from, to)`, one row per workflow that has any.
+impl WorkflowCounts {
+    /// Adds `other`'s counts (of the same workflow, or into a total).
+    pub fn add(&mut self, other: &WorkflowCounts) {
+        self.enrolled += other.enrolled;
+        self.moved_in += other.moved_in;
+        self.advanced += other.advanced;
+        self.triggered += other.triggered;
+        self.touches += other.touches;
+        self.exited += other.exited;
+        self.exited_to_mql += other.exited_to_mql;
+    }
+}
+
+/// The counts of the whole days `[from, to)`, from `metrics_daily`.
+pub async fn daily_counts(
+    conn: &mut PgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Vec<WorkflowCounts>> {
+    sqlx::query_as(
+        "select key as workflow,
+                coalesce(sum(n) filter (where reason = 'enrolled'), 0)::int8 as enrolled,
+                coalesce(sum(n) filter (where reason = 'moved'), 0)::int8 as moved_in,
+                coalesce(sum(n) filter (where reason = 'advanced'), 0)::int8 as advanced,
+                coalesce(sum(n) filter (where reason = 'triggered'), 0)::int8 as triggered,
+                coalesce(sum(n) filter (where reason = 'touch'), 0)::int8 as touches,
+                coalesce(sum(n) filter (where reason = 'exited'), 0)::int8 as exited,
+                coalesce(sum(n) filter (where reason = 'exited_to_mql'), 0)::int8 as exited_to_mql
+           from metrics_daily
+          where dim = 'workflow' and kind = 'nurture' and day >= $1 and day < $2
+          group by key",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// The counts of `[from, to)` read from the log itself (the partial days of a period).
 pub async fn counts(
     conn: &mut PgConnection,
     from: DateTime<Utc>,

@@ -1,5 +1,6 @@
-//! `GET /api/v1/metrics/nurture`: per workflow, what nurture did in the period (from the
-//! nurture log, the same rows the lead view shows).
+//! `GET /api/v1/metrics/nurture`: per workflow, what nurture did in the period. Whole days
+//! come from the daily sums the nurture log's trigger keeps, the partial days at the ends
+//! from the log itself (the rows the lead view shows), in one snapshot.
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -86,13 +87,7 @@ pub async fn report(
                     workflow: name,
                     ..WorkflowCounts::default()
                 });
-            total.enrolled += c.enrolled;
-            total.moved_in += c.moved_in;
-            total.advanced += c.advanced;
-            total.triggered += c.triggered;
-            total.touches += c.touches;
-            total.exited += c.exited;
-            total.exited_to_mql += c.exited_to_mql;
+            total.add(&c);
             WorkflowLine::of(c)
         })
         .collect();
