@@ -61,8 +61,24 @@ pub async fn report(
     rules: &RuleSet,
     query: &MetricsQuery,
 ) -> sqlx::Result<NurtureReport> {
-    let mut conn = pool.acquire().await?;
-    let found = metrics::nurture::counts(&mut conn, query.period.from, query.period.to).await?;
+    let split = query.period.split();
+    let mut tx = pool.begin().await?;
+    metrics::snapshot(&mut tx).await?;
+    let mut parts = Vec::new();
+    if let Some((first, end)) = split.days {
+        parts.extend(metrics::nurture::daily_counts(&mut tx, first, end).await?);
+    }
+    for (start, stop) in split.edges {
+        parts.extend(metrics::nurture::counts(&mut tx, start, stop).await?);
+    }
+    tx.commit().await?;
+    let mut found: Vec<WorkflowCounts> = Vec::new();
+    for part in parts {
+        match found.iter_mut().find(|c| c.workflow == part.workflow) {
+            Some(c) => c.add(&part),
+            None => found.push(part),
+        }
+    }
     // The configured workflows first, in name order, then any the log holds that the rules
     // no longer have.
     let mut names: Vec<String> = rules.rules.nurture.workflows.keys().cloned().collect();
