@@ -49,7 +49,7 @@ impl AppState {
     pub fn new(pool: PgPool, settings: Settings, rules: RuleSet, clock: Clock) -> Self {
         let rules = Arc::new(rules);
         let group_commit = GroupCommit::start(
-            pool.clone(),
+            db::generic_plan_pool(&pool, settings.ingest.connections),
             rules.clone(),
             GroupCommitSettings {
                 writers: settings.ingest.group_writers,

@@ -60,6 +60,9 @@ pub struct ServerSettings {
 pub struct IngestSettings {
     pub group_writers: usize,
     pub max_group_events: usize,
+    /// Connections of ingest's own pool (the writers and batch requests), besides
+    /// `database.max_connections`.
+    pub connections: u32,
 }
 
 /// Background jobs.
@@ -196,6 +199,12 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     }
     if settings.ingest.max_group_events == 0 {
         return Err(bad("ingest.max_group_events", "must be at least 1"));
+    }
+    if (settings.ingest.connections as usize) <= settings.ingest.group_writers {
+        return Err(bad(
+            "ingest.connections",
+            "must exceed ingest.group_writers, so batches can be written while every writer is busy",
+        ));
     }
     if settings.jobs.sweep_interval_secs == 0 {
         return Err(bad("jobs.sweep_interval_secs", "must be at least 1"));
@@ -364,6 +373,25 @@ mod tests {
         let settings = load_settings(&dir).unwrap();
         assert_eq!(settings.server.max_batch_events, 1_000);
         load_rules(&dir).unwrap();
+    }
+
+    #[test]
+    fn ingest_needs_a_connection_beyond_its_writers() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-ingest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/default.toml");
+        assert!(shipped.contains("connections = 6"));
+        std::fs::write(
+            dir.join("default.toml"),
+            shipped.replace("connections = 6", "connections = 2"),
+        )
+        .unwrap();
+        let error = load_settings(&dir).unwrap_err().to_string();
+        assert!(
+            error.contains("default.toml: ingest.connections: must exceed ingest.group_writers"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

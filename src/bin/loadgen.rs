@@ -59,10 +59,32 @@ struct Figures {
     events_per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// CPU time of the whole machine (client, service and PostgreSQL) per event, in µs.
+    cpu_us_per_event: f64,
+}
+
+/// CPU seconds the machine has spent busy since boot (all cores; Linux `/proc/stat`), so a
+/// phase's cost per event can be read next to its rate: on 2 shared cores a rate alone hides
+/// whether a change saved work or only waited differently.
+fn cpu_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait are work.
+    let busy: f64 = ticks.iter().take(8).sum::<f64>()
+        - ticks.get(3).unwrap_or(&0.0)
+        - ticks.get(4).unwrap_or(&0.0);
+    busy / 100.0
 }
 
 impl Figures {
-    fn new(mut latencies: Vec<Duration>, events: u64, elapsed: Duration) -> Self {
+    fn new(mut latencies: Vec<Duration>, events: u64, elapsed: Duration, cpu_secs: f64) -> Self {
         latencies.sort();
         let pct = |p: f64| {
             let i =
@@ -75,6 +97,7 @@ impl Figures {
             events_per_sec: events as f64 / elapsed.as_secs_f64(),
             p50_ms: pct(0.50),
             p99_ms: pct(0.99),
+            cpu_us_per_event: cpu_secs * 1e6 / events as f64,
         }
     }
 }
@@ -124,7 +147,7 @@ where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<u64>> + Send,
 {
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_busy_secs());
     let deadline = start + Duration::from_secs(seconds);
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -146,7 +169,12 @@ where
         latencies.extend(l);
         events += e;
     }
-    Ok(Figures::new(latencies, events, start.elapsed()))
+    Ok(Figures::new(
+        latencies,
+        events,
+        start.elapsed(),
+        cpu_busy_secs() - cpu,
+    ))
 }
 
 /// Sends single events at a fixed rate for `seconds`, whatever the latency (open loop).
@@ -159,7 +187,7 @@ async fn open_loop(
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_busy_secs());
     let mut inflight = Vec::new();
     while start.elapsed() < Duration::from_secs(seconds) {
         ticker.tick().await;
@@ -175,7 +203,12 @@ async fn open_loop(
     for request in inflight {
         latencies.push(request.await??);
     }
-    Ok(Figures::new(latencies, sent, start.elapsed()))
+    Ok(Figures::new(
+        latencies,
+        sent,
+        start.elapsed(),
+        cpu_busy_secs() - cpu,
+    ))
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<()> {
@@ -248,8 +281,8 @@ async fn raw_insert(pool: &PgPool) -> anyhow::Result<u64> {
 
 fn print_row(name: &str, f: &Figures) {
     println!(
-        "{name:<34} {:>10.0} {:>9.2} {:>9.2}",
-        f.events_per_sec, f.p50_ms, f.p99_ms
+        "{name:<34} {:>10.0} {:>9.2} {:>9.2} {:>9.0}",
+        f.events_per_sec, f.p50_ms, f.p99_ms, f.cpu_us_per_event
     );
 }
 
@@ -276,10 +309,14 @@ async fn main() -> anyhow::Result<()> {
     let mut authorization =
         reqwest::header::HeaderValue::from_str(&format!("Bearer {}", source.key.expose()))?;
     authorization.set_sensitive(true);
-    let baseline_pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(64)
-        .connect(&args.database_url)
-        .await?;
+    // The baseline's connections are opened per phase and closed after it, so that they never
+    // count against PostgreSQL's limit while the services' pools are busy.
+    let baseline_pool = |connections: u32| {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(connections)
+            .connect(&args.database_url)
+    };
+    let admin_pool = baseline_pool(1).await?;
 
     // The services get their own runtime, as they would in their own process: the shipped
     // rules, and the segmented pair without and with nurture (only one is busy at a time).
@@ -332,9 +369,9 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(128)
         .build()?;
 
-    warm_up(&client, &url, "", &baseline_pool).await?;
+    warm_up(&client, &url, "", &admin_pool).await?;
     for (mode, url) in &nurture_urls {
-        warm_up(&client, url, &format!("nurture-{mode}-"), &baseline_pool).await?;
+        warm_up(&client, url, &format!("nurture-{mode}-"), &admin_pool).await?;
     }
     println!(
         "leadrouter ingest benchmark: {} rounds of {} s per phase, {} cores",
@@ -349,17 +386,25 @@ async fn main() -> anyhow::Result<()> {
     };
     for round in 1..=args.rounds {
         println!(
-            "\nround {round}\n{:<34} {:>10} {:>9} {:>9}",
-            "phase", "events/s", "p50 ms", "p99 ms"
+            "\nround {round}\n{:<34} {:>10} {:>9} {:>9} {:>9}",
+            "phase", "events/s", "p50 ms", "p99 ms", "cpu µs/ev"
         );
         let mut peak_single: f64 = 0.0;
         for concurrency in [16, 64] {
-            let p = baseline_pool.clone();
+            let raw_pool = baseline_pool(concurrency as u32).await?;
+            // Every connection open before the clock starts, as the services' are.
+            let mut held = Vec::new();
+            for _ in 0..concurrency {
+                held.push(raw_pool.acquire().await?);
+            }
+            drop(held);
+            let p = raw_pool.clone();
             let raw = closed_loop(concurrency, args.seconds, move || {
                 let p = p.clone();
                 async move { raw_insert(&p).await }
             })
             .await?;
+            raw_pool.close().await;
             print_row(&format!("raw INSERT baseline c={concurrency}"), &raw);
 
             let (c, u) = (client.clone(), url.clone());
@@ -381,6 +426,14 @@ async fn main() -> anyhow::Result<()> {
             );
             record(&format!("single c={concurrency} p50 ms"), single.p50_ms);
             record(&format!("single c={concurrency} p99 ms"), single.p99_ms);
+            record(
+                &format!("raw c={concurrency} cpu µs/event"),
+                raw.cpu_us_per_event,
+            );
+            record(
+                &format!("single c={concurrency} cpu µs/event"),
+                single.cpu_us_per_event,
+            );
             record(&format!("ratio single/raw c={concurrency}"), ratio);
             peak_single = peak_single.max(single.events_per_sec);
         }

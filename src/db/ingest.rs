@@ -1,5 +1,5 @@
 //! The one-statement write of a group of events for leads that already exist: event rows,
-//! lead rows and transitions in one SQL statement, so that in autocommit it is one durable
+//! lead rows, transitions, nurture log rows and outbox messages in one SQL statement, so that in autocommit it is one durable
 //! transaction and one round trip. The leads are updated only if each is still at the version
 //! it was read at (optimistic concurrency); otherwise nothing is written and the caller takes
 //! the locking path.
@@ -13,6 +13,8 @@ use uuid::Uuid;
 use super::{
     events::{self, NewEvent},
     leads::{self, Lead},
+    nurture,
+    outbox::{self, Message},
     transitions::{self, NewTransition},
 };
 
@@ -26,16 +28,82 @@ pub enum Written {
 }
 
 // The statement takes the expected (id, version) pairs as $1 and $2 and the number of events
-// as $3, then the events, the leads and the transitions as column arrays.
+// as $3, then the events and the leads as column arrays, then, when there are any, the
+// transitions, the nurture log entries and the outbox messages.
 const EVENT_AT: usize = 4;
 const LEAD_AT: usize = EVENT_AT + events::WRITE_PARAMS;
-const TRANSITIONS_AT: usize = LEAD_AT + leads::WRITE_PARAMS;
+const REST_AT: usize = LEAD_AT + leads::WRITE_PARAMS;
+
+/// Which optional parts a group's statement has: each is a CTE only when it has rows, since
+/// an insert into lead_transitions or nurture_log fires their metrics triggers even for none.
+#[derive(Clone, Copy)]
+struct Shape {
+    transitions: bool,
+    entries: bool,
+    messages: bool,
+}
+
+impl Shape {
+    fn index(self) -> usize {
+        usize::from(self.transitions)
+            | usize::from(self.entries) << 1
+            | usize::from(self.messages) << 2
+    }
+
+    fn all() -> impl Iterator<Item = Shape> {
+        (0..8).map(|i| Shape {
+            transitions: i & 1 != 0,
+            entries: i & 2 != 0,
+            messages: i & 4 != 0,
+        })
+    }
+}
+
+/// The statement of each [`Shape`], by [`Shape::index`].
+static GROUP_SQL: LazyLock<Vec<String>> = LazyLock::new(|| Shape::all().map(group_sql).collect());
 
 // Every CTE runs whatever the others return, so each write is gated on `fresh` (all leads
 // still at their version, locked in email order as the locking path does). A concurrent
 // insert of one of the events makes `ev` short; the final division by zero then fails the
 // statement, undoing its writes, rather than leave a lead scored for an event it lacks.
-static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
+fn group_sql(shape: Shape) -> String {
+    let mut next = REST_AT;
+    let mut optional = String::new();
+    if shape.transitions {
+        optional += &format!(
+            r#",
+           tr as (insert into lead_transitions ({cols})
+                  select t.lead_id, t.from_stage, t.to_stage, t.actor, t.reason, t.fit_score,
+                         t.intent_score, t.rules_version, e.id, t.occurred_at
+                    from {rows}
+                    join (select lead_id, max(id) as id from ev group by lead_id) e
+                      on e.lead_id = t.lead_id)"#,
+            cols = transitions::WRITE_COLUMNS,
+            rows = transitions::unnest_transitions(next),
+        );
+        next += transitions::WRITE_PARAMS;
+    }
+    if shape.entries {
+        optional += &format!(
+            r#",
+           nl as (insert into nurture_log ({cols}) select {cols} from {rows}
+                  where exists (select 1 from fresh) {on_conflict})"#,
+            cols = nurture::WRITE_COLUMNS,
+            rows = nurture::unnest_entries(next),
+            on_conflict = nurture::ON_CONFLICT,
+        );
+        next += nurture::WRITE_PARAMS;
+    }
+    if shape.messages {
+        optional += &format!(
+            r#",
+           ob as (insert into outbox ({cols}) select {cols} from {rows}
+                  where exists (select 1 from fresh) {on_conflict})"#,
+            cols = outbox::WRITE_COLUMNS,
+            rows = outbox::unnest_messages(next),
+            on_conflict = outbox::ON_CONFLICT,
+        );
+    }
     format!(
         r#"with locked as (select l.id from leads l
                              join unnest($1::uuid[], $2::int8[]) as x(id, version)
@@ -47,13 +115,7 @@ static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
                   on conflict on constraint lead_events_source_event_id_key do nothing
                   returning id, lead_id),
            upd as (update leads l set {set} from {ld_rows}
-                   where l.id = u.id and exists (select 1 from fresh)),
-           tr as (insert into lead_transitions ({tr_cols})
-                  select t.lead_id, t.from_stage, t.to_stage, t.actor, t.reason, t.fit_score,
-                         t.intent_score, t.rules_version, e.id, t.occurred_at
-                    from {tr_rows}
-                    join (select lead_id, max(id) as id from ev group by lead_id) e
-                      on e.lead_id = t.lead_id)
+                   where l.id = u.id and exists (select 1 from fresh)){optional}
            select (select count(*) from fresh),
                   (select count(*) from ev)
                   / (case when not exists (select 1 from fresh)
@@ -62,30 +124,49 @@ static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
         ev_rows = events::unnest_events(EVENT_AT),
         set = leads::UPDATE_SET,
         ld_rows = leads::unnest_leads(LEAD_AT),
-        tr_cols = transitions::WRITE_COLUMNS,
-        tr_rows = transitions::unnest_transitions(TRANSITIONS_AT),
     )
-});
+}
+
+/// What a group writes besides its events and leads.
+#[derive(Default)]
+pub struct Extras<'a> {
+    /// Stage changes, each pointing at its lead's latest stored event.
+    pub transitions: &'a [NewTransition],
+    /// Nurture's log rows and outbox messages.
+    pub nurture: &'a [nurture::NewEntry],
+    pub messages: &'a [Message],
+}
 
 /// Stores `events` and the new state of `leads` (each read at `lead.version`, none new), with
-/// `transitions`, each pointing at its lead's latest stored event.
+/// `extras`.
 pub async fn write_group(
     conn: &mut PgConnection,
     events: &[NewEvent<'_>],
     leads: &[&Lead],
-    transitions: &[NewTransition],
+    extras: Extras<'_>,
     received_at: DateTime<Utc>,
 ) -> sqlx::Result<Written> {
-    let query = sqlx::query_as::<_, (i64, i64)>(&GROUP_SQL)
+    let shape = Shape {
+        transitions: !extras.transitions.is_empty(),
+        entries: !extras.nurture.is_empty(),
+        messages: !extras.messages.is_empty(),
+    };
+    let mut query = sqlx::query_as::<_, (i64, i64)>(&GROUP_SQL[shape.index()])
         .bind(leads.iter().map(|l| l.id).collect::<Vec<Uuid>>())
         .bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>())
         .bind(events.len() as i64);
-    let query = events::bind_events(query, events, received_at);
-    let query = leads::bind_leads(query, leads);
-    match transitions::bind_transitions(query, transitions)
-        .fetch_one(conn)
-        .await
-    {
+    query = events::bind_events(query, events, received_at);
+    query = leads::bind_leads(query, leads);
+    if shape.transitions {
+        query = transitions::bind_transitions(query, extras.transitions);
+    }
+    if shape.entries {
+        query = nurture::bind_entries(query, extras.nurture, received_at);
+    }
+    if shape.messages {
+        query = outbox::bind_messages(query, extras.messages, received_at);
+    }
+    match query.fetch_one(conn).await {
         Ok((1, _)) => Ok(Written::Stored),
         Ok(_) => Ok(Written::Stale),
         // division_by_zero: an event was stored concurrently; deadlock_detected: a locking

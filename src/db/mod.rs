@@ -70,6 +70,22 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings) -> anyhow::Result<
     Ok(pool)
 }
 
+/// A second pool on `pool`'s database, of `size` connections, whose sessions always reuse the
+/// generic plan of a prepared statement. Ingest runs the same few statements over column
+/// arrays thousands of times a second; PostgreSQL would otherwise plan each execution afresh,
+/// as a custom plan for arrays looks no dearer than the generic one, and planning the group
+/// write costs more than running it. Other statements keep custom plans, which matter where a
+/// parameter's value decides the plan (date ranges in metrics).
+pub fn generic_plan_pool(pool: &PgPool, size: u32) -> PgPool {
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("plan_cache_mode", "force_generic_plan")]);
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with(options)
+}
+
 /// Runs the migrations in `migrations/`.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::migrate!()

@@ -7,6 +7,8 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::bind::{Bind, unnest};
+
 /// A row to write.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
@@ -21,8 +23,55 @@ pub struct NewEntry {
     pub notified: Option<String>,
 }
 
-/// Writes `entries`; a touch already logged for its lead, enrollment and step is skipped, so
-/// a retried write cannot send a step twice.
+pub(crate) const WRITE_COLUMNS: &str =
+    "lead_id, kind, workflow, enrollment, step, asset_id, channel, reason, notified, at";
+const WRITE_TYPES: [&str; 10] = [
+    "uuid",
+    "text",
+    "text",
+    "int4",
+    "int2",
+    "text",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+];
+pub(crate) const WRITE_PARAMS: usize = WRITE_TYPES.len();
+
+/// `unnest($first::uuid[], ...) as n(<WRITE_COLUMNS>)`: the rows bound by [`bind_entries`].
+pub(crate) fn unnest_entries(first: usize) -> String {
+    unnest("n", WRITE_COLUMNS, &WRITE_TYPES, first)
+}
+
+/// What makes an insert of entries skip a touch already logged for its lead, enrollment and
+/// step, so a retried write cannot send a step twice.
+pub(crate) const ON_CONFLICT: &str =
+    "on conflict (lead_id, enrollment, step) where asset_id is not null do nothing";
+
+/// Binds `entries`, logged at `at`, column by column, matching [`unnest_entries`].
+pub(crate) fn bind_entries<'q, Q: Bind<'q>>(
+    query: Q,
+    entries: &'q [NewEntry],
+    at: DateTime<Utc>,
+) -> Q {
+    fn col<'e, T>(entries: &'e [NewEntry], f: impl Fn(&'e NewEntry) -> T) -> Vec<T> {
+        entries.iter().map(f).collect()
+    }
+    query
+        .bind(col(entries, |e| e.lead_id))
+        .bind(col(entries, |e| e.kind))
+        .bind(col(entries, |e| e.workflow.as_str()))
+        .bind(col(entries, |e| e.enrollment))
+        .bind(col(entries, |e| e.step))
+        .bind(col(entries, |e| e.asset_id.as_deref()))
+        .bind(col(entries, |e| e.channel))
+        .bind(col(entries, |e| e.reason.as_str()))
+        .bind(col(entries, |e| e.notified.as_deref()))
+        .bind(vec![at; entries.len()])
+}
+
+/// Writes `entries` (see [`ON_CONFLICT`]).
 pub async fn record(
     conn: &mut PgConnection,
     entries: &[NewEntry],
@@ -31,29 +80,13 @@ pub async fn record(
     if entries.is_empty() {
         return Ok(());
     }
-    fn col<T>(entries: &[NewEntry], f: impl Fn(&NewEntry) -> T) -> Vec<T> {
-        entries.iter().map(f).collect()
-    }
-    sqlx::query(
-        "insert into nurture_log
-             (lead_id, kind, workflow, enrollment, step, asset_id, channel, reason, notified, at)
-         select l, k, w, e, s, a, c, r, n, $10
-           from unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::int2[], $6::text[],
-                       $7::text[], $8::text[], $9::text[]) as x(l, k, w, e, s, a, c, r, n)
-         on conflict (lead_id, enrollment, step) where asset_id is not null do nothing",
-    )
-    .bind(col(entries, |e| e.lead_id))
-    .bind(col(entries, |e| e.kind))
-    .bind(col(entries, |e| e.workflow.clone()))
-    .bind(col(entries, |e| e.enrollment))
-    .bind(col(entries, |e| e.step))
-    .bind(col(entries, |e| e.asset_id.clone()))
-    .bind(col(entries, |e| e.channel))
-    .bind(col(entries, |e| e.reason.clone()))
-    .bind(col(entries, |e| e.notified.clone()))
-    .bind(at)
-    .execute(conn)
-    .await?;
+    let sql = format!(
+        "insert into nurture_log ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} {ON_CONFLICT}",
+        unnest_entries(1)
+    );
+    bind_entries(sqlx::query(&sql), entries, at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, types::Json};
 
+use super::bind::{Bind, unnest};
+
 /// A message to send.
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -17,6 +19,46 @@ pub struct Message {
     pub dedupe_key: String,
 }
 
+pub(crate) const WRITE_COLUMNS: &str = "topic, recipient, payload, dedupe_key, created_at";
+const WRITE_TYPES: [&str; 5] = ["text", "text", "jsonb", "text", "timestamptz"];
+
+/// `unnest($first::text[], ...) as m(<WRITE_COLUMNS>)`: the rows bound by [`bind_messages`].
+pub(crate) fn unnest_messages(first: usize) -> String {
+    unnest("m", WRITE_COLUMNS, &WRITE_TYPES, first)
+}
+
+/// What makes an insert of messages skip those whose key is already there.
+pub(crate) const ON_CONFLICT: &str = "on conflict on constraint outbox_dedupe_key do nothing";
+
+/// Binds `messages`, created at `now`, column by column, matching [`unnest_messages`].
+pub(crate) fn bind_messages<'q, Q: Bind<'q>>(
+    query: Q,
+    messages: &'q [Message],
+    now: DateTime<Utc>,
+) -> Q {
+    query
+        .bind(messages.iter().map(|m| m.topic).collect::<Vec<_>>())
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.recipient.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| Json(&m.payload))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.dedupe_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(vec![now; messages.len()])
+}
+
 /// Enqueues `messages`; those whose key is already there are skipped.
 pub async fn enqueue(
     conn: &mut PgConnection,
@@ -26,24 +68,12 @@ pub async fn enqueue(
     if messages.is_empty() {
         return Ok(());
     }
-    let col = |f: fn(&Message) -> String| messages.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "insert into outbox (topic, recipient, payload, dedupe_key, created_at)
-         select t, r, p, k, $5 from unnest($1::text[], $2::text[], $3::jsonb[], $4::text[])
-             as m(t, r, p, k)
-         on conflict on constraint outbox_dedupe_key do nothing",
-    )
-    .bind(col(|m| m.topic.to_owned()))
-    .bind(col(|m| m.recipient.clone()))
-    .bind(
-        messages
-            .iter()
-            .map(|m| Json(&m.payload))
-            .collect::<Vec<_>>(),
-    )
-    .bind(col(|m| m.dedupe_key.clone()))
-    .bind(now)
-    .execute(conn)
-    .await?;
+    let sql = format!(
+        "insert into outbox ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} {ON_CONFLICT}",
+        unnest_messages(1)
+    );
+    bind_messages(sqlx::query(&sql), messages, now)
+        .execute(conn)
+        .await?;
     Ok(())
 }

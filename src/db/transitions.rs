@@ -28,21 +28,23 @@ pub struct NewTransition {
 pub(crate) const WRITE_COLUMNS: &str = "lead_id, from_stage, to_stage, actor, reason, fit_score, \
      intent_score, rules_version, event_row_id, occurred_at";
 
+const WRITE_TYPES: [&str; 10] = [
+    "uuid",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int4",
+    "float8",
+    "text",
+    "int8",
+    "timestamptz",
+];
+pub(crate) const WRITE_PARAMS: usize = WRITE_TYPES.len();
+
 /// `unnest($first::uuid[], ...) as t(<WRITE_COLUMNS>)`: the rows bound by [`bind_transitions`].
 pub(crate) fn unnest_transitions(first: usize) -> String {
-    let types = [
-        "uuid",
-        "text",
-        "text",
-        "text",
-        "text",
-        "int4",
-        "float8",
-        "text",
-        "int8",
-        "timestamptz",
-    ];
-    unnest("t", WRITE_COLUMNS, &types, first)
+    unnest("t", WRITE_COLUMNS, &WRITE_TYPES, first)
 }
 
 /// Binds `transitions` column by column, matching [`unnest_transitions`].

@@ -30,8 +30,7 @@ async fn ingest_events(
 ) -> Result<Json<IngestResponse>, ApiError> {
     let now = state.now();
     let events = canonical::parse_batch(&body, &state.limits(), now)?;
-    let results =
-        ingest::ingest(&state.pool, &state.rules, &state.group_commit, now, events).await?;
+    let results = ingest::ingest(&state.group_commit, now, events).await?;
     let duplicates = results
         .iter()
         .filter(|r| r.status == EventStatus::Duplicate)

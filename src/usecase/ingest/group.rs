@@ -25,10 +25,13 @@ pub struct GroupCommitSettings {
 }
 
 /// A handle on the writer tasks; cheap to clone. The writers stop once every handle is dropped
-/// and the queue is empty, so nothing queued is abandoned.
+/// and the queue is empty, so nothing queued is abandoned. Batches are written through the
+/// same pool, outside the queue.
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Pending>,
+    pool: PgPool,
+    rules: Arc<RuleSet>,
 }
 
 struct Pending {
@@ -38,7 +41,8 @@ struct Pending {
 }
 
 impl GroupCommit {
-    /// Starts the writers on the current runtime.
+    /// Starts the writers on the current runtime; they write through `pool` (see
+    /// [`crate::db::generic_plan_pool`] for why ingest wants its own).
     pub fn start(pool: PgPool, rules: Arc<RuleSet>, settings: GroupCommitSettings) -> Self {
         let max_group = settings.max_group.max(1);
         let (queue, receiver) = mpsc::channel(max_group * settings.writers.max(1) * 4);
@@ -51,7 +55,16 @@ impl GroupCommit {
                 max_group,
             ));
         }
-        Self { queue }
+        Self { queue, pool, rules }
+    }
+
+    /// Ingests a batch as one unit of its own.
+    pub async fn ingest_batch(
+        &self,
+        events: &[LeadEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>, ApiError> {
+        write_events(&self.pool, &self.rules, now, events).await
     }
 
     /// Ingests one event; returns once the transaction holding it has committed.

@@ -58,11 +58,9 @@ pub enum EventStatus {
 const DEADLOCK_TRIES: usize = 3;
 
 /// Ingests a request's `events`; outcomes come back in their order. A lone event joins a
-/// group commit ([`group`]); a batch is its own transaction.
+/// group commit ([`group`]); a batch is its own unit.
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 pub async fn ingest(
-    pool: &PgPool,
-    rules: &RuleSet,
     group_commit: &GroupCommit,
     now: DateTime<Utc>,
     mut events: Vec<LeadEvent>,
@@ -71,7 +69,7 @@ pub async fn ingest(
         let event = events.pop().expect("one event");
         return Ok(vec![group_commit.ingest(event, now).await?]);
     }
-    write_events(pool, rules, now, &events).await
+    group_commit.ingest_batch(&events, now).await
 }
 
 /// Ingests `events` as one unit: optimistically if it can, else in one locking transaction,
@@ -195,10 +193,21 @@ struct Effects {
 }
 
 impl Effects {
-    /// Whether the unit needs more than the optimistic one-statement write can do: assign an
-    /// MQL, or write nurture's log and touches.
-    fn beyond_optimistic(&self) -> bool {
-        handoff::touches_handoff(&self.transitions) || !self.nurture.is_empty()
+    /// Whether the unit must hold its leads' locks while it works: a lead enters or leaves
+    /// the handoff (assignment reads and advances the reps' turns).
+    fn needs_locks(&self) -> bool {
+        handoff::touches_handoff(&self.transitions)
+    }
+
+    /// Nurture's records with the leads they belong to, for [`nurture::rows`].
+    fn planned_nurture<'l>(
+        &self,
+        leads: &'l HashMap<String, Lead>,
+    ) -> Vec<(&'l Lead, Vec<NurtureRecord>)> {
+        self.nurture
+            .iter()
+            .map(|(email, records)| (&leads[email.as_str()], records.clone()))
+            .collect()
     }
 }
 
@@ -239,12 +248,7 @@ async fn record_nurture(
     leads: &HashMap<String, Lead>,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let planned: Vec<(&Lead, Vec<NurtureRecord>)> = effects
-        .nurture
-        .iter()
-        .map(|(email, records)| (&leads[email.as_str()], records.clone()))
-        .collect();
-    nurture::record(conn, &planned, now).await
+    nurture::record(conn, &effects.planned_nurture(leads), now).await
 }
 
 /// One outcome per event of the batch, in its order.

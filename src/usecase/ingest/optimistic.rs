@@ -1,18 +1,21 @@
 //! The optimistic path for a group whose leads all exist: read them unlocked, apply the
 //! engine, then write everything in one statement that succeeds only if no lead changed since
-//! the read (`db::ingest`). Two round trips and one durable commit; `None` sends the
-//! group to the locking path (a new lead, or a lost race).
+//! the read (`db::ingest`). Two round trips (three when nurture tells an owner) and one durable
+//! commit; `None` sends the group to the locking path (a new lead, a handoff, or a lost race).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes};
+use super::{
+    super::nurture, IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask,
+    outcomes,
+};
 use crate::{
     db::{
         events::NewEvent,
-        ingest::{self, Written},
+        ingest::{self, Extras, Written},
         leads::{self, Lead},
     },
     domain::LeadEvent,
@@ -53,9 +56,14 @@ pub(super) async fn try_ingest(
     let fresh = fresh.into_iter();
     let per_lead = apply_to_leads(&mut conn, fresh, &mut leads, histories, rules, false).await?;
     let effects = evaluate_leads(&per_lead, &mut leads, &HashSet::new(), rules, now);
-    if effects.beyond_optimistic() {
+    if effects.needs_locks() {
         return Ok(None);
     }
+    let planned = effects.planned_nurture(&leads);
+    // Unlocked, as an owner is only told: a change of owner racing this write may tell the
+    // previous one.
+    let owners = nurture::owners(&mut conn, &planned).await?;
+    let (entries, messages) = nurture::rows(&planned, &owners, now);
     let new_events: Vec<NewEvent<'_>> = per_lead
         .values()
         .flatten()
@@ -66,7 +74,18 @@ pub(super) async fn try_ingest(
         .collect();
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
     if !new_events.is_empty()
-        && ingest::write_group(&mut conn, &new_events, &touched, &effects.transitions, now).await?
+        && ingest::write_group(
+            &mut conn,
+            &new_events,
+            &touched,
+            Extras {
+                transitions: &effects.transitions,
+                nurture: &entries,
+                messages: &messages,
+            },
+            now,
+        )
+        .await?
             == Written::Stale
     {
         return Ok(None);

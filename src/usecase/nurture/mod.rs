@@ -56,26 +56,44 @@ pub fn plan(
     records
 }
 
-/// Writes `planned` (per lead, what [`plan`] returned): log rows, and outbox messages: each
-/// email or retargeting touch for the MAP, each sales touch as a task for the owner rep, and a
-/// notice to the owner where the tier asks for one. A touch is keyed by lead, enrollment and
-/// step, so it can never be sent twice.
+/// Writes `planned` (per lead, what [`plan`] returned): see [`rows`].
 pub async fn record(
     conn: &mut PgConnection,
     planned: &[(&Lead, Vec<NurtureRecord>)],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
+    let owners = owners(conn, planned).await?;
+    let (entries, messages) = rows(planned, &owners, now);
+    nurture::record(conn, &entries, now).await?;
+    outbox::enqueue(conn, &messages, now).await?;
+    Ok(())
+}
+
+/// Who owns the leads of `planned` that need an owner to tell (read only when one does).
+pub async fn owners(
+    conn: &mut PgConnection,
+    planned: &[(&Lead, Vec<NurtureRecord>)],
+) -> Result<HashMap<Uuid, String>, ApiError> {
     let needs_owner: Vec<Uuid> = planned
         .iter()
         .filter(|(_, records)| records.iter().any(wants_owner))
         .map(|(lead, _)| lead.id)
         .collect();
-    let owners = if needs_owner.is_empty() {
-        HashMap::new()
-    } else {
-        nurture::owners(conn, &needs_owner).await?
-    };
+    if needs_owner.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(nurture::owners(conn, &needs_owner).await?)
+}
 
+/// What `planned` writes, given the leads' `owners`: log rows, and outbox messages: each
+/// email or retargeting touch for the MAP, each sales touch as a task for the owner rep, and a
+/// notice to the owner where the tier asks for one. A touch is keyed by lead, enrollment and
+/// step, so it can never be sent twice.
+pub fn rows(
+    planned: &[(&Lead, Vec<NurtureRecord>)],
+    owners: &HashMap<Uuid, String>,
+    now: DateTime<Utc>,
+) -> (Vec<NewEntry>, Vec<Message>) {
     let mut entries = Vec::new();
     let mut messages = Vec::new();
     for (lead, records) in planned {
@@ -137,9 +155,7 @@ pub async fn record(
             });
         }
     }
-    nurture::record(conn, &entries, now).await?;
-    outbox::enqueue(conn, &messages, now).await?;
-    Ok(())
+    (entries, messages)
 }
 
 fn wants_owner(record: &NurtureRecord) -> bool {
