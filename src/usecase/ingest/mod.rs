@@ -3,8 +3,8 @@
 //!
 //! A batch request is one unit of work; concurrent single-event requests are gathered into one
 //! by a group commit ([`group`]). A unit whose leads all exist takes the optimistic path (one
-//! read, one write statement: [`optimistic`]); one that creates leads, or loses a race, takes
-//! one set-based locking transaction ([`batch`]).
+//! read, one write statement: [`optimistic`]); one that creates leads, hands an MQL off, or
+//! loses a race, takes one set-based locking transaction ([`batch`]).
 
 mod batch;
 mod group;
