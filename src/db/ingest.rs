@@ -83,25 +83,29 @@ fn group_sql(shape: Shape) -> String {
         );
         next += transitions::WRITE_PARAMS;
     }
-    if shape.entries {
+    // Appended rows whose write depends on nothing but `fresh`.
+    let mut append = |name: &str, table: &str, cols: &str, rows: String, on_conflict: &str| {
         optional += &format!(
-            r#",
-           nl as (insert into nurture_log ({cols}) select {cols} from {rows}
-                  where exists (select 1 from fresh) {on_conflict})"#,
-            cols = nurture::WRITE_COLUMNS,
-            rows = nurture::unnest_entries(next),
-            on_conflict = nurture::ON_CONFLICT,
+            ",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows}\n                  where exists (select 1 from fresh) {on_conflict})"
+        );
+    };
+    if shape.entries {
+        append(
+            "nl",
+            "nurture_log",
+            nurture::WRITE_COLUMNS,
+            nurture::unnest_entries(next),
+            nurture::ON_CONFLICT,
         );
         next += nurture::WRITE_PARAMS;
     }
     if shape.messages {
-        optional += &format!(
-            r#",
-           ob as (insert into outbox ({cols}) select {cols} from {rows}
-                  where exists (select 1 from fresh) {on_conflict})"#,
-            cols = outbox::WRITE_COLUMNS,
-            rows = outbox::unnest_messages(next),
-            on_conflict = outbox::ON_CONFLICT,
+        append(
+            "ob",
+            "outbox",
+            outbox::WRITE_COLUMNS,
+            outbox::unnest_messages(next),
+            outbox::ON_CONFLICT,
         );
     }
     format!(
