@@ -326,6 +326,116 @@ async fn round_robin_is_exactly_fair_under_concurrency(pool: PgPool) {
     assert_eq!(counts, vec![100; 10]);
 }
 
+/// A lead that exists turns MQL through a later event (the optimistic ingest path, which
+/// assigns after its write): by the time the event is answered the lead is assigned once,
+/// with that event as the packet's trigger and the rep's message in the outbox.
+#[sqlx::test]
+async fn an_existing_lead_is_assigned_before_the_event_that_made_it_mql_is_answered(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, rep, key) = team(&app).await;
+    let body = app
+        .ingest(&vp_event(
+            "first",
+            "late@acme.io",
+            "pricing_page_visit",
+            Duration::minutes(-5),
+        ))
+        .await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Lead");
+    let body = app
+        .ingest(&vp_event(
+            "second",
+            "late@acme.io",
+            "comparison_page_visit",
+            Duration::zero(),
+        ))
+        .await;
+    assert_eq!(body["results"][0]["lead_created"], false);
+    assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
+
+    let (_, queue) = app.with_key(&key).get("/api/v1/queue").await;
+    let queue = queue.as_array().unwrap();
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    assert_eq!(queue[0]["packet"]["owner"]["rep_id"], rep.to_string());
+    assert_eq!(
+        queue[0]["packet"]["trigger"]["type"],
+        "comparison_page_visit"
+    );
+    assert_eq!(app.count("assignments").await, 1);
+    let messages: i64 =
+        sqlx::query_scalar("select count(*) from outbox where topic = 'rep.assigned'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(messages, 1);
+
+    // Settling again (as a clock tick racing the ingest would) finds nothing left to assign.
+    let mut conn = app.pool.acquire().await.unwrap();
+    let id: Uuid = queue[0]["lead_id"].as_str().unwrap().parse().unwrap();
+    let claimable = leadrouter::db::leads::lock_unassigned(&mut conn, &[id])
+        .await
+        .unwrap();
+    assert!(claimable.is_empty());
+}
+
+/// 300 existing leads each turned MQL by concurrent single events (so group commits hand
+/// several off at once): each is assigned exactly once, and round robin stays exactly fair.
+#[sqlx::test]
+async fn concurrent_mqls_of_existing_leads_are_each_assigned_once_and_fairly(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    tier(&app, "acme.io", 2).await;
+    for i in 0..3 {
+        create_rep(
+            &app,
+            json!({"name": format!("Rep {i}"), "email": format!("rep{i}@us.example")}),
+        )
+        .await;
+    }
+    let first: Vec<Value> = (0..300)
+        .map(|i| {
+            vp_event(
+                &format!("view-{i}"),
+                &format!("p{i}@acme.io"),
+                "page_view",
+                Duration::minutes(-5),
+            )
+        })
+        .collect();
+    app.ingest(&Value::Array(first)).await;
+    assert_eq!(app.count("assignments").await, 0);
+    let requests: Vec<_> = (0..300)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let e = vp_event(
+                    &format!("demo-{i}"),
+                    &format!("p{i}@acme.io"),
+                    "demo_request",
+                    Duration::zero(),
+                );
+                app.ingest(&e).await
+            })
+        })
+        .collect();
+    for request in requests {
+        let body = request.await.unwrap();
+        assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
+    }
+    let counts: Vec<i64> =
+        sqlx::query_scalar("select count(*) from assignments group by rep_id order by 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(counts, vec![100; 3]);
+    assert_eq!(app.count("unassigned_mqls").await, 0);
+    let owned: i64 =
+        sqlx::query_scalar("select count(*) from leads where owner_rep_id is not null")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(owned, 300);
+}
+
 /// With no active rep an MQL waits, and the first rep to appear gets it.
 #[sqlx::test]
 async fn an_mql_waits_for_a_rep_and_is_assigned_when_one_appears(pool: PgPool) {

@@ -335,6 +335,31 @@ pub async fn owner_of(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<
     )
 }
 
+/// Locks those of `ids` that are MQLs ready for handoff with no open assignment, in email
+/// order as every locker of leads takes them. The assignment check is a statement of its own,
+/// after the lock, so that its snapshot sees an assignment committed while this one waited.
+pub async fn lock_unassigned(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Lead>> {
+    let sql = format!(
+        "select {COLUMNS} from leads
+          where id = any($1) and lifecycle_stage = 'MQL' and review_missing is null
+          order by email for update"
+    );
+    let locked = convert(sqlx::query_as(&sql).bind(ids).fetch_all(&mut *conn).await?)?;
+    if locked.is_empty() {
+        return Ok(locked);
+    }
+    let held: Vec<Uuid> = sqlx::query_scalar(
+        "select lead_id from assignments where lead_id = any($1) and closed_at is null",
+    )
+    .bind(locked.iter().map(|l| l.id).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await?;
+    Ok(locked
+        .into_iter()
+        .filter(|l| !held.contains(&l.id))
+        .collect())
+}
+
 /// Locks up to `limit` MQLs that are ready for handoff but held by no rep, skipping rows
 /// another transaction holds.
 pub async fn claim_unassigned(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Lead>> {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     super::handoff, EventStatus, IngestOutcome, Key, apply_to_leads, evaluate_leads, fresh_events,
-    fresh_mask, has_account, key, outcomes, record_nurture,
+    fresh_mask, has_account, key, outcomes, record_nurture, triggers,
 };
 use crate::{
     db::{
@@ -19,7 +19,7 @@ use crate::{
         transitions,
     },
     domain::LeadEvent,
-    engine::{RuleSet, Touch},
+    engine::RuleSet,
     error::ApiError,
 };
 
@@ -79,23 +79,11 @@ pub(super) async fn ingest(
     leads::update_many(&mut tx, &touched).await?;
     transitions::record_many(&mut tx, &effects.transitions).await?;
     record_nurture(&mut tx, &effects, &leads, now).await?;
-    let triggers: HashMap<Uuid, Touch> = per_lead
-        .iter()
-        .map(|(email, events)| {
-            let last = events[events.len() - 1];
-            let touch = Touch {
-                event_type: last.event_type,
-                source: last.source.clone(),
-                occurred_at: last.occurred_at,
-            };
-            (leads[*email].id, touch)
-        })
-        .collect();
     handoff::follow(
         &mut tx,
         &touched,
         &effects.transitions,
-        &triggers,
+        &triggers(&per_lead, &leads),
         rules,
         now,
     )

@@ -3,8 +3,7 @@
 //! Webhook sources mostly post one event per request, and a durable commit per event spends
 //! the database's CPU on per-transaction work (a round trip per statement, a WAL flush) rather
 //! than on the events. So single events are queued and a few writer tasks each take whatever is
-//! waiting (up to `max_group` events) and ingest it through the locking path as one
-//! transaction. Each request is still answered only after the transaction holding its event
+//! waiting (up to `max_group` events) and ingest it as one unit of work. Each request is still answered only after the transaction holding its event
 //! committed, and a request that arrives while the writers are idle is written at once: under
 //! light load a group is one event and nothing waits.
 
@@ -14,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{IngestOutcome, write_events};
+use super::{IngestOutcome, write_and_hand_off, write_events};
 use crate::{domain::LeadEvent, engine::RuleSet, error::ApiError};
 
 /// How many writer tasks run groups, and how large a group may grow.
@@ -64,7 +63,7 @@ impl GroupCommit {
         events: &[LeadEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, ApiError> {
-        write_events(&self.pool, &self.rules, now, events).await
+        write_and_hand_off(&self.pool, &self.rules, now, events).await
     }
 
     /// Ingests one event; returns once the transaction holding it has committed.
@@ -100,7 +99,9 @@ async fn write_groups(
     }
 }
 
-async fn write_group(pool: &PgPool, rules: &RuleSet, group: Vec<Pending>) {
+/// Writes one group and answers its requests; a request whose lead the group made MQL is
+/// answered once that lead is assigned, by a task of its own so the writer moves on.
+async fn write_group(pool: &PgPool, rules: &Arc<RuleSet>, group: Vec<Pending>) {
     let now = group
         .iter()
         .map(|p| p.now)
@@ -108,19 +109,33 @@ async fn write_group(pool: &PgPool, rules: &RuleSet, group: Vec<Pending>) {
         .expect("a group is never empty");
     let events: Vec<LeadEvent> = group.iter().map(|p| p.event.clone()).collect();
     match write_events(pool, rules, now, &events).await {
-        Ok(outcomes) => {
+        Ok((outcomes, owed)) => {
             let mut creation_reported = std::collections::HashSet::new();
+            let mut waiting = Vec::new();
             for (pending, mut outcome) in group.into_iter().zip(outcomes) {
                 // The lead was created by this group: credit the first request that touched it.
                 outcome.lead_created &= creation_reported.insert(outcome.lead_id);
-                let _ = pending.reply.send(Ok(outcome));
+                if owed.holds(outcome.lead_id) {
+                    waiting.push((pending, outcome));
+                } else {
+                    let _ = pending.reply.send(Ok(outcome));
+                }
+            }
+            if !waiting.is_empty() {
+                let (pool, rules) = (pool.clone(), rules.clone());
+                tokio::spawn(async move {
+                    owed.settle(&pool, &rules, now).await;
+                    for (pending, outcome) in waiting {
+                        let _ = pending.reply.send(Ok(outcome));
+                    }
+                });
             }
         }
         // Write alone whatever a failed group held, so one event's failure stays its own.
         Err(error) if group.len() > 1 => {
             tracing::warn!(events = group.len(), error = %error, "group failed; writing its events one by one");
             for pending in group {
-                let result = write_events(pool, rules, pending.now, &[pending.event])
+                let result = write_and_hand_off(pool, rules, pending.now, &[pending.event])
                     .await
                     .map(|mut outcomes| outcomes.remove(0));
                 let _ = pending.reply.send(result);

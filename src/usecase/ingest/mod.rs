@@ -19,7 +19,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{evaluation, handoff, nurture};
+use super::{evaluation, handoff, handoff::Owed, nurture};
 use crate::{
     db::{
         events,
@@ -27,7 +27,7 @@ use crate::{
         transitions::NewTransition,
     },
     domain::{LeadEvent, Stage},
-    engine::{IntentState, NurtureRecord, Observed, RuleSet},
+    engine::{IntentState, NurtureRecord, Observed, RuleSet, Touch},
     error::ApiError,
 };
 
@@ -73,15 +73,16 @@ pub async fn ingest(
 }
 
 /// Ingests `events` as one unit: optimistically if it can, else in one locking transaction,
-/// retried when PostgreSQL breaks a deadlock by aborting it.
+/// retried when PostgreSQL breaks a deadlock by aborting it. Returns the outcomes and the
+/// handoffs the unit committed MQLs for but left to [`Owed::settle`].
 async fn write_events(
     pool: &PgPool,
     rules: &RuleSet,
     now: DateTime<Utc>,
     events: &[LeadEvent],
-) -> Result<Vec<IngestOutcome>, ApiError> {
-    if let Some(outcomes) = optimistic::try_ingest(pool, rules, now, events).await? {
-        return Ok(outcomes);
+) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
+    if let Some(written) = optimistic::try_ingest(pool, rules, now, events).await? {
+        return Ok(written);
     }
     let mut tries = 0;
     loop {
@@ -90,9 +91,21 @@ async fn write_events(
             Err(ApiError::Unavailable(why)) if tries < DEADLOCK_TRIES => {
                 tracing::warn!(attempt = tries, reason = %why, "retrying batch");
             }
-            result => return result,
+            result => return result.map(|outcomes| (outcomes, Owed::default())),
         }
     }
+}
+
+/// [`write_events`], then the handoffs it owes, before answering.
+async fn write_and_hand_off(
+    pool: &PgPool,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+    events: &[LeadEvent],
+) -> Result<Vec<IngestOutcome>, ApiError> {
+    let (outcomes, owed) = write_events(pool, rules, now, events).await?;
+    owed.settle(pool, rules, now).await;
+    Ok(outcomes)
 }
 
 /// Applies one lead's new events (in `occurred_at` order) to it, through the engine's fold
@@ -193,10 +206,10 @@ struct Effects {
 }
 
 impl Effects {
-    /// Whether the unit must hold its leads' locks while it works: a lead enters or leaves
-    /// the handoff (assignment reads and advances the reps' turns).
+    /// Whether the unit must hold its leads' locks while it works: a lead leaves MQL, and
+    /// its open assignment must close with it.
     fn needs_locks(&self) -> bool {
-        handoff::touches_handoff(&self.transitions)
+        handoff::leaves_handoff(&self.transitions)
     }
 
     /// Nurture's records with the leads they belong to, for [`nurture::rows`].
@@ -239,6 +252,26 @@ fn evaluate_leads(
         }
     }
     effects
+}
+
+/// Per lead, the latest of its events in `per_lead`: what a handoff's packet names as the
+/// trigger.
+fn triggers(
+    per_lead: &BTreeMap<&str, Vec<&LeadEvent>>,
+    leads: &HashMap<String, Lead>,
+) -> HashMap<Uuid, Touch> {
+    per_lead
+        .iter()
+        .map(|(email, events)| {
+            let last = events[events.len() - 1];
+            let touch = Touch {
+                event_type: last.event_type,
+                source: last.source.clone(),
+                occurred_at: last.occurred_at,
+            };
+            (leads[*email].id, touch)
+        })
+        .collect()
 }
 
 /// Writes nurture's side of `effects` for leads already written.

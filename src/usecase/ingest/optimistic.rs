@@ -1,7 +1,10 @@
 //! The optimistic path for a group whose leads all exist: read them unlocked, apply the
 //! engine, then write everything in one statement that succeeds only if no lead changed since
 //! the read (`db::ingest`). Two round trips (three when nurture tells an owner) and one durable
-//! commit; `None` sends the group to the locking path (a new lead, a handoff, or a lost race).
+//! commit; `None` sends the group to the locking path (a new lead, a lead leaving MQL, or a
+//! lost race). A lead that became MQL is assigned afterwards, under its lock, by
+//! [`Owed::settle`]: assignment takes a dozen round trips, and a group waiting on them in the
+//! locking path held its writer for as long.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -9,8 +12,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::{
-    super::nurture, IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask,
-    outcomes,
+    super::{handoff::Owed, nurture},
+    IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes, triggers,
 };
 use crate::{
     db::{
@@ -29,7 +32,7 @@ pub(super) async fn try_ingest(
     rules: &RuleSet,
     now: DateTime<Utc>,
     batch: &[LeadEvent],
-) -> Result<Option<Vec<IngestOutcome>>, ApiError> {
+) -> Result<Option<(Vec<IngestOutcome>, Owed)>, ApiError> {
     let mut conn = pool.acquire().await?;
     // No look-up of stored keys: a duplicate makes the write fail as stale, and the locking
     // path, which does look, reports it. Webhook retries are rare next to new events.
@@ -90,7 +93,8 @@ pub(super) async fn try_ingest(
     {
         return Ok(None);
     }
-    outcomes(
+    let owed = Owed::of(&touched, &effects.transitions, triggers(&per_lead, &leads));
+    let outcomes = outcomes(
         &mut conn,
         batch,
         &is_fresh,
@@ -99,6 +103,6 @@ pub(super) async fn try_ingest(
         rules,
         now,
     )
-    .await
-    .map(Some)
+    .await?;
+    Ok(Some((outcomes, owed)))
 }
