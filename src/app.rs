@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -27,7 +27,8 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The real clock.
 pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
+    // Microseconds, as PostgreSQL keeps them: what ingest holds in memory is what it stored.
+    Arc::new(|| Utc::now().trunc_subsecs(6))
 }
 
 /// Everything a request handler needs, cheap to clone.
@@ -54,6 +55,7 @@ impl AppState {
             GroupCommitSettings {
                 writers: settings.ingest.group_writers,
                 max_group: settings.ingest.max_group_events,
+                lead_cache: settings.ingest.lead_cache,
             },
         );
         let admin_key = settings

@@ -63,6 +63,8 @@ pub struct IngestSettings {
     /// Connections of ingest's own pool (the writers and batch requests), besides
     /// `database.max_connections`.
     pub connections: u32,
+    /// Leads kept in memory as ingest last wrote them (0: none).
+    pub lead_cache: usize,
 }
 
 /// Background jobs.

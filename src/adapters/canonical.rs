@@ -3,7 +3,7 @@
 //! A batch is validated whole before anything is written, and every problem is reported with
 //! the JSON path of its field (`[3].lead.email`).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
@@ -246,7 +246,9 @@ impl<'a> Checker<'a> {
     /// An RFC 3339 timestamp.
     pub(super) fn instant(&mut self, field: &str, at: &str) -> Option<DateTime<Utc>> {
         match DateTime::parse_from_rfc3339(at) {
-            Ok(at) => Some(at.with_timezone(&Utc)),
+            // To the microsecond PostgreSQL keeps, so that a lead held in memory after its
+            // write (`usecase::ingest::cache`) is the lead stored.
+            Ok(at) => Some(at.with_timezone(&Utc).trunc_subsecs(6)),
             Err(_) => {
                 self.fail(
                     field,

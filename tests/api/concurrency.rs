@@ -124,3 +124,72 @@ async fn a_burst_of_retries_of_one_event_counts_it_once(pool: PgPool) {
     assert_eq!(app.count("lead_events").await, 2);
     assert_eq!(app.lead("known@acme.io").await["intent_score"], 35.0);
 }
+
+/// Two instances of the service on one database, each with its own memory of the leads it
+/// wrote, take turns with one lead's events: every point counts, because a copy the other
+/// instance has since changed fails the write's version check instead of overwriting it.
+#[sqlx::test]
+async fn two_instances_taking_turns_on_one_lead_lose_no_update(pool: PgPool) {
+    let apps = [
+        TestApp::spawn(pool.clone()).await,
+        TestApp::spawn(pool).await,
+    ];
+    let mut expected = 0.0;
+    for i in 0..12 {
+        let (kind, points) = KINDS[i % KINDS.len()];
+        expected += points;
+        let e = event(
+            &format!("turn-{i}"),
+            "shared@acme.io",
+            kind,
+            Duration::minutes(i as i64 - 60),
+        );
+        let body = apps[i % 2].ingest(&e).await;
+        assert_eq!(body["results"][0]["intent_score"], expected, "event {i}");
+    }
+    assert_eq!(
+        apps[0].lead("shared@acme.io").await["intent_score"],
+        expected
+    );
+}
+
+/// A lead that ingest holds in memory, then changed by another writer (its account's tier,
+/// set through the accounts API): the next event is applied to the lead as changed.
+#[sqlx::test]
+async fn a_lead_changed_outside_ingest_is_not_overwritten_by_its_copy_in_memory(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let tier = || async {
+        sqlx::query_scalar::<_, Option<i16>>("select account_tier from leads")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    for i in 0..2 {
+        let e = event(
+            &format!("before-{i}"),
+            "held@acme.io",
+            "page_view",
+            Duration::minutes(i - 30),
+        );
+        app.ingest(&e).await;
+    }
+    assert_eq!(tier().await, None);
+    let (status, body) = app
+        .post_json("/api/v1/accounts", &json!({"domain": "acme.io", "tier": 1}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tier().await, Some(1));
+    app.ingest(&event(
+        "after",
+        "held@acme.io",
+        "page_view",
+        Duration::zero(),
+    ))
+    .await;
+    assert_eq!(
+        tier().await,
+        Some(1),
+        "the event kept the tier set meanwhile"
+    );
+    assert_eq!(app.count("lead_events").await, 3);
+}

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{IngestOutcome, write_and_hand_off, write_events};
+use super::{IngestOutcome, LeadCache, Writer, write_and_hand_off, write_events};
 use crate::{domain::LeadEvent, engine::RuleSet, error::ApiError};
 
 /// How many writer tasks run groups, and how large a group may grow.
@@ -21,6 +21,8 @@ use crate::{domain::LeadEvent, engine::RuleSet, error::ApiError};
 pub struct GroupCommitSettings {
     pub writers: usize,
     pub max_group: usize,
+    /// How many leads the writers keep in memory ([`LeadCache`]).
+    pub lead_cache: usize,
 }
 
 /// A handle on the writer tasks; cheap to clone. The writers stop once every handle is dropped
@@ -29,8 +31,7 @@ pub struct GroupCommitSettings {
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Pending>,
-    pool: PgPool,
-    rules: Arc<RuleSet>,
+    writer: Writer,
 }
 
 struct Pending {
@@ -46,15 +47,15 @@ impl GroupCommit {
         let max_group = settings.max_group.max(1);
         let (queue, receiver) = mpsc::channel(max_group * settings.writers.max(1) * 4);
         let receiver = Arc::new(Mutex::new(receiver));
+        let writer = Writer {
+            pool,
+            rules,
+            cache: Arc::new(LeadCache::new(settings.lead_cache)),
+        };
         for _ in 0..settings.writers.max(1) {
-            tokio::spawn(write_groups(
-                pool.clone(),
-                rules.clone(),
-                receiver.clone(),
-                max_group,
-            ));
+            tokio::spawn(write_groups(writer.clone(), receiver.clone(), max_group));
         }
-        Self { queue, pool, rules }
+        Self { queue, writer }
     }
 
     /// Ingests a batch as one unit of its own.
@@ -63,7 +64,7 @@ impl GroupCommit {
         events: &[LeadEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, ApiError> {
-        write_and_hand_off(&self.pool, &self.rules, now, events).await
+        write_and_hand_off(&self.writer, now, events).await
     }
 
     /// Ingests one event; returns once the transaction holding it has committed.
@@ -84,8 +85,7 @@ impl GroupCommit {
 
 /// One writer: takes what is queued, writes it as one group, answers, repeats.
 async fn write_groups(
-    pool: PgPool,
-    rules: Arc<RuleSet>,
+    writer: Writer,
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     max_group: usize,
 ) {
@@ -95,20 +95,20 @@ async fn write_groups(
         if receiver.lock().await.recv_many(&mut group, max_group).await == 0 {
             return;
         }
-        write_group(&pool, &rules, std::mem::take(&mut group)).await;
+        write_group(&writer, std::mem::take(&mut group)).await;
     }
 }
 
 /// Writes one group and answers its requests; a request whose lead the group made MQL is
 /// answered once that lead is assigned, by a task of its own so the writer moves on.
-async fn write_group(pool: &PgPool, rules: &Arc<RuleSet>, group: Vec<Pending>) {
+async fn write_group(writer: &Writer, group: Vec<Pending>) {
     let now = group
         .iter()
         .map(|p| p.now)
         .max()
         .expect("a group is never empty");
     let events: Vec<LeadEvent> = group.iter().map(|p| p.event.clone()).collect();
-    match write_events(pool, rules, now, &events).await {
+    match write_events(writer, now, &events).await {
         Ok((outcomes, owed)) => {
             let mut creation_reported = std::collections::HashSet::new();
             let mut waiting = Vec::new();
@@ -122,9 +122,9 @@ async fn write_group(pool: &PgPool, rules: &Arc<RuleSet>, group: Vec<Pending>) {
                 }
             }
             if !waiting.is_empty() {
-                let (pool, rules) = (pool.clone(), rules.clone());
+                let writer = writer.clone();
                 tokio::spawn(async move {
-                    owed.settle(&pool, &rules, now).await;
+                    owed.settle(&writer.pool, &writer.rules, now).await;
                     for (pending, outcome) in waiting {
                         let _ = pending.reply.send(Ok(outcome));
                     }
@@ -135,7 +135,7 @@ async fn write_group(pool: &PgPool, rules: &Arc<RuleSet>, group: Vec<Pending>) {
         Err(error) if group.len() > 1 => {
             tracing::warn!(events = group.len(), error = %error, "group failed; writing its events one by one");
             for pending in group {
-                let result = write_and_hand_off(pool, rules, pending.now, &[pending.event])
+                let result = write_and_hand_off(writer, pending.now, &[pending.event])
                     .await
                     .map(|mut outcomes| outcomes.remove(0));
                 let _ = pending.reply.send(result);

@@ -7,12 +7,17 @@
 //! loses a race, takes one set-based locking transaction ([`batch`]).
 
 mod batch;
+mod cache;
 mod group;
 mod optimistic;
 
+pub use cache::LeadCache;
 pub use group::{GroupCommit, GroupCommitSettings};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -72,18 +77,28 @@ pub async fn ingest(
     group_commit.ingest_batch(&events, now).await
 }
 
+/// What every unit of ingest work writes with: ingest's pool, the rules, and the leads it
+/// wrote lately.
+#[derive(Clone)]
+struct Writer {
+    pool: PgPool,
+    rules: Arc<RuleSet>,
+    cache: Arc<LeadCache>,
+}
+
 /// Ingests `events` as one unit: optimistically if it can, else in one locking transaction,
 /// retried when PostgreSQL breaks a deadlock by aborting it. Returns the outcomes and the
 /// handoffs the unit committed MQLs for but left to [`Owed::settle`].
 async fn write_events(
-    pool: &PgPool,
-    rules: &RuleSet,
+    Writer { pool, rules, cache }: &Writer,
     now: DateTime<Utc>,
     events: &[LeadEvent],
 ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
-    if let Some(written) = optimistic::try_ingest(pool, rules, now, events).await? {
+    if let Some(written) = optimistic::try_ingest(pool, rules, cache, now, events).await? {
         return Ok(written);
     }
+    // The locking path rewrites these leads: their cached copies would only fail a check.
+    cache.forget(events.iter().map(|e| e.email.as_str()));
     let mut tries = 0;
     loop {
         tries += 1;
@@ -98,13 +113,12 @@ async fn write_events(
 
 /// [`write_events`], then the handoffs it owes, before answering.
 async fn write_and_hand_off(
-    pool: &PgPool,
-    rules: &RuleSet,
+    writer: &Writer,
     now: DateTime<Utc>,
     events: &[LeadEvent],
 ) -> Result<Vec<IngestOutcome>, ApiError> {
-    let (outcomes, owed) = write_events(pool, rules, now, events).await?;
-    owed.settle(pool, rules, now).await;
+    let (outcomes, owed) = write_events(writer, now, events).await?;
+    owed.settle(&writer.pool, &writer.rules, now).await;
     Ok(outcomes)
 }
 

@@ -13,7 +13,8 @@ use sqlx::PgPool;
 
 use super::{
     super::{handoff::Owed, nurture},
-    IngestOutcome, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes, triggers,
+    IngestOutcome, LeadCache, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes,
+    triggers,
 };
 use crate::{
     db::{
@@ -30,6 +31,7 @@ use crate::{
 pub(super) async fn try_ingest(
     pool: &PgPool,
     rules: &RuleSet,
+    cache: &LeadCache,
     now: DateTime<Utc>,
     batch: &[LeadEvent],
 ) -> Result<Option<(Vec<IngestOutcome>, Owed)>, ApiError> {
@@ -43,14 +45,25 @@ pub(super) async fn try_ingest(
         let at = earliest.entry(e.email.as_str()).or_insert(e.occurred_at);
         *at = (*at).min(e.occurred_at);
     }
-    let (emails, stamps): (Vec<&str>, Vec<DateTime<Utc>>) = earliest.into_iter().unzip();
-    let mut leads = HashMap::new();
+    let emails: Vec<&str> = earliest.keys().copied().collect();
+    let mut leads: HashMap<String, Lead> = cache
+        .get_many(&emails)
+        .into_iter()
+        .map(|l| (l.email.to_string(), l))
+        .collect();
+    // A cached lead's history, when a late event needs it, is read by `apply_to_leads`.
+    let (unread, stamps): (Vec<&str>, Vec<DateTime<Utc>>) = earliest
+        .into_iter()
+        .filter(|(email, _)| !leads.contains_key(*email))
+        .unzip();
     let mut histories = HashMap::new();
-    for (lead, history) in leads::by_emails_with_history(&mut conn, &emails, &stamps).await? {
-        if let Some(history) = history {
-            histories.insert(lead.id, history);
+    if !unread.is_empty() {
+        for (lead, history) in leads::by_emails_with_history(&mut conn, &unread, &stamps).await? {
+            if let Some(history) = history {
+                histories.insert(lead.id, history);
+            }
+            leads.insert(lead.email.to_string(), lead);
         }
-        leads.insert(lead.email.to_string(), lead);
     }
     if leads.len() < emails.len() {
         return Ok(None);
@@ -91,8 +104,14 @@ pub(super) async fn try_ingest(
         .await?
             == Written::Stale
     {
+        cache.forget(emails);
         return Ok(None);
     }
+    // As stored: the write bumped each version by one.
+    cache.put(touched.iter().map(|lead| Lead {
+        version: lead.version + 1,
+        ..(*lead).clone()
+    }));
     let owed = Owed::of(&touched, &effects.transitions, triggers(&per_lead, &leads));
     let outcomes = outcomes(
         &mut conn,
