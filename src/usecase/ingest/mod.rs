@@ -331,11 +331,15 @@ async fn outcomes(
         .collect();
     others.sort_unstable();
     others.dedup();
-    let others: HashMap<Uuid, Lead> = leads::by_ids(conn, &others)
-        .await?
-        .into_iter()
-        .map(|l| (l.id, l))
-        .collect();
+    let others: HashMap<Uuid, Lead> = if others.is_empty() {
+        HashMap::new()
+    } else {
+        leads::by_ids(conn, &others)
+            .await?
+            .into_iter()
+            .map(|l| (l.id, l))
+            .collect()
+    };
     let by_id: HashMap<Uuid, &Lead> = leads
         .values()
         .chain(others.values())
