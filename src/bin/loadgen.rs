@@ -463,9 +463,16 @@ async fn main() -> anyhow::Result<()> {
         record("half-peak p50 ms", half.p50_ms);
         record("half-peak p99 ms", half.p99_ms);
 
-        // Nurture's cost: the same load on segmented leads, nurture off then on.
-        let mut rates = Vec::new();
-        for (mode, url) in &nurture_urls {
+        // Nurture's cost: the same load on segmented leads, nurture off and on, in turns
+        // (off first in odd rounds, on first in even ones), so that what the machine does
+        // in the background (a checkpoint, autovacuum) weighs on both alike over the run.
+        let mut rates = [0.0; 2];
+        let mut order = [0, 1];
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for i in order {
+            let (mode, url) = &nurture_urls[i];
             let population = format!("nurture-{mode}-");
             let (c, u) = (client.clone(), url.clone());
             let figures = closed_loop(16, args.seconds, move || {
@@ -479,7 +486,7 @@ async fn main() -> anyhow::Result<()> {
                 figures.events_per_sec,
             );
             record(&format!("nurture {mode} c=16 p99 ms"), figures.p99_ms);
-            rates.push(figures.events_per_sec);
+            rates[i] = figures.events_per_sec;
         }
         let ratio = rates[1] / rates[0];
         println!("{:<34} {ratio:>10.2}", "  ratio nurture on/off");

@@ -1,6 +1,7 @@
 //! Assignment: an MQL ready for handoff (not waiting for review) gets a named rep, a context
-//! packet and its SLA clock, in the transaction that made it ready, with the rep's
-//! notification in the outbox.
+//! packet and its SLA clock, with the rep's notification in the outbox: in the transaction that
+//! made it ready, or, after ingest's optimistic write, in one right after it
+//! ([`super::Owed::settle`]).
 
 use std::collections::HashMap;
 
