@@ -113,7 +113,11 @@ impl Owed {
         }
         .await;
         if let Err(error) = result {
-            tracing::warn!(leads = self.lead_ids.len(), %error, "handoff after ingest failed; the SLA clock assigns these MQLs on its next tick");
+            tracing::warn!(
+                leads = self.lead_ids.len(),
+                %error,
+                "handoff after ingest failed; the SLA clock assigns these MQLs on its next tick"
+            );
         }
     }
 }

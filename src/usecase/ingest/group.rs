@@ -3,9 +3,10 @@
 //! Webhook sources mostly post one event per request, and a durable commit per event spends
 //! the database's CPU on per-transaction work (a round trip per statement, a WAL flush) rather
 //! than on the events. So single events are queued and a few writer tasks each take whatever is
-//! waiting (up to `max_group` events) and ingest it as one unit of work. Each request is still answered only after the transaction holding its event
-//! committed, and a request that arrives while the writers are idle is written at once: under
-//! light load a group is one event and nothing waits.
+//! waiting (up to `max_group` events) and ingest it as one unit of work. Each request is still
+//! answered only after the transaction holding its event committed, and a request that arrives
+//! while the writers are idle is written at once: under light load a group is one event and
+//! nothing waits.
 
 use std::sync::Arc;
 

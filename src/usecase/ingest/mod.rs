@@ -2,9 +2,11 @@
 //! commit before it is answered, and an event never lands without its effects on the lead.
 //!
 //! A batch request is one unit of work; concurrent single-event requests are gathered into one
-//! by a group commit ([`group`]). A unit whose leads all exist takes the optimistic path (one
-//! read, one write statement: [`optimistic`]); one that creates leads, hands an MQL off, or
-//! loses a race, takes one set-based locking transaction ([`batch`]).
+//! by a group commit ([`group`]). A unit whose leads all exist takes the optimistic path (the
+//! leads from memory ([`cache`]) or one read, then one write statement: [`optimistic`]), and
+//! the MQLs it made are handed off right after ([`Owed::settle`]); one that creates leads,
+//! takes a lead out of MQL, or loses a race, takes one set-based locking transaction
+//! ([`batch`]).
 
 mod batch;
 mod cache;

@@ -1,7 +1,7 @@
-//! The optimistic path for a group whose leads all exist: read them unlocked, apply the
-//! engine, then write everything in one statement that succeeds only if no lead changed since
-//! the read (`db::ingest`). Two round trips (three when nurture tells an owner) and one durable
-//! commit; `None` sends the group to the locking path (a new lead, a lead leaving MQL, or a
+//! The optimistic path for a group whose leads all exist: take them from the [`LeadCache`] or
+//! read them unlocked, apply the engine, then write everything in one statement that succeeds
+//! only if no lead changed since (`db::ingest`). One or two round trips (one more when nurture
+//! tells an owner) and one durable commit; `None` sends the group to the locking path (a new lead, a lead leaving MQL, or a
 //! lost race). A lead that became MQL is assigned afterwards, under its lock, by
 //! [`Owed::settle`]: assignment takes a dozen round trips, and a group waiting on them in the
 //! locking path held its writer for as long.
@@ -104,7 +104,6 @@ pub(super) async fn try_ingest(
         .await?
             == Written::Stale
     {
-        cache.forget(emails);
         return Ok(None);
     }
     // As stored: the write bumped each version by one.
