@@ -294,19 +294,31 @@ async fn reps_act_on_their_own_leads_and_managers_on_their_team(pool: PgPool) {
 async fn round_robin_is_exactly_fair_under_concurrency(pool: PgPool) {
     let app = Arc::new(TestApp::spawn(pool).await);
     tier(&app, "acme.io", 2).await;
-    for i in 0..10 {
+    create_reps(&app, 10).await;
+    demo_requests_at_once(&app, 1_000).await;
+    assert_eq!(assignments_per_rep(&app).await, vec![100; 10]);
+}
+
+/// `n` active reps covering everything.
+async fn create_reps(app: &TestApp, n: usize) {
+    for i in 0..n {
         create_rep(
-            &app,
+            app,
             json!({"name": format!("Rep {i}"), "email": format!("rep{i}@us.example")}),
         )
         .await;
     }
-    let requests: Vec<_> = (0..1_000)
+}
+
+/// A demo request from each of `p0@acme.io` .. `p{n-1}@acme.io`, all in flight at once;
+/// returns the answers.
+async fn demo_requests_at_once(app: &Arc<TestApp>, n: usize) -> Vec<Value> {
+    let requests: Vec<_> = (0..n)
         .map(|i| {
             let app = app.clone();
             tokio::spawn(async move {
                 let e = vp_event(
-                    &format!("rr-{i}"),
+                    &format!("demo-{i}"),
                     &format!("p{i}@acme.io"),
                     "demo_request",
                     Duration::zero(),
@@ -315,15 +327,19 @@ async fn round_robin_is_exactly_fair_under_concurrency(pool: PgPool) {
             })
         })
         .collect();
+    let mut answers = Vec::new();
     for request in requests {
-        request.await.unwrap();
+        answers.push(request.await.unwrap());
     }
-    let counts: Vec<i64> =
-        sqlx::query_scalar("select count(*) from assignments group by rep_id order by 1")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(counts, vec![100; 10]);
+    answers
+}
+
+/// How many assignments each rep got, ascending.
+async fn assignments_per_rep(app: &TestApp) -> Vec<i64> {
+    sqlx::query_scalar("select count(*) from assignments group by rep_id order by 1")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
 }
 
 /// A lead that exists turns MQL through a later event (the optimistic ingest path, which
@@ -384,13 +400,7 @@ async fn an_existing_lead_is_assigned_before_the_event_that_made_it_mql_is_answe
 async fn concurrent_mqls_of_existing_leads_are_each_assigned_once_and_fairly(pool: PgPool) {
     let app = Arc::new(TestApp::spawn(pool).await);
     tier(&app, "acme.io", 2).await;
-    for i in 0..3 {
-        create_rep(
-            &app,
-            json!({"name": format!("Rep {i}"), "email": format!("rep{i}@us.example")}),
-        )
-        .await;
-    }
+    create_reps(&app, 3).await;
     let first: Vec<Value> = (0..300)
         .map(|i| {
             vp_event(
@@ -403,30 +413,10 @@ async fn concurrent_mqls_of_existing_leads_are_each_assigned_once_and_fairly(poo
         .collect();
     app.ingest(&Value::Array(first)).await;
     assert_eq!(app.count("assignments").await, 0);
-    let requests: Vec<_> = (0..300)
-        .map(|i| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                let e = vp_event(
-                    &format!("demo-{i}"),
-                    &format!("p{i}@acme.io"),
-                    "demo_request",
-                    Duration::zero(),
-                );
-                app.ingest(&e).await
-            })
-        })
-        .collect();
-    for request in requests {
-        let body = request.await.unwrap();
+    for body in demo_requests_at_once(&app, 300).await {
         assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
     }
-    let counts: Vec<i64> =
-        sqlx::query_scalar("select count(*) from assignments group by rep_id order by 1")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(counts, vec![100; 3]);
+    assert_eq!(assignments_per_rep(&app).await, vec![100; 3]);
     assert_eq!(app.count("unassigned_mqls").await, 0);
     let owned: i64 =
         sqlx::query_scalar("select count(*) from leads where owner_rep_id is not null")
