@@ -23,13 +23,14 @@ use crate::{
     error::ApiError,
 };
 
-/// Ingests `batch` in one transaction.
+/// Ingests `batch` in one transaction. Returns the outcomes, and the leads it wrote as they
+/// are now stored.
 pub(super) async fn ingest(
     pool: &PgPool,
     rules: &RuleSet,
     now: DateTime<Utc>,
     batch: &[LeadEvent],
-) -> Result<Vec<IngestOutcome>, ApiError> {
+) -> Result<(Vec<IngestOutcome>, Vec<Lead>), ApiError> {
     let mut tx = pool.begin().await?;
 
     let keys: Vec<Key<'_>> = batch.iter().map(key).collect();
@@ -107,7 +108,16 @@ pub(super) async fn ingest(
         events.duplicate = outcomes.len() - accepted,
         "ingested events"
     );
-    Ok(outcomes)
+    // `update_many` bumped each version by one (a created lead's from its default 0).
+    let stored = leads
+        .into_values()
+        .filter(|l| touched_ids.contains(&l.id))
+        .map(|l| Lead {
+            version: l.version + 1,
+            ..l
+        })
+        .collect();
+    Ok((outcomes, stored))
 }
 
 /// Locks the leads of `events`, creating (with their accounts) those that do not exist.

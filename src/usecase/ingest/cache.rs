@@ -5,8 +5,8 @@
 //! changed the lead since. The group write's version check catches that, nothing is written,
 //! and the group takes the locking path, which drops the entries of its leads. Every write
 //! of a lead column that ingest's decisions read bumps `leads.version`, so a stale entry can
-//! cost a retry but never a wrong score. Only a successful optimistic write fills the cache,
-//! with the lead exactly as it stored it.
+//! cost a retry but never a wrong score. Only a committed ingest write fills the cache, with
+//! each lead exactly as it stored it.
 
 use std::{num::NonZeroUsize, sync::Mutex};
 

@@ -108,7 +108,11 @@ async fn write_events(
             Err(ApiError::Unavailable(why)) if tries < DEADLOCK_TRIES => {
                 tracing::warn!(attempt = tries, reason = %why, "retrying batch");
             }
-            result => return result.map(|outcomes| (outcomes, Owed::default())),
+            result => {
+                let (outcomes, stored) = result?;
+                cache.put(stored);
+                return Ok((outcomes, Owed::default()));
+            }
         }
     }
 }
