@@ -112,7 +112,11 @@ fn next_id() -> u64 {
 /// minute ago so that some arrive out of order. Opens are of the comparison guide, as a MAP
 /// reports them, so nurture's triggers fire as they would in service.
 fn event_of(population: &str, n: u64) -> Value {
-    let lead = n.wrapping_mul(2_654_435_761) % LEADS;
+    event_for(population, n.wrapping_mul(2_654_435_761) % LEADS, n)
+}
+
+/// Event `n` of lead number `lead`: its profile is always that lead's, whichever event it is.
+fn event_for(population: &str, lead: u64, n: u64) -> Value {
     let kind = KINDS[(n % KINDS.len() as u64) as usize];
     let mut e = json!({
         "event_id": format!("bench-{n}"),
@@ -235,11 +239,7 @@ async fn warm_up(
     let started = Instant::now();
     for first in (0..LEADS).step_by(BATCH) {
         let batch: Vec<Value> = (first..first + BATCH as u64)
-            .map(|lead| {
-                let mut e = event_of(population, next_id());
-                e["lead"]["email"] = json!(email(population, lead));
-                e
-            })
+            .map(|lead| event_for(population, lead, next_id()))
             .collect();
         post(client, url, &Value::Array(batch)).await?;
     }
