@@ -71,11 +71,12 @@ pub struct Owed {
 }
 
 impl Owed {
-    /// The leads of `leads` that `transitions` made MQL and that are [`assign::ready`].
+    /// The leads of `leads` that `transitions` made MQL and that are [`assign::ready`], with
+    /// their `triggers` (built only when some are owed: most groups owe nothing).
     pub fn of(
         leads: &[&Lead],
         transitions: &[NewTransition],
-        triggers: HashMap<Uuid, Touch>,
+        triggers: impl FnOnce() -> HashMap<Uuid, Touch>,
     ) -> Self {
         let lead_ids: Vec<Uuid> = transitions
             .iter()
@@ -83,7 +84,13 @@ impl Owed {
             .map(|t| t.lead_id)
             .filter(|id| leads.iter().any(|l| l.id == *id && assign::ready(l)))
             .collect();
-        Self { lead_ids, triggers }
+        if lead_ids.is_empty() {
+            return Self::default();
+        }
+        Self {
+            lead_ids,
+            triggers: triggers(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {

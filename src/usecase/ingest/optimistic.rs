@@ -111,7 +111,9 @@ pub(super) async fn try_ingest(
         version: lead.version + 1,
         ..(*lead).clone()
     }));
-    let owed = Owed::of(&touched, &effects.transitions, triggers(&per_lead, &leads));
+    let owed = Owed::of(&touched, &effects.transitions, || {
+        triggers(&per_lead, &leads)
+    });
     let outcomes = outcomes(
         &mut conn,
         batch,
