@@ -61,7 +61,7 @@ insert into leads (id, email, first_name, last_name, title, company, industry, e
                    country, demand_state, derived_demand_state, profile_stamps, lifecycle_stage,
                    disqualified_reason, rejection_reason, fit_score, intent_at_last_activity, last_activity_at,
                    last_engaged_at, account_tier, review_missing, review_queued_at, owner_rep_id,
-                   rules_version, version, created_at, updated_at)
+                   rules_version, version, created_at, updated_at, stage_changed_at)
 select id, 'p' || n || '@company' || (n % 50000) || '.example',
        (array['Ana', 'Ben', 'Chen', 'Dana', 'Eli', 'Fatima', 'Gus', 'Hana'])[1 + n % 8], 'Lee' || (n % 997),
        (array['VP Marketing', 'Director of IT', 'Analyst', 'Head of Sales', 'CMO'])[1 + n % 5],
@@ -75,7 +75,7 @@ select id, 'p' || n || '@company' || (n % 50000) || '.example',
        case when state is null then n % 100 else 60 + n % 40 end,
        case when state is null then n % 80 else 50 + n % 50 end, activity, activity,
        case when waiting then null else 1 + n % 3 end, case when waiting then '["account_tier"]'::jsonb end,
-       case when waiting then updated end, md5('clock-bench-rep-' || rep)::uuid, rules, n % 5, created_at, updated
+       case when waiting then updated end, md5('clock-bench-rep-' || rep)::uuid, rules, n % 5, created_at, updated, updated
   from (select p.*, c.rules, case when state = 'accepted' then (array['SAL', 'SQL'])[1 + n % 2]
                          when state = 'rejected' then 'Rejected'
                          when state = 'disqualified' or n % 50 = 1 then 'Disqualified'

@@ -69,7 +69,7 @@ with g as (
                        employee_count, annual_revenue, country, demand_state, profile_stamps,
                        lifecycle_stage, fit_score, intent_at_last_activity, last_activity_at,
                        last_engaged_at, derived_demand_state, below_size_since, exempt_reasons,
-                       rules_version, version, created_at, updated_at)
+                       rules_version, version, created_at, updated_at, stage_changed_at)
     select id, 'p' || n || '@company' || n % 50000 || '.example',
            (array['Ana', 'Ben', 'Chen', 'Dana', 'Eli', 'Fatima', 'Gus', 'Hana'])[1 + (n % 8)::int],
            'Lee' || n % 997,
@@ -91,7 +91,8 @@ with g as (
            case when kind = 'near_exempt' then '["Disqualified_Inactive"]' else '[]' end::jsonb,
            $6, n % 5,
            case when never then engaged else created end,
-           case when never then engaged else greatest(engaged, below_since) end
+           case when never then engaged else greatest(engaged, below_since) end,
+           created
       from v
      order by id
     returning *
@@ -109,7 +110,8 @@ update leads l
    set lifecycle_stage = s.lifecycle_stage, disqualified_reason = s.disqualified_reason,
        fit_score = s.fit_score, fit_breakdown = s.fit_breakdown, account_tier = s.account_tier,
        review_missing = s.review_missing, review_queued_at = s.review_queued_at,
-       rules_version = s.rules_version, updated_at = s.updated_at, version = s.version
+       rules_version = s.rules_version, updated_at = s.updated_at, version = s.version,
+       stage_changed_at = s.stage_changed_at
   from sweep_bench_rows s
  where s.id = l.id and s.kind like 'due%' and l.version <> s.version
 "#;
@@ -157,7 +159,8 @@ async fn check(pool: &PgPool, due: i64, what: &str, reasons: bool) -> anyhow::Re
 /// UPDATE and one INSERT ($1 ids, $2 rules version, $3 now), ids known and nothing read back.
 const BASELINE: [&str; 2] = [
     "update leads set lifecycle_stage = 'Disqualified', disqualified_reason = 'Disqualified_Inactive',
-                      rules_version = $2, updated_at = $3, version = version + 1
+                      rules_version = $2, updated_at = $3, version = version + 1,
+                      stage_changed_at = $3
       where id = any($1)",
     "insert into lead_transitions (lead_id, from_stage, to_stage, actor, reason, fit_score,
                                    intent_score, rules_version, occurred_at)

@@ -214,3 +214,30 @@ async fn two_racing_sweepers_disqualify_each_lead_exactly_once(pool: PgPool) {
         "a second pass finds nothing"
     );
 }
+
+/// The sweep finds inactive leads by the hour of their last engagement but cuts exactly: of
+/// three leads in the cutoff's hour, the one idle 180 days less a minute stays.
+#[sqlx::test]
+async fn the_inactivity_cutoff_is_exact_within_its_hour(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let idle = [
+        ("short@acme.io", Duration::days(180) - Duration::minutes(1)),
+        ("due@acme.io", Duration::days(180)),
+        ("over@acme.io", Duration::days(180) + Duration::minutes(1)),
+    ];
+    for (email, idle) in idle {
+        app.set_now(t0() - idle);
+        let mut e = crate::helpers::event(email, email, "email_open", -idle);
+        e["lead"]["employee_count"] = json!(250);
+        app.ingest(&e).await;
+    }
+    app.set_now(t0());
+    assert_eq!(app.sweep().await.disqualified, 2);
+    for (email, stage) in [
+        ("short@acme.io", "Lead"),
+        ("due@acme.io", "Disqualified"),
+        ("over@acme.io", "Disqualified"),
+    ] {
+        assert_eq!(app.lead(email).await["lifecycle_stage"], stage, "{email}");
+    }
+}

@@ -323,3 +323,109 @@ async fn an_old_demo_request_backfilled_today_does_not_make_mql(pool: PgPool) {
     assert_eq!(body["results"][0]["intent_score"], 25.0);
     assert_eq!(body["results"][0]["lifecycle_stage"], "Lead");
 }
+
+/// The columns some index of `leads` holds, by name.
+async fn indexed_lead_columns(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar(
+        "select distinct a.attname::text from pg_index i
+           join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+          where i.indrelid = 'leads'::regclass order by 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// One lead's indexed columns as stored, as text.
+async fn indexed_values(app: &TestApp, columns: &[String], email: &str) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    for column in columns {
+        let sql = format!("select {column}::text from leads where email = $1");
+        values.push(
+            sqlx::query_scalar(&sql)
+                .bind(email)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap(),
+        );
+    }
+    values
+}
+
+/// An ordinary event changes scores and activity but no indexed column of its lead, so
+/// PostgreSQL can write the new row version without touching any of the lead's ten indexes
+/// (a heap-only update): that is most of what keeps a lead update cheap.
+#[sqlx::test]
+async fn an_ordinary_event_changes_no_indexed_column_of_its_lead(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.ingest(&event("e1", "ann@acme.io", "page_view", Duration::zero()))
+        .await;
+    let columns = indexed_lead_columns(&app).await;
+    assert!(columns.len() >= 8, "{columns:?}");
+    let before = indexed_values(&app, &columns, "ann@acme.io").await;
+    app.advance(Duration::minutes(5));
+    let body = app
+        .ingest(&event(
+            "e2",
+            "ann@acme.io",
+            "pricing_page_visit",
+            Duration::minutes(5),
+        ))
+        .await;
+    assert_eq!(body["results"][0]["status"], "accepted");
+    let version: i64 = sqlx::query_scalar("select version from leads where email = 'ann@acme.io'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 2, "the event was written to the lead");
+    let after = indexed_values(&app, &columns, "ann@acme.io").await;
+    let changed: Vec<&String> = columns
+        .iter()
+        .zip(before.iter().zip(&after))
+        .filter(|(_, (b, a))| b != a)
+        .map(|(c, _)| c)
+        .collect();
+    assert!(changed.is_empty(), "indexed columns changed: {changed:?}");
+}
+
+/// `stage_changed_at` (the waiting queue's and the suppression list's order) moves when the
+/// stage does and stays put for events that leave the stage as it was.
+#[sqlx::test]
+async fn a_lead_keeps_the_time_it_entered_its_stage(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let entered = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+                "select stage_changed_at from leads where email = 'jo@acme.io'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let t0 = app.now();
+    app.ingest(&vp_event("e1", "jo@acme.io", "page_view", Duration::zero()))
+        .await;
+    assert_eq!(entered(&app).await, t0);
+    app.advance(Duration::hours(1));
+    let body = app
+        .ingest(&vp_event(
+            "e2",
+            "jo@acme.io",
+            "demo_request",
+            Duration::hours(1),
+        ))
+        .await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
+    assert_eq!(entered(&app).await, t0 + Duration::hours(1));
+    app.advance(Duration::hours(1));
+    app.ingest(&vp_event(
+        "e3",
+        "jo@acme.io",
+        "pricing_page_visit",
+        Duration::hours(2),
+    ))
+    .await;
+    assert_eq!(entered(&app).await, t0 + Duration::hours(1));
+}

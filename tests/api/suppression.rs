@@ -256,3 +256,41 @@ async fn the_review_queue_holds_unsegmented_mqls_until_resolved(pool: PgPool) {
     let (status, _) = app.post_json(&path, &json!({"account_tier": 2})).await;
     assert_eq!(status, 409, "no longer queued");
 }
+
+/// Newest disqualification first, whatever the leads did after it: an event for a lead
+/// suppressed earlier does not move it up the list.
+#[sqlx::test]
+async fn the_suppression_list_is_newest_disqualification_first(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.ingest(&event(
+        "o1",
+        "old@rivalcorp.com",
+        "page_view",
+        Duration::zero(),
+    ))
+    .await;
+    app.advance(Duration::hours(1));
+    app.ingest(&event(
+        "n1",
+        "new@rivalcorp.com",
+        "page_view",
+        Duration::hours(1),
+    ))
+    .await;
+    app.advance(Duration::hours(1));
+    app.ingest(&event(
+        "o2",
+        "old@rivalcorp.com",
+        "pricing_page_visit",
+        Duration::hours(2),
+    ))
+    .await;
+    let (_, list) = app.get("/api/v1/suppression").await;
+    let emails: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["new@rivalcorp.com", "old@rivalcorp.com"]);
+}

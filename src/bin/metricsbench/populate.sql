@@ -108,7 +108,7 @@ select md5('mb-rep-' || r)::uuid, 'Rep ' || r, 'rep' || r || '@us.example', 'rep
 insert into leads (id, email, account_id, first_name, last_name, title, company, industry, employee_count,
                    annual_revenue, country, lifecycle_stage, disqualified_reason, rejection_reason,
                    fit_score, intent_at_last_activity, last_activity_at, derived_demand_state, account_tier,
-                   owner_rep_id, rules_version, version, created_at, updated_at)
+                   owner_rep_id, rules_version, version, created_at, updated_at, stage_changed_at)
 select id, 'mb' || n || case when account is null then '@gmail.com' else '@company' || account || '.example' end,
        case when account is not null then md5('mb-account-' || account)::uuid end,
        (array['Ana', 'Ben', 'Chen', 'Dana', 'Eli', 'Fatima', 'Gus', 'Hana'])[1 + (n % 8)::int], 'Lee' || n % 997,
@@ -119,7 +119,8 @@ select id, 'mb' || n || case when account is null then '@gmail.com' else '@compa
        case when stage = 'Rejected' then rej_reason end, 70, 50, created,
        (array['early', 'late'])[1 + (n % 2)::int], tier,
        case when mql_at is not null then md5('mb-rep-' || rep)::uuid end, rules, 1, created,
-       greatest(created, mql_at, ack_at, sal_at, sql_at, rej_at, esc_at, dq_at)
+       greatest(created, mql_at, ack_at, sal_at, sql_at, rej_at, esc_at, dq_at),
+       coalesce(dq_at, rej_at, sql_at, sal_at, mql_at, created)
   from metrics_bench_plan order by n;
 
 insert into assignments (lead_id, rep_id, rule, assigned_at, packet, ack_due, disposition_due, escalate_at,

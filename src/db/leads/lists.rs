@@ -46,7 +46,7 @@ pub async fn suppressed(
                  order by occurred_at desc, id desc limit 1) t on true
           where l.lifecycle_stage = 'Disqualified'
             and ($1::text is null or l.disqualified_reason = $1)
-          order by l.updated_at desc, l.id
+          order by l.stage_changed_at desc, l.id
           limit $2 offset $3",
     )
     .bind(reason)

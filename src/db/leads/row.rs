@@ -157,7 +157,9 @@ pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.la
      account_tier = u.account_tier, review_missing = u.review_missing, \
      review_queued_at = u.review_queued_at, nurture = u.nurture, \
      rules_version = u.rules_version, \
-     updated_at = u.updated_at, version = l.version + 1";
+     updated_at = u.updated_at, version = l.version + 1, \
+     stage_changed_at = case when l.lifecycle_stage = u.lifecycle_stage \
+                             then l.stage_changed_at else u.updated_at end";
 
 const WRITE_TYPES: [&str; 32] = [
     "uuid",
