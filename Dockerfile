@@ -1,7 +1,7 @@
 # Build stage: compile the release binaries with the same toolchain line as development.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 RUN cargo build --release --locked --bin leadrouter
