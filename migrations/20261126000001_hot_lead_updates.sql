@@ -29,6 +29,6 @@ create index leads_inactive_sweep_idx on leads (engagement_hour)
     where lifecycle_stage in ('Lead', 'MQL');
 
 -- Room on each page for the new version of a row, which a HOT update needs. A lead row is
--- about 1 KB, so a page keeps about two updates' worth free. Pages already full get it as
--- they are rewritten.
+-- about 1 KB, so a page keeps about two updates' worth free. It applies to pages filled from
+-- now on; a row on a page already full moves to such a page at its next non-HOT update.
 alter table leads set (fillfactor = 70);
