@@ -336,18 +336,23 @@ async fn indexed_lead_columns(app: &TestApp) -> Vec<String> {
     .unwrap()
 }
 
+/// One column of the lead `email` as stored (`column` may be an expression).
+async fn lead_column<T>(app: &TestApp, email: &str, column: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    sqlx::query_scalar(&format!("select {column} from leads where email = $1"))
+        .bind(email)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 /// One lead's indexed columns as stored, as text.
 async fn indexed_values(app: &TestApp, columns: &[String], email: &str) -> Vec<Option<String>> {
     let mut values = Vec::new();
     for column in columns {
-        let sql = format!("select {column}::text from leads where email = $1");
-        values.push(
-            sqlx::query_scalar(&sql)
-                .bind(email)
-                .fetch_one(&app.pool)
-                .await
-                .unwrap(),
-        );
+        values.push(lead_column(app, email, &format!("{column}::text")).await);
     }
     values
 }
@@ -373,10 +378,7 @@ async fn an_ordinary_event_changes_no_indexed_column_of_its_lead(pool: PgPool) {
         ))
         .await;
     assert_eq!(body["results"][0]["status"], "accepted");
-    let version: i64 = sqlx::query_scalar("select version from leads where email = 'ann@acme.io'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let version: i64 = lead_column(&app, "ann@acme.io", "version").await;
     assert_eq!(version, 2, "the event was written to the lead");
     let after = indexed_values(&app, &columns, "ann@acme.io").await;
     let changed: Vec<&String> = columns
@@ -393,17 +395,9 @@ async fn an_ordinary_event_changes_no_indexed_column_of_its_lead(pool: PgPool) {
 #[sqlx::test]
 async fn a_lead_keeps_the_time_it_entered_its_stage(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let entered = |app: &TestApp| {
-        let pool = app.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
-                "select stage_changed_at from leads where email = 'jo@acme.io'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    };
+    async fn entered(app: &TestApp) -> chrono::DateTime<chrono::Utc> {
+        lead_column(app, "jo@acme.io", "stage_changed_at").await
+    }
     let t0 = app.now();
     app.ingest(&vp_event("e1", "jo@acme.io", "page_view", Duration::zero()))
         .await;
