@@ -399,29 +399,44 @@ async fn main() -> anyhow::Result<()> {
         );
         let mut peak_single: f64 = 0.0;
         for concurrency in [16, 64] {
-            let raw_pool = baseline_pool(concurrency as u32).await?;
-            // Every connection open before the clock starts, as the services' are.
-            let mut held = Vec::new();
-            for _ in 0..concurrency {
-                held.push(raw_pool.acquire().await?);
-            }
-            drop(held);
-            let p = raw_pool.clone();
-            let raw = closed_loop(concurrency, args.seconds, move || {
-                let p = p.clone();
-                async move { raw_insert(&p).await }
-            })
-            .await?;
-            raw_pool.close().await;
-            print_row(&format!("raw INSERT baseline c={concurrency}"), &raw);
-
+            let raw_phase = async {
+                let raw_pool = baseline_pool(concurrency as u32).await?;
+                // Every connection open before the clock starts, as the services' are.
+                let mut held = Vec::new();
+                for _ in 0..concurrency {
+                    held.push(raw_pool.acquire().await?);
+                }
+                drop(held);
+                let p = raw_pool.clone();
+                let raw = closed_loop(concurrency, args.seconds, move || {
+                    let p = p.clone();
+                    async move { raw_insert(&p).await }
+                })
+                .await?;
+                raw_pool.close().await;
+                print_row(&format!("raw INSERT baseline c={concurrency}"), &raw);
+                anyhow::Ok(raw)
+            };
             let (c, u) = (client.clone(), url.clone());
-            let single = closed_loop(concurrency, args.seconds, move || {
-                let (c, u) = (c.clone(), u.clone());
-                async move { post(&c, &u, &event(next_id())).await.map(|()| 1) }
-            })
-            .await?;
-            print_row(&format!("single-event ingest c={concurrency}"), &single);
+            let single_phase = async {
+                let single = closed_loop(concurrency, args.seconds, move || {
+                    let (c, u) = (c.clone(), u.clone());
+                    async move { post(&c, &u, &event(next_id())).await.map(|()| 1) }
+                })
+                .await?;
+                print_row(&format!("single-event ingest c={concurrency}"), &single);
+                anyhow::Ok(single)
+            };
+            // The baseline first in odd rounds, the service first in even ones, as for
+            // nurture below: a machine that speeds up or slows down over a round then weighs
+            // on both sides of the ratio alike over the run.
+            let (raw, single) = if round % 2 == 1 {
+                let raw = raw_phase.await?;
+                (raw, single_phase.await?)
+            } else {
+                let single = single_phase.await?;
+                (raw_phase.await?, single)
+            };
             let ratio = single.events_per_sec / raw.events_per_sec;
             println!(
                 "{:<34} {ratio:>10.2}",

@@ -35,7 +35,7 @@ const LEAD_AT: usize = EVENT_AT + events::WRITE_PARAMS;
 const REST_AT: usize = LEAD_AT + leads::WRITE_PARAMS;
 
 /// Which optional parts a group's statement has: each is a CTE only when it has rows, since
-/// an insert into lead_transitions or nurture_log fires their metrics triggers even for none.
+/// an insert into lead_transitions fires its metrics triggers even for none.
 #[derive(Clone, Copy)]
 struct Shape {
     transitions: bool,
@@ -84,23 +84,24 @@ fn group_sql(shape: Shape) -> String {
         next += transitions::WRITE_PARAMS;
     }
     // Appended rows whose write depends on nothing but `fresh`.
-    let mut append = |name: &str, table: &str, cols: &str, rows: String, on_conflict: &str| {
-        optional += &format!(
+    let append = |name: &str, table: &str, cols: &str, rows: String, on_conflict: &str| {
+        format!(
             ",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows}\n                  where exists (select 1 from fresh) {on_conflict})"
-        );
+        )
     };
     if shape.entries {
-        append(
+        optional += &append(
             "nl",
             "nurture_log",
             nurture::WRITE_COLUMNS,
             nurture::unnest_entries(next),
-            nurture::ON_CONFLICT,
+            &format!("{} {}", nurture::ON_CONFLICT, nurture::RETURNING),
         );
+        optional += &format!(",\n           nm as ({})", nurture::count_into_daily("nl"));
         next += nurture::WRITE_PARAMS;
     }
     if shape.messages {
-        append(
+        optional += &append(
             "ob",
             "outbox",
             outbox::WRITE_COLUMNS,

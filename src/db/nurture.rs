@@ -71,7 +71,31 @@ pub(crate) fn bind_entries<'q, Q: Bind<'q>>(
         .bind(vec![at; entries.len()])
 }
 
-/// Writes `entries` (see [`ON_CONFLICT`]).
+/// What an insert into the log returns for [`count_into_daily`].
+pub(crate) const RETURNING: &str = "returning workflow, kind, asset_id, reason, at";
+
+/// The insert that adds to `metrics_daily` (kind `nurture`, by workflow) what the log rows
+/// of CTE `logged` (inserted `... RETURNING` [`RETURNING`]) count for: their kind, a
+/// `touch` if they sent one, and `exited_to_mql` for an exit on MQL. Every statement that
+/// writes the log runs it, so the daily sums stay exact: counting in the writing statement
+/// costs far less than the statement trigger that did it before (a PL/pgSQL call and a
+/// transition table per write).
+pub(crate) fn count_into_daily(logged: &str) -> String {
+    format!(
+        "insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
+         select (r.at at time zone 'UTC')::date, 'nurture', 'workflow', r.workflow, c.what,
+                count(*), 0, 0, 0
+           from {logged} r
+          cross join lateral (values (r.kind),
+                                     (case when r.asset_id is not null then 'touch' end),
+                                     (case when r.kind = 'exited' and r.reason = 'MQL'
+                                           then 'exited_to_mql' end)) as c(what)
+          where c.what is not null
+          group by 1, 4, 5"
+    )
+}
+
+/// Writes `entries` (see [`ON_CONFLICT`]) and counts them into the daily sums.
 pub async fn record(
     conn: &mut PgConnection,
     entries: &[NewEntry],
@@ -81,8 +105,11 @@ pub async fn record(
         return Ok(());
     }
     let sql = format!(
-        "insert into nurture_log ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} {ON_CONFLICT}",
-        unnest_entries(1)
+        "with logged as (insert into nurture_log ({WRITE_COLUMNS})
+                         select {WRITE_COLUMNS} from {} {ON_CONFLICT} {RETURNING})
+         {}",
+        unnest_entries(1),
+        count_into_daily("logged"),
     );
     bind_entries(sqlx::query(&sql), entries, at)
         .execute(conn)

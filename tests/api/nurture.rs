@@ -630,7 +630,7 @@ async fn nurture_metrics_count_each_workflow_exactly(pool: PgPool) {
         .get("/api/v1/metrics/nurture?from=2026-11-20T11:00:00Z&to=2026-11-20T23:00:00Z")
         .await;
     assert_eq!(partial["workflows"], m["workflows"]);
-    // The daily sums the trigger keeps equal their recomputation from the log.
+    // The daily sums the log writes keep equal their recomputation from the log.
     let differing: i64 = sqlx::query_scalar(
         "with sums as (select day, key, reason, sum(n) as n from metrics_daily
                         where kind = 'nurture' group by 1, 2, 3),
