@@ -151,9 +151,7 @@ select id, e.f, e.t, e.actor, e.why, 70, 50, rules, e.at
 
 -- Nurture: every lead with a tier is enrolled a minute after creation (first touch); every
 -- other one of those engages two days later (one asset on); each leaves on MQL or on
--- disqualification. (Its workflow: its demand state and tier.) Counted into the daily sums as
--- the service's writes count them (db::nurture::count_into_daily).
-with logged as (
+-- disqualification. (Its workflow: its demand state and tier.)
 insert into nurture_log (lead_id, kind, workflow, enrollment, step, asset_id, channel, reason, at)
 select id, e.kind, 'Nurture_' || (array['early', 'late'])[1 + (n % 2)::int] || '_' || tier, 1,
        e.step, e.asset, e.channel, e.why, e.at
@@ -166,16 +164,12 @@ select id, e.kind, 'Nurture_' || (array['early', 'late'])[1 + (n % 2)::int] || '
         ('exited', 0, null, null, 'Disqualified', dq_at)
     ) as e(kind, step, asset, channel, why, at)
  where tier is not null and e.at is not null and e.at <= t_end
- order by e.at
-returning workflow, kind, asset_id, reason, at)
+ order by e.at;
+
+-- Their daily sums, which the service's writes of the log add as they go
+-- (db::nurture::count_into_daily): here all at once, from the log.
 insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
-select (r.at at time zone 'UTC')::date, 'nurture', 'workflow', r.workflow, c.what, count(*), 0, 0, 0
-  from logged r
- cross join lateral (values (r.kind),
-                            (case when r.asset_id is not null then 'touch' end),
-                            (case when r.kind = 'exited' and r.reason = 'MQL' then 'exited_to_mql' end))
-       as c(what)
- where c.what is not null
- group by 1, 4, 5;
+select day, kind, dim, key, reason, n, sals, sqls, rejected
+  from metrics_daily_derived where kind = 'nurture';
 
 reset jit;
