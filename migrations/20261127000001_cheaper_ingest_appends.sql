@@ -1,9 +1,9 @@
 -- Nurture's daily sums (kind `nurture` in metrics_daily) are now added by the statements
 -- that write the nurture log, each counting the rows it inserted in a CTE of its own
--- (`db::nurture::count_into_daily`), rather than by a statement trigger: the trigger cost a
--- PL/pgSQL call and a transition table on every ingest write that nurtured a lead, a good
--- part of what nurture added to ingest. The sums stay exact: both writers of the log count
--- what they inserted, and the tests compare the sums with metrics_daily_derived.
+-- (`db::nurture::count_into_daily`), rather than by a statement trigger, which added a
+-- PL/pgSQL call and a transition table to every ingest write that nurtured a lead. The sums
+-- stay exact: both writers of the log count what they inserted, and the tests compare the
+-- sums with metrics_daily_derived.
 drop trigger nurture_log_to_daily on nurture_log;
 drop function metrics_nurture_logged();
 

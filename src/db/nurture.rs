@@ -77,9 +77,9 @@ pub(crate) const RETURNING: &str = "returning workflow, kind, asset_id, reason, 
 /// The insert that adds to `metrics_daily` (kind `nurture`, by workflow) what the log rows
 /// of CTE `logged` (inserted `... RETURNING` [`RETURNING`]) count for: their kind, a
 /// `touch` if they sent one, and `exited_to_mql` for an exit on MQL. Every statement that
-/// writes the log runs it, so the daily sums stay exact: counting in the writing statement
-/// costs far less than the statement trigger that did it before (a PL/pgSQL call and a
-/// transition table per write).
+/// writes the log runs it, so the daily sums stay exact; counting in the writing statement
+/// spares each write the PL/pgSQL call and transition table of the statement trigger that
+/// did it before.
 pub(crate) fn count_into_daily(logged: &str) -> String {
     format!(
         "insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)

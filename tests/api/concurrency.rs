@@ -206,8 +206,8 @@ async fn orphans(app: &TestApp, table: &str) -> i64 {
 }
 
 /// New leads of a nurtured account created by racing batches and single events, each event
-/// sent twice at once (so that some transactions create a lead whose events the other one
-/// stored): every stored event and nurture log row belongs to a lead that exists.
+/// sent three times at once (so that transactions race to create the same leads and store
+/// the same events): every stored event and nurture log row belongs to a lead that exists.
 #[sqlx::test]
 async fn racing_writers_leave_no_event_or_nurture_row_without_its_lead(pool: PgPool) {
     let app = Arc::new(TestApp::spawn(pool).await);
