@@ -175,6 +175,28 @@ pub async fn by_email(conn: &mut PgConnection, email: &Email) -> sqlx::Result<Op
     row.map(Lead::try_from).transpose()
 }
 
+/// The first key of ingest's per-email advisory locks (two-key form), which keeps them apart
+/// from any other advisory lock on the database.
+const EMAIL_LOCKS: i32 = 0x4c45_4144;
+
+/// Takes a lock on each of `emails` until the transaction ends, in one order for every
+/// transaction, before any of their leads is locked or created. Locking the existing leads and
+/// creating the missing ones are two statements: without a lock over both, a transaction that
+/// holds a lead another one creates, while that one holds a lead the first creates, waits on it
+/// until PostgreSQL aborts one of them as a deadlock (racing retries of a batch of new leads).
+pub async fn lock_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<()> {
+    sqlx::query(
+        "select pg_advisory_xact_lock($1, k)
+           from (select distinct hashtext(e) as k from unnest($2::text[]) as e) as keys
+          order by k",
+    )
+    .bind(EMAIL_LOCKS)
+    .bind(emails)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The existing leads among `emails`, locked until the transaction ends. Rows are locked in
 /// email order, the same in every transaction, so lockers queue instead of deadlocking.
 pub async fn lock_by_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<Vec<Lead>> {

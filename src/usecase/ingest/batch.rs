@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::{
@@ -26,12 +26,12 @@ use crate::{
 /// Ingests `batch` in one transaction. Returns the outcomes, and the leads it wrote as they
 /// are now stored.
 pub(super) async fn ingest(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     rules: &RuleSet,
     now: DateTime<Utc>,
     batch: &[LeadEvent],
 ) -> Result<(Vec<IngestOutcome>, Vec<Lead>), ApiError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
 
     let keys: Vec<Key<'_>> = batch.iter().map(key).collect();
     let is_fresh = fresh_mask(batch, &events::leads_of(&mut tx, &keys).await?);
@@ -131,6 +131,7 @@ async fn lock_or_create_leads(
     let mut emails: Vec<&str> = events.iter().map(|e| e.email.as_str()).collect();
     emails.sort_unstable();
     emails.dedup();
+    leads::lock_emails(conn, &emails).await?;
     let mut leads: HashMap<String, Lead> = leads::lock_by_emails(conn, &emails)
         .await?
         .into_iter()
