@@ -27,10 +27,10 @@ pub enum Written {
     Stale,
 }
 
-// The statement takes the expected (id, version) pairs as $1 and $2 and the number of events
-// as $3, then the events and the leads as column arrays, then, when there are any, the
-// transitions, the nurture log entries and the outbox messages.
-const EVENT_AT: usize = 4;
+// The statement takes the expected (id, version) pairs as $1 and $2, then the events and the
+// leads as column arrays, then, when there are any, the transitions, the nurture log entries
+// and the outbox messages.
+const EVENT_AT: usize = 3;
 const LEAD_AT: usize = EVENT_AT + events::WRITE_PARAMS;
 const REST_AT: usize = LEAD_AT + leads::WRITE_PARAMS;
 
@@ -63,9 +63,12 @@ impl Shape {
 static GROUP_SQL: LazyLock<Vec<String>> = LazyLock::new(|| Shape::all().map(group_sql).collect());
 
 // Every CTE runs whatever the others return, so each write is gated on `fresh` (all leads
-// still at their version, locked in email order as the locking path does). A concurrent
-// insert of one of the events makes `ev` short; the final division by zero then fails the
-// statement, undoing its writes, rather than leave a lead scored for an event it lacks.
+// still at their version, locked in email order as the locking path does). The inserts have
+// no ON CONFLICT: an event stored meanwhile (a retried webhook, a racing request), or a touch
+// or message already sent, fails the statement with a unique violation, which undoes its
+// writes, and the locking path, which does look for them, sorts it out. In the group, at the
+// version read, neither happens but for such races; and an arbiter index costs every row a
+// probe of its own before the insert probes it again.
 fn group_sql(shape: Shape) -> String {
     let mut next = REST_AT;
     let mut optional = String::new();
@@ -84,9 +87,9 @@ fn group_sql(shape: Shape) -> String {
         next += transitions::WRITE_PARAMS;
     }
     // Appended rows whose write depends on nothing but `fresh`.
-    let append = |name: &str, table: &str, cols: &str, rows: String, on_conflict: &str| {
+    let append = |name: &str, table: &str, cols: &str, rows: String, returning: &str| {
         format!(
-            ",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows}\n                  where exists (select 1 from fresh) {on_conflict})"
+            ",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows}\n                  where exists (select 1 from fresh) {returning})"
         )
     };
     if shape.entries {
@@ -95,7 +98,7 @@ fn group_sql(shape: Shape) -> String {
             "nurture_log",
             nurture::WRITE_COLUMNS,
             nurture::unnest_entries(next),
-            &format!("{} {}", nurture::ON_CONFLICT, nurture::RETURNING),
+            nurture::RETURNING,
         );
         optional += &format!(",\n           nm as ({})", nurture::count_into_daily("nl"));
         next += nurture::WRITE_PARAMS;
@@ -106,7 +109,7 @@ fn group_sql(shape: Shape) -> String {
             "outbox",
             outbox::WRITE_COLUMNS,
             outbox::unnest_messages(next),
-            outbox::ON_CONFLICT,
+            "",
         );
     }
     format!(
@@ -117,14 +120,10 @@ fn group_sql(shape: Shape) -> String {
            fresh as (select 1 where (select count(*) from locked) = cardinality($1::uuid[])),
            ev as (insert into lead_events ({ev_cols}) select {ev_cols} from {ev_rows}
                   where exists (select 1 from fresh)
-                  on conflict on constraint lead_events_source_event_id_key do nothing
                   returning id, lead_id),
            upd as (update leads l set {set} from {ld_rows}
                    where l.id = u.id and exists (select 1 from fresh)){optional}
-           select (select count(*) from fresh),
-                  (select count(*) from ev)
-                  / (case when not exists (select 1 from fresh)
-                            or (select count(*) from ev) = $3 then 1 else 0 end)"#,
+           select count(*) from fresh"#,
         ev_cols = events::WRITE_COLUMNS,
         ev_rows = events::unnest_events(EVENT_AT),
         set = leads::UPDATE_SET,
@@ -156,10 +155,9 @@ pub async fn write_group(
         entries: !extras.nurture.is_empty(),
         messages: !extras.messages.is_empty(),
     };
-    let mut query = sqlx::query_as::<_, (i64, i64)>(&GROUP_SQL[shape.index()])
+    let mut query = sqlx::query_as::<_, (i64,)>(&GROUP_SQL[shape.index()])
         .bind(leads.iter().map(|l| l.id).collect::<Vec<Uuid>>())
-        .bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>())
-        .bind(events.len() as i64);
+        .bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>());
     query = events::bind_events(query, events, received_at);
     query = leads::bind_leads(query, leads);
     if shape.transitions {
@@ -172,11 +170,12 @@ pub async fn write_group(
         query = outbox::bind_messages(query, extras.messages, received_at);
     }
     match query.fetch_one(conn).await {
-        Ok((1, _)) => Ok(Written::Stored),
+        Ok((1,)) => Ok(Written::Stored),
         Ok(_) => Ok(Written::Stale),
-        // division_by_zero: an event was stored concurrently; deadlock_detected: a locking
-        // writer holds one of the leads. Either way the locking path sorts it out.
-        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("22012" | "40P01")) => {
+        // unique_violation: an event, touch or message was stored already (see `group_sql`);
+        // deadlock_detected: a locking writer holds one of the leads. Either way the locking
+        // path sorts it out.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("23505" | "40P01")) => {
             Ok(Written::Stale)
         }
         Err(e) => Err(e),

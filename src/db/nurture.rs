@@ -46,7 +46,7 @@ pub(crate) fn unnest_entries(first: usize) -> String {
 
 /// What makes an insert of entries skip a touch already logged for its lead, enrollment and
 /// step, so a retried write cannot send a step twice.
-pub(crate) const ON_CONFLICT: &str =
+const ON_CONFLICT: &str =
     "on conflict (lead_id, enrollment, step) where asset_id is not null do nothing";
 
 /// Binds `entries`, logged at `at`, column by column, matching [`unnest_entries`].

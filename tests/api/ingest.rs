@@ -423,3 +423,60 @@ async fn a_lead_keeps_the_time_it_entered_its_stage(pool: PgPool) {
     .await;
     assert_eq!(entered(&app).await, t0 + Duration::hours(1));
 }
+
+/// The group writers keep their connection from one group to the next. When the database
+/// drops it (a restart, a killed backend), the next single event is still written and
+/// answered 200, on a connection the pool has tested, rather than failing with the dead one.
+#[sqlx::test]
+async fn single_events_are_written_after_the_database_drops_every_connection(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let email = "kept.connection@acme.io";
+    app.ingest(&event(
+        "before",
+        email,
+        "pricing_page_visit",
+        Duration::hours(-3),
+    ))
+    .await;
+
+    let mut admin = app.pool.acquire().await.unwrap();
+    let killed: Vec<i32> = sqlx::query_scalar(
+        "select pid from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "the service had connections to drop");
+    sqlx::query("select pg_terminate_backend(pid) from unnest($1::int4[]) as pid")
+        .bind(&killed)
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    // Terminating only signals the backends: wait until they are gone.
+    while sqlx::query_scalar::<_, bool>(
+        "select exists (select 1 from pg_stat_activity where pid = any($1))",
+    )
+    .bind(&killed)
+    .fetch_one(&mut *admin)
+    .await
+    .unwrap()
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    drop(admin);
+
+    for (i, offset) in [-2, -1].into_iter().enumerate() {
+        let body = app
+            .ingest(&event(
+                &format!("after-{i}"),
+                email,
+                "pricing_page_visit",
+                Duration::hours(offset),
+            ))
+            .await;
+        assert_eq!(body["accepted"], 1, "{body:#}");
+    }
+    assert_eq!(app.count("lead_events").await, 3);
+    assert_eq!(app.lead(email).await["intent_score"], 75.0);
+}

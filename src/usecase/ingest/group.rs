@@ -8,13 +8,16 @@
 //! while the writers are idle is written at once: under light load a group is one event and
 //! nothing waits.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, pool::PoolConnection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{IngestOutcome, LeadCache, Writer, write_and_hand_off, write_events};
+use super::{IngestOutcome, LeadCache, Owed, Writer, write_and_hand_off, write_events};
 use crate::{domain::LeadEvent, engine::RuleSet, error::ApiError};
 
 /// How many writer tasks run groups, and how large a group may grow.
@@ -91,25 +94,83 @@ async fn write_groups(
     max_group: usize,
 ) {
     let mut group = Vec::with_capacity(max_group);
+    let mut held = HeldConnection::default();
     loop {
         // Holding the lock only while taking keeps the other writers free to commit.
         if receiver.lock().await.recv_many(&mut group, max_group).await == 0 {
             return;
         }
-        write_group(&writer, std::mem::take(&mut group)).await;
+        write_group(&writer, &mut held, std::mem::take(&mut group)).await;
+    }
+}
+
+/// How long a writer keeps a connection it has not used.
+const KEEP_IDLE: Duration = Duration::from_secs(1);
+
+/// The connection a writer keeps from one group to the next. The pool tests a connection with a
+/// round trip when it hands one out and again when it takes it back: taking one per group cost
+/// two round trips besides the group's one. A connection in steady use proves itself with each
+/// write; one idle past [`KEEP_IDLE`], or on which a group failed, goes back to the pool.
+#[derive(Default)]
+struct HeldConnection {
+    conn: Option<(PoolConnection<Postgres>, Instant)>,
+}
+
+impl HeldConnection {
+    /// [`write_events`] on the kept connection. If that fails on a connection kept from an
+    /// earlier group, it is tried once more on one the pool has just tested: the kept one may
+    /// have died since (a database restart, a dropped socket), which the pool's test would
+    /// have caught. An attempt is one transaction, so a retry cannot write anything twice.
+    async fn write(
+        &mut self,
+        writer: &Writer,
+        now: DateTime<Utc>,
+        events: &[LeadEvent],
+    ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|(_, used)| used.elapsed() > KEEP_IDLE)
+        {
+            self.conn = None;
+        }
+        let kept = self.conn.is_some();
+        let mut written = self.write_once(writer, now, events).await;
+        if written.is_err() && kept {
+            self.conn = None;
+            written = self.write_once(writer, now, events).await;
+        }
+        if written.is_err() {
+            self.conn = None;
+        }
+        written
+    }
+
+    async fn write_once(
+        &mut self,
+        writer: &Writer,
+        now: DateTime<Utc>,
+        events: &[LeadEvent],
+    ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
+        if self.conn.is_none() {
+            self.conn = Some((writer.pool.acquire().await?, Instant::now()));
+        }
+        let (conn, used) = self.conn.as_mut().expect("a connection was just taken");
+        *used = Instant::now();
+        write_events(writer, conn, now, events).await
     }
 }
 
 /// Writes one group and answers its requests; a request whose lead the group made MQL is
 /// answered once that lead is assigned, by a task of its own so the writer moves on.
-async fn write_group(writer: &Writer, group: Vec<Pending>) {
+async fn write_group(writer: &Writer, held: &mut HeldConnection, group: Vec<Pending>) {
     let now = group
         .iter()
         .map(|p| p.now)
         .max()
         .expect("a group is never empty");
     let events: Vec<LeadEvent> = group.iter().map(|p| p.event.clone()).collect();
-    match write_events(writer, now, &events).await {
+    match held.write(writer, now, &events).await {
         Ok((outcomes, owed)) => {
             let mut creation_reported = std::collections::HashSet::new();
             let mut waiting = Vec::new();

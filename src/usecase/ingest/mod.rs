@@ -88,15 +88,16 @@ struct Writer {
     cache: Arc<LeadCache>,
 }
 
-/// Ingests `events` as one unit: optimistically if it can, else in one locking transaction,
-/// retried when PostgreSQL breaks a deadlock by aborting it. Returns the outcomes and the
-/// handoffs the unit committed MQLs for but left to [`Owed::settle`].
+/// Ingests `events` as one unit: optimistically on `conn` if it can, else in one locking
+/// transaction, retried when PostgreSQL breaks a deadlock by aborting it. Returns the outcomes
+/// and the handoffs the unit committed MQLs for but left to [`Owed::settle`].
 async fn write_events(
-    Writer { pool, rules, cache }: &Writer,
+    Writer { rules, cache, .. }: &Writer,
+    conn: &mut PgConnection,
     now: DateTime<Utc>,
     events: &[LeadEvent],
 ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
-    if let Some(written) = optimistic::try_ingest(pool, rules, cache, now, events).await? {
+    if let Some(written) = optimistic::try_ingest(conn, rules, cache, now, events).await? {
         return Ok(written);
     }
     // The locking path rewrites these leads: their cached copies would only fail a check.
@@ -104,7 +105,7 @@ async fn write_events(
     let mut tries = 0;
     loop {
         tries += 1;
-        match batch::ingest(pool, rules, now, events).await {
+        match batch::ingest(conn, rules, now, events).await {
             Err(ApiError::Unavailable(why)) if tries < DEADLOCK_TRIES => {
                 tracing::warn!(attempt = tries, reason = %why, "retrying batch");
             }
@@ -117,13 +118,16 @@ async fn write_events(
     }
 }
 
-/// [`write_events`], then the handoffs it owes, before answering.
+/// [`write_events`] on a connection from the pool, then the handoffs it owes, before
+/// answering.
 async fn write_and_hand_off(
     writer: &Writer,
     now: DateTime<Utc>,
     events: &[LeadEvent],
 ) -> Result<Vec<IngestOutcome>, ApiError> {
-    let (outcomes, owed) = write_events(writer, now, events).await?;
+    let mut conn = writer.pool.acquire().await?;
+    let (outcomes, owed) = write_events(writer, &mut conn, now, events).await?;
+    drop(conn);
     owed.settle(&writer.pool, &writer.rules, now).await;
     Ok(outcomes)
 }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use super::{
     super::{handoff::Owed, nurture},
@@ -29,13 +29,12 @@ use crate::{
 
 /// One optimistic attempt at `batch`.
 pub(super) async fn try_ingest(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     rules: &RuleSet,
     cache: &LeadCache,
     now: DateTime<Utc>,
     batch: &[LeadEvent],
 ) -> Result<Option<(Vec<IngestOutcome>, Owed)>, ApiError> {
-    let mut conn = pool.acquire().await?;
     // No look-up of stored keys: a duplicate makes the write fail as stale, and the locking
     // path, which does look, reports it. Webhook retries are rare next to new events.
     let is_fresh = fresh_mask(batch, &[]);
@@ -58,7 +57,7 @@ pub(super) async fn try_ingest(
         .unzip();
     let mut histories = HashMap::new();
     if !unread.is_empty() {
-        for (lead, history) in leads::by_emails_with_history(&mut conn, &unread, &stamps).await? {
+        for (lead, history) in leads::by_emails_with_history(conn, &unread, &stamps).await? {
             if let Some(history) = history {
                 histories.insert(lead.id, history);
             }
@@ -70,7 +69,7 @@ pub(super) async fn try_ingest(
     }
 
     let fresh = fresh.into_iter();
-    let per_lead = apply_to_leads(&mut conn, fresh, &mut leads, histories, rules, false).await?;
+    let per_lead = apply_to_leads(conn, fresh, &mut leads, histories, rules, false).await?;
     let effects = evaluate_leads(&per_lead, &mut leads, &HashSet::new(), rules, now);
     if effects.needs_locks() {
         return Ok(None);
@@ -78,7 +77,7 @@ pub(super) async fn try_ingest(
     let planned = effects.planned_nurture(&leads);
     // Unlocked, as an owner is only told: a change of owner racing this write may tell the
     // previous one.
-    let owners = nurture::owners(&mut conn, &planned).await?;
+    let owners = nurture::owners(conn, &planned).await?;
     let (entries, messages) = nurture::rows(&planned, &owners, now);
     let new_events: Vec<NewEvent<'_>> = per_lead
         .values()
@@ -91,7 +90,7 @@ pub(super) async fn try_ingest(
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
     if !new_events.is_empty()
         && ingest::write_group(
-            &mut conn,
+            conn,
             &new_events,
             &touched,
             Extras {
@@ -114,15 +113,6 @@ pub(super) async fn try_ingest(
     let owed = Owed::of(&touched, &effects.transitions, || {
         triggers(&per_lead, &leads)
     });
-    let outcomes = outcomes(
-        &mut conn,
-        batch,
-        &is_fresh,
-        &leads,
-        &HashSet::new(),
-        rules,
-        now,
-    )
-    .await?;
+    let outcomes = outcomes(conn, batch, &is_fresh, &leads, &HashSet::new(), rules, now).await?;
     Ok(Some((outcomes, owed)))
 }
