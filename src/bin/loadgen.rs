@@ -2,9 +2,10 @@
 //! events/s and latency for single events (concurrency 16 and 64), batches of 100, and an
 //! open-loop run at half the peak single-event rate; in the same run, the baseline of raw
 //! durable single-row INSERTs of an event row at the same concurrency. Then the cost of
-//! nurture: single events at concurrency 16 for segmented leads with nurture off and on.
+//! nurture: single events at concurrency 16 and 64 for segmented leads with nurture off and on.
 //!
-//! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3] [--database-url URL]`
+//! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3] [--only ingest|nurture]
+//! [--database-url URL]`
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -20,7 +21,7 @@ use leadrouter::{
     usecase::api_keys::{self, MintInput},
 };
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 // glibc's malloc took a fifth of the service's CPU under load (perf, loadgen at c=16).
@@ -43,11 +44,22 @@ struct Args {
     seconds: u64,
     rounds: usize,
     database_url: String,
+    /// Which phases run: the ingest ones (baseline, single, batches, open loop), the nurture
+    /// pair, or both.
+    ingest: bool,
+    nurture: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let flags = bench::flags(&["seconds", "rounds", "database-url"])?;
+    let flags = bench::flags(&["seconds", "rounds", "database-url", "only"])?;
+    let only: String = bench::flag(&flags, "only", "all".to_owned())?;
+    anyhow::ensure!(
+        ["all", "ingest", "nurture"].contains(&only.as_str()),
+        "--only takes ingest or nurture, not {only}"
+    );
     Ok(Args {
+        ingest: only != "nurture",
+        nurture: only != "ingest",
         seconds: bench::flag(&flags, "seconds", 5)?,
         rounds: bench::flag(&flags, "rounds", 3)?,
         database_url: bench::flag(
@@ -65,6 +77,62 @@ struct Figures {
     p99_ms: f64,
     /// CPU time of the whole machine (client, service and PostgreSQL) per event, in µs.
     cpu_us_per_event: f64,
+    /// Of that, the service's threads' and this process's other threads' (the client).
+    service_us_per_event: f64,
+    client_us_per_event: f64,
+}
+
+/// The name of the services' runtime threads, which tells their CPU time from the client's.
+const SERVICE_THREAD: &str = "leadrouter-svc";
+
+/// CPU seconds the machine, the services' threads and this process's other threads have spent.
+#[derive(Clone, Copy)]
+struct Cpu {
+    machine: f64,
+    service: f64,
+    client: f64,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        let (mut service, mut client) = (0.0, 0.0);
+        for task in std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // `pid (comm) state ...`: utime and stime are the 12th and 13th fields after comm.
+            let Some((name, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") "))
+            else {
+                continue;
+            };
+            let ticks: f64 = rest
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<f64>().ok())
+                .sum();
+            if name.starts_with(SERVICE_THREAD) {
+                service += ticks / 100.0;
+            } else {
+                client += ticks / 100.0;
+            }
+        }
+        Cpu {
+            machine: cpu_busy_secs(),
+            service,
+            client,
+        }
+    }
+
+    fn since(self, start: Cpu) -> Cpu {
+        Cpu {
+            machine: self.machine - start.machine,
+            service: self.service - start.service,
+            client: self.client - start.client,
+        }
+    }
 }
 
 /// CPU seconds the machine has spent busy since boot (all cores; Linux `/proc/stat`), so a
@@ -88,7 +156,7 @@ fn cpu_busy_secs() -> f64 {
 }
 
 impl Figures {
-    fn new(mut latencies: Vec<Duration>, events: u64, elapsed: Duration, cpu_secs: f64) -> Self {
+    fn new(mut latencies: Vec<Duration>, events: u64, elapsed: Duration, cpu: Cpu) -> Self {
         latencies.sort();
         let pct = |p: f64| {
             let i =
@@ -101,7 +169,9 @@ impl Figures {
             events_per_sec: events as f64 / elapsed.as_secs_f64(),
             p50_ms: pct(0.50),
             p99_ms: pct(0.99),
-            cpu_us_per_event: cpu_secs * 1e6 / events as f64,
+            cpu_us_per_event: cpu.machine * 1e6 / events as f64,
+            service_us_per_event: cpu.service * 1e6 / events as f64,
+            client_us_per_event: cpu.client * 1e6 / events as f64,
         }
     }
 }
@@ -149,23 +219,23 @@ fn event(n: u64) -> Value {
     event_of("", n)
 }
 
-/// Runs `concurrency` workers for `seconds`, each calling `op` in a loop; `op` returns how many
-/// events it carried.
+/// Runs `concurrency` workers for `seconds`, each calling `op` with its number in a loop; `op`
+/// returns how many events it carried.
 async fn closed_loop<F, Fut>(concurrency: usize, seconds: u64, op: F) -> anyhow::Result<Figures>
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<u64>> + Send,
 {
-    let (start, cpu) = (Instant::now(), cpu_busy_secs());
+    let (start, cpu) = (Instant::now(), Cpu::now());
     let deadline = start + Duration::from_secs(seconds);
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
+        .map(|worker| {
             let op = op.clone();
             tokio::spawn(async move {
                 let (mut latencies, mut events) = (Vec::new(), 0);
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    events += op().await?;
+                    events += op(worker).await?;
                     latencies.push(t.elapsed());
                 }
                 anyhow::Ok((latencies, events))
@@ -182,7 +252,7 @@ where
         latencies,
         events,
         start.elapsed(),
-        cpu_busy_secs() - cpu,
+        Cpu::now().since(cpu),
     ))
 }
 
@@ -196,7 +266,7 @@ async fn open_loop(
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let (start, cpu) = (Instant::now(), cpu_busy_secs());
+    let (start, cpu) = (Instant::now(), Cpu::now());
     let mut inflight = Vec::new();
     while start.elapsed() < Duration::from_secs(seconds) {
         ticker.tick().await;
@@ -216,7 +286,7 @@ async fn open_loop(
         latencies,
         sent,
         start.elapsed(),
-        cpu_busy_secs() - cpu,
+        Cpu::now().since(cpu),
     ))
 }
 
@@ -273,7 +343,7 @@ fn segmented(rules: &RuleSet, nurture: bool) -> anyhow::Result<RuleSet> {
     Ok(RuleSet::new(rules)?)
 }
 
-async fn raw_insert(pool: &PgPool) -> anyhow::Result<u64> {
+async fn raw_insert(conn: &mut PgConnection) -> anyhow::Result<u64> {
     let n = next_id();
     sqlx::query(
         "insert into bench_raw_events (source, event_id, lead_id, event_type, occurred_at, received_at, payload)
@@ -282,15 +352,20 @@ async fn raw_insert(pool: &PgPool) -> anyhow::Result<u64> {
     .bind(format!("raw-{n}"))
     .bind(uuid::Uuid::now_v7())
     .bind(sqlx::types::Json(event(n)))
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(1)
 }
 
 fn print_row(name: &str, f: &Figures) {
     println!(
-        "{name:<34} {:>10.0} {:>9.2} {:>9.2} {:>9.0}",
-        f.events_per_sec, f.p50_ms, f.p99_ms, f.cpu_us_per_event
+        "{name:<34} {:>10.0} {:>9.2} {:>9.2} {:>9.0} {:>9.0} {:>9.0}",
+        f.events_per_sec,
+        f.p50_ms,
+        f.p99_ms,
+        f.cpu_us_per_event,
+        f.service_us_per_event,
+        f.client_us_per_event
     );
 }
 
@@ -346,6 +421,7 @@ async fn main() -> anyhow::Result<()> {
     let server = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name(SERVICE_THREAD)
             .enable_all()
             .build()?;
         rt.block_on(async move {
@@ -377,9 +453,13 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(128)
         .build()?;
 
-    warm_up(&client, &url, "", &admin_pool).await?;
-    for (mode, url) in &nurture_urls {
-        warm_up(&client, url, &format!("nurture-{mode}-"), &admin_pool).await?;
+    if args.ingest {
+        warm_up(&client, &url, "", &admin_pool).await?;
+    }
+    if args.nurture {
+        for (mode, url) in &nurture_urls {
+            warm_up(&client, url, &format!("nurture-{mode}-"), &admin_pool).await?;
+        }
     }
     println!(
         "leadrouter ingest benchmark: {} rounds of {} s per phase, {} cores",
@@ -394,126 +474,152 @@ async fn main() -> anyhow::Result<()> {
     };
     for round in 1..=args.rounds {
         println!(
-            "\nround {round}\n{:<34} {:>10} {:>9} {:>9} {:>9}",
-            "phase", "events/s", "p50 ms", "p99 ms", "cpu µs/ev"
+            "\nround {round}\n{:<34} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "phase", "events/s", "p50 ms", "p99 ms", "cpu µs/ev", "service", "client"
         );
-        let mut peak_single: f64 = 0.0;
-        for concurrency in [16, 64] {
-            let raw_phase = async {
-                let raw_pool = baseline_pool(concurrency as u32).await?;
-                // Every connection open before the clock starts, as the services' are.
-                let mut held = Vec::new();
-                for _ in 0..concurrency {
-                    held.push(raw_pool.acquire().await?);
-                }
-                drop(held);
-                let p = raw_pool.clone();
-                let raw = closed_loop(concurrency, args.seconds, move || {
-                    let p = p.clone();
-                    async move { raw_insert(&p).await }
-                })
-                .await?;
-                raw_pool.close().await;
-                print_row(&format!("raw INSERT baseline c={concurrency}"), &raw);
-                anyhow::Ok(raw)
-            };
-            let (c, u) = (client.clone(), url.clone());
-            let single_phase = async {
-                let single = closed_loop(concurrency, args.seconds, move || {
-                    let (c, u) = (c.clone(), u.clone());
-                    async move { post(&c, &u, &event(next_id())).await.map(|()| 1) }
-                })
-                .await?;
-                print_row(&format!("single-event ingest c={concurrency}"), &single);
-                anyhow::Ok(single)
-            };
-            // The baseline first in odd rounds, the service first in even ones, as for
-            // nurture below: a machine that speeds up or slows down over a round then weighs
-            // on both sides of the ratio alike over the run.
-            let (raw, single) = if round % 2 == 1 {
-                let raw = raw_phase.await?;
-                (raw, single_phase.await?)
-            } else {
-                let single = single_phase.await?;
-                (raw_phase.await?, single)
-            };
-            let ratio = single.events_per_sec / raw.events_per_sec;
-            println!(
-                "{:<34} {ratio:>10.2}",
-                format!("  ratio ingest/raw c={concurrency}")
-            );
-            record(&format!("raw c={concurrency} events/s"), raw.events_per_sec);
-            record(
-                &format!("single c={concurrency} events/s"),
-                single.events_per_sec,
-            );
-            record(&format!("single c={concurrency} p50 ms"), single.p50_ms);
-            record(&format!("single c={concurrency} p99 ms"), single.p99_ms);
-            record(
-                &format!("raw c={concurrency} cpu µs/event"),
-                raw.cpu_us_per_event,
-            );
-            record(
-                &format!("single c={concurrency} cpu µs/event"),
-                single.cpu_us_per_event,
-            );
-            record(&format!("ratio single/raw c={concurrency}"), ratio);
-            peak_single = peak_single.max(single.events_per_sec);
-        }
-
-        let (c, u) = (client.clone(), url.clone());
-        let batches = closed_loop(BATCH_CONCURRENCY, args.seconds, move || {
-            let (c, u) = (c.clone(), u.clone());
-            async move {
-                let batch: Vec<Value> = (0..BATCH).map(|_| event(next_id())).collect();
-                post(&c, &u, &Value::Array(batch))
-                    .await
-                    .map(|()| BATCH as u64)
+        if args.ingest {
+            let mut peak_single: f64 = 0.0;
+            for concurrency in [16, 64] {
+                let raw_phase = async {
+                    // A connection of its own per worker, open before the clock starts, as
+                    // pgbench has: no pool in between, so no liveness ping on taking or returning
+                    // one, and nothing but the INSERT and its commit on the wire.
+                    let mut connections = Vec::new();
+                    for _ in 0..concurrency {
+                        let conn = PgConnection::connect(&args.database_url).await?;
+                        connections.push(tokio::sync::Mutex::new(conn));
+                    }
+                    let connections = std::sync::Arc::new(connections);
+                    let held = connections.clone();
+                    let raw = closed_loop(concurrency, args.seconds, move |worker| {
+                        let held = held.clone();
+                        async move { raw_insert(&mut *held[worker].lock().await).await }
+                    })
+                    .await?;
+                    for conn in std::sync::Arc::try_unwrap(connections)
+                        .map_err(|_| anyhow::anyhow!("a baseline worker outlived its phase"))?
+                    {
+                        conn.into_inner().close().await?;
+                    }
+                    print_row(&format!("raw INSERT baseline c={concurrency}"), &raw);
+                    anyhow::Ok(raw)
+                };
+                let (c, u) = (client.clone(), url.clone());
+                let single_phase = async {
+                    let single = closed_loop(concurrency, args.seconds, move |_| {
+                        let (c, u) = (c.clone(), u.clone());
+                        async move { post(&c, &u, &event(next_id())).await.map(|()| 1) }
+                    })
+                    .await?;
+                    print_row(&format!("single-event ingest c={concurrency}"), &single);
+                    anyhow::Ok(single)
+                };
+                // The baseline first in odd rounds, the service first in even ones, as for
+                // nurture below: a machine that speeds up or slows down over a round then weighs
+                // on both sides of the ratio alike over the run.
+                let (raw, single) = if round % 2 == 1 {
+                    let raw = raw_phase.await?;
+                    (raw, single_phase.await?)
+                } else {
+                    let single = single_phase.await?;
+                    (raw_phase.await?, single)
+                };
+                let ratio = single.events_per_sec / raw.events_per_sec;
+                println!(
+                    "{:<34} {ratio:>10.2}",
+                    format!("  ratio ingest/raw c={concurrency}")
+                );
+                record(&format!("raw c={concurrency} events/s"), raw.events_per_sec);
+                record(
+                    &format!("single c={concurrency} events/s"),
+                    single.events_per_sec,
+                );
+                record(&format!("single c={concurrency} p50 ms"), single.p50_ms);
+                record(&format!("single c={concurrency} p99 ms"), single.p99_ms);
+                record(
+                    &format!("raw c={concurrency} cpu µs/event"),
+                    raw.cpu_us_per_event,
+                );
+                record(
+                    &format!("single c={concurrency} cpu µs/event"),
+                    single.cpu_us_per_event,
+                );
+                record(
+                    &format!("single c={concurrency} service µs/event"),
+                    single.service_us_per_event,
+                );
+                record(&format!("ratio single/raw c={concurrency}"), ratio);
+                peak_single = peak_single.max(single.events_per_sec);
             }
-        })
-        .await?;
-        print_row(
-            &format!("batch of {BATCH} c={BATCH_CONCURRENCY} (latency per batch)"),
-            &batches,
-        );
-        record("batch events/s", batches.events_per_sec);
 
-        let half = open_loop(client.clone(), url.clone(), peak_single / 2.0, args.seconds).await?;
-        print_row(
-            &format!("open loop at {:.0}/s (half peak)", peak_single / 2.0),
-            &half,
-        );
-        record("half-peak p50 ms", half.p50_ms);
-        record("half-peak p99 ms", half.p99_ms);
-
-        // Nurture's cost: the same load on segmented leads, nurture off and on, in turns
-        // (off first in odd rounds, on first in even ones), so that what the machine does
-        // in the background (a checkpoint, autovacuum) weighs on both alike over the run.
-        let mut rates = [0.0; 2];
-        let mut order = [0, 1];
-        if round % 2 == 0 {
-            order.reverse();
-        }
-        for i in order {
-            let (mode, url) = &nurture_urls[i];
-            let population = format!("nurture-{mode}-");
             let (c, u) = (client.clone(), url.clone());
-            let figures = closed_loop(16, args.seconds, move || {
-                let (c, u, p) = (c.clone(), u.clone(), population.clone());
-                async move { post(&c, &u, &event_of(&p, next_id())).await.map(|()| 1) }
+            let batches = closed_loop(BATCH_CONCURRENCY, args.seconds, move |_| {
+                let (c, u) = (c.clone(), u.clone());
+                async move {
+                    let batch: Vec<Value> = (0..BATCH).map(|_| event(next_id())).collect();
+                    post(&c, &u, &Value::Array(batch))
+                        .await
+                        .map(|()| BATCH as u64)
+                }
             })
             .await?;
-            print_row(&format!("segmented c=16, nurture {mode}"), &figures);
-            record(
-                &format!("nurture {mode} c=16 events/s"),
-                figures.events_per_sec,
+            print_row(
+                &format!("batch of {BATCH} c={BATCH_CONCURRENCY} (latency per batch)"),
+                &batches,
             );
-            record(&format!("nurture {mode} c=16 p99 ms"), figures.p99_ms);
-            rates[i] = figures.events_per_sec;
+            record("batch events/s", batches.events_per_sec);
+
+            let half =
+                open_loop(client.clone(), url.clone(), peak_single / 2.0, args.seconds).await?;
+            print_row(
+                &format!("open loop at {:.0}/s (half peak)", peak_single / 2.0),
+                &half,
+            );
+            record("half-peak p50 ms", half.p50_ms);
+            record("half-peak p99 ms", half.p99_ms);
         }
-        let ratio = rates[1] / rates[0];
-        println!("{:<34} {ratio:>10.2}", "  ratio nurture on/off");
-        record("ratio nurture on/off", ratio);
+
+        if args.nurture {
+            // Nurture's cost: the same load on segmented leads, nurture off and on, in turns
+            // (off first in odd rounds, on first in even ones), so that what the machine does
+            // in the background (a checkpoint, autovacuum) weighs on both alike over the run.
+            // At 16 and at 64: what nurture adds to a group's statement is mostly per
+            // statement, so it weighs most where groups are small.
+            for concurrency in [16, 64] {
+                let mut rates = [0.0; 2];
+                let mut order = [0, 1];
+                if round % 2 == 0 {
+                    order.reverse();
+                }
+                for i in order {
+                    let (mode, url) = &nurture_urls[i];
+                    let population = format!("nurture-{mode}-");
+                    let (c, u) = (client.clone(), url.clone());
+                    let figures = closed_loop(concurrency, args.seconds, move |_| {
+                        let (c, u, p) = (c.clone(), u.clone(), population.clone());
+                        async move { post(&c, &u, &event_of(&p, next_id())).await.map(|()| 1) }
+                    })
+                    .await?;
+                    print_row(
+                        &format!("segmented c={concurrency}, nurture {mode}"),
+                        &figures,
+                    );
+                    let name = format!("nurture {mode} c={concurrency}");
+                    record(&format!("{name} events/s"), figures.events_per_sec);
+                    record(&format!("{name} p99 ms"), figures.p99_ms);
+                    record(&format!("{name} cpu µs/event"), figures.cpu_us_per_event);
+                    record(
+                        &format!("{name} service µs/event"),
+                        figures.service_us_per_event,
+                    );
+                    rates[i] = figures.events_per_sec;
+                }
+                let ratio = rates[1] / rates[0];
+                let name = format!("ratio nurture on/off c={concurrency}");
+                println!("{:<34} {ratio:>10.2}", format!("  {name}"));
+                record(&name, ratio);
+            }
+        }
     }
 
     println!("\nmedians over {} rounds", args.rounds);
