@@ -392,14 +392,10 @@ async fn main() -> anyhow::Result<()> {
     let mut authorization =
         reqwest::header::HeaderValue::from_str(&format!("Bearer {}", source.key.expose()))?;
     authorization.set_sensitive(true);
-    // The baseline's connections are opened per phase and closed after it, so that they never
-    // count against PostgreSQL's limit while the services' pools are busy.
-    let baseline_pool = |connections: u32| {
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(connections)
-            .connect(&args.database_url)
-    };
-    let admin_pool = baseline_pool(1).await?;
+    let admin_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&args.database_url)
+        .await?;
 
     // The services get their own runtime, as they would in their own process: the shipped
     // rules, and the segmented pair without and with nurture (only one is busy at a time).
@@ -483,7 +479,9 @@ async fn main() -> anyhow::Result<()> {
                 let raw_phase = async {
                     // A connection of its own per worker, open before the clock starts, as
                     // pgbench has: no pool in between, so no liveness ping on taking or returning
-                    // one, and nothing but the INSERT and its commit on the wire.
+                    // one, and nothing but the INSERT and its commit on the wire. They are
+                    // closed after the phase, so they never count against PostgreSQL's limit
+                    // while the services' pools are busy.
                     let mut connections = Vec::new();
                     for _ in 0..concurrency {
                         let conn = PgConnection::connect(&args.database_url).await?;
