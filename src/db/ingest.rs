@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{
     events::{self, NewEvent},
     leads::{self, Lead},
-    nurture,
+    nurture::{self, DailyCounts},
     outbox::{self, Message},
     transitions::{self, NewTransition},
 };
@@ -87,9 +87,9 @@ fn group_sql(shape: Shape) -> String {
         next += transitions::WRITE_PARAMS;
     }
     // Appended rows whose write depends on nothing but `fresh`.
-    let append = |name: &str, table: &str, cols: &str, rows: String, returning: &str| {
+    let append = |name: &str, table: &str, cols: &str, rows: String| {
         format!(
-            ",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows}\n                  where exists (select 1 from fresh) {returning})"
+            ",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows}\n                  where exists (select 1 from fresh))"
         )
     };
     if shape.entries {
@@ -98,10 +98,14 @@ fn group_sql(shape: Shape) -> String {
             "nurture_log",
             nurture::WRITE_COLUMNS,
             nurture::unnest_entries(next),
-            nurture::RETURNING,
         );
-        optional += &format!(",\n           nm as ({})", nurture::count_into_daily("nl"));
         next += nurture::WRITE_PARAMS;
+        // Every row goes in or the statement fails, so the counts are taken beforehand.
+        optional += &format!(
+            ",\n           nm as ({} where exists (select 1 from fresh))",
+            DailyCounts::insert(next)
+        );
+        next += DailyCounts::PARAMS;
     }
     if shape.messages {
         optional += &append(
@@ -109,7 +113,6 @@ fn group_sql(shape: Shape) -> String {
             "outbox",
             outbox::WRITE_COLUMNS,
             outbox::unnest_messages(next),
-            "",
         );
     }
     format!(
@@ -165,6 +168,7 @@ pub async fn write_group(
     }
     if shape.entries {
         query = nurture::bind_entries(query, extras.nurture, received_at);
+        query = DailyCounts::of(extras.nurture, received_at).bind(query);
     }
     if shape.messages {
         query = outbox::bind_messages(query, extras.messages, received_at);

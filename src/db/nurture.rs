@@ -1,8 +1,8 @@
 //! The nurture log: every enrollment, move, advance, trigger and exit, with the touch it sent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -72,15 +72,16 @@ pub(crate) fn bind_entries<'q, Q: Bind<'q>>(
 }
 
 /// What an insert into the log returns for [`count_into_daily`].
-pub(crate) const RETURNING: &str = "returning workflow, kind, asset_id, reason, at";
+const RETURNING: &str = "returning workflow, kind, asset_id, reason, at";
 
 /// The insert that adds to `metrics_daily` (kind `nurture`, by workflow) what the log rows
 /// of CTE `logged` (inserted `... RETURNING` [`RETURNING`]) count for: their kind, a
-/// `touch` if they sent one, and `exited_to_mql` for an exit on MQL. Every statement that
-/// writes the log runs it, so the daily sums stay exact; counting in the writing statement
-/// spares each write the PL/pgSQL call and transition table of the statement trigger that
-/// did it before.
-pub(crate) fn count_into_daily(logged: &str) -> String {
+/// `touch` if they sent one, and `exited_to_mql` for an exit on MQL. A statement that may
+/// skip rows it was given (see [`ON_CONFLICT`]) counts what it inserted this way; one that
+/// inserts every row or fails counts them beforehand ([`DailyCounts`]). Either way the daily
+/// sums stay exact, and counting in the writing statement spares each write the PL/pgSQL
+/// call and transition table of the statement trigger that did it before.
+fn count_into_daily(logged: &str) -> String {
     format!(
         "insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
          select (r.at at time zone 'UTC')::date, 'nurture', 'workflow', r.workflow, c.what,
@@ -93,6 +94,56 @@ pub(crate) fn count_into_daily(logged: &str) -> String {
           where c.what is not null
           group by 1, 4, 5"
     )
+}
+
+/// What log rows, all written at one moment, add to `metrics_daily`: per workflow and
+/// reason, as [`count_into_daily`] counts them. For a statement that inserts every row or
+/// fails, so that the sums need neither the rows back nor an aggregate over them.
+pub(crate) struct DailyCounts<'e> {
+    day: NaiveDate,
+    counts: BTreeMap<(&'e str, &'static str), i64>,
+}
+
+impl<'e> DailyCounts<'e> {
+    pub(crate) fn of(entries: &'e [NewEntry], at: DateTime<Utc>) -> Self {
+        let mut counts = BTreeMap::new();
+        for e in entries {
+            let touch = e.asset_id.is_some().then_some("touch");
+            let to_mql = (e.kind == "exited" && e.reason == "MQL").then_some("exited_to_mql");
+            for what in [Some(e.kind), touch, to_mql].into_iter().flatten() {
+                *counts.entry((e.workflow.as_str(), what)).or_insert(0) += 1;
+            }
+        }
+        DailyCounts {
+            day: at.date_naive(),
+            counts,
+        }
+    }
+
+    /// The insert of these counts, bound from parameter `$first` on by [`Self::bind`].
+    pub(crate) fn insert(first: usize) -> String {
+        format!(
+            "insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
+             select ${first}::date, 'nurture', 'workflow', m.key, m.reason, m.n, 0, 0, 0
+               from unnest(${}::text[], ${}::text[], ${}::int8[]) as m(key, reason, n)",
+            first + 1,
+            first + 2,
+            first + 3,
+        )
+    }
+
+    /// How many parameters [`Self::bind`] binds.
+    pub(crate) const PARAMS: usize = 4;
+
+    pub(crate) fn bind<'q, Q: Bind<'q>>(&self, query: Q) -> Q {
+        let (keys, rest): (Vec<_>, Vec<_>) = self
+            .counts
+            .iter()
+            .map(|(&(workflow, what), &n)| (workflow.to_owned(), (what, n)))
+            .unzip();
+        let (reasons, ns): (Vec<_>, Vec<_>) = rest.into_iter().unzip();
+        query.bind(self.day).bind(keys).bind(reasons).bind(ns)
+    }
 }
 
 /// Writes `entries` (see [`ON_CONFLICT`]) and counts them into the daily sums.
@@ -167,4 +218,68 @@ pub async fn for_lead(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(workflow: &str, kind: &'static str, asset: Option<&str>, reason: &str) -> NewEntry {
+        NewEntry {
+            lead_id: Uuid::nil(),
+            kind,
+            workflow: workflow.to_owned(),
+            enrollment: 1,
+            step: 0,
+            asset_id: asset.map(str::to_owned),
+            channel: asset.map(|_| "email"),
+            reason: reason.to_owned(),
+            notified: None,
+        }
+    }
+
+    #[test]
+    fn daily_counts_count_kinds_touches_and_exits_to_mql_per_workflow() {
+        let entries = [
+            entry("Nurture_late_2", "enrolled", Some("guide"), "segmented"),
+            entry(
+                "Nurture_late_2",
+                "enrolled",
+                Some("guide"),
+                "recycled: Rejected_NoBudget",
+            ),
+            entry("Nurture_late_2", "advanced", Some("demo"), "pricing_spike"),
+            entry("Nurture_late_2", "triggered", None, "pricing_spike"),
+            entry("Nurture_late_2", "exited", None, "MQL"),
+            entry("Nurture_early_3", "exited", None, "Disqualified"),
+            entry(
+                "Nurture_early_3",
+                "moved",
+                Some("guide"),
+                "moved from Nurture_late_3",
+            ),
+        ];
+        let at = "2026-11-20T23:59:59Z".parse().unwrap();
+        let counts = DailyCounts::of(&entries, at);
+        assert_eq!(counts.day, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+        let got: Vec<(&str, &str, i64)> = counts
+            .counts
+            .iter()
+            .map(|(&(w, what), &n)| (w, what, n))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Nurture_early_3", "exited", 1),
+                ("Nurture_early_3", "moved", 1),
+                ("Nurture_early_3", "touch", 1),
+                ("Nurture_late_2", "advanced", 1),
+                ("Nurture_late_2", "enrolled", 2),
+                ("Nurture_late_2", "exited", 1),
+                ("Nurture_late_2", "exited_to_mql", 1),
+                ("Nurture_late_2", "touch", 3),
+                ("Nurture_late_2", "triggered", 1),
+            ]
+        );
+    }
 }
