@@ -8,7 +8,6 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{
     events::{self, NewEvent},
@@ -27,12 +26,12 @@ pub enum Written {
     Stale,
 }
 
-// The statement takes the expected (id, version) pairs as $1 and $2, then the events and the
-// leads as column arrays, then, when there are any, the transitions, the nurture log entries
-// and the outbox messages.
-const EVENT_AT: usize = 3;
+// The statement takes the events as column arrays, then the leads' expected versions and the
+// leads, then, when there are any, the transitions, the nurture log entries and the outbox
+// messages.
+const EVENT_AT: usize = 1;
 const LEAD_AT: usize = EVENT_AT + events::WRITE_PARAMS;
-const REST_AT: usize = LEAD_AT + leads::WRITE_PARAMS;
+const REST_AT: usize = LEAD_AT + 1 + leads::WRITE_PARAMS;
 
 /// Which optional parts a group's statement has: each is a CTE only when it has rows, since
 /// an insert into lead_transitions fires its metrics triggers even for none.
@@ -62,13 +61,15 @@ impl Shape {
 /// The statement of each [`Shape`], by [`Shape::index`].
 static GROUP_SQL: LazyLock<Vec<String>> = LazyLock::new(|| Shape::all().map(group_sql).collect());
 
-// Every CTE runs whatever the others return, so each write is gated on `fresh` (all leads
-// still at their version, locked in email order as the locking path does). The inserts have
-// no ON CONFLICT: an event stored meanwhile (a retried webhook, a racing request), or a touch
-// or message already sent, fails the statement with a unique violation, which undoes its
-// writes, and the locking path, which does look for them, sorts it out. In the group, at the
-// version read, neither happens but for such races; and an arbiter index costs every row a
-// probe of its own before the insert probes it again.
+// The update takes each lead only at the version it was read at, row-locking it as it goes
+// (in email order, as the leads are bound, the order every locking writer takes); the final
+// select divides by zero unless it took them all, which fails the statement and undoes every
+// write of it, the other CTEs' included. The inserts have no ON CONFLICT either: an event
+// stored meanwhile (a retried webhook, a racing request), or a touch or message already sent,
+// fails the statement with a unique violation. Either way the locking path, which does look,
+// sorts it out. In the group, at the version read, neither happens but for such races; and
+// locking the leads first, or an arbiter index, cost every row a probe (and a lock its WAL
+// record) of its own before the write probes again.
 fn group_sql(shape: Shape) -> String {
     let mut next = REST_AT;
     let mut optional = String::new();
@@ -86,11 +87,9 @@ fn group_sql(shape: Shape) -> String {
         );
         next += transitions::WRITE_PARAMS;
     }
-    // Appended rows whose write depends on nothing but `fresh`.
+    // Appended rows, which depend on nothing else.
     let append = |name: &str, table: &str, cols: &str, rows: String| {
-        format!(
-            ",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows}\n                  where exists (select 1 from fresh))"
-        )
+        format!(",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows})")
     };
     if shape.entries {
         optional += &append(
@@ -101,10 +100,7 @@ fn group_sql(shape: Shape) -> String {
         );
         next += nurture::WRITE_PARAMS;
         // Every row goes in or the statement fails, so the counts are taken beforehand.
-        optional += &format!(
-            ",\n           nm as ({} where exists (select 1 from fresh))",
-            DailyCounts::insert(next)
-        );
+        optional += &format!(",\n           nm as ({})", DailyCounts::insert(next));
         next += DailyCounts::PARAMS;
     }
     if shape.messages {
@@ -116,21 +112,16 @@ fn group_sql(shape: Shape) -> String {
         );
     }
     format!(
-        r#"with locked as (select l.id from leads l
-                             join unnest($1::uuid[], $2::int8[]) as x(id, version)
-                               on l.id = x.id and l.version = x.version
-                            order by l.email for update of l),
-           fresh as (select 1 where (select count(*) from locked) = cardinality($1::uuid[])),
+        r#"with upd as (update leads l set {set} from {ld_rows}
+                        where l.id = u.id and l.version = u.expected_version
+                        returning 1),
            ev as (insert into lead_events ({ev_cols}) select {ev_cols} from {ev_rows}
-                  where exists (select 1 from fresh)
-                  returning id, lead_id),
-           upd as (update leads l set {set} from {ld_rows}
-                   where l.id = u.id and exists (select 1 from fresh)){optional}
-           select count(*) from fresh"#,
+                  returning id, lead_id){optional}
+           select 1 / ((select count(*) from upd) = cardinality(${LEAD_AT}::int8[]))::int4"#,
         ev_cols = events::WRITE_COLUMNS,
         ev_rows = events::unnest_events(EVENT_AT),
         set = leads::UPDATE_SET,
-        ld_rows = leads::unnest_leads(LEAD_AT),
+        ld_rows = leads::unnest_leads_at_versions(LEAD_AT),
     )
 }
 
@@ -158,10 +149,9 @@ pub async fn write_group(
         entries: !extras.nurture.is_empty(),
         messages: !extras.messages.is_empty(),
     };
-    let mut query = sqlx::query_as::<_, (i64,)>(&GROUP_SQL[shape.index()])
-        .bind(leads.iter().map(|l| l.id).collect::<Vec<Uuid>>())
-        .bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>());
+    let mut query = sqlx::query_as::<_, (i32,)>(&GROUP_SQL[shape.index()]);
     query = events::bind_events(query, events, received_at);
+    query = query.bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>());
     query = leads::bind_leads(query, leads);
     if shape.transitions {
         query = transitions::bind_transitions(query, extras.transitions);
@@ -174,12 +164,13 @@ pub async fn write_group(
         query = outbox::bind_messages(query, extras.messages, received_at);
     }
     match query.fetch_one(conn).await {
-        Ok((1,)) => Ok(Written::Stored),
-        Ok(_) => Ok(Written::Stale),
-        // unique_violation: an event, touch or message was stored already (see `group_sql`);
-        // deadlock_detected: a locking writer holds one of the leads. Either way the locking
-        // path sorts it out.
-        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("23505" | "40P01")) => {
+        Ok(_) => Ok(Written::Stored),
+        // division_by_zero: a lead was not at its version (see `group_sql`); unique_violation:
+        // an event, touch or message was stored already; deadlock_detected: a locking writer
+        // holds one of the leads. Either way the locking path sorts it out.
+        Err(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("22012" | "23505" | "40P01")) =>
+        {
             Ok(Written::Stale)
         }
         Err(e) => Err(e),

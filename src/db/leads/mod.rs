@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 pub use lists::{ReviewItem, SuppressedLead, review_queue, suppressed};
 use row::{COLUMNS, LeadRow, columns_of, convert};
-pub(crate) use row::{UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads};
+pub(crate) use row::{
+    UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads, unnest_leads_at_versions,
+};
 pub use scan::{ids_after, lock_ids};
 
 use crate::{

@@ -201,6 +201,18 @@ pub(crate) fn unnest_leads(first: usize) -> String {
     unnest("u", WRITE_COLUMNS, &WRITE_TYPES, first)
 }
 
+/// [`unnest_leads`] with each lead's expected version first, as column `expected_version`
+/// (bound at `$first`, the leads after it).
+pub(crate) fn unnest_leads_at_versions(first: usize) -> String {
+    let types: Vec<&str> = std::iter::once("int8").chain(WRITE_TYPES).collect();
+    unnest(
+        "u",
+        &format!("expected_version, {WRITE_COLUMNS}"),
+        &types,
+        first,
+    )
+}
+
 /// How many parameters [`bind_leads`] binds.
 pub(crate) const WRITE_PARAMS: usize = WRITE_TYPES.len();
 
