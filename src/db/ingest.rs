@@ -58,13 +58,17 @@ impl Shape {
     }
 }
 
+/// What the group statement fails with when a lead changed since it was read.
+const STALE: &str = "stale: a lead changed since ingest read it; the locking path retries";
+
 /// The statement of each [`Shape`], by [`Shape::index`].
 static GROUP_SQL: LazyLock<Vec<String>> = LazyLock::new(|| Shape::all().map(group_sql).collect());
 
 // The update takes each lead only at the version it was read at, row-locking it as it goes
-// (in email order, as the leads are bound, the order every locking writer takes); the final
-// select divides by zero unless it took them all, which fails the statement and undoes every
-// write of it, the other CTEs' included. The inserts have no ON CONFLICT either: an event
+// (in email order, as the leads are bound, the order every locking writer takes); unless it
+// took them all, the final select casts [`STALE`] to an integer, which fails the statement
+// (invalid_text_representation, with that text in the server's log) and undoes every write
+// of it, the other CTEs' included. The inserts have no ON CONFLICT either: an event
 // stored meanwhile (a retried webhook, a racing request), or a touch or message already sent,
 // fails the statement with a unique violation. Either way the locking path, which does look,
 // sorts it out. In the group, at the version read, neither happens but for such races; and
@@ -117,7 +121,8 @@ fn group_sql(shape: Shape) -> String {
                         returning 1),
            ev as (insert into lead_events ({ev_cols}) select {ev_cols} from {ev_rows}
                   returning id, lead_id){optional}
-           select 1 / ((select count(*) from upd) = cardinality(${LEAD_AT}::int8[]))::int4"#,
+           select (case when (select count(*) from upd) = cardinality(${LEAD_AT}::int8[])
+                        then '1' else '{STALE}' end)::int4"#,
         ev_cols = events::WRITE_COLUMNS,
         ev_rows = events::unnest_events(EVENT_AT),
         set = leads::UPDATE_SET,
@@ -165,11 +170,11 @@ pub async fn write_group(
     }
     match query.fetch_one(conn).await {
         Ok(_) => Ok(Written::Stored),
-        // division_by_zero: a lead was not at its version (see `group_sql`); unique_violation:
+        // invalid_text_representation: a lead was not at its version ([`STALE`]); unique_violation:
         // an event, touch or message was stored already; deadlock_detected: a locking writer
         // holds one of the leads. Either way the locking path sorts it out.
         Err(sqlx::Error::Database(e))
-            if matches!(e.code().as_deref(), Some("22012" | "23505" | "40P01")) =>
+            if matches!(e.code().as_deref(), Some("22P02" | "23505" | "40P01")) =>
         {
             Ok(Written::Stale)
         }
