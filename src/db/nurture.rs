@@ -136,12 +136,12 @@ impl<'e> DailyCounts<'e> {
     pub(crate) const PARAMS: usize = 4;
 
     pub(crate) fn bind<'q, Q: Bind<'q>>(&self, query: Q) -> Q {
-        let (keys, rest): (Vec<_>, Vec<_>) = self
-            .counts
-            .iter()
-            .map(|(&(workflow, what), &n)| (workflow.to_owned(), (what, n)))
-            .unzip();
-        let (reasons, ns): (Vec<_>, Vec<_>) = rest.into_iter().unzip();
+        let (mut keys, mut reasons, mut ns) = (Vec::new(), Vec::new(), Vec::new());
+        for (&(workflow, what), &n) in &self.counts {
+            keys.push(workflow.to_owned());
+            reasons.push(what);
+            ns.push(n);
+        }
         query.bind(self.day).bind(keys).bind(reasons).bind(ns)
     }
 }
