@@ -8,20 +8,21 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::{
     events::{self, NewEvent},
-    leads::{self, Lead},
+    leads::{self, Kept, Lead},
     nurture::{self, DailyCounts},
-    outbox::{self, Message},
     transitions::{self, NewTransition},
 };
 
 /// How a group write ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written {
-    /// Every event and lead was written.
-    Stored,
+    /// Every event and lead was written; nurture found no owner to tell for the leads
+    /// `unowned`.
+    Stored { unowned: Vec<Uuid> },
     /// A lead changed since it was read, or an event was stored meanwhile: nothing changed.
     Stale,
 }
@@ -34,12 +35,15 @@ const LEAD_AT: usize = EVENT_AT + events::WRITE_PARAMS;
 const REST_AT: usize = LEAD_AT + 1 + leads::WRITE_PARAMS;
 
 /// Which optional parts a group's statement has: each is a CTE only when it has rows, since
-/// an insert into lead_transitions fires its metrics triggers even for none.
+/// an insert into lead_transitions fires its metrics triggers even for none, and every part
+/// costs the statement its start-up.
 #[derive(Clone, Copy)]
 struct Shape {
     transitions: bool,
     entries: bool,
     messages: bool,
+    /// Messages to an owner, found by the statement.
+    owners: bool,
 }
 
 impl Shape {
@@ -47,13 +51,15 @@ impl Shape {
         usize::from(self.transitions)
             | usize::from(self.entries) << 1
             | usize::from(self.messages) << 2
+            | usize::from(self.owners) << 3
     }
 
     fn all() -> impl Iterator<Item = Shape> {
-        (0..8).map(|i| Shape {
+        (0..16).map(|i| Shape {
             transitions: i & 1 != 0,
             entries: i & 2 != 0,
             messages: i & 4 != 0,
+            owners: i & 8 != 0,
         })
     }
 }
@@ -75,8 +81,26 @@ static GROUP_SQL: LazyLock<Vec<String>> = LazyLock::new(|| Shape::all().map(grou
 // locking the leads first, or an arbiter index, cost every row a probe (and a lock its WAL
 // record) of its own before the write probes again.
 fn group_sql(shape: Shape) -> String {
+    // Where each optional part's parameters start.
     let mut next = REST_AT;
+    let mut take = |present: bool, params: usize| {
+        let at = next;
+        if present {
+            next += params;
+        }
+        at
+    };
+    let transitions_at = take(shape.transitions, transitions::WRITE_PARAMS);
+    let entries_at = take(shape.entries, nurture::WRITE_PARAMS);
+    let counts_at = take(shape.entries, DailyCounts::PARAMS);
+    let messages_at = take(shape.messages, nurture::MESSAGE_PARAMS);
+
     let mut optional = String::new();
+    if shape.owners {
+        // Read before the lead update, like every CTE: a lead's account and assignments are
+        // not what ingest writes.
+        optional += &format!(",\n           {}", nurture::owners_cte(messages_at));
+    }
     if shape.transitions {
         optional += &format!(
             r#",
@@ -87,32 +111,22 @@ fn group_sql(shape: Shape) -> String {
                     join (select lead_id, max(id) as id from ev group by lead_id) e
                       on e.lead_id = t.lead_id)"#,
             cols = transitions::WRITE_COLUMNS,
-            rows = transitions::unnest_transitions(next),
+            rows = transitions::unnest_transitions(transitions_at),
         );
-        next += transitions::WRITE_PARAMS;
     }
-    // Appended rows, which depend on nothing else.
-    let append = |name: &str, table: &str, cols: &str, rows: String| {
-        format!(",\n           {name} as (insert into {table} ({cols}) select {cols} from {rows})")
-    };
     if shape.entries {
-        optional += &append(
-            "nl",
-            "nurture_log",
+        optional += &format!(
+            ",\n           nl as (insert into nurture_log ({}) select {})",
             nurture::WRITE_COLUMNS,
-            nurture::unnest_entries(next),
+            nurture::entries_select(entries_at, shape.owners),
         );
-        next += nurture::WRITE_PARAMS;
         // Every row goes in or the statement fails, so the counts are taken beforehand.
-        optional += &format!(",\n           nm as ({})", DailyCounts::insert(next));
-        next += DailyCounts::PARAMS;
+        optional += &format!(",\n           nm as ({})", DailyCounts::insert(counts_at));
     }
     if shape.messages {
-        optional += &append(
-            "ob",
-            "outbox",
-            outbox::WRITE_COLUMNS,
-            outbox::unnest_messages(next),
+        optional += &format!(
+            ",\n           ob as ({})",
+            nurture::insert_messages(messages_at, shape.owners)
         );
     }
     format!(
@@ -122,7 +136,9 @@ fn group_sql(shape: Shape) -> String {
            ev as (insert into lead_events ({ev_cols}) select {ev_cols} from {ev_rows}
                   returning id, lead_id){optional}
            select (case when (select count(*) from upd) = cardinality(${LEAD_AT}::int8[])
-                        then '1' else '{STALE}' end)::int4"#,
+                        then '1' else '{STALE}' end)::int4,
+                  {unowned}"#,
+        unowned = nurture::unowned(shape.owners),
         ev_cols = events::WRITE_COLUMNS,
         ev_rows = events::unnest_events(EVENT_AT),
         set = leads::UPDATE_SET,
@@ -135,17 +151,18 @@ fn group_sql(shape: Shape) -> String {
 pub struct Extras<'a> {
     /// Stage changes, each pointing at its lead's latest stored event.
     pub transitions: &'a [NewTransition],
-    /// Nurture's log rows and outbox messages.
+    /// Nurture's log rows and messages.
     pub nurture: &'a [nurture::NewEntry],
-    pub messages: &'a [Message],
+    pub messages: &'a [nurture::Message],
 }
 
-/// Stores `events` and the new state of `leads` (each read at `lead.version`, none new), with
-/// `extras`.
+/// Stores `events` and the new state of `leads` (each read at `lead.version`, none new; `kept`
+/// says, for each, which JSON columns it left as read), with `extras`.
 pub async fn write_group(
     conn: &mut PgConnection,
     events: &[NewEvent<'_>],
     leads: &[&Lead],
+    kept: &[Kept],
     extras: Extras<'_>,
     received_at: DateTime<Utc>,
 ) -> sqlx::Result<Written> {
@@ -153,11 +170,12 @@ pub async fn write_group(
         transitions: !extras.transitions.is_empty(),
         entries: !extras.nurture.is_empty(),
         messages: !extras.messages.is_empty(),
+        owners: nurture::to_owners(extras.messages),
     };
-    let mut query = sqlx::query_as::<_, (i32,)>(&GROUP_SQL[shape.index()]);
+    let mut query = sqlx::query_as::<_, (i32, Vec<Uuid>)>(&GROUP_SQL[shape.index()]);
     query = events::bind_events(query, events, received_at);
     query = query.bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>());
-    query = leads::bind_leads(query, leads);
+    query = leads::bind_leads(query, leads, kept);
     if shape.transitions {
         query = transitions::bind_transitions(query, extras.transitions);
     }
@@ -166,10 +184,10 @@ pub async fn write_group(
         query = DailyCounts::of(extras.nurture, received_at).bind(query);
     }
     if shape.messages {
-        query = outbox::bind_messages(query, extras.messages, received_at);
+        query = nurture::bind_messages(query, extras.messages, received_at);
     }
     match query.fetch_one(conn).await {
-        Ok(_) => Ok(Written::Stored),
+        Ok((_, unowned)) => Ok(Written::Stored { unowned }),
         // invalid_text_representation: a lead was not at its version ([`STALE`]); unique_violation:
         // an event, touch or message was stored already; deadlock_detected: a locking writer
         // holds one of the leads. Either way the locking path sorts it out.

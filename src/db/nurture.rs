@@ -1,13 +1,16 @@
 //! The nurture log: every enrollment, move, advance, trigger and exit, with the touch it sent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, types::Json};
 use uuid::Uuid;
 
-use super::bind::{Bind, unnest};
+use super::{
+    bind::{Bind, unnest},
+    outbox,
+};
 
 /// A row to write.
 #[derive(Debug, Clone)]
@@ -20,11 +23,29 @@ pub struct NewEntry {
     pub asset_id: Option<String>,
     pub channel: Option<&'static str>,
     pub reason: String,
-    pub notified: Option<String>,
+    /// Whether it told the lead's owner, whose email the writing statement puts in `notified`
+    /// (see [`OwnerMessage`]).
+    pub tells_owner: bool,
+}
+
+/// A message nurture sends: a touch for the MAP, or a task or notice for the lead's owner
+/// rep. The statement that writes it finds the owner ([`owners_cte`]), so telling one costs no
+/// round trip of its own, and writes nothing for a lead that has none.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub lead_id: Uuid,
+    /// Who receives it; `None` for the lead's owner.
+    pub recipient: Option<String>,
+    pub topic: &'static str,
+    pub payload: serde_json::Value,
+    pub dedupe_key: String,
 }
 
 pub(crate) const WRITE_COLUMNS: &str =
     "lead_id, kind, workflow, enrollment, step, asset_id, channel, reason, notified, at";
+/// The columns the entries are bound as: [`WRITE_COLUMNS`] with `tells_owner` for `notified`.
+const BOUND_COLUMNS: &str =
+    "lead_id, kind, workflow, enrollment, step, asset_id, channel, reason, tells_owner, at";
 const WRITE_TYPES: [&str; 10] = [
     "uuid",
     "text",
@@ -34,14 +55,117 @@ const WRITE_TYPES: [&str; 10] = [
     "text",
     "text",
     "text",
-    "text",
+    "bool",
     "timestamptz",
 ];
 pub(crate) const WRITE_PARAMS: usize = WRITE_TYPES.len();
 
-/// `unnest($first::uuid[], ...) as n(<WRITE_COLUMNS>)`: the rows bound by [`bind_entries`].
-pub(crate) fn unnest_entries(first: usize) -> String {
-    unnest("n", WRITE_COLUMNS, &WRITE_TYPES, first)
+/// The rows bound by [`bind_entries`] from `$first` on, as the select list and source of an
+/// insert of [`WRITE_COLUMNS`]; with `owners`, each one that tells the owner gets the email
+/// CTE `ow` ([`owners_cte`]) found, else none does.
+pub(crate) fn entries_select(first: usize, owners: bool) -> String {
+    let rows = unnest("n", BOUND_COLUMNS, &WRITE_TYPES, first);
+    let columns = "n.lead_id, n.kind, n.workflow, n.enrollment, n.step, n.asset_id, n.channel, \
+                   n.reason";
+    if owners {
+        // A subquery, not a join, keeps the rows in the order given, which their ids follow.
+        format!(
+            "{columns},
+                    case when n.tells_owner then (select ow.email from ow where ow.id = n.lead_id)
+                    end,
+                    n.at
+               from {rows}"
+        )
+    } else {
+        format!("{columns}, null::text, n.at from {rows}")
+    }
+}
+
+/// The CTE `ow`: for each lead named in the `uuid[]` parameter `$ids`, who hears about its
+/// nurture (the account owner, else the rep it was last assigned to; null for nobody).
+pub(crate) fn owners_cte(ids: usize) -> String {
+    format!(
+        "ow as (select l.id, coalesce(a.owner_email,
+                                      (select r.email from assignments s
+                                         join reps r on r.id = s.rep_id
+                                        where s.lead_id = l.id
+                                        order by s.assigned_at desc, s.id desc limit 1)) as email
+                  from leads l left join accounts a on a.id = l.account_id
+                 where l.id = any(${ids}::uuid[]))"
+    )
+}
+
+/// The leads of CTE `ow` that have nobody to tell, for a statement's last select; `'{}'`
+/// without `ow`.
+pub(crate) fn unowned(owners: bool) -> &'static str {
+    if owners {
+        "coalesce((select array_agg(id) from ow where email is null), '{}')"
+    } else {
+        "'{}'::uuid[]"
+    }
+}
+
+/// An insert into the outbox of the messages bound by [`bind_messages`] from `$first` on, in
+/// their order; with `owners`, those to an owner go to the one CTE `ow` found, or nowhere.
+pub(crate) fn insert_messages(first: usize, owners: bool) -> String {
+    // `$first` is the leads for `ow`.
+    let rows = unnest(
+        "m",
+        "lead_id, recipient, topic, payload, dedupe_key, created_at",
+        &["uuid", "text", "text", "jsonb", "text", "timestamptz"],
+        first + 1,
+    );
+    let columns = outbox::WRITE_COLUMNS;
+    if owners {
+        format!(
+            "insert into outbox ({columns})
+             select m.topic, r.recipient, m.payload, m.dedupe_key, m.created_at
+               from {rows}
+              cross join lateral (select coalesce(m.recipient,
+                                                  (select ow.email from ow
+                                                    where ow.id = m.lead_id))) as r(recipient)
+              where r.recipient is not null"
+        )
+    } else {
+        format!(
+            "insert into outbox ({columns})
+             select m.topic, m.recipient, m.payload, m.dedupe_key, m.created_at from {rows}"
+        )
+    }
+}
+
+/// How many parameters [`bind_messages`] binds; the first is the leads whose owner to find
+/// (for [`owners_cte`]).
+pub(crate) const MESSAGE_PARAMS: usize = 7;
+
+/// Binds `messages`, created at `now`, for [`insert_messages`], after the leads whose owner
+/// they need.
+pub(crate) fn bind_messages<'q, Q: Bind<'q>>(
+    query: Q,
+    messages: &'q [Message],
+    now: DateTime<Utc>,
+) -> Q {
+    fn col<'m, T>(messages: &'m [Message], f: impl Fn(&'m Message) -> T) -> Vec<T> {
+        messages.iter().map(f).collect()
+    }
+    let owner_of: Vec<Uuid> = messages
+        .iter()
+        .filter(|m| m.recipient.is_none())
+        .map(|m| m.lead_id)
+        .collect();
+    query
+        .bind(owner_of)
+        .bind(col(messages, |m| m.lead_id))
+        .bind(col(messages, |m| m.recipient.as_deref()))
+        .bind(col(messages, |m| m.topic))
+        .bind(col(messages, |m| Json(&m.payload)))
+        .bind(col(messages, |m| m.dedupe_key.as_str()))
+        .bind(vec![now; messages.len()])
+}
+
+/// Whether any of `messages` goes to an owner (the statement needs [`owners_cte`]).
+pub(crate) fn to_owners(messages: &[Message]) -> bool {
+    messages.iter().any(|m| m.recipient.is_none())
 }
 
 /// What makes an insert of entries skip a touch already logged for its lead, enrollment and
@@ -49,7 +173,7 @@ pub(crate) fn unnest_entries(first: usize) -> String {
 const ON_CONFLICT: &str =
     "on conflict (lead_id, enrollment, step) where asset_id is not null do nothing";
 
-/// Binds `entries`, logged at `at`, column by column, matching [`unnest_entries`].
+/// Binds `entries`, logged at `at`, column by column, matching [`entries_select`].
 pub(crate) fn bind_entries<'q, Q: Bind<'q>>(
     query: Q,
     entries: &'q [NewEntry],
@@ -67,7 +191,7 @@ pub(crate) fn bind_entries<'q, Q: Bind<'q>>(
         .bind(col(entries, |e| e.asset_id.as_deref()))
         .bind(col(entries, |e| e.channel))
         .bind(col(entries, |e| e.reason.as_str()))
-        .bind(col(entries, |e| e.notified.as_deref()))
+        .bind(col(entries, |e| e.tells_owner))
         .bind(vec![at; entries.len()])
 }
 
@@ -146,46 +270,43 @@ impl<'e> DailyCounts<'e> {
     }
 }
 
-/// Writes `entries` (see [`ON_CONFLICT`]) and counts them into the daily sums.
+/// Writes `entries` (see [`ON_CONFLICT`]), counts them into the daily sums, and enqueues
+/// `messages` (skipping those whose key is there already), in one statement. Returns the leads
+/// with messages for an owner but none: nobody was told.
 pub async fn record(
     conn: &mut PgConnection,
     entries: &[NewEntry],
+    messages: &[Message],
     at: DateTime<Utc>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Vec<Uuid>> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let sql = format!(
-        "with logged as (insert into nurture_log ({WRITE_COLUMNS})
-                         select {WRITE_COLUMNS} from {} {ON_CONFLICT} {RETURNING})
-         {}",
-        unnest_entries(1),
-        count_into_daily("logged"),
-    );
-    bind_entries(sqlx::query(&sql), entries, at)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Per lead of `ids` that has one, who hears about its nurture: the account owner, else the
-/// rep it was last assigned to.
-pub async fn owners(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, String>> {
-    let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
-        "select l.id, coalesce(a.owner_email,
-                               (select r.email from assignments s join reps r on r.id = s.rep_id
-                                 where s.lead_id = l.id
-                                 order by s.assigned_at desc, s.id desc limit 1))
-           from leads l left join accounts a on a.id = l.account_id
-          where l.id = any($1)",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, owner)| owner.map(|o| (id, o)))
-        .collect())
+    let owners = to_owners(messages);
+    let messages_at = 1 + WRITE_PARAMS;
+    let mut ctes = Vec::new();
+    if owners {
+        ctes.push(owners_cte(messages_at));
+    }
+    ctes.push(format!(
+        "logged as (insert into nurture_log ({WRITE_COLUMNS})
+                    select {} {ON_CONFLICT} {RETURNING})",
+        entries_select(1, owners)
+    ));
+    ctes.push(format!("counted as ({})", count_into_daily("logged")));
+    if !messages.is_empty() {
+        ctes.push(format!(
+            "sent as ({} {})",
+            insert_messages(messages_at, owners),
+            outbox::ON_CONFLICT
+        ));
+    }
+    let sql = format!("with {} select {}", ctes.join(",\n"), unowned(owners));
+    let mut query = bind_entries(sqlx::query_scalar(&sql), entries, at);
+    if !messages.is_empty() {
+        query = bind_messages(query, messages, at);
+    }
+    query.fetch_one(conn).await
 }
 
 /// A log row as the lead view shows it.
@@ -234,7 +355,7 @@ mod tests {
             asset_id: asset.map(str::to_owned),
             channel: asset.map(|_| "email"),
             reason: reason.to_owned(),
-            notified: None,
+            tells_owner: false,
         }
     }
 

@@ -28,7 +28,7 @@ pub(crate) fn unnest_messages(first: usize) -> String {
 }
 
 /// What makes an insert of messages skip those whose key is already there.
-const ON_CONFLICT: &str = "on conflict on constraint outbox_dedupe_key do nothing";
+pub(crate) const ON_CONFLICT: &str = "on conflict on constraint outbox_dedupe_key do nothing";
 
 /// Binds `messages`, created at `now`, column by column, matching [`unnest_messages`].
 pub(crate) fn bind_messages<'q, Q: Bind<'q>>(

@@ -194,6 +194,58 @@ async fn tier_1_gives_the_owner_tasks_and_every_signal(pool: PgPool) {
     );
 }
 
+/// A Tier 1 lead whose account has no owner and who was never assigned: its tasks and
+/// notices go nowhere and the log names nobody, on the write that creates the lead and on the
+/// one that moves it later, while its touches for the MAP still go out.
+#[sqlx::test]
+async fn with_nobody_to_tell_only_the_touches_go_out(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    account(&app, "bigco.com", 1, None).await;
+    let email = "ana@bigco.com";
+    deliver(&app, &analyst_event("w1", email, "webinar_attended", 0)).await;
+    deliver(&app, &analyst_event("p1", email, "pricing_page_visit", 1)).await;
+    let open = about(
+        analyst_event("o1", email, "email_click", 2),
+        "comparison-guide",
+    );
+    deliver(&app, &open).await;
+    let n = nurture_of(&app, email).await;
+    assert_eq!(
+        log(&n),
+        [
+            entry("enrolled", 0, Some("owner-intro"), "segmented"),
+            entry("advanced", 1, Some("routing-report"), "content_engaged"),
+            entry(
+                "moved",
+                1,
+                Some("comparison-guide"),
+                "moved from Nurture_early_1"
+            ),
+            // A sales touch, with a notice: neither has anyone to go to.
+            entry(
+                "advanced",
+                3,
+                Some("exec-briefing"),
+                "content_engaged, comparison_and_pricing"
+            ),
+        ]
+    );
+    assert!(
+        n["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["notified"].is_null())
+    );
+    assert_eq!(
+        outbox(&app).await,
+        [
+            row("nurture.touch", email, Some("routing-report")),
+            row("nurture.touch", email, Some("comparison-guide")),
+        ]
+    );
+}
+
 /// Tier 3 is automated: comparison + pricing moves the lead without telling anyone; a demo
 /// request (a raised hand, not an MQL at fit 45) reaches the owner.
 #[sqlx::test]

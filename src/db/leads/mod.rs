@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 pub use lists::{ReviewItem, SuppressedLead, review_queue, suppressed};
 use row::{COLUMNS, LeadRow, columns_of, convert};
+pub use row::{Kept, StoredJson};
 pub(crate) use row::{
     UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads, unnest_leads_at_versions,
 };
@@ -234,7 +235,7 @@ pub async fn insert_many(
          on conflict on constraint leads_email_key do nothing returning id, account_tier",
         unnest_leads(1)
     );
-    bind_leads(sqlx::query_as(&sql), leads)
+    bind_leads(sqlx::query_as(&sql), leads, &[])
         .fetch_all(conn)
         .await
 }
@@ -245,7 +246,9 @@ pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Resu
         "update leads l set {UPDATE_SET} from {} where l.id = u.id",
         unnest_leads(1)
     );
-    bind_leads(sqlx::query(&sql), leads).execute(conn).await?;
+    bind_leads(sqlx::query(&sql), leads, &[])
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

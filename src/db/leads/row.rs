@@ -143,19 +143,23 @@ pub(crate) const WRITE_COLUMNS: &str = "id, email, account_id, first_name, last_
      disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
      nurture, rules_version, created_at, updated_at";
 
-/// What an update changes (everything but identity, account and creation).
+/// What an update changes (everything but identity, account and creation). A null in one of
+/// the JSON columns [`Kept`] names keeps the stored value.
 pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.last_name, \
      title = u.title, company = u.company, industry = u.industry, \
      employee_count = u.employee_count, annual_revenue = u.annual_revenue, country = u.country, \
-     demand_state = u.demand_state, profile_stamps = u.profile_stamps, \
+     demand_state = u.demand_state, \
+     profile_stamps = coalesce(u.profile_stamps, l.profile_stamps), \
      lifecycle_stage = u.lifecycle_stage, fit_score = u.fit_score, \
-     fit_breakdown = u.fit_breakdown, intent_at_last_activity = u.intent_at_last_activity, \
+     fit_breakdown = coalesce(u.fit_breakdown, l.fit_breakdown), \
+     intent_at_last_activity = u.intent_at_last_activity, \
      last_activity_at = u.last_activity_at, intent_signals = u.intent_signals, \
      last_engaged_at = u.last_engaged_at, opted_out_at = u.opted_out_at, \
      derived_demand_state = u.derived_demand_state, below_size_since = u.below_size_since, \
-     disqualified_reason = u.disqualified_reason, exempt_reasons = u.exempt_reasons, \
+     disqualified_reason = u.disqualified_reason, \
+     exempt_reasons = coalesce(u.exempt_reasons, l.exempt_reasons), \
      account_tier = u.account_tier, review_missing = u.review_missing, \
-     review_queued_at = u.review_queued_at, nurture = u.nurture, \
+     review_queued_at = u.review_queued_at, nurture = coalesce(u.nurture, l.nurture), \
      rules_version = u.rules_version, \
      updated_at = u.updated_at, version = l.version + 1, \
      stage_changed_at = case when l.lifecycle_stage = u.lifecycle_stage \
@@ -216,10 +220,66 @@ pub(crate) fn unnest_leads_at_versions(first: usize) -> String {
 /// How many parameters [`bind_leads`] binds.
 pub(crate) const WRITE_PARAMS: usize = WRITE_TYPES.len();
 
-/// Binds `leads` column by column, matching [`unnest_leads`].
-pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead]) -> Q {
+/// The JSON columns of a lead that an update may leave as stored. Most events change none of
+/// them but the intent signals, and each one bound is serialized here and parsed again by
+/// PostgreSQL: together they are half the bytes of a lead row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kept {
+    profile_stamps: bool,
+    fit_breakdown: bool,
+    exempt_reasons: bool,
+    nurture: bool,
+}
+
+/// Those JSON columns of a lead as read, to tell which ones a write leaves as they are.
+pub struct StoredJson {
+    profile_stamps: ProfileStamps,
+    fit_breakdown: Vec<FitHit>,
+    exempt_reasons: Vec<DisqualifyReason>,
+    nurture: NurtureState,
+}
+
+impl StoredJson {
+    pub fn of(lead: &Lead) -> Self {
+        StoredJson {
+            profile_stamps: lead.profile_stamps.clone(),
+            fit_breakdown: lead.fit.breakdown.clone(),
+            exempt_reasons: lead.exempt_reasons.clone(),
+            nurture: lead.nurture.clone(),
+        }
+    }
+
+    /// Which columns `lead` (this one, changed since) still holds as stored. Only for an update
+    /// of the row at the version these were read at.
+    pub fn kept_in(&self, lead: &Lead) -> Kept {
+        Kept {
+            profile_stamps: self.profile_stamps == lead.profile_stamps,
+            fit_breakdown: self.fit_breakdown == lead.fit.breakdown,
+            exempt_reasons: self.exempt_reasons == lead.exempt_reasons,
+            nurture: self.nurture == lead.nurture,
+        }
+    }
+}
+
+/// Binds `leads` column by column, matching [`unnest_leads`]; `kept` (empty, or one per lead)
+/// names the JSON columns bound as null, for [`UPDATE_SET`] to keep.
+pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead], kept: &[Kept]) -> Q {
     fn col<T>(leads: &[&Lead], f: impl Fn(&Lead) -> T) -> Vec<T> {
         leads.iter().map(|l| f(l)).collect()
+    }
+    fn json<T>(
+        leads: &[&Lead],
+        kept: &[Kept],
+        is_kept: impl Fn(&Kept) -> bool,
+        f: impl Fn(&Lead) -> T,
+    ) -> Vec<Option<Json<T>>> {
+        assert!(kept.is_empty() || kept.len() == leads.len());
+        let kept = |i: usize| kept.get(i).is_some_and(&is_kept);
+        leads
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (!kept(i)).then(|| Json(f(l))))
+            .collect()
     }
     query
         .bind(col(leads, |l| l.id))
@@ -234,10 +294,20 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead]) -> Q {
         .bind(col(leads, |l| l.profile.annual_revenue))
         .bind(col(leads, |l| l.profile.country.clone()))
         .bind(col(leads, |l| l.profile.demand_state.clone()))
-        .bind(col(leads, |l| Json(l.profile_stamps.clone())))
+        .bind(json(
+            leads,
+            kept,
+            |k| k.profile_stamps,
+            |l| l.profile_stamps.clone(),
+        ))
         .bind(col(leads, |l| l.stage.as_str().to_owned()))
         .bind(col(leads, |l| l.fit.total))
-        .bind(col(leads, |l| Json(l.fit.breakdown.clone())))
+        .bind(json(
+            leads,
+            kept,
+            |k| k.fit_breakdown,
+            |l| l.fit.breakdown.clone(),
+        ))
         .bind(col(leads, |l| l.intent.at_last_activity))
         .bind(col(leads, |l| l.intent.last_activity_at))
         .bind(col(leads, |l| Json(l.intent.signals.clone())))
@@ -248,14 +318,56 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead]) -> Q {
         .bind(col(leads, |l| {
             l.disqualified_reason.map(|r| r.as_str().to_owned())
         }))
-        .bind(col(leads, |l| Json(l.exempt_reasons.clone())))
+        .bind(json(
+            leads,
+            kept,
+            |k| k.exempt_reasons,
+            |l| l.exempt_reasons.clone(),
+        ))
         .bind(col(leads, |l| l.account_tier.map(i16::from)))
         .bind(col(leads, |l| {
             l.review.as_ref().map(|r| Json(r.missing.clone()))
         }))
         .bind(col(leads, |l| l.review.as_ref().map(|r| r.queued_at)))
-        .bind(col(leads, |l| Json(l.nurture.clone())))
+        .bind(json(leads, kept, |k| k.nurture, |l| l.nurture.clone()))
         .bind(col(leads, |l| l.rules_version.clone()))
         .bind(col(leads, |l| l.created_at))
         .bind(col(leads, |l| l.updated_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProfileField;
+
+    #[test]
+    fn only_the_json_columns_a_write_left_alone_are_kept() {
+        let now: DateTime<Utc> = "2026-11-20T10:00:00Z".parse().unwrap();
+        let read = Lead::new(Email::parse("ana@acme.io").unwrap(), None, "v1", now);
+        let stored = StoredJson::of(&read);
+        let mut lead = read.clone();
+        lead.intent.at_last_activity = 20.0;
+        let all = Kept {
+            profile_stamps: true,
+            fit_breakdown: true,
+            exempt_reasons: true,
+            nurture: true,
+        };
+        assert_eq!(stored.kept_in(&lead), all);
+
+        lead.profile_stamps.insert(ProfileField::Title, now);
+        lead.fit.breakdown.push(FitHit {
+            rule: "title".into(),
+            points: 25,
+            matched: "title VP".into(),
+        });
+        lead.nurture.step = 1;
+        assert_eq!(
+            stored.kept_in(&lead),
+            Kept {
+                exempt_reasons: true,
+                ..Kept::default()
+            }
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The optimistic path for a group whose leads all exist: take them from the [`LeadCache`] or
 //! read them unlocked, apply the engine, then write everything in one statement that succeeds
-//! only if no lead changed since (`db::ingest`). One or two round trips (one more when nurture
-//! tells an owner) and one durable commit; `None` sends the group to the locking path (a new lead, a lead leaving MQL, or a
+//! only if no lead changed since (`db::ingest`). One or two round trips and one durable
+//! commit; `None` sends the group to the locking path (a new lead, a lead leaving MQL, or a
 //! lost race). A lead that became MQL is assigned afterwards, under its lock, by
 //! [`Owed::settle`]: assignment takes a dozen round trips, and a group waiting on them in the
 //! locking path held its writer for as long.
@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::{
     super::{handoff::Owed, nurture},
@@ -20,7 +21,7 @@ use crate::{
     db::{
         events::NewEvent,
         ingest::{self, Extras, Written},
-        leads::{self, Lead},
+        leads::{self, Kept, Lead, StoredJson},
     },
     domain::LeadEvent,
     engine::RuleSet,
@@ -67,6 +68,8 @@ pub(super) async fn try_ingest(
     if leads.len() < emails.len() {
         return Ok(None);
     }
+    let stored: HashMap<Uuid, StoredJson> =
+        leads.values().map(|l| (l.id, StoredJson::of(l))).collect();
 
     let fresh = fresh.into_iter();
     let per_lead = apply_to_leads(conn, fresh, &mut leads, histories, rules, false).await?;
@@ -74,11 +77,7 @@ pub(super) async fn try_ingest(
     if effects.needs_locks() {
         return Ok(None);
     }
-    let planned = effects.planned_nurture(&leads);
-    // Unlocked, as an owner is only told: a change of owner racing this write may tell the
-    // previous one.
-    let owners = nurture::owners(conn, &planned).await?;
-    let (entries, messages) = nurture::rows(&planned, &owners, now);
+    let nurtured = nurture::rows(&effects.planned_nurture(&leads), now);
     let new_events: Vec<NewEvent<'_>> = per_lead
         .values()
         .flatten()
@@ -88,22 +87,17 @@ pub(super) async fn try_ingest(
         })
         .collect();
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
-    if !new_events.is_empty()
-        && ingest::write_group(
-            conn,
-            &new_events,
-            &touched,
-            Extras {
-                transitions: &effects.transitions,
-                nurture: &entries,
-                messages: &messages,
-            },
-            now,
-        )
-        .await?
-            == Written::Stale
-    {
-        return Ok(None);
+    let kept: Vec<Kept> = touched.iter().map(|l| stored[&l.id].kept_in(l)).collect();
+    if !new_events.is_empty() {
+        let extras = Extras {
+            transitions: &effects.transitions,
+            nurture: &nurtured.entries,
+            messages: &nurtured.messages,
+        };
+        match ingest::write_group(conn, &new_events, &touched, &kept, extras, now).await? {
+            Written::Stored { unowned } => nurture::warn_unowned(&unowned),
+            Written::Stale => return Ok(None),
+        }
     }
     // As stored: the write bumped each version by one.
     cache.put(touched.iter().map(|lead| Lead {

@@ -4,8 +4,6 @@
 
 pub mod simulate;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -16,7 +14,6 @@ use crate::{
     db::{
         leads::Lead,
         nurture::{self, NewEntry},
-        outbox::{self, Message},
     },
     domain::LeadEvent,
     engine::{self, Channel, NurtureEvent, NurtureFacts, NurtureRecord, RuleSet},
@@ -62,87 +59,67 @@ pub async fn record(
     planned: &[(&Lead, Vec<NurtureRecord>)],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let owners = owners(conn, planned).await?;
-    let (entries, messages) = rows(planned, &owners, now);
-    nurture::record(conn, &entries, now).await?;
-    outbox::enqueue(conn, &messages, now).await?;
+    let rows = rows(planned, now);
+    let unowned = nurture::record(conn, &rows.entries, &rows.messages, now).await?;
+    warn_unowned(&unowned);
     Ok(())
 }
 
-/// Who owns the leads of `planned` that need an owner to tell (read only when one does).
-pub async fn owners(
-    conn: &mut PgConnection,
-    planned: &[(&Lead, Vec<NurtureRecord>)],
-) -> Result<HashMap<Uuid, String>, ApiError> {
-    let needs_owner: Vec<Uuid> = planned
-        .iter()
-        .filter(|(_, records)| records.iter().any(wants_owner))
-        .map(|(lead, _)| lead.id)
-        .collect();
-    if needs_owner.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(nurture::owners(conn, &needs_owner).await?)
+/// What nurture writes for some leads.
+#[derive(Default)]
+pub struct Rows {
+    pub entries: Vec<NewEntry>,
+    /// Touches for the MAP, tasks and notices for the owners.
+    pub messages: Vec<nurture::Message>,
 }
 
-/// What `planned` writes, given the leads' `owners`: log rows, and outbox messages: each
-/// email or retargeting touch for the MAP, each sales touch as a task for the owner rep, and a
-/// notice to the owner where the tier asks for one. A touch is keyed by lead, enrollment and
-/// step, so it can never be sent twice.
-pub fn rows(
-    planned: &[(&Lead, Vec<NurtureRecord>)],
-    owners: &HashMap<Uuid, String>,
-    now: DateTime<Utc>,
-) -> (Vec<NewEntry>, Vec<Message>) {
-    let mut entries = Vec::new();
-    let mut messages = Vec::new();
+/// What `planned` writes: log rows, and messages: each email or retargeting touch for the
+/// MAP, each sales touch as a task for the owner rep, and a notice to the owner where the tier
+/// asks for one. A touch is keyed by lead, enrollment and step, so it can never be sent twice.
+pub fn rows(planned: &[(&Lead, Vec<NurtureRecord>)], now: DateTime<Utc>) -> Rows {
+    let mut rows = Rows::default();
     for (lead, records) in planned {
-        let owner = owners.get(&lead.id);
         for r in records {
-            let payload = json!({
-                "lead_id": lead.id,
-                "email": lead.email.as_str(),
-                "workflow": r.workflow,
-                "kind": r.kind,
-                "step": r.step,
-                "asset": r.touch,
-                "reason": r.reason,
-            });
-            let touch_key = format!("nurture-touch:{}:{}:{}", lead.id, r.enrollment, r.step);
-            let mut notified = None;
-            if let Some(asset) = &r.touch {
-                if asset.channel == Channel::SalesTouch {
-                    if let Some(owner) = owner {
-                        messages.push(message("rep.task", owner, &payload, touch_key));
-                        notified = Some(owner.clone());
-                    }
-                } else {
-                    messages.push(message(
-                        "nurture.touch",
-                        lead.email.as_str(),
-                        &payload,
-                        touch_key,
-                    ));
+            // Built per message: most records (triggers at a workflow's last asset) send none.
+            let message = |recipient, topic, dedupe_key| nurture::Message {
+                lead_id: lead.id,
+                recipient,
+                topic,
+                payload: json!({
+                    "lead_id": lead.id,
+                    "email": lead.email.as_str(),
+                    "workflow": r.workflow,
+                    "kind": r.kind,
+                    "step": r.step,
+                    "asset": r.touch,
+                    "reason": r.reason,
+                }),
+                dedupe_key,
+            };
+            let touch_key = || format!("nurture-touch:{}:{}:{}", lead.id, r.enrollment, r.step);
+            match &r.touch {
+                Some(asset) if asset.channel == Channel::SalesTouch => {
+                    rows.messages.push(message(None, "rep.task", touch_key()));
                 }
+                Some(_) => rows.messages.push(message(
+                    Some(lead.email.as_str().to_owned()),
+                    "nurture.touch",
+                    touch_key(),
+                )),
+                None => {}
             }
             if r.notify_owner {
-                if let Some(owner) = owner {
-                    let key = format!(
-                        "nurture-notice:{}:{}:{}:{}:{}",
-                        lead.id,
-                        r.enrollment,
-                        r.kind.as_str(),
-                        r.step,
-                        now.timestamp_micros()
-                    );
-                    messages.push(message("rep.nurture_signal", owner, &payload, key));
-                    notified = Some(owner.clone());
-                }
+                let key = format!(
+                    "nurture-notice:{}:{}:{}:{}:{}",
+                    lead.id,
+                    r.enrollment,
+                    r.kind.as_str(),
+                    r.step,
+                    now.timestamp_micros()
+                );
+                rows.messages.push(message(None, "rep.nurture_signal", key));
             }
-            if wants_owner(r) && owner.is_none() {
-                tracing::warn!(lead.id = %lead.id, workflow = %r.workflow, "nurture: no owner to tell");
-            }
-            entries.push(NewEntry {
+            rows.entries.push(NewEntry {
                 lead_id: lead.id,
                 kind: r.kind.as_str(),
                 workflow: r.workflow.clone(),
@@ -151,11 +128,18 @@ pub fn rows(
                 asset_id: r.touch.as_ref().map(|a| a.id.clone()),
                 channel: r.touch.as_ref().map(|a| a.channel.as_str()),
                 reason: r.reason.clone(),
-                notified,
+                tells_owner: wants_owner(r),
             });
         }
     }
-    (entries, messages)
+    rows
+}
+
+/// Logs the leads nurture had an owner to tell about but found none for.
+pub fn warn_unowned(leads: &[Uuid]) {
+    for id in leads {
+        tracing::warn!(lead.id = %id, "nurture: no owner to tell");
+    }
 }
 
 fn wants_owner(record: &NurtureRecord) -> bool {
@@ -164,13 +148,4 @@ fn wants_owner(record: &NurtureRecord) -> bool {
             .touch
             .as_ref()
             .is_some_and(|a| a.channel == Channel::SalesTouch)
-}
-
-fn message(topic: &'static str, to: &str, payload: &serde_json::Value, key: String) -> Message {
-    Message {
-        topic,
-        recipient: to.to_owned(),
-        payload: payload.clone(),
-        dedupe_key: key,
-    }
 }
