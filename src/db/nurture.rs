@@ -1,4 +1,5 @@
-//! The nurture log: every enrollment, move, advance, trigger and exit, with the touch it sent.
+//! The nurture log: every enrollment, move, advance, trigger and exit, with the touch it sent;
+//! and nurture's messages, addressed to a lead's owner by the statement that writes them.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,7 @@ pub struct NewEntry {
     pub channel: Option<&'static str>,
     pub reason: String,
     /// Whether it told the lead's owner, whose email the writing statement puts in `notified`
-    /// (see [`OwnerMessage`]).
+    /// (see [`Message`]).
     pub tells_owner: bool,
 }
 

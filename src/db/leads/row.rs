@@ -264,6 +264,7 @@ impl StoredJson {
 /// Binds `leads` column by column, matching [`unnest_leads`]; `kept` (empty, or one per lead)
 /// names the JSON columns bound as null, for [`UPDATE_SET`] to keep.
 pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead], kept: &[Kept]) -> Q {
+    assert!(kept.is_empty() || kept.len() == leads.len());
     fn col<T>(leads: &[&Lead], f: impl Fn(&Lead) -> T) -> Vec<T> {
         leads.iter().map(|l| f(l)).collect()
     }
@@ -273,7 +274,6 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead], kept: &[Kep
         is_kept: impl Fn(&Kept) -> bool,
         f: impl Fn(&Lead) -> T,
     ) -> Vec<Option<Json<T>>> {
-        assert!(kept.is_empty() || kept.len() == leads.len());
         let kept = |i: usize| kept.get(i).is_some_and(&is_kept);
         leads
             .iter()
