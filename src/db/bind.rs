@@ -12,6 +12,11 @@ pub(crate) fn unnest(alias: &str, columns: &str, types: &[&str], first: usize) -
     format!("unnest({}) as {alias}({columns})", args.join(", "))
 }
 
+/// One column of `rows`, for binding as an array.
+pub(crate) fn column<'r, R, T>(rows: &'r [R], f: impl Fn(&'r R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
 /// The `bind` of sqlx's query types, so one binder serves `query` and `query_scalar`.
 pub(crate) trait Bind<'q>: Sized {
     fn bind<T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>>(self, value: T) -> Self;

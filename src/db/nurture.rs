@@ -9,7 +9,7 @@ use sqlx::{PgConnection, types::Json};
 use uuid::Uuid;
 
 use super::{
-    bind::{Bind, unnest},
+    bind::{Bind, column, unnest},
     outbox,
 };
 
@@ -146,9 +146,6 @@ pub(crate) fn bind_messages<'q, Q: Bind<'q>>(
     messages: &'q [Message],
     now: DateTime<Utc>,
 ) -> Q {
-    fn col<'m, T>(messages: &'m [Message], f: impl Fn(&'m Message) -> T) -> Vec<T> {
-        messages.iter().map(f).collect()
-    }
     let owner_of: Vec<Uuid> = messages
         .iter()
         .filter(|m| m.recipient.is_none())
@@ -156,11 +153,11 @@ pub(crate) fn bind_messages<'q, Q: Bind<'q>>(
         .collect();
     query
         .bind(owner_of)
-        .bind(col(messages, |m| m.lead_id))
-        .bind(col(messages, |m| m.recipient.as_deref()))
-        .bind(col(messages, |m| m.topic))
-        .bind(col(messages, |m| Json(&m.payload)))
-        .bind(col(messages, |m| m.dedupe_key.as_str()))
+        .bind(column(messages, |m| m.lead_id))
+        .bind(column(messages, |m| m.recipient.as_deref()))
+        .bind(column(messages, |m| m.topic))
+        .bind(column(messages, |m| Json(&m.payload)))
+        .bind(column(messages, |m| m.dedupe_key.as_str()))
         .bind(vec![now; messages.len()])
 }
 
@@ -180,19 +177,16 @@ pub(crate) fn bind_entries<'q, Q: Bind<'q>>(
     entries: &'q [NewEntry],
     at: DateTime<Utc>,
 ) -> Q {
-    fn col<'e, T>(entries: &'e [NewEntry], f: impl Fn(&'e NewEntry) -> T) -> Vec<T> {
-        entries.iter().map(f).collect()
-    }
     query
-        .bind(col(entries, |e| e.lead_id))
-        .bind(col(entries, |e| e.kind))
-        .bind(col(entries, |e| e.workflow.as_str()))
-        .bind(col(entries, |e| e.enrollment))
-        .bind(col(entries, |e| e.step))
-        .bind(col(entries, |e| e.asset_id.as_deref()))
-        .bind(col(entries, |e| e.channel))
-        .bind(col(entries, |e| e.reason.as_str()))
-        .bind(col(entries, |e| e.tells_owner))
+        .bind(column(entries, |e| e.lead_id))
+        .bind(column(entries, |e| e.kind))
+        .bind(column(entries, |e| e.workflow.as_str()))
+        .bind(column(entries, |e| e.enrollment))
+        .bind(column(entries, |e| e.step))
+        .bind(column(entries, |e| e.asset_id.as_deref()))
+        .bind(column(entries, |e| e.channel))
+        .bind(column(entries, |e| e.reason.as_str()))
+        .bind(column(entries, |e| e.tells_owner))
         .bind(vec![at; entries.len()])
 }
 

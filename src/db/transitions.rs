@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Bind, unnest};
+use super::{Bind, bind::column, unnest};
 use crate::domain::Stage;
 
 /// A transition to record.
@@ -49,20 +49,19 @@ pub(crate) fn unnest_transitions(first: usize) -> String {
 
 /// Binds `transitions` column by column, matching [`unnest_transitions`].
 pub(crate) fn bind_transitions<'q, Q: Bind<'q>>(query: Q, transitions: &[NewTransition]) -> Q {
-    fn col<T>(ts: &[NewTransition], f: impl Fn(&NewTransition) -> T) -> Vec<T> {
-        ts.iter().map(f).collect()
-    }
     query
-        .bind(col(transitions, |t| t.lead_id))
-        .bind(col(transitions, |t| t.from.map(|s| s.as_str().to_owned())))
-        .bind(col(transitions, |t| t.to.as_str().to_owned()))
-        .bind(col(transitions, |t| t.actor.clone()))
-        .bind(col(transitions, |t| t.reason.clone()))
-        .bind(col(transitions, |t| t.fit_score))
-        .bind(col(transitions, |t| t.intent_score))
-        .bind(col(transitions, |t| t.rules_version.clone()))
-        .bind(col(transitions, |t| t.event_row_id))
-        .bind(col(transitions, |t| t.at))
+        .bind(column(transitions, |t| t.lead_id))
+        .bind(column(transitions, |t| {
+            t.from.map(|s| s.as_str().to_owned())
+        }))
+        .bind(column(transitions, |t| t.to.as_str().to_owned()))
+        .bind(column(transitions, |t| t.actor.clone()))
+        .bind(column(transitions, |t| t.reason.clone()))
+        .bind(column(transitions, |t| t.fit_score))
+        .bind(column(transitions, |t| t.intent_score))
+        .bind(column(transitions, |t| t.rules_version.clone()))
+        .bind(column(transitions, |t| t.event_row_id))
+        .bind(column(transitions, |t| t.at))
 }
 
 /// Appends transitions.
