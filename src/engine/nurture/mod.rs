@@ -9,7 +9,7 @@ mod triggers;
 pub use rules::{Asset, Channel, NurtureRules, TierBehaviour, workflow_name};
 pub use triggers::{NurtureEvent, Signal};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,9 @@ pub struct NurtureState {
     /// Per trigger, the newest signal it fired on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fired: BTreeMap<String, DateTime<Utc>>,
+    /// Triggers already recorded as firing in vain at this (enrollment, step): see [`step`].
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub noted: BTreeSet<String>,
 }
 
 /// What nurture needs to know about a lead besides its events.
@@ -87,6 +90,12 @@ impl RecordKind {
 
 /// Takes `events` (new to the lead) and its current stage and segment; returns the next
 /// state and what happened, in order.
+///
+/// A trigger that fires in vain (the lead is at its last asset, and nobody is to be told) is
+/// recorded the first time it does so at a step, not again until the lead moves: an engaged
+/// lead at the end of its workflow would otherwise add a log row that says the same thing for
+/// every click, and what ops reads from it (which triggers outrun which workflows) is said by
+/// the first.
 pub fn step(
     state: &NurtureState,
     facts: NurtureFacts<'_>,
@@ -115,6 +124,7 @@ pub fn step(
             }
             next.signals.clear();
             next.fired.clear();
+            next.noted.clear();
             return (next, records);
         }
     };
@@ -123,6 +133,7 @@ pub fn step(
 
     match next.workflow.clone() {
         None => {
+            next.noted.clear();
             next.enrollment += 1;
             next.step = 0;
             next.workflow = Some(workflow.clone());
@@ -138,6 +149,7 @@ pub fn step(
         }
         Some(from) if from != workflow => {
             // The lead keeps its progress: a late-stage lead does not restart at the top.
+            next.noted.clear();
             next.enrollment += 1;
             next.step = next.step.min(assets.len() - 1);
             next.workflow = Some(workflow.clone());
@@ -172,6 +184,19 @@ pub fn step(
         let jump = fired.iter().map(|t| t.advance).max().unwrap_or(0);
         let to = (next.step + jump).min(assets.len() - 1);
         let moved = to > next.step;
+        let notify_owner = fired.iter().any(|t| tier.notify.notifies(t));
+        if moved {
+            next.noted.clear();
+        } else if !notify_owner {
+            let news = fired
+                .iter()
+                .filter(|t| !next.noted.contains(&t.name))
+                .count();
+            if news == 0 {
+                continue;
+            }
+            next.noted.extend(fired.iter().map(|t| t.name.clone()));
+        }
         next.step = to;
         records.push(NurtureRecord {
             kind: if moved {
@@ -188,7 +213,7 @@ pub fn step(
                 .map(|t| t.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            notify_owner: fired.iter().any(|t| tier.notify.notifies(t)),
+            notify_owner,
         });
     }
     triggers::forget_old(&mut next.signals, &mut next.fired, rules, now);

@@ -301,6 +301,42 @@ fn at_the_last_asset_a_trigger_is_recorded_but_sends_nothing() {
 }
 
 #[test]
+fn a_trigger_firing_in_vain_is_recorded_once_per_step_unless_someone_is_told() {
+    let seg = segment("late", 3);
+    let mut state = enrolled(&seg);
+    state.step = 3;
+    // (kind, step, whether it sent an asset, whether it tells the owner)
+    let run = |state: &mut NurtureState, seg: &Segment, events: &[NurtureEvent<'_>]| {
+        let (next, records) = step(state, lead_in(seg), events, &rules(), now());
+        *state = next;
+        records
+            .iter()
+            .map(|r| (r.kind, r.step, r.touch.is_some(), r.notify_owner))
+            .collect::<Vec<_>>()
+    };
+    let silent = |step| (RecordKind::Triggered, step, false, false);
+    assert_eq!(run(&mut state, &seg, &[ev(EmailClick, 9)]), [silent(3)]);
+    assert_eq!(run(&mut state, &seg, &[ev(ContentDownload, 8)]), []);
+    // Another trigger in vain at the same step is news once.
+    let visits = [
+        ev(PricingPageVisit, 7),
+        ev(PricingPageVisit, 6),
+        ev(PricingPageVisit, 5),
+    ];
+    assert_eq!(run(&mut state, &seg, &visits), [silent(3)]);
+    assert_eq!(run(&mut state, &seg, &[ev(EmailClick, 4)]), []);
+    // A raised hand tells the owner, every time.
+    let told = (RecordKind::Triggered, 3, false, true);
+    assert_eq!(run(&mut state, &seg, &[ev(DemoRequest, 3)]), [told]);
+    assert_eq!(run(&mut state, &seg, &[ev(FormSubmission, 2)]), [told]);
+    // Once the lead moves, firing in vain is news again.
+    let early = segment("early", 3);
+    assert_eq!(run(&mut state, &early, &[ev(EmailClick, 1)]).len(), 2);
+    assert_eq!(state.step, 4);
+    assert_eq!(run(&mut state, &early, &[ev(EmailClick, 0)]), [silent(4)]);
+}
+
+#[test]
 fn time_alone_never_advances_a_lead() {
     let seg = segment("late", 2);
     let state = enrolled(&seg);

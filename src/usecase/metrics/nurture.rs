@@ -28,7 +28,8 @@ pub struct WorkflowLine {
     pub moved_in: i64,
     /// Trigger advances (each one sends the asset it lands on).
     pub advanced: i64,
-    /// Triggers that fired without moving the lead (at the last asset, or notify-only).
+    /// Triggers that fired without moving the lead, at its last asset: each that told the
+    /// owner, and the others once per lead and step.
     pub triggered: i64,
     /// Assets sent: enrollments, moves and advances with a touch.
     pub touches: i64,
