@@ -68,8 +68,8 @@ impl Built {
 
 impl Parts<'_> {
     /// Takes a lead's new events, given in `occurred_at` order: profile fields and activity,
-    /// then intent. Returns `false`, with intent untouched, when an event predates the last
-    /// intent signal: the decay between signals changes, so intent must be refolded from the
+    /// then intent. Returns `false`, with intent untouched, when a signal predates the lead's
+    /// intent streak: the decay between signals changes, so intent must be refolded from the
     /// whole history ([`IntentState::fold`]).
     pub fn absorb(&mut self, events: &[Observed<'_>], rules: &Rules) -> bool {
         for event in events {

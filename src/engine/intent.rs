@@ -18,6 +18,12 @@ pub struct IntentState {
     pub last_activity_at: Option<DateTime<Utc>>,
     /// Raw (undecayed) count and points per signal type: the intent breakdown.
     pub signals: BTreeMap<EventType, IntentSignal>,
+    /// The first signal after the last gap that decayed intent (or the first signal at all):
+    /// from here to the last activity nothing decayed, so a late signal at or after it adds
+    /// its weight as it is, without the history. `None` when unknown (stored before it was
+    /// kept): then a late signal refolds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streak_from: Option<DateTime<Utc>>,
 }
 
 /// How often a signal type occurred and the raw points it brought.
@@ -34,8 +40,9 @@ pub enum Absorbed {
     Unchanged,
     /// The event is the newest signal: here is the new state.
     Updated(IntentState),
-    /// The event occurred before the last activity: the decay between earlier signals changes,
-    /// so the state must be refolded from the full history ([`IntentState::fold`]).
+    /// The event occurred before the last activity and before the streak it is in: the decay
+    /// between earlier signals changes, so the state must be refolded from the full history
+    /// ([`IntentState::fold`]).
     NeedsHistory,
 }
 
@@ -68,21 +75,34 @@ impl IntentState {
         let Some(weight) = rules.weights.get(&event_type) else {
             return Absorbed::Unchanged;
         };
-        if self.last_activity_at.is_some_and(|last| at < last) {
-            return Absorbed::NeedsHistory;
-        }
         let mut next = self.clone();
-        next.add(event_type, *weight, at, rules);
+        if self.last_activity_at.is_some_and(|last| at < last) {
+            // Inside the streak the event only splits a gap too short to decay into two
+            // shorter ones: nothing before or after it decays differently.
+            if self.streak_from.is_none_or(|from| at < from) {
+                return Absorbed::NeedsHistory;
+            }
+            next.at_last_activity += weight;
+            next.count(event_type, *weight);
+        } else {
+            next.add(event_type, *weight, at, rules);
+        }
         Absorbed::Updated(next)
     }
 
     fn add(&mut self, event_type: EventType, weight: f64, at: DateTime<Utc>, rules: &IntentRules) {
-        let carried = match self.last_activity_at {
-            Some(last) => self.at_last_activity * decay_factor(&rules.decay, last, at),
-            None => 0.0,
-        };
-        self.at_last_activity = carried + weight;
+        let factor = self
+            .last_activity_at
+            .map_or(0.0, |last| decay_factor(&rules.decay, last, at));
+        if factor < 1.0 {
+            self.streak_from = Some(at);
+        }
+        self.at_last_activity = self.at_last_activity * factor + weight;
         self.last_activity_at = Some(at);
+        self.count(event_type, weight);
+    }
+
+    fn count(&mut self, event_type: EventType, weight: f64) {
         let signal = self.signals.entry(event_type).or_default();
         signal.count += 1;
         signal.points += weight;
@@ -222,20 +242,50 @@ mod tests {
     }
 
     #[test]
-    fn absorb_asks_for_history_only_for_an_event_older_than_the_last_signal() {
-        let state = IntentState::fold([(DemoRequest, day(10))], &rules());
+    fn absorb_asks_for_history_only_for_a_signal_older_than_the_streak() {
+        // Demo at day 10, then pricing at 40 after a decaying gap: the streak starts at 40.
+        let state = IntentState::fold(
+            [(DemoRequest, day(10)), (PricingPageVisit, day(40))],
+            &rules(),
+        );
+        assert_eq!(state.streak_from, Some(day(40)));
         assert_eq!(
             state.absorb(PageView, day(0), &rules()),
             Absorbed::Unchanged
         );
         assert_eq!(
-            state.absorb(PricingPageVisit, day(9), &rules()),
+            state.absorb(PricingPageVisit, day(39), &rules()),
             Absorbed::NeedsHistory
         );
-        let Absorbed::Updated(next) = state.absorb(PricingPageVisit, day(10), &rules()) else {
+        let Absorbed::Updated(next) = state.absorb(PricingPageVisit, day(40), &rules()) else {
             panic!("a signal at the same moment is in order");
         };
         assert_eq!(next.at_last_activity, 75.0);
+
+        // Within the streak a late signal adds its weight as is, and the result is the fold's.
+        let in_order = IntentState::fold(
+            [
+                (DemoRequest, day(10)),
+                (PricingPageVisit, day(40)),
+                (ContentDownload, day(50)),
+            ],
+            &rules(),
+        );
+        let Absorbed::Updated(late) = in_order.absorb(ComparisonPageVisit, day(45), &rules())
+        else {
+            panic!("a signal within the streak needs no history");
+        };
+        let folded = IntentState::fold(
+            [
+                (DemoRequest, day(10)),
+                (PricingPageVisit, day(40)),
+                (ComparisonPageVisit, day(45)),
+                (ContentDownload, day(50)),
+            ],
+            &rules(),
+        );
+        assert_eq!(late, folded);
+        assert_eq!(late.at_last_activity, 25.0 + 25.0 + 20.0 + 10.0);
     }
 
     #[test]
@@ -285,7 +335,9 @@ mod tests {
             }
             let folded = IntentState::fold(timed, &rules);
             prop_assert_eq!(live.score_at(day(250), &rules), folded.score_at(day(250), &rules));
+            prop_assert_eq!(live.at_last_activity, folded.at_last_activity);
             prop_assert_eq!(live.last_activity_at, folded.last_activity_at);
+            prop_assert_eq!(live.streak_from, folded.streak_from);
             prop_assert_eq!(live.signals, folded.signals);
         }
     }

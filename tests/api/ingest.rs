@@ -1,4 +1,4 @@
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
@@ -286,6 +286,80 @@ async fn out_of_order_delivery_gives_the_in_order_scores(pool: PgPool) {
     assert_eq!(reversed["scores"]["intent"], ordered["scores"]["intent"]);
     assert_eq!(reversed["last_activity_at"], ordered["last_activity_at"]);
     assert_eq!(reversed["fit_score"], 70);
+}
+
+#[sqlx::test]
+async fn late_signals_within_and_before_the_streak_give_the_in_order_scores(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let signal = |email: &str, n: u32, kind: &str, hours: i64| {
+        event(&format!("{email}-{n}"), email, kind, Duration::hours(hours))
+    };
+    let in_order = |email: &str| {
+        vec![
+            signal(email, 1, "demo_request", -70 * 24),
+            signal(email, 2, "pricing_page_visit", -50 * 24),
+            signal(email, 3, "pricing_page_visit", -35 * 24),
+            signal(email, 4, "content_download", -48),
+            signal(email, 5, "pricing_page_visit", -36),
+            signal(email, 6, "comparison_page_visit", -24),
+        ]
+    };
+    for e in in_order("ordered@acme.io") {
+        app.ingest(&e).await;
+    }
+    // demo 50, +25 (20 days on) = 75, +25 = 100, halved over 33 idle days + 10 = 60, +25, +20.
+    assert_eq!(app.lead("ordered@acme.io").await["intent_score"], 105.0);
+
+    // The streak begins at -48 h. The -36 h visit arrives after the -24 h one (within the
+    // streak: no history needed), then the day -50 visit (before it: a refold).
+    let late = in_order("late@acme.io");
+    for i in [0, 2, 3, 5] {
+        app.ingest(&late[i]).await;
+    }
+    // 50 halved over 35 days + 25, halved over 33 + 10, + 25 (late), + 20.
+    let body = app.ingest(&late[4]).await;
+    assert_eq!(body["results"][0]["intent_score"], 80.0);
+    app.ingest(&late[1]).await;
+    // A lead stored before streaks were kept (none known): its late signal refolds.
+    let unknown = in_order("unknown@acme.io");
+    for e in &unknown[..5] {
+        app.ingest(e).await;
+    }
+    sqlx::query(
+        "update leads set intent_streak_from = null, version = version + 1
+          where email = 'unknown@acme.io'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    app.ingest(&unknown[5]).await;
+    for email in ["ordered@acme.io", "unknown@acme.io"] {
+        app.ingest(&signal(email, 7, "content_download", -3 * 24))
+            .await;
+    }
+
+    // With the day -3 download: 100 halved + 10 = 60, +10, +25, +20.
+    let ordered = app.lead("ordered@acme.io").await;
+    assert_eq!(ordered["intent_score"], 115.0);
+    let late = app.lead("late@acme.io").await;
+    assert_eq!(late["intent_score"], 105.0);
+    let unknown = app.lead("unknown@acme.io").await;
+    assert_eq!(unknown["intent_score"], 115.0);
+    assert_eq!(unknown["scores"]["intent"], ordered["scores"]["intent"]);
+    assert_eq!(late["last_activity_at"], ordered["last_activity_at"]);
+
+    // Each streak begins at the first signal after the 33 idle days: -48 h, or day -3 for
+    // the leads that got the extra download.
+    let streaks: Vec<(String, Option<DateTime<Utc>>)> =
+        sqlx::query_as("select email, intent_streak_from from leads order by email")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let [(_, Some(late)), (_, Some(ordered)), (_, unknown)] = &streaks[..] else {
+        panic!("{streaks:?}");
+    };
+    assert_eq!(Some(*ordered), *unknown);
+    assert_eq!((*late - *ordered).num_hours(), 24, "{streaks:?}");
 }
 
 #[sqlx::test]

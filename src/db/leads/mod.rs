@@ -122,12 +122,16 @@ struct LeadWithHistoryRow {
     history_at: Option<Vec<DateTime<Utc>>>,
 }
 
+/// Before when a late event may change how a lead's intent decayed (`IntentState::absorb`).
+const LATE_BEFORE: &str = "coalesce(l.intent_streak_from, l.last_activity_at)";
+
 /// A lead's event history as (type, occurred_at): the input of an intent refold.
 pub type History = Vec<(EventType, DateTime<Utc>)>;
 
 /// The existing leads among `emails`, unlocked, each with its event history when an event
-/// stamped `earliest` (same position as its email) predates its last activity, i.e. when
-/// taking that event will need a refold. Saves a round trip for late events.
+/// stamped `earliest` (same position as its email) predates its intent streak (or, with none
+/// stored, its last activity), i.e. when taking that event may need a refold. Saves a round
+/// trip for late events.
 pub async fn by_emails_with_history(
     conn: &mut PgConnection,
     emails: &[&str],
@@ -135,10 +139,10 @@ pub async fn by_emails_with_history(
 ) -> sqlx::Result<Vec<(Lead, Option<History>)>> {
     let sql = format!(
         "select {},
-                case when x.earliest < l.last_activity_at then array(
+                case when x.earliest < {LATE_BEFORE} then array(
                     select event_type from lead_events e where e.lead_id = l.id order by e.id) end
                   as history_types,
-                case when x.earliest < l.last_activity_at then array(
+                case when x.earliest < {LATE_BEFORE} then array(
                     select occurred_at from lead_events e where e.lead_id = l.id order by e.id) end
                   as history_at
            from leads l join unnest($1::text[], $2::timestamptz[]) as x(email, earliest)

@@ -134,7 +134,7 @@ async fn write_and_hand_off(
 
 /// Applies one lead's new events (in `occurred_at` order) to it, through the engine's fold
 /// (the one previews, backtests and rescoring use). Returns `false`, with intent untouched,
-/// when an event predates the lead's last activity: then intent must be refolded from the
+/// when a signal predates the lead's intent streak: then intent must be refolded from the
 /// whole history ([`apply_to_leads`]).
 pub(crate) fn apply_events(lead: &mut Lead, events: &[&LeadEvent], rules: &RuleSet) -> bool {
     let observed: Vec<Observed<'_>> = events.iter().map(|e| Observed::from(*e)).collect();
