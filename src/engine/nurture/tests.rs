@@ -484,6 +484,39 @@ fn old_signals_are_forgotten() {
 }
 
 #[test]
+fn signals_every_matching_trigger_has_used_are_forgotten() {
+    let seg = segment("late", 2);
+    let mut state = enrolled(&seg);
+    let mut fired = Vec::new();
+    for events in [
+        // content_engaged fires on the click: nothing else could use it.
+        vec![ev(EmailClick, 5)],
+        // Pricing visits wait for a comparison-guide open, and count toward a spike.
+        vec![ev(PricingPageVisit, 4)],
+        vec![ev(PricingPageVisit, 3), ev(PricingPageVisit, 2)],
+        // The open completes comparison_and_pricing with them: all used up.
+        vec![opened("comparison-guide", 1)],
+    ] {
+        let (next, records) = step(&state, lead_in(&seg), &events, &rules(), now());
+        state = next;
+        fired.push((
+            state.signals.len(),
+            records.iter().map(|r| r.reason.clone()).collect::<Vec<_>>(),
+        ));
+    }
+    let reasons = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        fired,
+        [
+            (0, reasons(&["content_engaged"])),
+            (1, reasons(&[])),
+            (3, reasons(&["pricing_spike"])),
+            (0, reasons(&["comparison_and_pricing"])),
+        ]
+    );
+}
+
+#[test]
 fn the_shipped_workflows_cover_every_segment_with_three_channels() {
     let rules = default_rules();
     let nurture = &rules.nurture;

@@ -89,7 +89,10 @@ pub fn fire<'r>(
     hits
 }
 
-/// Drops what no trigger window can reach any more, so the state stays small.
+/// Drops what no trigger can use any more, so the state stays small: signals older than
+/// every window, and signals each trigger they match has already fired on (a trigger only
+/// counts signals newer than the newest it used, see [`fire`]; a click that advanced a lead
+/// is no use to anything after).
 pub fn forget_old(
     signals: &mut Vec<Signal>,
     fired: &mut BTreeMap<String, DateTime<Utc>>,
@@ -97,7 +100,15 @@ pub fn forget_old(
     now: DateTime<Utc>,
 ) {
     let horizon = now - Duration::hours(i64::from(rules.memory_hours()));
-    signals.retain(|s| s.at >= horizon);
+    let usable = |s: &Signal| {
+        rules.triggers.iter().any(|t| {
+            fired.get(&t.name).is_none_or(|used_up| s.at > *used_up)
+                && t.when_all
+                    .iter()
+                    .any(|c| c.matches(s.event, s.asset.as_deref()))
+        })
+    };
+    signals.retain(|s| s.at >= horizon && usable(s));
     signals.sort_by_key(|s| s.at);
     fired.retain(|_, at| *at >= horizon);
 }
