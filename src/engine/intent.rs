@@ -75,13 +75,14 @@ impl IntentState {
         let Some(weight) = rules.weights.get(&event_type) else {
             return Absorbed::Unchanged;
         };
+        let late = self.last_activity_at.is_some_and(|last| at < last);
+        if late && self.streak_from.is_none_or(|from| at < from) {
+            return Absorbed::NeedsHistory;
+        }
         let mut next = self.clone();
-        if self.last_activity_at.is_some_and(|last| at < last) {
+        if late {
             // Inside the streak the event only splits a gap too short to decay into two
             // shorter ones: nothing before or after it decays differently.
-            if self.streak_from.is_none_or(|from| at < from) {
-                return Absorbed::NeedsHistory;
-            }
             next.at_last_activity += weight;
             next.count(event_type, *weight);
         } else {

@@ -188,11 +188,7 @@ pub fn step(
         if moved {
             next.noted.clear();
         } else if !notify_owner {
-            let news = fired
-                .iter()
-                .filter(|t| !next.noted.contains(&t.name))
-                .count();
-            if news == 0 {
+            if fired.iter().all(|t| next.noted.contains(&t.name)) {
                 continue;
             }
             next.noted.extend(fired.iter().map(|t| t.name.clone()));
