@@ -18,7 +18,10 @@ use leadrouter::{
     bench,
     domain::Role,
     engine::RuleSet,
-    usecase::api_keys::{self, MintInput},
+    usecase::{
+        api_keys::{self, MintInput},
+        ingest::{GroupCommit, GroupTotals},
+    },
 };
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -357,6 +360,21 @@ async fn raw_insert(conn: &mut PgConnection) -> anyhow::Result<u64> {
     Ok(1)
 }
 
+/// `total` per group written.
+fn per_group(total: u64, groups: &GroupTotals) -> f64 {
+    total as f64 / groups.groups.max(1) as f64
+}
+
+/// How the phase's single events were grouped, under its row.
+fn print_groups(groups: &GroupTotals) {
+    println!(
+        "{:<34} {:>10.1} events per group, {:.0} µs per group write",
+        "  group commit",
+        per_group(groups.events, groups),
+        per_group(groups.write_micros, groups),
+    );
+}
+
 fn print_row(name: &str, f: &Figures) {
     println!(
         "{name:<34} {:>10.0} {:>9.2} {:>9.2} {:>9.0} {:>9.0} {:>9.0}",
@@ -414,6 +432,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let shutdown = CancellationToken::new();
     let server_shutdown = shutdown.clone();
+    // Each service's group commit, handed back to read its totals around a phase.
+    let (writers_tx, writers_rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -425,6 +445,7 @@ async fn main() -> anyhow::Result<()> {
             for (rules, listener) in variants.into_iter().zip(listeners) {
                 let state =
                     AppState::new(pool.clone(), settings.clone(), rules, app::system_clock());
+                writers_tx.send(state.group_commit.clone())?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 services.push(tokio::spawn(app::serve(
                     listener,
@@ -438,6 +459,10 @@ async fn main() -> anyhow::Result<()> {
             anyhow::Ok(())
         })
     });
+    let writers: Vec<GroupCommit> = (0..urls.len())
+        .map(|_| writers_rx.recv())
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("the services did not start"))?;
     let url = urls[0].clone();
     let nurture_urls = [("off", urls[1].clone()), ("on", urls[2].clone())];
     let client = reqwest::Client::builder()
@@ -504,24 +529,26 @@ async fn main() -> anyhow::Result<()> {
                 };
                 let (c, u) = (client.clone(), url.clone());
                 let single_phase = async {
+                    let before = writers[0].totals();
                     let single = closed_loop(concurrency, args.seconds, move |_| {
                         let (c, u) = (c.clone(), u.clone());
                         async move { post(&c, &u, &event(next_id())).await.map(|()| 1) }
                     })
                     .await?;
                     print_row(&format!("single-event ingest c={concurrency}"), &single);
-                    anyhow::Ok(single)
+                    anyhow::Ok((single, writers[0].totals() - before))
                 };
                 // The baseline first in odd rounds, the service first in even ones, as for
                 // nurture below: a machine that speeds up or slows down over a round then weighs
                 // on both sides of the ratio alike over the run.
-                let (raw, single) = if round % 2 == 1 {
+                let (raw, (single, groups)) = if round % 2 == 1 {
                     let raw = raw_phase.await?;
                     (raw, single_phase.await?)
                 } else {
                     let single = single_phase.await?;
                     (raw_phase.await?, single)
                 };
+                print_groups(&groups);
                 let ratio = single.events_per_sec / raw.events_per_sec;
                 println!(
                     "{:<34} {ratio:>10.2}",
@@ -547,6 +574,14 @@ async fn main() -> anyhow::Result<()> {
                     single.service_us_per_event,
                 );
                 record(&format!("ratio single/raw c={concurrency}"), ratio);
+                record(
+                    &format!("single c={concurrency} events/group"),
+                    per_group(groups.events, &groups),
+                );
+                record(
+                    &format!("single c={concurrency} µs/group write"),
+                    per_group(groups.write_micros, &groups),
+                );
                 peak_single = peak_single.max(single.events_per_sec);
             }
 
@@ -593,15 +628,18 @@ async fn main() -> anyhow::Result<()> {
                     let (mode, url) = &nurture_urls[i];
                     let population = format!("nurture-{mode}-");
                     let (c, u) = (client.clone(), url.clone());
+                    let before = writers[i + 1].totals();
                     let figures = closed_loop(concurrency, args.seconds, move |_| {
                         let (c, u, p) = (c.clone(), u.clone(), population.clone());
                         async move { post(&c, &u, &event_of(&p, next_id())).await.map(|()| 1) }
                     })
                     .await?;
+                    let groups = writers[i + 1].totals() - before;
                     print_row(
                         &format!("segmented c={concurrency}, nurture {mode}"),
                         &figures,
                     );
+                    print_groups(&groups);
                     let name = format!("nurture {mode} c={concurrency}");
                     record(&format!("{name} events/s"), figures.events_per_sec);
                     record(&format!("{name} p99 ms"), figures.p99_ms);
@@ -609,6 +647,10 @@ async fn main() -> anyhow::Result<()> {
                     record(
                         &format!("{name} service µs/event"),
                         figures.service_us_per_event,
+                    );
+                    record(
+                        &format!("{name} µs/group write"),
+                        per_group(groups.write_micros, &groups),
                     );
                     rates[i] = figures.events_per_sec;
                 }

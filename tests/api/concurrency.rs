@@ -44,6 +44,9 @@ async fn hundred_concurrent_events_for_one_new_email_make_one_lead_with_the_exac
     lead_ids.dedup();
     assert_eq!(lead_ids.len(), 1, "every event went to the same lead");
     assert_eq!(creators, 1, "exactly one request reports creating the lead");
+    let totals = app.group_commit.totals();
+    assert_eq!(totals.events, 100, "the writers count every event once");
+    assert!((1..=100).contains(&totals.groups), "{totals:?}");
 
     assert_eq!(app.count("leads").await, 1);
     assert_eq!(app.count("accounts").await, 1);

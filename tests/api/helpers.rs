@@ -15,6 +15,7 @@ use leadrouter::{
     config,
     domain::{Role, Secret},
     engine::{RuleSet, Rules},
+    usecase::ingest::GroupCommit,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -40,6 +41,8 @@ pub struct TestApp {
     pub rules: RuleSet,
     /// A `source` key minted at spawn, sent to `/webhooks/...` by default.
     pub source_key: String,
+    /// The service's group commit, to read what its writers did.
+    pub group_commit: GroupCommit,
     now: Arc<Mutex<DateTime<Utc>>>,
     shutdown: CancellationToken,
 }
@@ -87,6 +90,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
+        let group_commit = state.group_commit.clone();
         tokio::spawn(app::serve(listener, state, shutdown.clone()));
         let mut app = TestApp {
             base,
@@ -94,6 +98,7 @@ impl TestApp {
             pool,
             rules,
             source_key: String::new(),
+            group_commit,
             now,
             shutdown,
         };

@@ -9,7 +9,10 @@
 //! nothing waits.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -36,6 +39,45 @@ pub struct GroupCommitSettings {
 pub struct GroupCommit {
     queue: mpsc::Sender<Pending>,
     writer: Writer,
+    totals: Arc<Counters>,
+}
+
+/// What the writers have done since start: how many groups, of how many events, and the wall
+/// time spent writing them (from taking a group to answering it). The load generator reads
+/// it to show how large groups are and what one costs at a given concurrency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupTotals {
+    pub groups: u64,
+    pub events: u64,
+    pub write_micros: u64,
+}
+
+impl std::ops::Sub for GroupTotals {
+    type Output = GroupTotals;
+
+    fn sub(self, earlier: GroupTotals) -> GroupTotals {
+        GroupTotals {
+            groups: self.groups - earlier.groups,
+            events: self.events - earlier.events,
+            write_micros: self.write_micros - earlier.write_micros,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    groups: AtomicU64,
+    events: AtomicU64,
+    write_micros: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, events: usize, took: Duration) {
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(events as u64, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.write_micros.fetch_add(micros, Ordering::Relaxed);
+    }
 }
 
 struct Pending {
@@ -56,10 +98,29 @@ impl GroupCommit {
             rules,
             cache: Arc::new(LeadCache::new(settings.lead_cache)),
         };
+        let totals = Arc::new(Counters::default());
         for _ in 0..settings.writers.max(1) {
-            tokio::spawn(write_groups(writer.clone(), receiver.clone(), max_group));
+            tokio::spawn(write_groups(
+                writer.clone(),
+                receiver.clone(),
+                max_group,
+                totals.clone(),
+            ));
         }
-        Self { queue, writer }
+        Self {
+            queue,
+            writer,
+            totals,
+        }
+    }
+
+    /// The writers' totals so far.
+    pub fn totals(&self) -> GroupTotals {
+        GroupTotals {
+            groups: self.totals.groups.load(Ordering::Relaxed),
+            events: self.totals.events.load(Ordering::Relaxed),
+            write_micros: self.totals.write_micros.load(Ordering::Relaxed),
+        }
     }
 
     /// Ingests a batch as one unit of its own.
@@ -92,6 +153,7 @@ async fn write_groups(
     writer: Writer,
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     max_group: usize,
+    totals: Arc<Counters>,
 ) {
     let mut group = Vec::with_capacity(max_group);
     let mut held = HeldConnection::default();
@@ -100,7 +162,9 @@ async fn write_groups(
         if receiver.lock().await.recv_many(&mut group, max_group).await == 0 {
             return;
         }
+        let (events, started) = (group.len(), Instant::now());
         write_group(&writer, &mut held, std::mem::take(&mut group)).await;
+        totals.add(events, started.elapsed());
     }
 }
 

@@ -14,7 +14,7 @@ mod group;
 mod optimistic;
 
 pub use cache::LeadCache;
-pub use group::{GroupCommit, GroupCommitSettings};
+pub use group::{GroupCommit, GroupCommitSettings, GroupTotals};
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
