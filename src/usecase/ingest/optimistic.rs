@@ -47,7 +47,7 @@ pub(super) async fn try_ingest(
     }
     let emails: Vec<&str> = earliest.keys().copied().collect();
     let mut leads: HashMap<String, Lead> = cache
-        .get_many(&emails)
+        .take_many(&emails)
         .into_iter()
         .map(|l| (l.email.to_string(), l))
         .collect();
@@ -99,14 +99,14 @@ pub(super) async fn try_ingest(
             Written::Stale => return Ok(None),
         }
     }
-    // As stored: the write bumped each version by one.
-    cache.put(touched.iter().map(|lead| Lead {
-        version: lead.version + 1,
-        ..(*lead).clone()
-    }));
     let owed = Owed::of(&touched, &effects.transitions, || {
         triggers(&per_lead, &leads)
     });
     let outcomes = outcomes(conn, batch, &is_fresh, &leads, &HashSet::new(), rules, now).await?;
+    // As stored: the write bumped each version by one. Every lead here got events.
+    cache.put(leads.into_values().map(|lead| Lead {
+        version: lead.version + 1,
+        ..lead
+    }));
     Ok(Some((outcomes, owed)))
 }
