@@ -38,20 +38,20 @@ pub struct NewEvent<'a> {
 /// Binds `events` column by column, matching [`unnest_events`].
 pub(crate) fn bind_events<'q, Q: Bind<'q>>(
     query: Q,
-    events: &[NewEvent<'_>],
+    events: &'q [NewEvent<'q>],
     received_at: DateTime<Utc>,
 ) -> Q {
     query
         .bind(
             events
                 .iter()
-                .map(|e| e.event.source.clone())
+                .map(|e| e.event.source.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(
             events
                 .iter()
-                .map(|e| e.event.event_id.clone())
+                .map(|e| e.event.event_id.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(events.iter().map(|e| e.lead_id).collect::<Vec<_>>())
@@ -71,7 +71,7 @@ pub(crate) fn bind_events<'q, Q: Bind<'q>>(
         .bind(
             events
                 .iter()
-                .map(|e| Json(e.event.to_canonical_json()))
+                .map(|e| Json(e.event.canonical()))
                 .collect::<Vec<_>>(),
         )
 }

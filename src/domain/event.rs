@@ -104,20 +104,114 @@ pub struct LeadEvent {
 
 impl LeadEvent {
     /// The event in the canonical wire schema (DESIGN §3), normalised: what the event log
-    /// stores and what adapters of other systems produce.
-    pub fn to_canonical_json(&self) -> serde_json::Value {
-        let mut lead = serde_json::to_value(&self.profile).expect("a profile serialises");
-        if let serde_json::Value::Object(fields) = &mut lead {
-            fields.retain(|_, v| !v.is_null());
-            fields.insert("email".into(), self.email.as_str().into());
+    /// stores and what adapters of other systems produce. Serialised straight from the event,
+    /// without building a JSON tree first: every ingested event goes through it on the
+    /// writer's path.
+    pub fn canonical(&self) -> Canonical<'_> {
+        Canonical {
+            event_id: &self.event_id,
+            source: &self.source,
+            event_type: self.event_type,
+            occurred_at: self.occurred_at,
+            lead: CanonicalLead {
+                email: self.email.as_str(),
+                profile: &self.profile,
+            },
+            properties: &self.properties,
         }
-        serde_json::json!({
-            "event_id": self.event_id,
-            "source": self.source,
-            "type": self.event_type,
-            "occurred_at": self.occurred_at,
-            "lead": lead,
-            "properties": self.properties,
-        })
+    }
+}
+
+/// [`LeadEvent::canonical`].
+#[derive(Serialize)]
+pub struct Canonical<'e> {
+    event_id: &'e str,
+    source: &'e str,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    occurred_at: DateTime<Utc>,
+    lead: CanonicalLead<'e>,
+    properties: &'e serde_json::Map<String, serde_json::Value>,
+}
+
+/// The email and the profile fields the event carries (absent ones are left out).
+struct CanonicalLead<'e> {
+    email: &'e str,
+    profile: &'e Profile,
+}
+
+impl Serialize for CanonicalLead<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let p = self.profile;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("email", self.email)?;
+        let texts = [
+            ("first_name", &p.first_name),
+            ("last_name", &p.last_name),
+            ("title", &p.title),
+            ("company", &p.company),
+            ("industry", &p.industry),
+            ("country", &p.country),
+            ("demand_state", &p.demand_state),
+        ];
+        for (name, value) in texts {
+            if let Some(value) = value {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        for (name, value) in [
+            ("employee_count", p.employee_count),
+            ("annual_revenue", p.annual_revenue),
+        ] {
+            if let Some(value) = value {
+                map.serialize_entry(name, &value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_canonical_form_names_every_field_the_event_carries_and_nothing_else() {
+        let event = LeadEvent {
+            event_id: "e-1".into(),
+            source: "hubspot".into(),
+            event_type: EventType::PricingPageVisit,
+            occurred_at: "2026-11-20T10:00:00.250Z".parse().unwrap(),
+            email: Email::parse(" Ana@Acme.io ").unwrap(),
+            profile: Profile {
+                title: Some("VP Marketing".into()),
+                employee_count: Some(250),
+                country: Some("US".into()),
+                ..Profile::default()
+            },
+            properties: json!({ "asset_id": "comparison-guide" })
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        assert_eq!(
+            serde_json::to_value(event.canonical()).unwrap(),
+            json!({
+                "event_id": "e-1",
+                "source": "hubspot",
+                "type": "pricing_page_visit",
+                "occurred_at": "2026-11-20T10:00:00.250Z",
+                "lead": {
+                    "email": "ana@acme.io",
+                    "title": "VP Marketing",
+                    "employee_count": 250,
+                    "country": "US"
+                },
+                "properties": { "asset_id": "comparison-guide" }
+            })
+        );
     }
 }

@@ -267,17 +267,18 @@ impl StoredJson {
 
 /// Binds `leads` column by column, matching [`unnest_leads`]; `kept` (empty, or one per lead)
 /// names the JSON columns bound as null, for [`UPDATE_SET`] to keep.
-pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead], kept: &[Kept]) -> Q {
+pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&'q Lead], kept: &[Kept]) -> Q {
     assert!(kept.is_empty() || kept.len() == leads.len());
-    fn col<T>(leads: &[&Lead], f: impl Fn(&Lead) -> T) -> Vec<T> {
+    // Every column borrows from the leads: the rows are encoded once, into the message.
+    fn col<'q, T>(leads: &[&'q Lead], f: impl Fn(&'q Lead) -> T) -> Vec<T> {
         leads.iter().map(|l| f(l)).collect()
     }
-    fn json<T>(
-        leads: &[&Lead],
+    fn json<'q, T: ?Sized>(
+        leads: &[&'q Lead],
         kept: &[Kept],
         is_kept: impl Fn(&Kept) -> bool,
-        f: impl Fn(&Lead) -> T,
-    ) -> Vec<Option<Json<T>>> {
+        f: impl Fn(&'q Lead) -> &'q T,
+    ) -> Vec<Option<Json<&'q T>>> {
         let kept = |i: usize| kept.get(i).is_some_and(&is_kept);
         leads
             .iter()
@@ -287,55 +288,46 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&Lead], kept: &[Kep
     }
     query
         .bind(col(leads, |l| l.id))
-        .bind(col(leads, |l| l.email.as_str().to_owned()))
+        .bind(col(leads, |l| l.email.as_str()))
         .bind(col(leads, |l| l.account_id))
-        .bind(col(leads, |l| l.profile.first_name.clone()))
-        .bind(col(leads, |l| l.profile.last_name.clone()))
-        .bind(col(leads, |l| l.profile.title.clone()))
-        .bind(col(leads, |l| l.profile.company.clone()))
-        .bind(col(leads, |l| l.profile.industry.clone()))
+        .bind(col(leads, |l| l.profile.first_name.as_deref()))
+        .bind(col(leads, |l| l.profile.last_name.as_deref()))
+        .bind(col(leads, |l| l.profile.title.as_deref()))
+        .bind(col(leads, |l| l.profile.company.as_deref()))
+        .bind(col(leads, |l| l.profile.industry.as_deref()))
         .bind(col(leads, |l| l.profile.employee_count))
         .bind(col(leads, |l| l.profile.annual_revenue))
-        .bind(col(leads, |l| l.profile.country.clone()))
-        .bind(col(leads, |l| l.profile.demand_state.clone()))
+        .bind(col(leads, |l| l.profile.country.as_deref()))
+        .bind(col(leads, |l| l.profile.demand_state.as_deref()))
         .bind(json(
             leads,
             kept,
             |k| k.profile_stamps,
-            |l| l.profile_stamps.clone(),
+            |l| &l.profile_stamps,
         ))
-        .bind(col(leads, |l| l.stage.as_str().to_owned()))
+        .bind(col(leads, |l| l.stage.as_str()))
         .bind(col(leads, |l| l.fit.total))
-        .bind(json(
-            leads,
-            kept,
-            |k| k.fit_breakdown,
-            |l| l.fit.breakdown.clone(),
-        ))
+        .bind(json(leads, kept, |k| k.fit_breakdown, |l| &l.fit.breakdown))
         .bind(col(leads, |l| l.intent.at_last_activity))
         .bind(col(leads, |l| l.intent.last_activity_at))
-        .bind(col(leads, |l| Json(l.intent.signals.clone())))
+        .bind(col(leads, |l| Json(&l.intent.signals)))
         .bind(col(leads, |l| l.intent.streak_from))
         .bind(col(leads, |l| l.activity.last_engaged_at))
         .bind(col(leads, |l| l.activity.opted_out_at))
-        .bind(col(leads, |l| l.activity.derived_demand_state.clone()))
+        .bind(col(leads, |l| l.activity.derived_demand_state.as_deref()))
         .bind(col(leads, |l| l.activity.below_size_since))
-        .bind(col(leads, |l| {
-            l.disqualified_reason.map(|r| r.as_str().to_owned())
-        }))
+        .bind(col(leads, |l| l.disqualified_reason.map(|r| r.as_str())))
         .bind(json(
             leads,
             kept,
             |k| k.exempt_reasons,
-            |l| l.exempt_reasons.clone(),
+            |l| &l.exempt_reasons,
         ))
         .bind(col(leads, |l| l.account_tier.map(i16::from)))
-        .bind(col(leads, |l| {
-            l.review.as_ref().map(|r| Json(r.missing.clone()))
-        }))
+        .bind(col(leads, |l| l.review.as_ref().map(|r| Json(&r.missing))))
         .bind(col(leads, |l| l.review.as_ref().map(|r| r.queued_at)))
-        .bind(json(leads, kept, |k| k.nurture, |l| l.nurture.clone()))
-        .bind(col(leads, |l| l.rules_version.clone()))
+        .bind(json(leads, kept, |k| k.nurture, |l| &l.nurture))
+        .bind(col(leads, |l| l.rules_version.as_str()))
         .bind(col(leads, |l| l.created_at))
         .bind(col(leads, |l| l.updated_at))
 }
