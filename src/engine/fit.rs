@@ -118,18 +118,28 @@ pub fn score_fit(profile: &Profile, email_domain: &str, rules: &FitRules) -> Fit
 /// Whether `phrase` (one or more words) occurs in `text` as whole words, ignoring case:
 /// `vp` matches "VP, Marketing" but not "SVP".
 pub(super) fn contains_words(text: &str, phrase: &str) -> bool {
-    let words = |s: &str| -> Vec<String> {
+    fn words(s: &str) -> Vec<&str> {
         s.split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
             .collect()
-    };
-    let text = words(text);
+    }
+    // Titles and keywords are ASCII almost always: compare those without lowercasing copies
+    // (this runs for every keyword of every rule on every event).
+    fn same_word(a: &str, b: &str) -> bool {
+        if a.is_ascii() && b.is_ascii() {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a.to_lowercase() == b.to_lowercase()
+        }
+    }
     let phrase = words(phrase);
     !phrase.is_empty()
-        && text
-            .windows(phrase.len())
-            .any(|window| window == phrase.as_slice())
+        && words(text).windows(phrase.len()).any(|window| {
+            window
+                .iter()
+                .zip(&phrase)
+                .all(|(word, wanted)| same_word(word, wanted))
+        })
 }
 
 pub(super) fn is_same_or_subdomain(domain: &str, of: &str) -> bool {
@@ -230,6 +240,15 @@ mod tests {
         assert_eq!(score(50), 10);
         assert_eq!(score(5_000), 10);
         assert_eq!(score(5_001), 0);
+    }
+
+    #[test]
+    fn words_match_in_any_case_beyond_ascii_too() {
+        assert!(contains_words("Directeur Général", "GÉNÉRAL"));
+        assert!(contains_words("VP, Sales & Marketing", "vp sales"));
+        assert!(!contains_words("Vice Président", "vice president"));
+        assert!(!contains_words("VP", "vp sales"));
+        assert!(!contains_words("anything", " - "));
     }
 
     #[test]
