@@ -185,9 +185,10 @@ fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A realistic event: one of 20,000 leads of a population, a mix of types, stamped up to a
-/// minute ago so that some arrive out of order. Opens are of the comparison guide, as a MAP
-/// reports them, so nurture's triggers fire as they would in service.
+/// An event: one of 20,000 leads of a population, one of six types in equal shares (far more
+/// hand raises than real traffic), stamped up to a minute ago so that some arrive out of
+/// order. Opens are of the comparison guide, as a MAP reports them, so nurture's triggers fire
+/// as they would in service.
 fn event_of(population: &str, n: u64) -> Value {
     event_for(population, n.wrapping_mul(2_654_435_761) % LEADS, n, n)
 }
