@@ -143,17 +143,28 @@ struct CanonicalLead<'e> {
 impl Serialize for CanonicalLead<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let p = self.profile;
+        // Named in full, so that a new profile field does not compile until it is added here.
+        let Profile {
+            first_name,
+            last_name,
+            title,
+            company,
+            industry,
+            employee_count,
+            annual_revenue,
+            country,
+            demand_state,
+        } = self.profile;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("email", self.email)?;
         let texts = [
-            ("first_name", &p.first_name),
-            ("last_name", &p.last_name),
-            ("title", &p.title),
-            ("company", &p.company),
-            ("industry", &p.industry),
-            ("country", &p.country),
-            ("demand_state", &p.demand_state),
+            ("first_name", first_name),
+            ("last_name", last_name),
+            ("title", title),
+            ("company", company),
+            ("industry", industry),
+            ("country", country),
+            ("demand_state", demand_state),
         ];
         for (name, value) in texts {
             if let Some(value) = value {
@@ -161,8 +172,8 @@ impl Serialize for CanonicalLead<'_> {
             }
         }
         for (name, value) in [
-            ("employee_count", p.employee_count),
-            ("annual_revenue", p.annual_revenue),
+            ("employee_count", employee_count),
+            ("annual_revenue", annual_revenue),
         ] {
             if let Some(value) = value {
                 map.serialize_entry(name, &value)?;
