@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, problem_fields, vp_event};
+use crate::helpers::{TestApp, event, problem_fields, vp_event};
 
 /// Creates a rep (or manager) through the admin API; returns its id.
 pub async fn create_rep(app: &TestApp, body: Value) -> Uuid {
@@ -443,6 +443,50 @@ async fn an_mql_waits_for_a_rep_and_is_assigned_when_one_appears(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(owner, Some(rep));
+    assert_eq!(app.count("unassigned_mqls").await, 0);
+}
+
+/// A lead that comes back to MQL keeps the owner of its earlier handoff; if nobody can take
+/// it then, it waits like any other MQL and goes to the next rep who appears (it used to be
+/// skipped for having an owner, and stayed first in line for ever).
+#[sqlx::test]
+async fn an_mql_back_from_suppression_is_assigned_despite_its_earlier_owner(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    tier(&app, "acme.io", 2).await;
+    let first = create_rep(&app, json!({"name": "First", "email": "first@us.example"})).await;
+    let lead = mql(&app, "back@acme.io").await;
+    app.ingest(&event("out", "back@acme.io", "opt_out", Duration::zero()))
+        .await;
+    assert_eq!(app.count("unassigned_mqls").await, 0);
+    let (status, body) = app
+        .post_json(&format!("/api/v1/reps/{first}/deactivate"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ops_key = app.mint_key(Role::Ops, None).await;
+    let (status, body) = app
+        .with_key(&ops_key)
+        .post_json(
+            &format!("/api/v1/leads/{lead}/reinstate"),
+            &json!({"reason": "opted out of the newsletter only"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let back = app.lead("back@acme.io").await;
+    assert_eq!(back["lifecycle_stage"], "MQL");
+    let owner: Option<Uuid> = sqlx::query_scalar("select owner_rep_id from leads")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(owner, Some(first), "the earlier owner");
+    assert_eq!(app.count("unassigned_mqls").await, 1);
+
+    let next = create_rep(&app, json!({"name": "Next", "email": "next@us.example"})).await;
+    let open: Vec<Uuid> =
+        sqlx::query_scalar("select rep_id from assignments where closed_at is null")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(open, [next]);
     assert_eq!(app.count("unassigned_mqls").await, 0);
 }
 

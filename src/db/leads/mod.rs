@@ -368,8 +368,7 @@ pub async fn owner_of(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<
 }
 
 /// Locks those of `ids` that are MQLs ready for handoff with no open assignment, in email
-/// order as every locker of leads takes them. The assignment check is a statement of its own,
-/// after the lock, so that its snapshot sees an assignment committed while this one waited.
+/// order as every locker of leads takes them.
 pub async fn lock_unassigned(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Lead>> {
     // The stage is checked here, not in SQL: given it, the planner walked every MQL through
     // the stage index whenever its statistics said MQLs were rare (18 ms a call under load,
@@ -379,6 +378,16 @@ pub async fn lock_unassigned(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Res
         .into_iter()
         .filter(|l| l.stage == Stage::Mql && l.review.is_none())
         .collect();
+    without_open_assignment(conn, locked).await
+}
+
+/// Those of `locked` (leads this transaction holds) that no open assignment holds. Every
+/// assigner keeps the lead's row lock until it commits, so none can appear after the lock;
+/// one committed while the lock was awaited is seen by this statement's newer snapshot.
+async fn without_open_assignment(
+    conn: &mut PgConnection,
+    mut locked: Vec<Lead>,
+) -> sqlx::Result<Vec<Lead>> {
     if locked.is_empty() {
         return Ok(locked);
     }
@@ -388,19 +397,15 @@ pub async fn lock_unassigned(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Res
     .bind(locked.iter().map(|l| l.id).collect::<Vec<_>>())
     .fetch_all(conn)
     .await?;
-    Ok(locked
-        .into_iter()
-        .filter(|l| !held.contains(&l.id))
-        .collect())
+    locked.retain(|l| !held.contains(&l.id));
+    Ok(locked)
 }
 
 /// Locks up to `limit` MQLs that are ready for handoff but held by no rep, skipping rows
 /// another transaction holds.
 pub async fn claim_unassigned(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Lead>> {
     // Ids first, from index-only scans (leads_waiting_idx and the open-assignment index), then
-    // the rows: fetching whole rows before the anti-join read the page of every open MQL. The
-    // outer conditions are the ones PostgreSQL re-checks on a row changed meanwhile, so a lead
-    // another clock just assigned (owner set) is not claimed again.
+    // the rows: fetching whole rows before the anti-join read the page of every open MQL.
     let sql = format!(
         "select {COLUMNS} from leads
           where id in (select m.id from leads m
@@ -409,8 +414,16 @@ pub async fn claim_unassigned(conn: &mut PgConnection, limit: i64) -> sqlx::Resu
                                            where a.lead_id = m.id and a.closed_at is null)
                         order by m.stage_changed_at, m.id
                         limit $1)
-            and lifecycle_stage = 'MQL' and review_missing is null and owner_rep_id is null
+            and lifecycle_stage = 'MQL' and review_missing is null
           for update skip locked"
     );
-    convert(sqlx::query_as(&sql).bind(limit).fetch_all(conn).await?)
+    // The owner column cannot stand in for that check: a lead that comes back to MQL keeps
+    // its earlier owner, and skipping those left them waiting for ever, first in line.
+    let locked = convert(
+        sqlx::query_as(&sql)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?,
+    )?;
+    without_open_assignment(conn, locked).await
 }
