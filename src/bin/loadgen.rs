@@ -663,9 +663,22 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    println!("\nmedians over {} rounds", args.rounds);
+    // The lowest and highest round beside each median: a target met by the median but not by
+    // most rounds is on the line, not met.
+    println!(
+        "\nmedians over {} rounds\n{:<34} {:>10} {:>10} {:>10}",
+        args.rounds, "", "median", "lowest", "highest"
+    );
     for (name, values) in &table {
-        println!("{name:<34} {:>10.2}", bench::median(values.clone()));
+        let (lowest, highest) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(*v), hi.max(*v))
+            });
+        println!(
+            "{name:<34} {:>10.2} {lowest:>10.2} {highest:>10.2}",
+            bench::median(values.clone())
+        );
     }
     shutdown.cancel();
     server.join().expect("server thread")?;

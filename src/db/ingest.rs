@@ -54,12 +54,17 @@ impl Shape {
             | usize::from(self.owners) << 3
     }
 
-    fn all() -> impl Iterator<Item = Shape> {
-        (0..16).map(|i| Shape {
-            transitions: i & 1 != 0,
-            entries: i & 2 != 0,
-            messages: i & 4 != 0,
-            owners: i & 8 != 0,
+    /// The shape of each index; none where it names owners without messages, which never
+    /// happens ([`nurture::to_owners`] looks among the messages).
+    fn all() -> impl Iterator<Item = Option<Shape>> {
+        (0..16).map(|i| {
+            let shape = Shape {
+                transitions: i & 1 != 0,
+                entries: i & 2 != 0,
+                messages: i & 4 != 0,
+                owners: i & 8 != 0,
+            };
+            (shape.messages || !shape.owners).then_some(shape)
         })
     }
 }
@@ -68,7 +73,8 @@ impl Shape {
 const STALE: &str = "stale: a lead changed since ingest read it; the locking path retries";
 
 /// The statement of each [`Shape`], by [`Shape::index`].
-static GROUP_SQL: LazyLock<Vec<String>> = LazyLock::new(|| Shape::all().map(group_sql).collect());
+static GROUP_SQL: LazyLock<Vec<Option<String>>> =
+    LazyLock::new(|| Shape::all().map(|shape| shape.map(group_sql)).collect());
 
 // The update takes each lead only at the version it was read at, row-locking it as it goes
 // (in email order, as the leads are bound, the order every locking writer takes); unless it
@@ -172,7 +178,10 @@ pub async fn write_group(
         messages: !extras.messages.is_empty(),
         owners: nurture::to_owners(extras.messages),
     };
-    let mut query = sqlx::query_as::<_, (i32, Vec<Uuid>)>(&GROUP_SQL[shape.index()]);
+    let sql = GROUP_SQL[shape.index()]
+        .as_deref()
+        .expect("messages to owners are messages");
+    let mut query = sqlx::query_as::<_, (i32, Vec<Uuid>)>(sql);
     query = events::bind_events(query, events, received_at);
     query = query.bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>());
     query = leads::bind_leads(query, leads, kept);
@@ -197,5 +206,28 @@ pub async fn write_group(
             Ok(Written::Stale)
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_shape_that_can_occur_has_its_statement_at_its_index() {
+        let shapes: Vec<Option<Shape>> = Shape::all().collect();
+        assert_eq!(
+            shapes.iter().flatten().count(),
+            12,
+            "owners only with messages"
+        );
+        for (i, shape) in shapes.iter().enumerate() {
+            if let Some(shape) = shape {
+                assert_eq!(shape.index(), i);
+                assert!(GROUP_SQL[i].is_some());
+            } else {
+                assert!(GROUP_SQL[i].is_none());
+            }
+        }
     }
 }
