@@ -417,8 +417,9 @@ pub async fn claim_unassigned(conn: &mut PgConnection, limit: i64) -> sqlx::Resu
             and lifecycle_stage = 'MQL' and review_missing is null
           for update skip locked"
     );
-    // The owner column cannot stand in for that check: a lead that comes back to MQL keeps
-    // its earlier owner, and skipping those left them waiting for ever, first in line.
+    // Whether a clock assigned one of them meanwhile is asked of the assignments once they are
+    // locked. The owner column cannot tell: a lead that comes back to MQL keeps its earlier
+    // owner, and skipping those left them waiting for ever, first in line.
     let locked = convert(
         sqlx::query_as(&sql)
             .bind(limit)
