@@ -8,6 +8,7 @@
 //! [--database-url URL]`
 
 use std::{
+    collections::HashMap,
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
@@ -83,17 +84,29 @@ struct Figures {
     /// Of that, the service's threads' and this process's other threads' (the client).
     service_us_per_event: f64,
     client_us_per_event: f64,
+    /// Time this process's threads and PostgreSQL's processes spent runnable but waiting
+    /// for a core, per event, in µs.
+    waited_us_per_event: f64,
 }
 
 /// The name of the services' runtime threads, which tells their CPU time from the client's.
 const SERVICE_THREAD: &str = "leadrouter-svc";
 
-/// CPU seconds the machine, the services' threads and this process's other threads have spent.
-#[derive(Clone, Copy)]
+/// CPU seconds the machine, the services' threads and this process's other threads have spent;
+/// and the seconds each of those threads and PostgreSQL's processes waited for a core.
 struct Cpu {
     machine: f64,
     service: f64,
     client: f64,
+    waited: HashMap<String, f64>,
+}
+
+/// What a phase spent: [`Cpu`]'s figures from its start to its end, the waits summed.
+struct PhaseCpu {
+    machine: f64,
+    service: f64,
+    client: f64,
+    waited: f64,
 }
 
 impl Cpu {
@@ -126,16 +139,55 @@ impl Cpu {
             machine: cpu_busy_secs(),
             service,
             client,
+            waited: waited_secs(),
         }
     }
 
-    fn since(self, start: Cpu) -> Cpu {
-        Cpu {
+    /// What was spent from `start` to this reading. A process that ended in between counts for
+    /// nothing (its wait is gone with it); one that started counts whole.
+    fn since(self, start: Cpu) -> PhaseCpu {
+        PhaseCpu {
             machine: self.machine - start.machine,
             service: self.service - start.service,
             client: self.client - start.client,
+            waited: self
+                .waited
+                .iter()
+                .map(|(who, w)| w - start.waited.get(who).unwrap_or(&0.0))
+                .sum(),
         }
     }
+}
+
+/// Seconds each of this process's threads and the local PostgreSQL's processes has spent
+/// runnable but not running (`/proc/.../schedstat`, second field), by thread or process: on a
+/// small VM a thread woken on an idle core waits for it to resume, and every hop of a request
+/// (client, service, database and back) pays that, which CPU time does not show.
+fn waited_secs() -> HashMap<String, f64> {
+    let waited = |path: std::path::PathBuf| -> Option<f64> {
+        let schedstat = std::fs::read_to_string(path).ok()?;
+        Some(schedstat.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1e9)
+    };
+    let entries = |dir: &str| std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let mut by_who = HashMap::new();
+    for task in entries("/proc/self/task") {
+        if let Some(w) = waited(task.path().join("schedstat")) {
+            by_who.insert(format!("task {:?}", task.file_name()), w);
+        }
+    }
+    for process in entries("/proc") {
+        let name = process.file_name();
+        let is_pid = name
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        let comm = std::fs::read_to_string(process.path().join("comm")).unwrap_or_default();
+        if is_pid && comm.trim() == "postgres" {
+            if let Some(w) = waited(process.path().join("schedstat")) {
+                by_who.insert(format!("pid {name:?}"), w);
+            }
+        }
+    }
+    by_who
 }
 
 /// CPU seconds the machine has spent busy since boot (all cores; Linux `/proc/stat`), so a
@@ -159,7 +211,7 @@ fn cpu_busy_secs() -> f64 {
 }
 
 impl Figures {
-    fn new(mut latencies: Vec<Duration>, events: u64, elapsed: Duration, cpu: Cpu) -> Self {
+    fn new(mut latencies: Vec<Duration>, events: u64, elapsed: Duration, cpu: PhaseCpu) -> Self {
         latencies.sort();
         let pct = |p: f64| {
             let i =
@@ -175,6 +227,7 @@ impl Figures {
             cpu_us_per_event: cpu.machine * 1e6 / events as f64,
             service_us_per_event: cpu.service * 1e6 / events as f64,
             client_us_per_event: cpu.client * 1e6 / events as f64,
+            waited_us_per_event: cpu.waited * 1e6 / events as f64,
         }
     }
 }
@@ -378,13 +431,14 @@ fn print_groups(groups: &GroupTotals) {
 
 fn print_row(name: &str, f: &Figures) {
     println!(
-        "{name:<34} {:>10.0} {:>9.2} {:>9.2} {:>9.0} {:>9.0} {:>9.0}",
+        "{name:<34} {:>10.0} {:>9.2} {:>9.2} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
         f.events_per_sec,
         f.p50_ms,
         f.p99_ms,
         f.cpu_us_per_event,
         f.service_us_per_event,
-        f.client_us_per_event
+        f.client_us_per_event,
+        f.waited_us_per_event
     );
 }
 
@@ -496,8 +550,8 @@ async fn main() -> anyhow::Result<()> {
     };
     for round in 1..=args.rounds {
         println!(
-            "\nround {round}\n{:<34} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "phase", "events/s", "p50 ms", "p99 ms", "cpu µs/ev", "service", "client"
+            "\nround {round}\n{:<34} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "phase", "events/s", "p50 ms", "p99 ms", "cpu µs/ev", "service", "client", "waited"
         );
         if args.ingest {
             let mut peak_single: f64 = 0.0;
@@ -573,6 +627,14 @@ async fn main() -> anyhow::Result<()> {
                 record(
                     &format!("single c={concurrency} service µs/event"),
                     single.service_us_per_event,
+                );
+                record(
+                    &format!("raw c={concurrency} waited µs/event"),
+                    raw.waited_us_per_event,
+                );
+                record(
+                    &format!("single c={concurrency} waited µs/event"),
+                    single.waited_us_per_event,
                 );
                 record(&format!("ratio single/raw c={concurrency}"), ratio);
                 record(
