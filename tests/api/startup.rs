@@ -71,8 +71,21 @@ fn a_short_admin_key_stops_start_up_naming_the_key() {
     }
 }
 
+/// The running binary. A test that fails before [`stop`] kills it when it unwinds, so no
+/// service outlives its test.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts the binary on the test's database with `env`, and waits until it is ready.
-async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Child, u16) {
+async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Service, u16) {
     let options = pool.connect_options();
     let url = format!(
         "postgres://postgres@{}:{}/{}",
@@ -85,13 +98,15 @@ async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Child, u16) {
         .local_addr()
         .unwrap()
         .port();
-    let child = service()
-        .env("DATABASE_URL", url)
-        .env("PORT", port.to_string())
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
+    let running = Service(
+        service()
+            .env("DATABASE_URL", url)
+            .env("PORT", port.to_string())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the binary starts"),
+    );
 
     let health = format!("http://127.0.0.1:{port}/readyz");
     let started = Instant::now();
@@ -106,11 +121,12 @@ async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Child, u16) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    (child, port)
+    (running, port)
 }
 
 /// Sends SIGTERM, asserts a clean exit within 10 s, and returns what the service logged.
-async fn stop(mut child: Child) -> String {
+async fn stop(mut service: Service) -> String {
+    let child = &mut service.0;
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -142,22 +158,22 @@ async fn stop(mut child: Child) -> String {
 /// key at all, the service warns that nobody could use the API.
 #[sqlx::test]
 async fn sigterm_stops_the_service_cleanly(pool: PgPool) {
-    let (child, _) = start(&pool, &[]).await;
-    let logged = stop(child).await;
+    let (service, _) = start(&pool, &[]).await;
+    let logged = stop(service).await;
     assert!(logged.contains("nobody can mint keys"), "{logged}");
 }
 
 #[sqlx::test]
 async fn the_bootstrap_admin_key_comes_from_the_environment(pool: PgPool) {
     let key = "lr_bootstrap-from-env-0123456789abcdef";
-    let (child, port) = start(&pool, &[("LEADROUTER_ADMIN_KEY", key)]).await;
+    let (service, port) = start(&pool, &[("LEADROUTER_ADMIN_KEY", key)]).await;
     let keys = format!("http://127.0.0.1:{port}/api/v1/api-keys");
     let client = reqwest::Client::new();
     let with_key = client.get(&keys).bearer_auth(key).send().await.unwrap();
     assert_eq!(with_key.status(), 200);
     let without = client.get(&keys).send().await.unwrap();
     assert_eq!(without.status(), 401);
-    let logged = stop(child).await;
+    let logged = stop(service).await;
     assert!(!logged.contains("nobody can mint keys"), "{logged}");
     assert!(!logged.contains(key), "the key is never logged: {logged}");
 }
