@@ -148,8 +148,9 @@ mod tests {
         assert_eq!(built.intent.at_last_activity, 25.0);
 
         let late = [Observed {
+            // Old enough to decay before the pricing visit: the decay between them changes.
             event_type: EventType::DemoRequest,
-            occurred_at: at(-1),
+            occurred_at: at(-31),
             profile: &none,
         }];
         let before = built.intent.clone();

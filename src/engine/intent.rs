@@ -24,6 +24,11 @@ pub struct IntentState {
     /// kept): then a late signal refolds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streak_from: Option<DateTime<Utc>>,
+    /// Whether the streak began with the lead's first signal, so that no decayed intent is
+    /// carried into it: then a late signal before the streak, close enough not to decay, only
+    /// starts it earlier. `false` when unknown (stored before it was kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub streak_whole: bool,
 }
 
 /// How often a signal type occurred and the raw points it brought.
@@ -40,9 +45,9 @@ pub enum Absorbed {
     Unchanged,
     /// The event is the newest signal: here is the new state.
     Updated(IntentState),
-    /// The event occurred before the last activity and before the streak it is in: the decay
-    /// between earlier signals changes, so the state must be refolded from the full history
-    /// ([`IntentState::fold`]).
+    /// The event occurred before the intent streak, where earlier signals decayed or it would
+    /// itself decay before the streak: the decay between signals changes, so the state must be
+    /// refolded from the full history ([`IntentState::fold`]).
     NeedsHistory,
 }
 
@@ -76,10 +81,18 @@ impl IntentState {
             return Absorbed::Unchanged;
         };
         let late = self.last_activity_at.is_some_and(|last| at < last);
-        if late && self.streak_from.is_none_or(|from| at < from) {
-            return Absorbed::NeedsHistory;
-        }
         let mut next = self.clone();
+        if late && self.streak_from.is_none_or(|from| at < from) {
+            // Before the streak, the gaps between earlier signals change how they decayed,
+            // which only the history tells; unless there were none, and the gap to the
+            // streak is too short to decay: then the event is the streak's new first signal.
+            match self.streak_from {
+                Some(from) if self.streak_whole && decay_factor(&rules.decay, at, from) >= 1.0 => {
+                    next.streak_from = Some(at);
+                }
+                _ => return Absorbed::NeedsHistory,
+            }
+        }
         if late {
             // Inside the streak the event only splits a gap too short to decay into two
             // shorter ones: nothing before or after it decays differently.
@@ -97,6 +110,7 @@ impl IntentState {
             .map_or(0.0, |last| decay_factor(&rules.decay, last, at));
         if factor < 1.0 {
             self.streak_from = Some(at);
+            self.streak_whole = self.last_activity_at.is_none();
         }
         self.at_last_activity = self.at_last_activity * factor + weight;
         self.last_activity_at = Some(at);
@@ -290,6 +304,49 @@ mod tests {
     }
 
     #[test]
+    fn a_signal_shortly_before_a_whole_streak_starts_it_earlier_without_history() {
+        // Every signal so far is one streak: nothing decayed is carried into it.
+        let state = IntentState::fold(
+            [(PricingPageVisit, day(10)), (ContentDownload, day(20))],
+            &rules(),
+        );
+        assert_eq!(state.streak_from, Some(day(10)));
+        assert!(state.streak_whole);
+
+        // 29 days before the streak: too close to decay, so it becomes the streak's start.
+        let Absorbed::Updated(late) = state.absorb(DemoRequest, day(-19), &rules()) else {
+            panic!("a signal shortly before a whole streak needs no history");
+        };
+        let folded = IntentState::fold(
+            [
+                (DemoRequest, day(-19)),
+                (PricingPageVisit, day(10)),
+                (ContentDownload, day(20)),
+            ],
+            &rules(),
+        );
+        assert_eq!(late, folded);
+        assert_eq!(late.streak_from, Some(day(-19)));
+        assert_eq!(late.at_last_activity, 50.0 + 25.0 + 10.0);
+
+        // 30 days before it, the demo would have halved by the first visit: only the history
+        // tells, as it does for a streak that carries decayed intent.
+        assert_eq!(
+            state.absorb(DemoRequest, day(-20), &rules()),
+            Absorbed::NeedsHistory
+        );
+        let carried = IntentState::fold(
+            [(DemoRequest, day(0)), (PricingPageVisit, day(40))],
+            &rules(),
+        );
+        assert!(!carried.streak_whole);
+        assert_eq!(
+            carried.absorb(ContentDownload, day(39), &rules()),
+            Absorbed::NeedsHistory
+        );
+    }
+
+    #[test]
     fn continuous_half_life_is_a_config_option() {
         let mut rules = rules();
         rules.decay = Decay {
@@ -339,6 +396,7 @@ mod tests {
             prop_assert_eq!(live.at_last_activity, folded.at_last_activity);
             prop_assert_eq!(live.last_activity_at, folded.last_activity_at);
             prop_assert_eq!(live.streak_from, folded.streak_from);
+            prop_assert_eq!(live.streak_whole, folded.streak_whole);
             prop_assert_eq!(live.signals, folded.signals);
         }
     }

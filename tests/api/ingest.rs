@@ -554,3 +554,65 @@ async fn single_events_are_written_after_the_database_drops_every_connection(poo
     assert_eq!(app.count("lead_events").await, 3);
     assert_eq!(app.lead(email).await["intent_score"], 75.0);
 }
+
+#[sqlx::test]
+async fn late_signals_before_a_whole_streak_give_the_in_order_scores(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let signal = |email: &str, kind: &str, days: i64| {
+        event(&format!("{email}-{days}"), email, kind, Duration::days(days))
+    };
+    let events = |email: &str| {
+        [
+            signal(email, "comparison_page_visit", -45),
+            signal(email, "demo_request", -10),
+            signal(email, "pricing_page_visit", -2),
+            signal(email, "content_download", -1),
+        ]
+    };
+    for e in events("ordered@acme.io") {
+        app.ingest(&e).await;
+    }
+    // comparison 20 halved over 35 idle days, + 50 + 25 + 10.
+    assert_eq!(app.lead("ordered@acme.io").await["intent_score"], 95.0);
+
+    // The first signals stored are one streak, nothing carried into it: the demo 8 days
+    // before it only starts it earlier (no history read); the comparison 35 days before
+    // that decays by the demo, which takes a refold.
+    let late = events("late@acme.io");
+    for i in [2, 3, 1] {
+        app.ingest(&late[i]).await;
+    }
+    assert_eq!(app.lead("late@acme.io").await["intent_score"], 85.0);
+    let streak = |email: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (Option<DateTime<Utc>>, bool)>(
+                "select intent_streak_from, intent_streak_whole from leads where email = $1",
+            )
+            .bind(email)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let (from, whole) = streak("late@acme.io").await;
+    assert!(whole);
+    assert_eq!(
+        from.map(|f| (app.now() - f).num_days()),
+        Some(10),
+        "the demo begins the streak"
+    );
+
+    app.ingest(&late[0]).await;
+    let (late, ordered) = (
+        app.lead("late@acme.io").await,
+        app.lead("ordered@acme.io").await,
+    );
+    assert_eq!(late["intent_score"], 95.0);
+    assert_eq!(late["scores"]["intent"], ordered["scores"]["intent"]);
+    assert_eq!(
+        streak("late@acme.io").await,
+        streak("ordered@acme.io").await
+    );
+    assert!(!streak("late@acme.io").await.1, "decayed intent is carried");
+}

@@ -122,8 +122,12 @@ struct LeadWithHistoryRow {
     history_at: Option<Vec<DateTime<Utc>>>,
 }
 
-/// Before when a late event may change how a lead's intent decayed (`IntentState::absorb`).
-const LATE_BEFORE: &str = "coalesce(l.intent_streak_from, l.last_activity_at)";
+/// Whether a late event stamped `x.earliest` may change how the lead's intent decayed
+/// (`IntentState::absorb`): it predates the intent streak (or, with none stored, the last
+/// activity), and the streak carries decayed intent. A signal before a whole streak needs the
+/// history only if it is old enough to decay, which the rules tell: then ingest reads it after.
+const NEEDS_HISTORY: &str = "x.earliest < coalesce(l.intent_streak_from, l.last_activity_at) \
+     and not l.intent_streak_whole";
 
 /// A lead's event history as (type, occurred_at): the input of an intent refold.
 pub type History = Vec<(EventType, DateTime<Utc>)>;
@@ -139,10 +143,10 @@ pub async fn by_emails_with_history(
 ) -> sqlx::Result<Vec<(Lead, Option<History>)>> {
     let sql = format!(
         "select {},
-                case when x.earliest < {LATE_BEFORE} then array(
+                case when {NEEDS_HISTORY} then array(
                     select event_type from lead_events e where e.lead_id = l.id order by e.id) end
                   as history_types,
-                case when x.earliest < {LATE_BEFORE} then array(
+                case when {NEEDS_HISTORY} then array(
                     select occurred_at from lead_events e where e.lead_id = l.id order by e.id) end
                   as history_at
            from leads l join unnest($1::text[], $2::timestamptz[]) as x(email, earliest)

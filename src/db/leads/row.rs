@@ -37,6 +37,7 @@ pub(super) struct LeadRow {
     last_activity_at: Option<DateTime<Utc>>,
     intent_signals: Json<BTreeMap<EventType, IntentSignal>>,
     intent_streak_from: Option<DateTime<Utc>>,
+    intent_streak_whole: bool,
     last_engaged_at: Option<DateTime<Utc>>,
     opted_out_at: Option<DateTime<Utc>>,
     derived_demand_state: Option<String>,
@@ -57,9 +58,9 @@ pub(super) struct LeadRow {
 pub(super) const COLUMNS: &str = "id, email, account_id, first_name, last_name, title, company, industry, \
      employee_count, annual_revenue, country, demand_state, profile_stamps, lifecycle_stage, \
      fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, intent_signals, \
-     intent_streak_from, last_engaged_at, opted_out_at, derived_demand_state, below_size_since, \
-     disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
-     nurture, rejection_reason, rules_version, version, created_at, updated_at";
+     intent_streak_from, intent_streak_whole, last_engaged_at, opted_out_at, \
+     derived_demand_state, below_size_since, disqualified_reason, exempt_reasons, account_tier, \
+     review_missing, review_queued_at, nurture, rejection_reason, rules_version, version, created_at, updated_at";
 
 impl TryFrom<LeadRow> for Lead {
     type Error = sqlx::Error;
@@ -91,6 +92,7 @@ impl TryFrom<LeadRow> for Lead {
                 last_activity_at: row.last_activity_at,
                 signals: row.intent_signals.0,
                 streak_from: row.intent_streak_from,
+                streak_whole: row.intent_streak_whole,
             },
             activity: Activity {
                 last_engaged_at: row.last_engaged_at,
@@ -141,8 +143,8 @@ pub(super) fn convert(rows: Vec<LeadRow>) -> sqlx::Result<Vec<Lead>> {
 pub(crate) const WRITE_COLUMNS: &str = "id, email, account_id, first_name, last_name, title, \
      company, industry, employee_count, annual_revenue, country, demand_state, profile_stamps, \
      lifecycle_stage, fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, \
-     intent_signals, intent_streak_from, last_engaged_at, opted_out_at, derived_demand_state, below_size_since, \
-     disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
+     intent_signals, intent_streak_from, intent_streak_whole, last_engaged_at, opted_out_at, \
+     derived_demand_state, below_size_since, disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
      nurture, rules_version, created_at, updated_at";
 
 /// What an update changes (everything but identity, account and creation). A null in one of
@@ -156,7 +158,7 @@ pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.la
      fit_breakdown = coalesce(u.fit_breakdown, l.fit_breakdown), \
      intent_at_last_activity = u.intent_at_last_activity, \
      last_activity_at = u.last_activity_at, intent_signals = u.intent_signals, \
-     intent_streak_from = u.intent_streak_from, \
+     intent_streak_from = u.intent_streak_from, intent_streak_whole = u.intent_streak_whole, \
      last_engaged_at = u.last_engaged_at, opted_out_at = u.opted_out_at, \
      derived_demand_state = u.derived_demand_state, below_size_since = u.below_size_since, \
      disqualified_reason = u.disqualified_reason, \
@@ -168,7 +170,7 @@ pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.la
      stage_changed_at = case when l.lifecycle_stage = u.lifecycle_stage \
                              then l.stage_changed_at else u.updated_at end";
 
-const WRITE_TYPES: [&str; 33] = [
+const WRITE_TYPES: [&str; 34] = [
     "uuid",
     "text",
     "uuid",
@@ -189,6 +191,7 @@ const WRITE_TYPES: [&str; 33] = [
     "timestamptz",
     "jsonb",
     "timestamptz",
+    "bool",
     "timestamptz",
     "timestamptz",
     "text",
@@ -312,6 +315,7 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&'q Lead], kept: &[
         .bind(col(leads, |l| l.intent.last_activity_at))
         .bind(col(leads, |l| Json(&l.intent.signals)))
         .bind(col(leads, |l| l.intent.streak_from))
+        .bind(col(leads, |l| l.intent.streak_whole))
         .bind(col(leads, |l| l.activity.last_engaged_at))
         .bind(col(leads, |l| l.activity.opted_out_at))
         .bind(col(leads, |l| l.activity.derived_demand_state.as_deref()))
