@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    Activity, Disqualification, DisqualifyFacts, FitScore, IntentState, Rules, Segment, first_hit,
-    score_fit,
+    Activity, Disqualification, DisqualifyFacts, FitScore, IntentState, Rules, Segment,
+    SinceRejection, first_hit, score_fit,
 };
-use crate::domain::{DisqualifyReason, Profile, Stage};
+use crate::domain::{DisqualifyReason, Profile, RejectReason, Stage};
 
 /// What the engine needs to know about a lead.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +24,8 @@ pub struct LeadFacts<'a> {
     pub account_tier: Option<u8>,
     /// Disqualification reasons an ops user overruled for this lead.
     pub exempt: &'a [DisqualifyReason],
+    /// Why a rep last rejected the lead, and what it has done since.
+    pub rejection: Option<(RejectReason, &'a SinceRejection)>,
 }
 
 impl<'a> LeadFacts<'a> {
@@ -67,8 +69,9 @@ pub struct StageChange {
 
 /// Scores a lead and decides whether it moves. A lead or MQL that a disqualification rule
 /// catches becomes `Disqualified`; a disqualified lead is still scored but never moves here
-/// (only a reinstatement brings it back). Only `Lead` advances to `MQL`: later stages move by
-/// human action, and a score that decays after MQL does not demote the lead.
+/// (only a reinstatement brings it back). `Lead` advances to `MQL`, and so does a recycled
+/// `Rejected` lead whose intent since the rejection meets the threshold on its own: other
+/// stages move by human action, and a score that decays after MQL does not demote the lead.
 pub fn evaluate(facts: LeadFacts<'_>, rules: &Rules, now: DateTime<Utc>) -> Evaluation {
     let fit = score_fit(facts.profile, facts.email_domain, &rules.fit);
     let intent = facts.intent.score_at(now, &rules.intent);
@@ -100,21 +103,47 @@ pub fn evaluate(facts: LeadFacts<'_>, rules: &Rules, now: DateTime<Utc>) -> Eval
             return eval;
         }
     }
-    let qualifies = eval.fit.total >= rules.mql.fit && intent >= rules.mql.intent;
-    if facts.stage == Stage::Lead && qualifies {
+    if let Some(reason) = qualifies(&facts, eval.fit.total, intent, rules, now) {
         eval.change = Some(StageChange {
-            from: Stage::Lead,
+            from: facts.stage,
             to: Stage::Mql,
-            reason: format!(
-                "fit {} ≥ {} and intent {} ≥ {}",
-                eval.fit.total, rules.mql.fit, intent, rules.mql.intent
-            ),
+            reason,
         });
         eval.stage = Stage::Mql;
         let missing = eval.segment.missing();
         eval.review_missing = (!missing.is_empty()).then_some(missing);
     }
     eval
+}
+
+/// Why the lead becomes MQL now, if it does: a `Lead` at both thresholds, or a recycled
+/// `Rejected` one at the fit threshold whose intent since the rejection meets the intent
+/// threshold (what it did before is what the rep turned down).
+fn qualifies(
+    facts: &LeadFacts<'_>,
+    fit: i32,
+    intent: f64,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let (fit_min, intent_min) = (rules.mql.fit, rules.mql.intent);
+    if fit < fit_min {
+        return None;
+    }
+    match (facts.stage, facts.rejection) {
+        (Stage::Lead, _) => (intent >= intent_min)
+            .then(|| format!("fit {fit} ≥ {fit_min} and intent {intent} ≥ {intent_min}")),
+        (Stage::Rejected, Some((why, since))) if rules.nurture.recycle_on.contains(&why) => {
+            let earned = since.intent.score_at(now, &rules.intent);
+            (earned >= intent_min).then(|| {
+                format!(
+                    "recycled after {why}, qualified again: fit {fit} ≥ {fit_min} and intent \
+                     since the rejection {earned} ≥ {intent_min}"
+                )
+            })
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +212,7 @@ mod tests {
             first_seen: now(),
             account_tier: Some(2),
             exempt: &[],
+            rejection: None,
         };
         evaluate(facts, &rules, now())
     }
@@ -222,6 +252,7 @@ mod tests {
             first_seen: now(),
             account_tier: Some(2),
             exempt: &[],
+            rejection: None,
         };
         let eval = evaluate(facts, &rules, now());
         assert_eq!((eval.fit.total, eval.stage), (59, Stage::Lead));
@@ -323,6 +354,7 @@ mod tests {
             first_seen: now(),
             account_tier: None,
             exempt: &[],
+            rejection: None,
         };
         let eval = evaluate(facts, &rules, now());
         assert_eq!(eval.stage, Stage::Mql);
@@ -333,6 +365,58 @@ mod tests {
         let eval = run(&profile, "acme.io", Stage::Lead, &[(DemoRequest, 0)]);
         assert_eq!(eval.review_missing, None, "segmented: goes on");
         assert_eq!(eval.segment.demand_state.as_deref(), Some("late"));
+    }
+
+    #[test]
+    fn a_recycled_lead_qualifies_again_on_the_intent_it_earned_since_the_rejection() {
+        let rules = default_rules();
+        let profile = profile_worth(70);
+        let activity = engaged_now();
+        let rejected_at = now() - Duration::days(20);
+        // The demo that made it MQL came before the rejection; since then, pricing 25.
+        let history = [
+            (DemoRequest, now() - Duration::days(25)),
+            (PricingPageVisit, now() - Duration::days(10)),
+        ];
+        let verdict = |reason, extra: &[(EventType, DateTime<Utc>)]| {
+            let all: Vec<_> = history.iter().chain(extra).copied().collect();
+            let intent = IntentState::fold(all.iter().copied(), &rules.intent);
+            let mut since = SinceRejection::new(rejected_at);
+            since.refold(&all, &rules.intent);
+            let facts = LeadFacts {
+                email_domain: "acme.io",
+                profile: &profile,
+                stage: Stage::Rejected,
+                intent: &intent,
+                activity: &activity,
+                first_seen: now() - Duration::days(40),
+                account_tier: Some(2),
+                exempt: &[],
+                rejection: Some((reason, &since)),
+            };
+            evaluate(facts, &rules, now())
+        };
+
+        // Intent 75 in all, but 25 since the rejection: it stays where the rep put it.
+        let eval = verdict(RejectReason::WrongTiming, &[]);
+        assert_eq!((eval.intent, eval.stage), (75.0, Stage::Rejected));
+        assert_eq!(eval.change, None);
+
+        // A comparison visit brings what it earned since to 45.
+        let comparison = [(ComparisonPageVisit, now() - Duration::days(1))];
+        let eval = verdict(RejectReason::NoBudget, &comparison);
+        assert_eq!(eval.stage, Stage::Mql);
+        let change = eval.change.unwrap();
+        assert_eq!((change.from, change.to), (Stage::Rejected, Stage::Mql));
+        assert_eq!(
+            change.reason,
+            "recycled after Rejected_NoBudget, qualified again: fit 70 ≥ 60 and intent since \
+             the rejection 45 ≥ 40"
+        );
+
+        // A rejection that does not recycle the lead keeps it rejected.
+        let eval = verdict(RejectReason::NotIcp, &comparison);
+        assert_eq!((eval.stage, eval.change), (Stage::Rejected, None));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod fold;
 mod handoff;
 mod intent;
 mod nurture;
+mod recycle;
 mod replay;
 mod rules;
 mod segment;
@@ -40,6 +41,7 @@ pub use nurture::{
     Asset, Channel, NurtureEvent, NurtureFacts, NurtureRecord, NurtureRules, NurtureState,
     RecordKind, Signal, step as nurture_step, workflow_name,
 };
+pub use recycle::SinceRejection;
 pub use replay::{Replay, Step, replay};
 pub use rules::{
     AccountRules, Decay, DecayMode, FitRules, IntentRules, MqlThresholds, RuleError, RuleSet, Rules,

@@ -168,6 +168,7 @@ impl Replayed<'_> {
             first_seen: self.first_seen,
             account_tier: self.record.account_tier,
             exempt: &[],
+            rejection: None,
         };
         evaluate(facts, rules, at)
     }

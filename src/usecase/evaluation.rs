@@ -26,6 +26,10 @@ pub fn facts(lead: &Lead) -> LeadFacts<'_> {
         first_seen: lead.created_at,
         account_tier: lead.account_tier,
         exempt: &lead.exempt_reasons,
+        rejection: match lead.stage {
+            Stage::Rejected => lead.rejection_reason.zip(lead.since_rejection.as_ref()),
+            _ => None,
+        },
     }
 }
 
@@ -64,6 +68,10 @@ pub fn settle(
     let eval = engine::evaluate(facts(lead), &rules.rules, now);
     lead.fit = eval.fit;
     lead.stage = eval.stage;
+    if lead.stage != Stage::Rejected {
+        // A recycled lead qualified again: its next rejection starts a new count.
+        lead.since_rejection = None;
+    }
     lead.account_tier = eval.segment.account_tier;
     if let Some(hit) = &eval.disqualification {
         lead.disqualified_reason = Some(hit.reason);

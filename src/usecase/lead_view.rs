@@ -80,9 +80,19 @@ pub struct AccountRef {
 pub struct Scores {
     pub fit: FitView,
     pub intent: IntentView,
+    /// While the lead is `Rejected`: the intent of its signals since the rejection, which
+    /// makes a recycled lead MQL again when it meets the threshold.
+    pub since_rejection: Option<SinceRejectionView>,
     /// The rules version that last scored this lead.
     pub rules_version: String,
     pub as_of: DateTime<Utc>,
+}
+
+/// Intent earned since a rejection.
+#[derive(Debug, Serialize)]
+pub struct SinceRejectionView {
+    pub rejected_at: DateTime<Utc>,
+    pub intent: IntentView,
 }
 
 /// Fit and the rules that gave its points.
@@ -199,6 +209,10 @@ pub async fn lead_view(
                 breakdown: lead.fit.breakdown,
             },
             intent,
+            since_rejection: lead.since_rejection.map(|s| SinceRejectionView {
+                rejected_at: s.rejected_at,
+                intent: IntentView::of(&s.intent, rules, now),
+            }),
             rules_version: lead.rules_version,
             as_of: now,
         },

@@ -247,6 +247,9 @@ fn rescore_lead(
     let before = Snapshot::of(lead, running, now);
     let history = histories.get(&lead.id).map_or(&[][..], Vec::as_slice);
     lead.parts().refold(history, &rules.rules);
+    if let Some(since) = &mut lead.since_rejection {
+        since.refold(history, &rules.rules.intent);
+    }
     let mut transitions = if apply {
         evaluation::apply(lead, None, rules, now)
     } else {

@@ -559,7 +559,12 @@ async fn single_events_are_written_after_the_database_drops_every_connection(poo
 async fn late_signals_before_a_whole_streak_give_the_in_order_scores(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let signal = |email: &str, kind: &str, days: i64| {
-        event(&format!("{email}-{days}"), email, kind, Duration::days(days))
+        event(
+            &format!("{email}-{days}"),
+            email,
+            kind,
+            Duration::days(days),
+        )
     };
     let events = |email: &str| {
         [

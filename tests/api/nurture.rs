@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::{
     handoff::{mql, team},
-    helpers::{TestApp, event, problem_fields},
+    helpers::{TestApp, event, problem_fields, vp_event},
 };
 
 /// An analyst at a fit company: fit 45 (industry 20 + revenue 15 + size 10), so engagement
@@ -424,6 +424,117 @@ async fn a_wrong_timing_rejection_recycles_the_lead_into_nurture(pool: PgPool) {
         nurture_of(&app, "joe@acme.io").await["workflow"],
         Value::Null
     );
+}
+
+/// A recycled lead comes back to sales when what it did after the rejection earns the MQL
+/// threshold on its own: it leaves nurture and goes to a rep again. A Not-ICP rejection never
+/// comes back, whatever the lead does.
+#[sqlx::test]
+async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let ray = app.with_key(&key);
+    let reject = |lead: String, reason: &'static str| {
+        let ray = app.with_key(&key);
+        async move {
+            let (status, body) = ray
+                .post_json(
+                    &format!("/api/v1/leads/{lead}/reject"),
+                    &json!({ "reason": reason }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let jane = mql(&app, "jane@acme.io").await;
+    reject(jane.clone(), "Rejected_WrongTiming").await;
+    let joe = mql(&app, "joe@acme.io").await;
+    reject(joe.clone(), "Rejected_NotICP").await;
+
+    app.advance(Duration::days(3));
+    let signal = |id: &str, email: &str, kind: &str| {
+        let mut e = event(id, email, kind, Duration::zero());
+        e["occurred_at"] = json!(app.now().to_rfc3339());
+        e
+    };
+    // Intent 75 in all, but the demo before the rejection is what the rep turned down.
+    let body = app
+        .ingest(&signal("p1", "jane@acme.io", "pricing_page_visit"))
+        .await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Rejected");
+    assert_eq!(body["results"][0]["intent_score"], 75.0);
+    let since = &app.lead("jane@acme.io").await["scores"]["since_rejection"];
+    assert_eq!(since["intent"]["score"], 25.0);
+    // A visit that happened before the rejection, delivered late, does not count either.
+    let mut before = signal("c0", "jane@acme.io", "comparison_page_visit");
+    before["occurred_at"] = json!((app.now() - Duration::days(4)).to_rfc3339());
+    let body = app.ingest(&before).await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Rejected");
+
+    let body = app
+        .ingest(&signal("c1", "jane@acme.io", "comparison_page_visit"))
+        .await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
+    let lead = app.lead("jane@acme.io").await;
+    let moved = lead["history"]["transitions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&moved["from_stage"], &moved["to_stage"]),
+        (&json!("Rejected"), &json!("MQL"))
+    );
+    assert_eq!(
+        moved["reason"],
+        "recycled after Rejected_WrongTiming, qualified again: fit 70 ≥ 60 and intent since \
+         the rejection 45 ≥ 40"
+    );
+    assert_eq!(lead["scores"]["since_rejection"], Value::Null);
+    let n = &lead["nurture"];
+    assert_eq!(n["workflow"], Value::Null);
+    assert_eq!(log(n).last().unwrap().0, "exited");
+    // Back in the rep's queue with a new assignment.
+    let (status, queue) = ray.get("/api/v1/queue").await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    let queued: Vec<&str> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["lead_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(queued, [jane.as_str()]);
+
+    let body = app
+        .ingest(&signal("d1", "joe@acme.io", "demo_request"))
+        .await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Rejected");
+
+    // Simulated from the rejection on, the same visits take the same path.
+    let sample: Vec<Value> = [
+        ("p1", "pricing_page_visit"),
+        ("c1", "comparison_page_visit"),
+    ]
+    .iter()
+    .map(|(id, kind)| vp_event(id, "sim@acme.io", kind, Duration::days(3)))
+    .collect();
+    let (status, sim) = app
+        .post_json(
+            "/api/v1/nurture/simulate",
+            &json!({"account_tier": 2, "stage": "Rejected",
+                    "rejection_reason": "Rejected_WrongTiming", "events": sample}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sim}");
+    let stages: Vec<&Value> = sim["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["lifecycle_stage"])
+        .collect();
+    assert_eq!(stages, [&json!("Rejected"), &json!("MQL")]);
+    assert_eq!(sim["workflow"], Value::Null, "it left nurture");
 }
 
 /// Behaviour that changes the demand state moves the lead to the matching workflow at the

@@ -18,7 +18,7 @@ pub use scan::{ids_after, lock_ids};
 
 use crate::{
     domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, RejectReason, Stage},
-    engine::{Activity, FitScore, IntentState, NurtureState, Parts},
+    engine::{Activity, FitScore, IntentState, NurtureState, Parts, SinceRejection},
 };
 
 /// A lead as stored.
@@ -42,8 +42,10 @@ pub struct Lead {
     pub review: Option<Review>,
     /// Where the lead is in nurture.
     pub nurture: NurtureState,
-    /// Why a rep rejected it; read only here (written by [`set_rejection_reason`]).
+    /// Why a rep last rejected it; read only here (written by [`set_rejection_reason`]).
     pub rejection_reason: Option<RejectReason>,
+    /// While the lead is `Rejected`: what it has done since.
+    pub since_rejection: Option<SinceRejection>,
     pub rules_version: String,
     /// The row version this copy was read at (optimistic concurrency).
     pub version: i64,
@@ -75,6 +77,7 @@ impl Lead {
             review: None,
             nurture: NurtureState::default(),
             rejection_reason: None,
+            since_rejection: None,
             rules_version: rules_version.to_owned(),
             version: 0,
             created_at: now,

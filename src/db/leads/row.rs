@@ -11,7 +11,7 @@ use super::{Lead, Review};
 use crate::{
     db::{Bind, unnest},
     domain::{DisqualifyReason, Email, EventType, Profile, ProfileStamps, Stage},
-    engine::{Activity, FitHit, FitScore, IntentSignal, IntentState, NurtureState},
+    engine::{Activity, FitHit, FitScore, IntentSignal, IntentState, NurtureState, SinceRejection},
 };
 
 #[derive(sqlx::FromRow)]
@@ -49,6 +49,7 @@ pub(super) struct LeadRow {
     review_queued_at: Option<DateTime<Utc>>,
     nurture: Json<NurtureState>,
     rejection_reason: Option<String>,
+    since_rejection: Option<Json<SinceRejection>>,
     rules_version: String,
     version: i64,
     created_at: DateTime<Utc>,
@@ -60,7 +61,8 @@ pub(super) const COLUMNS: &str = "id, email, account_id, first_name, last_name, 
      fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, intent_signals, \
      intent_streak_from, intent_streak_whole, last_engaged_at, opted_out_at, \
      derived_demand_state, below_size_since, disqualified_reason, exempt_reasons, account_tier, \
-     review_missing, review_queued_at, nurture, rejection_reason, rules_version, version, created_at, updated_at";
+     review_missing, review_queued_at, nurture, rejection_reason, since_rejection, rules_version, \
+     version, created_at, updated_at";
 
 impl TryFrom<LeadRow> for Lead {
     type Error = sqlx::Error;
@@ -118,6 +120,7 @@ impl TryFrom<LeadRow> for Lead {
                 .rejection_reason
                 .map(|r| r.parse().map_err(|e| sqlx::Error::Decode(Box::new(e))))
                 .transpose()?,
+            since_rejection: row.since_rejection.map(|s| s.0),
             rules_version: row.rules_version,
             version: row.version,
             created_at: row.created_at,
@@ -145,7 +148,7 @@ pub(crate) const WRITE_COLUMNS: &str = "id, email, account_id, first_name, last_
      lifecycle_stage, fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, \
      intent_signals, intent_streak_from, intent_streak_whole, last_engaged_at, opted_out_at, \
      derived_demand_state, below_size_since, disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
-     nurture, rules_version, created_at, updated_at";
+     nurture, since_rejection, rules_version, created_at, updated_at";
 
 /// What an update changes (everything but identity, account and creation). A null in one of
 /// the JSON columns [`Kept`] names keeps the stored value.
@@ -165,12 +168,13 @@ pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.la
      exempt_reasons = coalesce(u.exempt_reasons, l.exempt_reasons), \
      account_tier = u.account_tier, review_missing = u.review_missing, \
      review_queued_at = u.review_queued_at, nurture = coalesce(u.nurture, l.nurture), \
+     since_rejection = u.since_rejection, \
      rules_version = u.rules_version, \
      updated_at = u.updated_at, version = l.version + 1, \
      stage_changed_at = case when l.lifecycle_stage = u.lifecycle_stage \
                              then l.stage_changed_at else u.updated_at end";
 
-const WRITE_TYPES: [&str; 34] = [
+const WRITE_TYPES: [&str; 35] = [
     "uuid",
     "text",
     "uuid",
@@ -201,6 +205,7 @@ const WRITE_TYPES: [&str; 34] = [
     "int2",
     "jsonb",
     "timestamptz",
+    "jsonb",
     "jsonb",
     "text",
     "timestamptz",
@@ -331,6 +336,7 @@ pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&'q Lead], kept: &[
         .bind(col(leads, |l| l.review.as_ref().map(|r| Json(&r.missing))))
         .bind(col(leads, |l| l.review.as_ref().map(|r| r.queued_at)))
         .bind(json(leads, kept, |k| k.nurture, |l| &l.nurture))
+        .bind(col(leads, |l| l.since_rejection.as_ref().map(Json)))
         .bind(col(leads, |l| l.rules_version.as_str()))
         .bind(col(leads, |l| l.created_at))
         .bind(col(leads, |l| l.updated_at))

@@ -15,7 +15,7 @@ use crate::{
         transitions::{self, NewTransition},
     },
     domain::{Caller, LeadScope, RejectReason, Stage},
-    engine::{RuleSet, SalesAction, may_accept, next_stage},
+    engine::{RuleSet, SalesAction, SinceRejection, may_accept, next_stage},
     error::{ApiError, FieldError},
     usecase::nurture,
 };
@@ -110,6 +110,8 @@ pub async fn act(
             assignments::dispose(&mut tx, require_open(open, lead_id)?.id, now).await?;
             leads::set_rejection_reason(&mut tx, lead_id, Some(reason.as_str())).await?;
             lead.rejection_reason = Some(*reason);
+            // What it does from now on decides whether a recycled lead comes back to sales.
+            lead.since_rejection = Some(SinceRejection::new(now));
             match note {
                 Some(note) => format!("{reason}: {note}"),
                 None => reason.to_string(),

@@ -133,12 +133,26 @@ async fn write_and_hand_off(
 }
 
 /// Applies one lead's new events (in `occurred_at` order) to it, through the engine's fold
-/// (the one previews, backtests and rescoring use). Returns `false`, with intent untouched,
-/// when a signal predates the lead's intent streak: then intent must be refolded from the
-/// whole history ([`apply_to_leads`]).
+/// (the one previews, backtests and rescoring use). Returns `false` when a signal predates
+/// the lead's intent streak (or that of its intent since a rejection): then intent must be
+/// refolded from the whole history ([`refold_intent`]).
 pub(crate) fn apply_events(lead: &mut Lead, events: &[&LeadEvent], rules: &RuleSet) -> bool {
     let observed: Vec<Observed<'_>> = events.iter().map(|e| Observed::from(*e)).collect();
+    let intent = &rules.rules.intent;
     lead.parts().absorb(&observed, &rules.rules)
+        && lead
+            .since_rejection
+            .as_mut()
+            .is_none_or(|since| since.absorb(&observed, intent))
+}
+
+/// Rebuilds the lead's intent, and its intent since a rejection, from its whole history.
+pub(crate) fn refold_intent(lead: &mut Lead, history: &History, rules: &RuleSet) {
+    let intent = &rules.rules.intent;
+    lead.intent = IntentState::fold(history.iter().copied(), intent);
+    if let Some(since) = &mut lead.since_rejection {
+        since.refold(history, intent);
+    }
 }
 
 /// An event's idempotency key.
@@ -216,7 +230,7 @@ async fn apply_to_leads<'e>(
             if !stored {
                 history.extend(events.iter().map(|e| (e.event_type, e.occurred_at)));
             }
-            lead.intent = IntentState::fold(history, &rules.rules.intent);
+            refold_intent(lead, &history, rules);
         }
     }
     Ok(per_lead)

@@ -12,9 +12,12 @@ use super::{nurture_event, plan};
 use crate::{
     db::leads::Lead,
     domain::{LeadEvent, RejectReason, Stage},
-    engine::{IntentState, NurtureRecord, RuleSet, Segment},
+    engine::{NurtureRecord, RuleSet, Segment, SinceRejection},
     error::ApiError,
-    usecase::{evaluation, ingest::apply_events},
+    usecase::{
+        evaluation,
+        ingest::{apply_events, refold_intent},
+    },
 };
 
 /// The lead before its events.
@@ -82,6 +85,10 @@ pub fn simulate(sample: Sample, rules: &RuleSet) -> Result<Simulation, ApiError>
     lead.account_tier = sample.account_tier;
     lead.stage = sample.stage;
     lead.rejection_reason = sample.rejection_reason;
+    if sample.stage == Stage::Rejected {
+        // Rejected before its first event: everything in the sample happens after.
+        lead.since_rejection = Some(SinceRejection::new(first.occurred_at));
+    }
 
     let mut seen = HashSet::new();
     let mut history = Vec::new();
@@ -94,7 +101,7 @@ pub fn simulate(sample: Sample, rules: &RuleSet) -> Result<Simulation, ApiError>
         if !duplicate {
             history.push((event.event_type, event.occurred_at));
             if !apply_events(&mut lead, &[event], rules) {
-                lead.intent = IntentState::fold(history.iter().copied(), &rules.rules.intent);
+                refold_intent(&mut lead, &history, rules);
             }
             let created_by = (i == 0).then_some(event.source.as_str());
             evaluation::apply(&mut lead, created_by, rules, now);
