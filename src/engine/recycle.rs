@@ -104,6 +104,18 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_state_the_migration_gives_leads_rejected_before_it_was_kept() {
+        // jsonb_build_object('rejected_at', stage_changed_at), as PostgreSQL renders it.
+        let stored = r#"{"rejected_at": "2026-11-20T15:00:00.123456+00:00"}"#;
+        let since: SinceRejection = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            since.rejected_at.to_rfc3339(),
+            "2026-11-20T15:00:00.123456+00:00"
+        );
+        assert_eq!(since.intent, IntentState::default());
+    }
+
+    #[test]
     fn a_late_signal_that_changes_the_decay_since_the_rejection_needs_the_history() {
         let rules = default_rules().intent;
         let none = Profile::default();
