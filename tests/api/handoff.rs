@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, event, problem_fields, vp_event};
+use crate::helpers::{TestApp, event, last_transition, problem_fields, vp_event};
 
 /// Creates a rep (or manager) through the admin API; returns its id.
 pub async fn create_rep(app: &TestApp, body: Value) -> Uuid {
@@ -234,12 +234,7 @@ async fn a_rep_rejects_with_each_listed_reason_and_no_other(pool: PgPool) {
                 .await
                 .unwrap();
         assert_eq!(stored.as_deref(), Some(reason));
-        let last = app.lead(&format!("r{i}@acme.io")).await["history"]["transitions"]
-            .as_array()
-            .unwrap()
-            .last()
-            .cloned()
-            .unwrap();
+        let last = last_transition(&app.lead(&format!("r{i}@acme.io")).await);
         assert_eq!(last["reason"], format!("{reason}: spoke on the phone"));
     }
 }

@@ -349,6 +349,12 @@ pub fn vp_event(id: &str, email: &str, kind: &str, offset: Duration) -> Value {
     e
 }
 
+/// The newest transition of a lead view's history.
+pub fn last_transition(lead: &Value) -> Value {
+    let transitions = lead["history"]["transitions"].as_array();
+    transitions.and_then(|t| t.last()).cloned().unwrap()
+}
+
 /// The field names of a problem's `errors`.
 pub fn problem_fields(problem: &Value) -> Vec<String> {
     problem["errors"]

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::{
     handoff::{mql, team},
-    helpers::{TestApp, event, problem_fields, vp_event},
+    helpers::{TestApp, event, last_transition, problem_fields, vp_event},
 };
 
 /// An analyst at a fit company: fit 45 (industry 20 + revenue 15 + size 10), so engagement
@@ -476,12 +476,7 @@ async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection(po
         .await;
     assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
     let lead = app.lead("jane@acme.io").await;
-    let moved = lead["history"]["transitions"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let moved = last_transition(&lead);
     assert_eq!(
         (&moved["from_stage"], &moved["to_stage"]),
         (&json!("Rejected"), &json!("MQL"))

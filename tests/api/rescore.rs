@@ -13,7 +13,7 @@ use sqlx::PgPool;
 
 use crate::{
     handoff::create_rep,
-    helpers::{TestApp, problem_fields, vp_event},
+    helpers::{TestApp, last_transition, problem_fields, vp_event},
 };
 
 const RESCORE: &str = "/api/v1/admin/rescore";
@@ -177,12 +177,7 @@ async fn applying_records_rescore_transitions_refolds_intent_and_assigns(pool: P
     assert_eq!(cal["lifecycle_stage"], "MQL");
     assert_eq!(cal["intent_score"], 45.0, "refolded from the event log");
     assert_eq!(cal["scores"]["rules_version"], app.rules.version);
-    let last = cal["history"]["transitions"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let last = last_transition(&cal);
     assert_eq!(
         (
             last["from_stage"].as_str(),

@@ -147,8 +147,9 @@ pub(crate) const WRITE_COLUMNS: &str = "id, email, account_id, first_name, last_
      company, industry, employee_count, annual_revenue, country, demand_state, profile_stamps, \
      lifecycle_stage, fit_score, fit_breakdown, intent_at_last_activity, last_activity_at, \
      intent_signals, intent_streak_from, intent_streak_whole, last_engaged_at, opted_out_at, \
-     derived_demand_state, below_size_since, disqualified_reason, exempt_reasons, account_tier, review_missing, review_queued_at, \
-     nurture, since_rejection, rules_version, created_at, updated_at";
+     derived_demand_state, below_size_since, disqualified_reason, exempt_reasons, account_tier, \
+     review_missing, review_queued_at, nurture, since_rejection, rules_version, created_at, \
+     updated_at";
 
 /// What an update changes (everything but identity, account and creation). A null in one of
 /// the JSON columns [`Kept`] names keeps the stored value.
