@@ -67,8 +67,8 @@ pub struct StageChange {
     pub reason: String,
 }
 
-/// Scores a lead and decides whether it moves. A lead or MQL that a disqualification rule
-/// catches becomes `Disqualified`; a disqualified lead is still scored but never moves here
+/// Scores a lead and decides whether it moves. A lead, MQL or recycled lead that a
+/// disqualification rule catches becomes `Disqualified`; a disqualified lead is still scored but never moves here
 /// (only a reinstatement brings it back). `Lead` advances to `MQL`, and so does a recycled
 /// `Rejected` lead whose intent since the rejection meets the threshold on its own: other
 /// stages move by human action, and a score that decays after MQL does not demote the lead.
@@ -90,7 +90,8 @@ pub fn evaluate(facts: LeadFacts<'_>, rules: &Rules, now: DateTime<Utc>) -> Eval
         segment,
         review_missing: None,
     };
-    if matches!(facts.stage, Stage::Lead | Stage::Mql) {
+    // A recycled lead is back in nurture, under the same rules as a lead.
+    if matches!(facts.stage, Stage::Lead | Stage::Mql) || recycled(&facts, rules).is_some() {
         let hit = first_hit(&facts.disqualify_facts(), &rules.disqualify, now);
         if let Some(hit) = hit {
             eval.change = Some(StageChange {
@@ -130,20 +131,29 @@ fn qualifies(
     if fit < fit_min {
         return None;
     }
-    match (facts.stage, facts.rejection) {
-        (Stage::Lead, _) => (intent >= intent_min)
-            .then(|| format!("fit {fit} ≥ {fit_min} and intent {intent} ≥ {intent_min}")),
-        (Stage::Rejected, Some((why, since))) if rules.nurture.recycle_on.contains(&why) => {
-            let earned = since.intent.score_at(now, &rules.intent);
-            (earned >= intent_min).then(|| {
-                format!(
-                    "recycled after {why}, qualified again: fit {fit} ≥ {fit_min} and intent \
-                     since the rejection {earned} ≥ {intent_min}"
-                )
-            })
-        }
-        _ => None,
+    if facts.stage == Stage::Lead {
+        return (intent >= intent_min)
+            .then(|| format!("fit {fit} ≥ {fit_min} and intent {intent} ≥ {intent_min}"));
     }
+    recycled(facts, rules).and_then(|(why, since)| {
+        let earned = since.intent.score_at(now, &rules.intent);
+        (earned >= intent_min).then(|| {
+            format!(
+                "recycled after {why}, qualified again: fit {fit} ≥ {fit_min} and intent since \
+                 the rejection {earned} ≥ {intent_min}"
+            )
+        })
+    })
+}
+
+/// The rejection and what followed it, if a rep's rejection recycled the lead into nurture.
+fn recycled<'a>(
+    facts: &LeadFacts<'a>,
+    rules: &Rules,
+) -> Option<(RejectReason, &'a SinceRejection)> {
+    facts
+        .rejection
+        .filter(|(why, _)| facts.stage == Stage::Rejected && rules.nurture.recycle_on.contains(why))
 }
 
 #[cfg(test)]
@@ -378,13 +388,13 @@ mod tests {
             (DemoRequest, now() - Duration::days(25)),
             (PricingPageVisit, now() - Duration::days(10)),
         ];
-        let verdict = |reason, extra: &[(EventType, DateTime<Utc>)]| {
+        let verdict = |reason, extra: &[(EventType, DateTime<Utc>)], domain| {
             let all: Vec<_> = history.iter().chain(extra).copied().collect();
             let intent = IntentState::fold(all.iter().copied(), &rules.intent);
             let mut since = SinceRejection::new(rejected_at);
             since.refold(&all, &rules.intent);
             let facts = LeadFacts {
-                email_domain: "acme.io",
+                email_domain: domain,
                 profile: &profile,
                 stage: Stage::Rejected,
                 intent: &intent,
@@ -398,13 +408,13 @@ mod tests {
         };
 
         // Intent 75 in all, but 25 since the rejection: it stays where the rep put it.
-        let eval = verdict(RejectReason::WrongTiming, &[]);
+        let eval = verdict(RejectReason::WrongTiming, &[], "acme.io");
         assert_eq!((eval.intent, eval.stage), (75.0, Stage::Rejected));
         assert_eq!(eval.change, None);
 
         // A comparison visit brings what it earned since to 45.
         let comparison = [(ComparisonPageVisit, now() - Duration::days(1))];
-        let eval = verdict(RejectReason::NoBudget, &comparison);
+        let eval = verdict(RejectReason::NoBudget, &comparison, "acme.io");
         assert_eq!(eval.stage, Stage::Mql);
         let change = eval.change.unwrap();
         assert_eq!((change.from, change.to), (Stage::Rejected, Stage::Mql));
@@ -415,7 +425,15 @@ mod tests {
         );
 
         // A rejection that does not recycle the lead keeps it rejected.
-        let eval = verdict(RejectReason::NotIcp, &comparison);
+        let eval = verdict(RejectReason::NotIcp, &comparison, "acme.io");
+        assert_eq!((eval.stage, eval.change), (Stage::Rejected, None));
+
+        // Back in nurture, a recycled lead answers to the disqualification rules as a lead
+        // does; one the rep rejected for good is left alone.
+        let eval = verdict(RejectReason::WrongTiming, &comparison, "rivalcorp.com");
+        assert_eq!(eval.stage, Stage::Disqualified);
+        assert_eq!(eval.change.unwrap().from, Stage::Rejected);
+        let eval = verdict(RejectReason::NotIcp, &comparison, "rivalcorp.com");
         assert_eq!((eval.stage, eval.change), (Stage::Rejected, None));
     }
 

@@ -25,12 +25,13 @@ impl SinceRejection {
         }
     }
 
-    /// Takes a lead's new events, given in `occurred_at` order; those that occurred before the
-    /// rejection do not count, however late they arrive. Returns `false`, with nothing
+    /// Takes a lead's new events, given in `occurred_at` order; those that occurred at or
+    /// before the rejection do not count, however late they arrive (the rep saw them, or could
+    /// have). Returns `false`, with nothing
     /// changed, when one needs the history ([`Absorbed::NeedsHistory`]): then [`Self::refold`].
     pub fn absorb(&mut self, events: &[Observed<'_>], rules: &IntentRules) -> bool {
         let mut intent = self.intent.clone();
-        for event in events.iter().filter(|e| e.occurred_at >= self.rejected_at) {
+        for event in events.iter().filter(|e| e.occurred_at > self.rejected_at) {
             match intent.absorb(event.event_type, event.occurred_at, rules) {
                 Absorbed::Unchanged => {}
                 Absorbed::Updated(next) => intent = next,
@@ -44,10 +45,8 @@ impl SinceRejection {
     /// Rebuilds the intent from the lead's whole history of (type, occurred_at).
     pub fn refold(&mut self, history: &[(EventType, DateTime<Utc>)], rules: &IntentRules) {
         let since = self.rejected_at;
-        self.intent = IntentState::fold(
-            history.iter().copied().filter(|(_, at)| *at >= since),
-            rules,
-        );
+        self.intent =
+            IntentState::fold(history.iter().copied().filter(|(_, at)| *at > since), rules);
     }
 }
 
@@ -87,18 +86,18 @@ mod tests {
             (ContentDownload, 15),
         ];
 
-        let mut in_order = SinceRejection::new(day(10));
+        let mut in_order = SinceRejection::new(day(10) - Duration::seconds(1));
         assert!(in_order.absorb(&observed(&history, &none), &rules));
         // The demo before the rejection is what the rep turned down: 25 + 20 + 10.
         assert_eq!(in_order.intent.score_at(day(15), &rules), 55.0);
 
-        let mut late = SinceRejection::new(day(10));
+        let mut late = SinceRejection::new(day(10) - Duration::seconds(1));
         for event in [history[3], history[0], history[1], history[2]] {
             assert!(late.absorb(&observed(&[event], &none), &rules));
         }
         assert_eq!(late, in_order);
 
-        let mut refolded = SinceRejection::new(day(10));
+        let mut refolded = SinceRejection::new(day(10) - Duration::seconds(1));
         refolded.refold(&history.map(|(t, d)| (t, day(d))), &rules);
         assert_eq!(refolded, in_order);
     }

@@ -272,6 +272,7 @@ fn differs(before: &Lead, after: &Lead) -> bool {
     before.stage != after.stage
         || before.fit != after.fit
         || before.intent != after.intent
+        || before.since_rejection != after.since_rejection
         || before.activity != after.activity
         || before.disqualified_reason != after.disqualified_reason
         || before.account_tier != after.account_tier

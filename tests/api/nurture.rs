@@ -532,6 +532,93 @@ async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection(po
     assert_eq!(sim["workflow"], Value::Null, "it left nurture");
 }
 
+/// A recycled lead is in nurture again, so it answers to the disqualification rules: one that
+/// opts out is suppressed and gets no further touch.
+#[sqlx::test]
+async fn a_recycled_lead_that_opts_out_is_disqualified_and_gets_no_touch(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let jane = mql(&app, "jane@acme.io").await;
+    let (status, body) = app
+        .with_key(&key)
+        .post_json(
+            &format!("/api/v1/leads/{jane}/reject"),
+            &json!({"reason": "Rejected_NoBudget"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        nurture_of(&app, "jane@acme.io").await["workflow"],
+        "Nurture_late_2"
+    );
+
+    app.advance(Duration::days(1));
+    let signal = |id: &str, kind: &str| {
+        let mut e = event(id, "jane@acme.io", kind, Duration::zero());
+        e["occurred_at"] = json!(app.now().to_rfc3339());
+        e
+    };
+    let body = app.ingest(&signal("out", "opt_out")).await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "Disqualified");
+    let lead = app.lead("jane@acme.io").await;
+    assert_eq!(lead["disqualified_reason"], "Disqualified_NoSale");
+    assert_eq!(last_transition(&lead)["from_stage"], "Rejected");
+    assert_eq!(log(&lead["nurture"]).last().unwrap().0, "exited");
+
+    let before = outbox(&app).await;
+    let open = about(signal("o1", "email_open"), "comparison-guide");
+    app.ingest(&open).await;
+    app.ingest(&signal("p1", "pricing_page_visit")).await;
+    assert_eq!(
+        outbox(&app).await,
+        before,
+        "a suppressed lead gets no touch"
+    );
+}
+
+/// A lead rejected before its count since the rejection was kept (the migration leaves it
+/// empty) gets it from its events on a rescore, and then comes back on its next signal.
+#[sqlx::test]
+async fn a_rescore_counts_what_a_recycled_lead_did_before_its_count_was_kept(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let jane = mql(&app, "jane@acme.io").await;
+    let (status, body) = app
+        .with_key(&key)
+        .post_json(
+            &format!("/api/v1/leads/{jane}/reject"),
+            &json!({"reason": "Rejected_WrongTiming"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.advance(Duration::days(3));
+    let signal = |id: &str, kind: &str| {
+        let mut e = event(id, "jane@acme.io", kind, Duration::zero());
+        e["occurred_at"] = json!(app.now().to_rfc3339());
+        e
+    };
+    app.ingest(&signal("p1", "pricing_page_visit")).await;
+    // What the migration gives a lead rejected before: counting from the rejection, empty.
+    sqlx::query(
+        "update leads set since_rejection = jsonb_build_object('rejected_at', stage_changed_at),
+                          version = version + 1
+          where email = 'jane@acme.io'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let since = |lead: Value| lead["scores"]["since_rejection"]["intent"]["score"].clone();
+    assert_eq!(since(app.lead("jane@acme.io").await), 0.0);
+
+    let (status, report) = app
+        .post_json("/api/v1/admin/rescore", &json!({"apply": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(since(app.lead("jane@acme.io").await), 25.0);
+    let body = app.ingest(&signal("c1", "comparison_page_visit")).await;
+    assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
+}
+
 /// Behaviour that changes the demand state moves the lead to the matching workflow at the
 /// same position.
 #[sqlx::test]

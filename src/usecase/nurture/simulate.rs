@@ -86,8 +86,8 @@ pub fn simulate(sample: Sample, rules: &RuleSet) -> Result<Simulation, ApiError>
     lead.stage = sample.stage;
     lead.rejection_reason = sample.rejection_reason;
     if sample.stage == Stage::Rejected {
-        // Rejected before its first event: everything in the sample happens after.
-        lead.since_rejection = Some(SinceRejection::new(first.occurred_at));
+        // Rejected before any event of the sample: all of them count.
+        lead.since_rejection = Some(SinceRejection::new(DateTime::<Utc>::MIN_UTC));
     }
 
     let mut seen = HashSet::new();
