@@ -82,6 +82,25 @@ fn log(nurture: &Value) -> Vec<(String, i64, Option<String>, String)> {
         .collect()
 }
 
+/// A rep's rejection of `lead` with `reason`.
+async fn reject(app: &TestApp, key: &str, lead: &str, reason: &str) {
+    let (status, body) = app
+        .with_key(key)
+        .post_json(
+            &format!("/api/v1/leads/{lead}/reject"),
+            &json!({ "reason": reason }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A canonical event for `email` that occurs at the service's clock.
+fn now_event(app: &TestApp, id: &str, email: &str, kind: &str) -> Value {
+    let mut e = event(id, email, kind, Duration::zero());
+    e["occurred_at"] = json!(app.now().to_rfc3339());
+    e
+}
+
 fn entry(
     kind: &str,
     step: i64,
@@ -434,29 +453,13 @@ async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection(po
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let ray = app.with_key(&key);
-    let reject = |lead: String, reason: &'static str| {
-        let ray = app.with_key(&key);
-        async move {
-            let (status, body) = ray
-                .post_json(
-                    &format!("/api/v1/leads/{lead}/reject"),
-                    &json!({ "reason": reason }),
-                )
-                .await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-        }
-    };
     let jane = mql(&app, "jane@acme.io").await;
-    reject(jane.clone(), "Rejected_WrongTiming").await;
+    reject(&app, &key, &jane, "Rejected_WrongTiming").await;
     let joe = mql(&app, "joe@acme.io").await;
-    reject(joe.clone(), "Rejected_NotICP").await;
+    reject(&app, &key, &joe, "Rejected_NotICP").await;
 
     app.advance(Duration::days(3));
-    let signal = |id: &str, email: &str, kind: &str| {
-        let mut e = event(id, email, kind, Duration::zero());
-        e["occurred_at"] = json!(app.now().to_rfc3339());
-        e
-    };
+    let signal = |id: &str, email: &str, kind: &str| now_event(&app, id, email, kind);
     // Intent 75 in all, but the demo before the rejection is what the rep turned down.
     let body = app
         .ingest(&signal("p1", "jane@acme.io", "pricing_page_visit"))
@@ -539,25 +542,14 @@ async fn a_recycled_lead_that_opts_out_is_disqualified_and_gets_no_touch(pool: P
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let jane = mql(&app, "jane@acme.io").await;
-    let (status, body) = app
-        .with_key(&key)
-        .post_json(
-            &format!("/api/v1/leads/{jane}/reject"),
-            &json!({"reason": "Rejected_NoBudget"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    reject(&app, &key, &jane, "Rejected_NoBudget").await;
     assert_eq!(
         nurture_of(&app, "jane@acme.io").await["workflow"],
         "Nurture_late_2"
     );
 
     app.advance(Duration::days(1));
-    let signal = |id: &str, kind: &str| {
-        let mut e = event(id, "jane@acme.io", kind, Duration::zero());
-        e["occurred_at"] = json!(app.now().to_rfc3339());
-        e
-    };
+    let signal = |id: &str, kind: &str| now_event(&app, id, "jane@acme.io", kind);
     let body = app.ingest(&signal("out", "opt_out")).await;
     assert_eq!(body["results"][0]["lifecycle_stage"], "Disqualified");
     let lead = app.lead("jane@acme.io").await;
@@ -583,20 +575,9 @@ async fn a_rescore_counts_what_a_recycled_lead_did_before_its_count_was_kept(poo
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let jane = mql(&app, "jane@acme.io").await;
-    let (status, body) = app
-        .with_key(&key)
-        .post_json(
-            &format!("/api/v1/leads/{jane}/reject"),
-            &json!({"reason": "Rejected_WrongTiming"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    reject(&app, &key, &jane, "Rejected_WrongTiming").await;
     app.advance(Duration::days(3));
-    let signal = |id: &str, kind: &str| {
-        let mut e = event(id, "jane@acme.io", kind, Duration::zero());
-        e["occurred_at"] = json!(app.now().to_rfc3339());
-        e
-    };
+    let signal = |id: &str, kind: &str| now_event(&app, id, "jane@acme.io", kind);
     app.ingest(&signal("p1", "pricing_page_visit")).await;
     // What the migration gives a lead rejected before: counting from the rejection, empty.
     sqlx::query(
