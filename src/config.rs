@@ -382,10 +382,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("leadrouter-ingest-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let shipped = include_str!("../config/default.toml");
-        assert!(shipped.contains("connections = 6"));
+        assert!(shipped.contains("connections = 6") && shipped.contains("group_writers = 1"));
         std::fs::write(
             dir.join("default.toml"),
-            shipped.replace("connections = 6", "connections = 2"),
+            shipped
+                .replace("connections = 6", "connections = 3")
+                .replace("group_writers = 1", "group_writers = 3"),
         )
         .unwrap();
         let error = load_settings(&dir).unwrap_err().to_string();

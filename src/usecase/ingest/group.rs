@@ -83,8 +83,10 @@ impl Counters {
 struct Pending {
     event: LeadEvent,
     now: DateTime<Utc>,
-    reply: oneshot::Sender<Result<IngestOutcome, ApiError>>,
+    reply: Reply,
 }
+
+type Reply = oneshot::Sender<Result<IngestOutcome, ApiError>>;
 
 impl GroupCommit {
     /// Starts the writers on the current runtime; they write through `pool` (see
@@ -233,43 +235,51 @@ async fn write_group(writer: &Writer, held: &mut HeldConnection, group: Vec<Pend
         .map(|p| p.now)
         .max()
         .expect("a group is never empty");
-    let events: Vec<LeadEvent> = group.iter().map(|p| p.event.clone()).collect();
+    // The events move out of their requests (a clone of each cost the writer, whose work
+    // between statements holds up every queued request, a copy of its profile and properties).
+    let (events, answers): (Vec<LeadEvent>, Vec<Answer>) = group
+        .into_iter()
+        .map(|p| (p.event, (p.now, p.reply)))
+        .unzip();
     match held.write(writer, now, &events).await {
         Ok((outcomes, owed)) => {
             let mut creation_reported = std::collections::HashSet::new();
             let mut waiting = Vec::new();
-            for (pending, mut outcome) in group.into_iter().zip(outcomes) {
+            for ((_, reply), mut outcome) in answers.into_iter().zip(outcomes) {
                 // The lead was created by this group: credit the first request that touched it.
                 outcome.lead_created &= creation_reported.insert(outcome.lead_id);
                 if owed.holds(outcome.lead_id) {
-                    waiting.push((pending, outcome));
+                    waiting.push((reply, outcome));
                 } else {
-                    let _ = pending.reply.send(Ok(outcome));
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             if !waiting.is_empty() {
                 let writer = writer.clone();
                 tokio::spawn(async move {
                     owed.settle(&writer.pool, &writer.rules, now).await;
-                    for (pending, outcome) in waiting {
-                        let _ = pending.reply.send(Ok(outcome));
+                    for (reply, outcome) in waiting {
+                        let _ = reply.send(Ok(outcome));
                     }
                 });
             }
         }
         // Write alone whatever a failed group held, so one event's failure stays its own.
-        Err(error) if group.len() > 1 => {
-            tracing::warn!(events = group.len(), error = %error, "group failed; writing its events one by one");
-            for pending in group {
-                let result = write_and_hand_off(writer, pending.now, &[pending.event])
+        Err(error) if events.len() > 1 => {
+            tracing::warn!(events = events.len(), error = %error, "group failed; writing its events one by one");
+            for (event, (now, reply)) in events.into_iter().zip(answers) {
+                let result = write_and_hand_off(writer, now, &[event])
                     .await
                     .map(|mut outcomes| outcomes.remove(0));
-                let _ = pending.reply.send(result);
+                let _ = reply.send(result);
             }
         }
         Err(error) => {
-            let pending = group.into_iter().next().expect("a group is never empty");
-            let _ = pending.reply.send(Err(error));
+            let (_, reply) = answers.into_iter().next().expect("a group is never empty");
+            let _ = reply.send(Err(error));
         }
     }
 }
+
+/// When a queued request was received, and where its outcome goes.
+type Answer = (DateTime<Utc>, Reply);
