@@ -2,11 +2,11 @@
 //!
 //! Webhook sources mostly post one event per request, and a durable commit per event spends
 //! the database's CPU on per-transaction work (a round trip per statement, a WAL flush) rather
-//! than on the events. So single events are queued and a few writer tasks each take whatever is
-//! waiting (up to `max_group` events) and ingest it as one unit of work. Each request is still
-//! answered only after the transaction holding its event committed, and a request that arrives
-//! while the writers are idle is written at once: under light load a group is one event and
-//! nothing waits.
+//! than on the events. So single events are queued and the writer tasks (one by default) each
+//! take whatever is waiting (up to `max_group` events) and ingest it as one unit of work.
+//! Each request is still answered only after the transaction holding its event committed, and
+//! a request that arrives while the writers are idle is written at once: under light load a
+//! group is one event and nothing waits.
 
 use std::{
     sync::{
@@ -235,8 +235,8 @@ async fn write_group(writer: &Writer, held: &mut HeldConnection, group: Vec<Pend
         .map(|p| p.now)
         .max()
         .expect("a group is never empty");
-    // The events move out of their requests (a clone of each cost the writer, whose work
-    // between statements holds up every queued request, a copy of its profile and properties).
+    // Moved, not cloned: a clone copied each event's profile and properties on the writer,
+    // whose work between statements holds up every queued request.
     let (events, answers): (Vec<LeadEvent>, Vec<Answer>) = group
         .into_iter()
         .map(|p| (p.event, (p.now, p.reply)))
