@@ -422,10 +422,11 @@ fn per_group(total: u64, groups: &GroupTotals) -> f64 {
 /// How the phase's single events were grouped, under its row.
 fn print_groups(groups: &GroupTotals) {
     println!(
-        "{:<34} {:>10.1} events per group, {:.0} µs per group write",
+        "{:<34} {:>10.1} events per group, {:.0} µs per group write, {:.0}% planned ahead",
         "  group commit",
         per_group(groups.events, groups),
         per_group(groups.write_micros, groups),
+        100.0 * per_group(groups.planned_ahead, groups),
     );
 }
 

@@ -254,3 +254,75 @@ async fn racing_writers_leave_no_event_or_nurture_row_without_its_lead(pool: PgP
     assert_eq!(orphans(&app, "lead_events").await, 0);
     assert_eq!(orphans(&app, "nurture_log").await, 0);
 }
+
+/// While a group is held up in the database (a row lock on its lead), the next event for
+/// another lead is taken and planned; the next for the held lead waits to be planned after
+/// it. Either way every event counts once, on the version its lead is at.
+#[sqlx::test]
+async fn the_next_group_is_planned_while_one_is_written(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    let (held, free) = ("held@acme.io", "free@acme.io");
+    for (i, email) in [held, free].into_iter().enumerate() {
+        let e = event(
+            &format!("seed-{i}"),
+            email,
+            "page_view",
+            Duration::hours(-1),
+        );
+        app.ingest(&e).await;
+    }
+    let send = |id: &str, email: &str| {
+        let e = event(id, email, "pricing_page_visit", Duration::zero());
+        let app = app.clone();
+        tokio::spawn(async move { app.ingest(&e).await })
+    };
+    let before = app.group_commit.totals();
+
+    for (next, planned_ahead) in [(free, 1), (held, 1)] {
+        let mut lock = app.pool.begin().await.unwrap();
+        sqlx::query("select 1 from leads where email = $1 for update")
+            .bind(held)
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        let first = send(&format!("first-{next}"), held);
+        wait_for_a_blocked_write(&app).await;
+        let second = send(&format!("second-{next}"), next);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!first.is_finished() && !second.is_finished());
+        lock.commit().await.unwrap();
+        for request in [first, second] {
+            let body: Value = request.await.unwrap();
+            assert_eq!(body["results"][0]["status"], "accepted", "{body}");
+        }
+        let totals = app.group_commit.totals() - before;
+        assert_eq!(
+            totals.planned_ahead, planned_ahead,
+            "then {next}: {totals:?}"
+        );
+    }
+    assert_eq!(app.lead(held).await["intent_score"], 75.0);
+    assert_eq!(app.lead(free).await["intent_score"], 25.0);
+    assert_eq!((app.group_commit.totals() - before).events, 4);
+}
+
+/// Waits until a statement of the service waits for a row lock.
+async fn wait_for_a_blocked_write(app: &TestApp) {
+    let blocked = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+            > 0
+    };
+    for _ in 0..500 {
+        if blocked().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no write blocked on the lock");
+}

@@ -7,20 +7,31 @@
 //! Each request is still answered only after the transaction holding its event committed, and
 //! a request that arrives while the writers are idle is written at once: under light load a
 //! group is one event and nothing waits.
+//!
+//! A writer plans its next group while the database writes the current one: once as many
+//! events wait as the current group holds, it takes them and runs the engine on them (reading
+//! what the cache lacks on a second connection), so that the next statement goes out as soon
+//! as the current one is answered. Otherwise that work sat between every two statements, a
+//! tenth of each group's time, with the database idle. A group sharing a lead with the one
+//! being written is planned only after it: read now, that lead would be at the version
+//! before, and the write would fail its version check.
 
 use std::{
+    collections::HashSet,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, pool::PoolConnection};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
-use super::{IngestOutcome, LeadCache, Owed, Writer, write_and_hand_off, write_events};
+use super::{
+    IngestOutcome, LeadCache, Owed, Planned, Writer, optimistic, write_and_hand_off, write_events,
+};
 use crate::{domain::LeadEvent, engine::RuleSet, error::ApiError};
 
 /// How many writer tasks run groups, and how large a group may grow.
@@ -40,16 +51,19 @@ pub struct GroupCommit {
     queue: mpsc::Sender<Pending>,
     writer: Writer,
     totals: Arc<Counters>,
+    ahead: Arc<Ahead>,
 }
 
 /// What the writers have done since start: how many groups, of how many events, and the wall
-/// time spent writing them (from taking a group to answering it). The load generator reads
-/// it to show how large groups are and what one costs at a given concurrency.
+/// time spent writing them (from taking a group to answering it); and how many groups were
+/// planned, ready to write, while the group before them was written. The load generator
+/// reads it to show how large groups are and what one costs at a given concurrency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GroupTotals {
     pub groups: u64,
     pub events: u64,
     pub write_micros: u64,
+    pub planned_ahead: u64,
 }
 
 impl std::ops::Sub for GroupTotals {
@@ -60,6 +74,7 @@ impl std::ops::Sub for GroupTotals {
             groups: self.groups - earlier.groups,
             events: self.events - earlier.events,
             write_micros: self.write_micros - earlier.write_micros,
+            planned_ahead: self.planned_ahead - earlier.planned_ahead,
         }
     }
 }
@@ -69,11 +84,16 @@ struct Counters {
     groups: AtomicU64,
     events: AtomicU64,
     write_micros: AtomicU64,
+    planned_ahead: AtomicU64,
 }
 
 impl Counters {
-    fn add(&self, events: usize, took: Duration) {
+    /// A group of `events` written in `took`; `planned_ahead` if the next one was planned
+    /// meanwhile.
+    fn add(&self, events: usize, took: Duration, planned_ahead: bool) {
         self.groups.fetch_add(1, Ordering::Relaxed);
+        self.planned_ahead
+            .fetch_add(u64::from(planned_ahead), Ordering::Relaxed);
         self.events.fetch_add(events as u64, Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.write_micros.fetch_add(micros, Ordering::Relaxed);
@@ -101,18 +121,21 @@ impl GroupCommit {
             cache: Arc::new(LeadCache::new(settings.lead_cache)),
         };
         let totals = Arc::new(Counters::default());
+        let ahead = Arc::new(Ahead::default());
         for _ in 0..settings.writers.max(1) {
             tokio::spawn(write_groups(
                 writer.clone(),
                 receiver.clone(),
                 max_group,
                 totals.clone(),
+                ahead.clone(),
             ));
         }
         Self {
             queue,
             writer,
             totals,
+            ahead,
         }
     }
 
@@ -122,6 +145,7 @@ impl GroupCommit {
             groups: self.totals.groups.load(Ordering::Relaxed),
             events: self.totals.events.load(Ordering::Relaxed),
             write_micros: self.totals.write_micros.load(Ordering::Relaxed),
+            planned_ahead: self.totals.planned_ahead.load(Ordering::Relaxed),
         }
     }
 
@@ -146,27 +170,178 @@ impl GroupCommit {
             .send(Pending { event, now, reply })
             .await
             .map_err(|_| stopped())?;
+        self.ahead
+            .queued(self.queue.max_capacity() - self.queue.capacity());
         answer.await.map_err(|_| stopped())?
     }
 }
 
-/// One writer: takes what is queued, writes it as one group, answers, repeats.
+/// One writer: takes what is queued, writes it as one group, answers, repeats; meanwhile it
+/// takes and plans the next group once enough events wait.
 async fn write_groups(
     writer: Writer,
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     max_group: usize,
     totals: Arc<Counters>,
+    ahead: Arc<Ahead>,
 ) {
-    let mut group = Vec::with_capacity(max_group);
-    let mut held = HeldConnection::default();
+    let (mut held, mut reader) = (HeldConnection::default(), HeldConnection::default());
+    let mut next: Option<Group> = None;
     loop {
-        // Holding the lock only while taking keeps the other writers free to commit.
-        if receiver.lock().await.recv_many(&mut group, max_group).await == 0 {
-            return;
+        let group = match next.take() {
+            Some(group) => group,
+            None => {
+                let mut taken = Vec::with_capacity(max_group);
+                // Holding the lock only while taking keeps the other writers free to commit.
+                if receiver.lock().await.recv_many(&mut taken, max_group).await == 0 {
+                    return;
+                }
+                Group::of(taken)
+            }
+        };
+        let (events, started) = (group.events.len(), Instant::now());
+        let in_flight = group.emails();
+        let write = write_group(&writer, &mut held, group);
+        tokio::pin!(write);
+        ahead.arm(events);
+        tokio::select! {
+            biased;
+            () = &mut write => {}
+            taken = ahead.take(&receiver, events, max_group) => {
+                let planning = plan_ahead(&writer, &mut reader, taken, &in_flight);
+                next = tokio::join!(&mut write, planning).1;
+            }
         }
-        let (events, started) = (group.len(), Instant::now());
-        write_group(&writer, &mut held, std::mem::take(&mut group)).await;
-        totals.add(events, started.elapsed());
+        ahead.disarm();
+        let ready = |g: &Group| matches!(g.planned, Some(Planned::Ready(_)));
+        totals.add(events, started.elapsed(), next.as_ref().is_some_and(ready));
+    }
+}
+
+/// Wakes a writer when as many events wait as the group it is writing holds, so that it
+/// takes and plans the next group while the database writes the current one. Taking the
+/// next group at its first event instead would make it small, and every group costs its
+/// statement's fixed work.
+#[derive(Default)]
+struct Ahead {
+    /// How many waiting events wake the writer; 0 while it is not writing.
+    wanted: AtomicUsize,
+    wake: Notify,
+}
+
+impl Ahead {
+    fn arm(&self, wanted: usize) {
+        self.wanted.store(wanted.max(1), Ordering::Release);
+    }
+
+    fn disarm(&self) {
+        self.wanted.store(0, Ordering::Release);
+    }
+
+    /// A request queued its event; `waiting` events are queued now.
+    fn queued(&self, waiting: usize) {
+        let wanted = self.wanted.load(Ordering::Acquire);
+        if wanted != 0
+            && waiting >= wanted
+            && self
+                .wanted
+                .compare_exchange(wanted, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits until `wanted` events are queued, then takes what is queued (up to `max`); empty
+    /// once the queue is closed. Cancelled before it takes, it has taken nothing.
+    async fn take(
+        &self,
+        receiver: &Mutex<mpsc::Receiver<Pending>>,
+        wanted: usize,
+        max: usize,
+    ) -> Vec<Pending> {
+        loop {
+            self.wake.notified().await;
+            let mut receiver = receiver.lock().await;
+            if receiver.len() >= wanted || receiver.is_closed() {
+                let mut taken = Vec::with_capacity(max);
+                receiver.recv_many(&mut taken, max).await;
+                return taken;
+            }
+            // A wake-up left over from an earlier group, or another writer took the events.
+            self.arm(wanted);
+        }
+    }
+}
+
+/// Plans the events `taken` while the group of `in_flight` is written; `None` if there are
+/// none. A plan that fails is made again when the group's turn comes.
+async fn plan_ahead(
+    writer: &Writer,
+    reader: &mut HeldConnection,
+    taken: Vec<Pending>,
+    in_flight: &HashSet<String>,
+) -> Option<Group> {
+    if taken.is_empty() {
+        return None;
+    }
+    let mut group = Group::of(taken);
+    let planned = async {
+        let conn = reader.get(&writer.pool).await?;
+        optimistic::plan(
+            conn,
+            &writer.rules,
+            &writer.cache,
+            group.now,
+            &group.events,
+            in_flight,
+        )
+        .await
+    };
+    match planned.await {
+        Ok(Planned::Later) => {}
+        Ok(planned) => group.planned = Some(planned),
+        Err(error) => {
+            reader.conn = None;
+            tracing::debug!(%error, "planning a group ahead failed; it is planned in its turn");
+        }
+    }
+    Some(group)
+}
+
+/// A group taken from the queue: its events, when each request was received and where its
+/// outcome goes, and its plan if it was planned ahead.
+struct Group {
+    events: Vec<LeadEvent>,
+    answers: Vec<Answer>,
+    /// The latest request's time: the group is written as of then.
+    now: DateTime<Utc>,
+    planned: Option<Planned>,
+}
+
+impl Group {
+    fn of(taken: Vec<Pending>) -> Self {
+        let now = taken
+            .iter()
+            .map(|p| p.now)
+            .max()
+            .expect("a group is never empty");
+        // Moved, not cloned: a clone copied each event's profile and properties on the
+        // writer, whose work between statements holds up every queued request.
+        let (events, answers) = taken
+            .into_iter()
+            .map(|p| (p.event, (p.now, p.reply)))
+            .unzip();
+        Self {
+            events,
+            answers,
+            now,
+            planned: None,
+        }
+    }
+
+    fn emails(&self) -> HashSet<String> {
+        self.events.iter().map(|e| e.email.to_string()).collect()
     }
 }
 
@@ -183,16 +358,19 @@ struct HeldConnection {
 }
 
 impl HeldConnection {
-    /// [`write_events`] on the kept connection. If that fails on a connection kept from an
-    /// earlier group, it is tried once more on one the pool has just tested: the kept one may
-    /// have died since (a database restart, a dropped socket), which the pool's test would
-    /// have caught. An attempt is one transaction, so a retry cannot write anything twice.
-    async fn write(
-        &mut self,
-        writer: &Writer,
-        now: DateTime<Utc>,
-        events: &[LeadEvent],
-    ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
+    /// The kept connection, or a tested one from the pool if none is kept or it idled past
+    /// [`KEEP_IDLE`].
+    async fn get(&mut self, pool: &PgPool) -> Result<&mut PoolConnection<Postgres>, ApiError> {
+        self.expire();
+        if self.conn.is_none() {
+            self.conn = Some((pool.acquire().await?, Instant::now()));
+        }
+        let (conn, used) = self.conn.as_mut().expect("a connection was just taken");
+        *used = Instant::now();
+        Ok(conn)
+    }
+
+    fn expire(&mut self) {
         if self
             .conn
             .as_ref()
@@ -200,11 +378,25 @@ impl HeldConnection {
         {
             self.conn = None;
         }
+    }
+
+    /// [`write_events`] for `group` on the kept connection. If that fails on a connection
+    /// kept from an earlier group, it is tried once more, planned afresh, on one the pool has
+    /// just tested: the kept one may have died since (a database restart, a dropped socket),
+    /// which the pool's test would have caught. An attempt is one transaction, so a retry
+    /// cannot write anything twice.
+    async fn write(
+        &mut self,
+        writer: &Writer,
+        group: &mut Group,
+    ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
+        self.expire();
         let kept = self.conn.is_some();
-        let mut written = self.write_once(writer, now, events).await;
+        let planned = group.planned.take();
+        let mut written = self.write_once(writer, group, planned).await;
         if written.is_err() && kept {
             self.conn = None;
-            written = self.write_once(writer, now, events).await;
+            written = self.write_once(writer, group, None).await;
         }
         if written.is_err() {
             self.conn = None;
@@ -215,37 +407,23 @@ impl HeldConnection {
     async fn write_once(
         &mut self,
         writer: &Writer,
-        now: DateTime<Utc>,
-        events: &[LeadEvent],
+        group: &Group,
+        planned: Option<Planned>,
     ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
-        if self.conn.is_none() {
-            self.conn = Some((writer.pool.acquire().await?, Instant::now()));
-        }
-        let (conn, used) = self.conn.as_mut().expect("a connection was just taken");
-        *used = Instant::now();
-        write_events(writer, conn, now, events).await
+        let conn = self.get(&writer.pool).await?;
+        write_events(writer, conn, group.now, &group.events, planned).await
     }
 }
 
 /// Writes one group and answers its requests; a request whose lead the group made MQL is
 /// answered once that lead is assigned, by a task of its own so the writer moves on.
-async fn write_group(writer: &Writer, held: &mut HeldConnection, group: Vec<Pending>) {
-    let now = group
-        .iter()
-        .map(|p| p.now)
-        .max()
-        .expect("a group is never empty");
-    // Moved, not cloned: a clone copied each event's profile and properties on the writer,
-    // whose work between statements holds up every queued request.
-    let (events, answers): (Vec<LeadEvent>, Vec<Answer>) = group
-        .into_iter()
-        .map(|p| (p.event, (p.now, p.reply)))
-        .unzip();
-    match held.write(writer, now, &events).await {
+async fn write_group(writer: &Writer, held: &mut HeldConnection, mut group: Group) {
+    let now = group.now;
+    match held.write(writer, &mut group).await {
         Ok((outcomes, owed)) => {
-            let mut creation_reported = std::collections::HashSet::new();
+            let mut creation_reported = HashSet::new();
             let mut waiting = Vec::new();
-            for ((_, reply), mut outcome) in answers.into_iter().zip(outcomes) {
+            for ((_, reply), mut outcome) in group.answers.into_iter().zip(outcomes) {
                 // The lead was created by this group: credit the first request that touched it.
                 outcome.lead_created &= creation_reported.insert(outcome.lead_id);
                 if owed.holds(outcome.lead_id) {
@@ -265,9 +443,9 @@ async fn write_group(writer: &Writer, held: &mut HeldConnection, group: Vec<Pend
             }
         }
         // Write alone whatever a failed group held, so one event's failure stays its own.
-        Err(error) if events.len() > 1 => {
-            tracing::warn!(events = events.len(), error = %error, "group failed; writing its events one by one");
-            for (event, (now, reply)) in events.into_iter().zip(answers) {
+        Err(error) if group.events.len() > 1 => {
+            tracing::warn!(events = group.events.len(), error = %error, "group failed; writing its events one by one");
+            for (event, (now, reply)) in group.events.into_iter().zip(group.answers) {
                 let result = write_and_hand_off(writer, now, &[event])
                     .await
                     .map(|mut outcomes| outcomes.remove(0));
@@ -275,7 +453,11 @@ async fn write_group(writer: &Writer, held: &mut HeldConnection, group: Vec<Pend
             }
         }
         Err(error) => {
-            let (_, reply) = answers.into_iter().next().expect("a group is never empty");
+            let (_, reply) = group
+                .answers
+                .into_iter()
+                .next()
+                .expect("a group is never empty");
             let _ = reply.send(Err(error));
         }
     }

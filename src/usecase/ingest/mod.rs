@@ -15,6 +15,7 @@ mod optimistic;
 
 pub use cache::LeadCache;
 pub use group::{GroupCommit, GroupCommitSettings, GroupTotals};
+use optimistic::Planned;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -89,15 +90,24 @@ struct Writer {
 }
 
 /// Ingests `events` as one unit: optimistically on `conn` if it can, else in one locking
-/// transaction, retried when PostgreSQL breaks a deadlock by aborting it. Returns the outcomes
-/// and the handoffs the unit committed MQLs for but left to [`Owed::settle`].
+/// transaction, retried when PostgreSQL breaks a deadlock by aborting it. `planned` is the
+/// optimistic path's plan when the unit was planned already ([`group`] plans a group while
+/// the one before it is written). Returns the outcomes and the handoffs the unit committed
+/// MQLs for but left to [`Owed::settle`].
 async fn write_events(
     Writer { rules, cache, .. }: &Writer,
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     events: &[LeadEvent],
+    planned: Option<Planned>,
 ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
-    if let Some(written) = optimistic::try_ingest(conn, rules, cache, now, events).await? {
+    let planned = match planned {
+        Some(planned) => planned,
+        None => optimistic::plan(conn, rules, cache, now, events, &HashSet::new()).await?,
+    };
+    if let Planned::Ready(plan) = planned
+        && let Some(written) = plan.write(conn, rules, cache, events).await?
+    {
         return Ok(written);
     }
     // The locking path rewrites these leads: their cached copies would only fail a check.
@@ -126,7 +136,7 @@ async fn write_and_hand_off(
     events: &[LeadEvent],
 ) -> Result<Vec<IngestOutcome>, ApiError> {
     let mut conn = writer.pool.acquire().await?;
-    let (outcomes, owed) = write_events(writer, &mut conn, now, events).await?;
+    let (outcomes, owed) = write_events(writer, &mut conn, now, events, None).await?;
     drop(conn);
     owed.settle(&writer.pool, &writer.rules, now).await;
     Ok(outcomes)
@@ -198,16 +208,9 @@ async fn apply_to_leads<'e>(
     rules: &RuleSet,
     stored: bool,
 ) -> Result<BTreeMap<&'e str, Vec<&'e LeadEvent>>, ApiError> {
-    let mut per_lead: BTreeMap<&str, Vec<&LeadEvent>> = BTreeMap::new();
-    for event in events {
-        per_lead
-            .entry(event.email.as_str())
-            .or_default()
-            .push(event);
-    }
+    let per_lead = by_lead(events);
     let mut refolds = Vec::new();
-    for (email, events) in &mut per_lead {
-        events.sort_by_key(|e| e.occurred_at);
+    for (email, events) in &per_lead {
         let lead = leads.get_mut(*email).expect("every event has a lead");
         if !apply_events(lead, events, rules) {
             refolds.push(lead.id);
@@ -234,6 +237,24 @@ async fn apply_to_leads<'e>(
         }
     }
     Ok(per_lead)
+}
+
+/// `events` by lead email, each lead's in `occurred_at` order (the order of arrival among
+/// equals): the order the engine applies them in and the write stores them in.
+fn by_lead<'e>(
+    events: impl Iterator<Item = &'e LeadEvent>,
+) -> BTreeMap<&'e str, Vec<&'e LeadEvent>> {
+    let mut per_lead: BTreeMap<&str, Vec<&LeadEvent>> = BTreeMap::new();
+    for event in events {
+        per_lead
+            .entry(event.email.as_str())
+            .or_default()
+            .push(event);
+    }
+    for events in per_lead.values_mut() {
+        events.sort_by_key(|e| e.occurred_at);
+    }
+    per_lead
 }
 
 /// What evaluating a unit's leads decided, beyond the lead rows themselves.

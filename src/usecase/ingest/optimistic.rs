@@ -1,8 +1,9 @@
 //! The optimistic path for a group whose leads all exist: take them from the [`LeadCache`] or
-//! read them unlocked, apply the engine, then write everything in one statement that succeeds
-//! only if no lead changed since (`db::ingest`). One or two round trips and one durable
-//! commit; `None` sends the group to the locking path (a new lead, a lead leaving MQL, or a
-//! lost race). A lead that became MQL is assigned afterwards, under its lock, by
+//! read them unlocked and apply the engine ([`plan`]), then write everything in one statement
+//! that succeeds only if no lead changed since (`db::ingest`, [`Plan::write`]). One or two
+//! round trips and one durable commit; a new lead, a lead leaving MQL, or a lost race sends
+//! the group to the locking path. The two halves are apart so that the group writer can plan
+//! one group while the database writes the one before. A lead that became MQL is assigned afterwards, under its lock, by
 //! [`Owed::settle`]: assignment takes a dozen round trips, and a group waiting on them in the
 //! locking path held its writer for as long.
 
@@ -14,28 +15,56 @@ use uuid::Uuid;
 
 use super::{
     super::{handoff::Owed, nurture},
-    IngestOutcome, LeadCache, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes,
-    triggers,
+    IngestOutcome, LeadCache, apply_to_leads, by_lead, evaluate_leads, fresh_events, fresh_mask,
+    outcomes, triggers,
 };
 use crate::{
     db::{
         events::NewEvent,
         ingest::{self, Extras, Written},
         leads::{self, Kept, Lead, StoredJson},
+        transitions::NewTransition,
     },
     domain::LeadEvent,
     engine::RuleSet,
     error::ApiError,
 };
 
-/// One optimistic attempt at `batch`.
-pub(super) async fn try_ingest(
+/// What the optimistic path decided for a unit of events, before writing it: the leads as
+/// the engine left them (at the versions read), and what else the write stores. It holds no
+/// events: [`Plan::write`] is given the same unit it was planned from.
+pub(super) struct Plan {
+    now: DateTime<Utc>,
+    is_fresh: Vec<bool>,
+    leads: HashMap<String, Lead>,
+    /// Per lead with new events, in email order: the JSON columns it left as read.
+    kept: Vec<Kept>,
+    transitions: Vec<NewTransition>,
+    nurtured: nurture::Rows,
+    owed: Owed,
+}
+
+/// How planning a unit ended.
+pub(super) enum Planned {
+    Ready(Box<Plan>),
+    /// The unit needs the locking path: a new lead, or a lead leaving MQL.
+    Locking,
+    /// The unit shares a lead with the one being written; plan it once that is done.
+    Later,
+}
+
+/// Plans `batch` optimistically: its leads from the cache, else read unlocked on `conn`, then
+/// the engine. A unit with a lead among `in_flight` (emails of a unit being written) is left
+/// for [`Planned::Later`] before anything is taken: read now, the lead would be at the
+/// version before that write, and this unit's write would fail its version check.
+pub(super) async fn plan(
     conn: &mut PgConnection,
     rules: &RuleSet,
     cache: &LeadCache,
     now: DateTime<Utc>,
     batch: &[LeadEvent],
-) -> Result<Option<(Vec<IngestOutcome>, Owed)>, ApiError> {
+    in_flight: &HashSet<String>,
+) -> Result<Planned, ApiError> {
     // No look-up of stored keys: a duplicate makes the write fail as stale, and the locking
     // path, which does look, reports it. Webhook retries are rare next to new events.
     let is_fresh = fresh_mask(batch, &[]);
@@ -44,6 +73,9 @@ pub(super) async fn try_ingest(
     for e in &fresh {
         let at = earliest.entry(e.email.as_str()).or_insert(e.occurred_at);
         *at = (*at).min(e.occurred_at);
+    }
+    if earliest.keys().any(|email| in_flight.contains(*email)) {
+        return Ok(Planned::Later);
     }
     let emails: Vec<&str> = earliest.keys().copied().collect();
     let mut leads: HashMap<String, Lead> = cache
@@ -66,7 +98,7 @@ pub(super) async fn try_ingest(
         }
     }
     if leads.len() < emails.len() {
-        return Ok(None);
+        return Ok(Planned::Locking);
     }
     let stored: HashMap<Uuid, StoredJson> =
         leads.values().map(|l| (l.id, StoredJson::of(l))).collect();
@@ -75,38 +107,73 @@ pub(super) async fn try_ingest(
     let per_lead = apply_to_leads(conn, fresh, &mut leads, histories, rules, false).await?;
     let effects = evaluate_leads(&per_lead, &mut leads, &HashSet::new(), rules, now);
     if effects.needs_locks() {
-        return Ok(None);
+        return Ok(Planned::Locking);
     }
     let nurtured = nurture::rows(&effects.planned_nurture(&leads), now);
-    let new_events: Vec<NewEvent<'_>> = per_lead
-        .values()
-        .flatten()
-        .map(|e| NewEvent {
-            event: e,
-            lead_id: leads[e.email.as_str()].id,
-        })
-        .collect();
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
-    let kept: Vec<Kept> = touched.iter().map(|l| stored[&l.id].kept_in(l)).collect();
-    if !new_events.is_empty() {
-        let extras = Extras {
-            transitions: &effects.transitions,
-            nurture: &nurtured.entries,
-            messages: &nurtured.messages,
-        };
-        match ingest::write_group(conn, &new_events, &touched, &kept, extras, now).await? {
-            Written::Stored { unowned } => nurture::warn_unowned(&unowned),
-            Written::Stale => return Ok(None),
-        }
-    }
+    let kept = touched.iter().map(|l| stored[&l.id].kept_in(l)).collect();
     let owed = Owed::of(&touched, &effects.transitions, || {
         triggers(&per_lead, &leads)
     });
-    let outcomes = outcomes(conn, batch, &is_fresh, &leads, &HashSet::new(), rules, now).await?;
-    // As stored: the write bumped each version by one. Every lead here got events.
-    cache.put(leads.into_values().map(|lead| Lead {
-        version: lead.version + 1,
-        ..lead
-    }));
-    Ok(Some((outcomes, owed)))
+    Ok(Planned::Ready(Box::new(Plan {
+        now,
+        is_fresh,
+        leads,
+        kept,
+        transitions: effects.transitions,
+        nurtured,
+        owed,
+    })))
+}
+
+impl Plan {
+    /// Writes the planned unit `batch` in one statement that succeeds only if no lead changed
+    /// since it was read. `None` when one did (or an event was stored meanwhile): nothing was
+    /// written, and the unit takes the locking path.
+    pub(super) async fn write(
+        self,
+        conn: &mut PgConnection,
+        rules: &RuleSet,
+        cache: &LeadCache,
+        batch: &[LeadEvent],
+    ) -> Result<Option<(Vec<IngestOutcome>, Owed)>, ApiError> {
+        let Plan {
+            now,
+            is_fresh,
+            leads,
+            kept,
+            transitions,
+            nurtured,
+            owed,
+        } = self;
+        let per_lead = by_lead(fresh_events(batch, &is_fresh).into_iter());
+        let new_events: Vec<NewEvent<'_>> = per_lead
+            .values()
+            .flatten()
+            .map(|e| NewEvent {
+                event: e,
+                lead_id: leads[e.email.as_str()].id,
+            })
+            .collect();
+        if !new_events.is_empty() {
+            let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
+            let extras = Extras {
+                transitions: &transitions,
+                nurture: &nurtured.entries,
+                messages: &nurtured.messages,
+            };
+            match ingest::write_group(conn, &new_events, &touched, &kept, extras, now).await? {
+                Written::Stored { unowned } => nurture::warn_unowned(&unowned),
+                Written::Stale => return Ok(None),
+            }
+        }
+        let outcomes =
+            outcomes(conn, batch, &is_fresh, &leads, &HashSet::new(), rules, now).await?;
+        // As stored: the write bumped each version by one. Every lead here got events.
+        cache.put(leads.into_values().map(|lead| Lead {
+            version: lead.version + 1,
+            ..lead
+        }));
+        Ok(Some((outcomes, owed)))
+    }
 }
