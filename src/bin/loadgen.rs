@@ -9,7 +9,10 @@
 
 use std::{
     collections::HashMap,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -313,7 +316,15 @@ where
     ))
 }
 
-/// Sends single events at a fixed rate for `seconds`, whatever the latency (open loop).
+/// How many requests the open loop has in flight at most: four times the largest closed-loop
+/// concurrency, far above what half the peak rate needs (about a dozen).
+const OPEN_LOOP_IN_FLIGHT: usize = 256;
+
+/// Sends single events at a fixed rate for `seconds`, whatever the latency (open loop). Each
+/// request's latency counts from its tick, so time spent waiting for one of the
+/// [`OPEN_LOOP_IN_FLIGHT`] slots counts too. Without that cap a stall of the service made the
+/// client open a connection per tick, and the service then spent its time accepting them (a
+/// run once ran out of file descriptors): the measurement made the stall worse.
 async fn open_loop(
     client: reqwest::Client,
     url: String,
@@ -323,13 +334,15 @@ async fn open_loop(
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let slots = Arc::new(tokio::sync::Semaphore::new(OPEN_LOOP_IN_FLIGHT));
     let (start, cpu) = (Instant::now(), Cpu::now());
     let mut inflight = Vec::new();
     while start.elapsed() < Duration::from_secs(seconds) {
         ticker.tick().await;
-        let (client, url) = (client.clone(), url.clone());
+        let (client, url, slots) = (client.clone(), url.clone(), slots.clone());
         inflight.push(tokio::spawn(async move {
             let t = Instant::now();
+            let _slot = slots.acquire().await?;
             post(&client, &url, &event(next_id())).await?;
             anyhow::Ok(t.elapsed())
         }));
@@ -568,14 +581,14 @@ async fn main() -> anyhow::Result<()> {
                         let conn = PgConnection::connect(&args.database_url).await?;
                         connections.push(tokio::sync::Mutex::new(conn));
                     }
-                    let connections = std::sync::Arc::new(connections);
+                    let connections = Arc::new(connections);
                     let held = connections.clone();
                     let raw = closed_loop(concurrency, args.seconds, move |worker| {
                         let held = held.clone();
                         async move { raw_insert(&mut *held[worker].lock().await).await }
                     })
                     .await?;
-                    for conn in std::sync::Arc::try_unwrap(connections)
+                    for conn in Arc::try_unwrap(connections)
                         .map_err(|_| anyhow::anyhow!("a baseline worker outlived its phase"))?
                     {
                         conn.into_inner().close().await?;

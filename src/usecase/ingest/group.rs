@@ -203,7 +203,6 @@ async fn write_groups(
         let in_flight = group.emails();
         let write = write_group(&writer, &mut held, group);
         tokio::pin!(write);
-        ahead.arm(events);
         tokio::select! {
             biased;
             () = &mut write => {}
@@ -261,15 +260,18 @@ impl Ahead {
         max: usize,
     ) -> Vec<Pending> {
         loop {
-            self.wake.notified().await;
+            // Armed before looking, so that an event queued after the look wakes the writer.
+            self.arm(wanted);
+            // They may be queued already: they came while the group before was answered.
             let mut receiver = receiver.lock().await;
             if receiver.len() >= wanted || receiver.is_closed() {
                 let mut taken = Vec::with_capacity(max);
                 receiver.recv_many(&mut taken, max).await;
                 return taken;
             }
-            // A wake-up left over from an earlier group, or another writer took the events.
-            self.arm(wanted);
+            drop(receiver);
+            // A wake-up left over from an earlier group only sends this round again.
+            self.wake.notified().await;
         }
     }
 }
