@@ -60,7 +60,7 @@ pub struct ServerSettings {
 pub struct IngestSettings {
     pub group_writers: usize,
     pub max_group_events: usize,
-    /// Connections of ingest's own pool (the writers and batch requests), besides
+    /// Connections of ingest's own pool (two per writer, and batch requests), besides
     /// `database.max_connections`.
     pub connections: u32,
     /// Leads kept in memory as ingest last wrote them (0: none).
@@ -202,10 +202,11 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     if settings.ingest.max_group_events == 0 {
         return Err(bad("ingest.max_group_events", "must be at least 1"));
     }
-    if (settings.ingest.connections as usize) <= settings.ingest.group_writers {
+    // Each writer keeps one connection to write on and one to plan its next group on.
+    if (settings.ingest.connections as usize) <= 2 * settings.ingest.group_writers {
         return Err(bad(
             "ingest.connections",
-            "must exceed ingest.group_writers, so batches can be written while every writer is busy",
+            "must exceed twice ingest.group_writers (a writer keeps two), so batches can be written while every writer is busy",
         ));
     }
     if settings.jobs.sweep_interval_secs == 0 {
@@ -386,13 +387,15 @@ mod tests {
         std::fs::write(
             dir.join("default.toml"),
             shipped
-                .replace("connections = 6", "connections = 3")
-                .replace("group_writers = 1", "group_writers = 3"),
+                .replace("connections = 6", "connections = 4")
+                .replace("group_writers = 1", "group_writers = 2"),
         )
         .unwrap();
         let error = load_settings(&dir).unwrap_err().to_string();
         assert!(
-            error.contains("default.toml: ingest.connections: must exceed ingest.group_writers"),
+            error.contains(
+                "default.toml: ingest.connections: must exceed twice ingest.group_writers"
+            ),
             "{error}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
