@@ -3,9 +3,9 @@
 //! that succeeds only if no lead changed since (`db::ingest`, [`Plan::write`]). One or two
 //! round trips and one durable commit; a new lead, a lead leaving MQL, or a lost race sends
 //! the group to the locking path. The two halves are apart so that the group writer can plan
-//! one group while the database writes the one before. A lead that became MQL is assigned afterwards, under its lock, by
-//! [`Owed::settle`]: assignment takes a dozen round trips, and a group waiting on them in the
-//! locking path held its writer for as long.
+//! one group while the database writes the one before. A lead that became MQL is assigned
+//! afterwards, under its lock, by [`Owed::settle`]: assignment takes a dozen round trips,
+//! and a group waiting on them in the locking path held its writer for as long.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
