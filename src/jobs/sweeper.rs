@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     db::{
-        leads::{self, DueRule, Lead},
+        leads::{self, DueRule, DueRules, Lead},
         transitions,
     },
     domain::Stage,
@@ -42,12 +42,24 @@ pub async fn tick(
     if inactive.is_none() && size.is_none() {
         return Ok(SweepReport::default());
     }
+    let recycled: Vec<&str> = rules
+        .rules
+        .nurture
+        .recycle_on
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    let due = DueRules {
+        inactive,
+        size,
+        recycled: &recycled,
+    };
     let mut report = SweepReport::default();
     // Leads claimed that the engine did not disqualify: not claimed again in this sweep.
     let mut kept: Vec<Uuid> = Vec::new();
     loop {
         let mut tx = pool.begin().await?;
-        let claimed = leads::claim_due(&mut tx, inactive, size, &kept, batch).await?;
+        let claimed = leads::claim_due(&mut tx, &due, &kept, batch).await?;
         if claimed.is_empty() {
             break;
         }

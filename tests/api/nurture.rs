@@ -568,6 +568,36 @@ async fn a_recycled_lead_that_opts_out_is_disqualified_and_gets_no_touch(pool: P
     );
 }
 
+/// A recycled lead that then goes quiet is swept out like a lead: the inactivity rule
+/// disqualifies it and its nurture ends, with no event needed. A lead rejected for good
+/// (Not-ICP) is not the sweeper's, however long it sleeps.
+#[sqlx::test]
+async fn a_recycled_lead_left_idle_is_swept_out_of_nurture(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let jane = mql(&app, "jane@acme.io").await;
+    reject(&app, &key, &jane, "Rejected_WrongTiming").await;
+    let joe = mql(&app, "joe@acme.io").await;
+    reject(&app, &key, &joe, "Rejected_NotICP").await;
+
+    app.advance(Duration::days(179));
+    assert_eq!(app.sweep().await.disqualified, 0, "not idle long enough");
+    app.advance(Duration::days(2));
+    assert_eq!(app.sweep().await.disqualified, 1);
+
+    let lead = app.lead("jane@acme.io").await;
+    assert_eq!(lead["lifecycle_stage"], "Disqualified");
+    assert_eq!(lead["disqualified_reason"], "Disqualified_Inactive");
+    assert_eq!(last_transition(&lead)["from_stage"], "Rejected");
+    assert_eq!(log(&lead["nurture"]).last().unwrap().0, "exited");
+    assert_eq!(
+        app.lead("joe@acme.io").await["lifecycle_stage"],
+        "Rejected",
+        "a lead rejected for good stays rejected"
+    );
+    assert_eq!(app.sweep().await.disqualified, 0, "nothing left to sweep");
+}
+
 /// A lead rejected before its count since the rejection was kept (the migration leaves it
 /// empty) gets it from its events on a rescore, and then comes back on its next signal.
 #[sqlx::test]
