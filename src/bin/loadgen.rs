@@ -1,8 +1,10 @@
 //! Ingest benchmark: runs the service in-process against a scratch database and measures
 //! events/s and latency for single events (concurrency 16 and 64), batches of 100, and an
 //! open-loop run at half the peak single-event rate; in the same run, the baseline of raw
-//! durable single-row INSERTs of an event row at the same concurrency. Then the cost of
-//! nurture: single events at concurrency 16 and 64 for segmented leads with nurture off and on.
+//! durable single-row INSERTs of an event row at the same concurrency, and the HTTP floor
+//! (events refused by validation, no database work). Then the cost of nurture: single events
+//! at concurrency 16 and 64 for segmented leads with nurture off and on, with how many nurture
+//! writes each event caused.
 //!
 //! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3] [--only ingest|nurture]
 //! [--database-url URL]`
@@ -360,6 +362,32 @@ async fn open_loop(
     ))
 }
 
+/// Posts an event whose email is malformed, which the service refuses after the HTTP layers,
+/// the key check and validation and before any database work: what a request costs with
+/// nothing behind it, the ceiling the service's HTTP path sets on single-event ingest.
+async fn post_refused(client: &reqwest::Client, url: &str, n: u64) -> anyhow::Result<u64> {
+    let mut body = event(n);
+    body["lead"]["email"] = json!("not-an-email");
+    let response = client.post(url).json(&body).send().await?;
+    let status = response.status();
+    response.bytes().await?;
+    anyhow::ensure!(
+        status.is_client_error(),
+        "a malformed email was answered {status}"
+    );
+    Ok(1)
+}
+
+/// The highest ids of the nurture log and the outbox: what nurture wrote between two readings.
+async fn nurture_writes(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "select (select coalesce(max(id), 0) from nurture_log)
+              + (select coalesce(max(id), 0) from outbox)",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<()> {
     let response = client.post(url).json(body).send().await?;
     anyhow::ensure!(
@@ -663,6 +691,16 @@ async fn main() -> anyhow::Result<()> {
             }
 
             let (c, u) = (client.clone(), url.clone());
+            let floor = closed_loop(16, args.seconds, move |_| {
+                let (c, u) = (c.clone(), u.clone());
+                async move { post_refused(&c, &u, next_id()).await }
+            })
+            .await?;
+            print_row("HTTP floor c=16 (refused events)", &floor);
+            record("HTTP floor c=16 events/s", floor.events_per_sec);
+            record("HTTP floor c=16 cpu µs/event", floor.cpu_us_per_event);
+
+            let (c, u) = (client.clone(), url.clone());
             let batches = closed_loop(BATCH_CONCURRENCY, args.seconds, move |_| {
                 let (c, u) = (c.clone(), u.clone());
                 async move {
@@ -706,18 +744,28 @@ async fn main() -> anyhow::Result<()> {
                     let population = format!("nurture-{mode}-");
                     let (c, u) = (client.clone(), url.clone());
                     let before = writers[i + 1].totals();
+                    let written = nurture_writes(&admin_pool).await?;
                     let figures = closed_loop(concurrency, args.seconds, move |_| {
                         let (c, u, p) = (c.clone(), u.clone(), population.clone());
                         async move { post(&c, &u, &event_of(&p, next_id())).await.map(|()| 1) }
                     })
                     .await?;
                     let groups = writers[i + 1].totals() - before;
+                    // Log rows and outbox messages per event: how much nurture had to do. A
+                    // population's first rounds advance most leads; later ones find many at
+                    // the end of their workflow, so their ratio weighs less nurture.
+                    let per_event = (nurture_writes(&admin_pool).await? - written) as f64
+                        / groups.events.max(1) as f64;
                     print_row(
                         &format!("segmented c={concurrency}, nurture {mode}"),
                         &figures,
                     );
                     print_groups(&groups);
+                    println!("{:<34} {per_event:>10.2}", "  log + outbox rows per event");
                     let name = format!("nurture {mode} c={concurrency}");
+                    if *mode == "on" {
+                        record(&format!("{name} writes/event"), per_event);
+                    }
                     record(&format!("{name} events/s"), figures.events_per_sec);
                     record(&format!("{name} p99 ms"), figures.p99_ms);
                     record(&format!("{name} cpu µs/event"), figures.cpu_us_per_event);
