@@ -378,7 +378,7 @@ async fn post_refused(client: &reqwest::Client, url: &str, n: u64) -> anyhow::Re
     Ok(1)
 }
 
-/// The highest ids of the nurture log and the outbox: what nurture wrote between two readings.
+/// The nurture log's highest id plus the outbox's: between two readings, the rows written.
 async fn nurture_writes(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
         "select (select coalesce(max(id), 0) from nurture_log)

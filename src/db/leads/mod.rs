@@ -316,9 +316,9 @@ pub struct DueRules<'a> {
 }
 
 /// Locks and returns up to `limit` leads at Lead or MQL, or recycled, other than `skip`, due
-/// under the inactivity or the size rule. Rows another transaction holds are skipped, and a row that
-/// changed meanwhile is re-checked by PostgreSQL before it is locked, so concurrent sweepers
-/// never claim one lead twice. No `order by`: ordering made the planner walk the primary key
+/// under the inactivity or the size rule. Rows another transaction holds are skipped, and a
+/// row that changed meanwhile is re-checked by PostgreSQL before it is locked, so concurrent
+/// sweepers never claim one lead twice. No `order by`: ordering made the planner walk the primary key
 /// through the whole table instead of reading the two partial indexes (478 ms against 16 ms
 /// per batch of 5,000 among 1,000,000 leads).
 pub async fn claim_due(
