@@ -11,6 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{
+    bind::{Bind, Encoded},
     events::{self, NewEvent},
     leads::{self, Kept, Lead},
     nurture::{self, DailyCounts},
@@ -162,16 +163,24 @@ pub struct Extras<'a> {
     pub messages: &'a [nurture::Message],
 }
 
-/// Stores `events` and the new state of `leads` (each read at `lead.version`, none new; `kept`
-/// says, for each, which JSON columns it left as read), with `extras`.
-pub async fn write_group(
-    conn: &mut PgConnection,
+/// A group's statement with its arguments encoded, ready to send ([`encode_group`],
+/// [`send_group`]).
+pub struct GroupStatement {
+    sql: &'static str,
+    args: Encoded,
+}
+
+/// The statement that stores `events` and the new state of `leads` (each read at
+/// `lead.version`, none new; `kept` says, for each, which JSON columns it left as read), with
+/// `extras`. Encoding copies every value, so nothing stays borrowed: the group writer encodes
+/// one group while the database writes the one before.
+pub fn encode_group(
     events: &[NewEvent<'_>],
     leads: &[&Lead],
     kept: &[Kept],
     extras: Extras<'_>,
     received_at: DateTime<Utc>,
-) -> sqlx::Result<Written> {
+) -> GroupStatement {
     let shape = Shape {
         transitions: !extras.transitions.is_empty(),
         entries: !extras.nurture.is_empty(),
@@ -181,21 +190,32 @@ pub async fn write_group(
     let sql = GROUP_SQL[shape.index()]
         .as_deref()
         .expect("messages to owners are messages");
-    let mut query = sqlx::query_as::<_, (i32, Vec<Uuid>)>(sql);
-    query = events::bind_events(query, events, received_at);
-    query = query.bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>());
-    query = leads::bind_leads(query, leads, kept);
+    let mut args = events::bind_events(Encoded::default(), events, received_at);
+    args = args.bind(leads.iter().map(|l| l.version).collect::<Vec<i64>>());
+    args = leads::bind_leads(args, leads, kept);
     if shape.transitions {
-        query = transitions::bind_transitions(query, extras.transitions);
+        args = transitions::bind_transitions(args, extras.transitions);
     }
     if shape.entries {
-        query = nurture::bind_entries(query, extras.nurture, received_at);
-        query = DailyCounts::of(extras.nurture, received_at).bind(query);
+        args = nurture::bind_entries(args, extras.nurture, received_at);
+        args = DailyCounts::of(extras.nurture, received_at).bind(args);
     }
     if shape.messages {
-        query = nurture::bind_messages(query, extras.messages, received_at);
+        args = nurture::bind_messages(args, extras.messages, received_at);
     }
-    match query.fetch_one(conn).await {
+    GroupStatement { sql, args }
+}
+
+/// Sends a group's statement: in autocommit, one durable transaction.
+pub async fn send_group(
+    conn: &mut PgConnection,
+    statement: GroupStatement,
+) -> sqlx::Result<Written> {
+    let args = statement.args.into_result().map_err(sqlx::Error::Encode)?;
+    let row = sqlx::query_as_with::<_, (i32, Vec<Uuid>), _>(statement.sql, args)
+        .fetch_one(conn)
+        .await;
+    match row {
         Ok((_, unowned)) => Ok(Written::Stored { unowned }),
         // invalid_text_representation: a lead was not at its version ([`STALE`]); unique_violation:
         // an event, touch or message was stored already; deadlock_detected: a locking writer

@@ -9,19 +9,23 @@
 //! group is one event and nothing waits.
 //!
 //! A writer plans its next group while the database writes the current one: once as many
-//! events wait as the current group holds, it takes them and runs the engine on them (reading
-//! what the cache lacks on a second connection), so that the next statement goes out as soon
-//! as the current one is answered. Otherwise that work sat between every two statements, a
-//! tenth of each group's time, with the database idle. A group sharing a lead with the one
+//! events wait as the current group holds, it takes them, runs the engine on them (reading
+//! what the cache lacks on a second connection) and encodes their statement, so that the
+//! statement goes out as soon as the current one is answered; only then does it answer the
+//! current group's requests. Otherwise that work sat between every two statements with the
+//! database idle: measured at c=16, 110 to 210 µs of a 1 ms group, of which encoding was 45
+//! (at c=64, 140 to 330 µs of 30 events' encoding alone). A group sharing a lead with the one
 //! being written is planned only after it: read now, that lead would be at the version
 //! before, and the write would fail its version check.
 
 use std::{
     collections::HashSet,
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
     },
+    task::Poll,
     time::{Duration, Instant},
 };
 
@@ -187,10 +191,15 @@ async fn write_groups(
 ) {
     let (mut held, mut reader) = (HeldConnection::default(), HeldConnection::default());
     let mut next: Option<Group> = None;
+    let mut unanswered: Option<Answers> = None;
     loop {
         let group = match next.take() {
             Some(group) => group,
             None => {
+                // The requests waiting for answers may be the events this would wait for.
+                if let Some(answers) = unanswered.take() {
+                    answers.send(&writer);
+                }
                 let mut taken = Vec::with_capacity(max_group);
                 // Holding the lock only while taking keeps the other writers free to commit.
                 if receiver.lock().await.recv_many(&mut taken, max_group).await == 0 {
@@ -203,18 +212,38 @@ async fn write_groups(
         let in_flight = group.emails();
         let write = write_group(&writer, &mut held, group);
         tokio::pin!(write);
-        tokio::select! {
-            biased;
-            () = &mut write => {}
-            taken = ahead.take(&receiver, events, max_group) => {
-                let planning = plan_ahead(&writer, &mut reader, taken, &in_flight);
-                next = tokio::join!(&mut write, planning).1;
+        // The statement goes out before the group before it is answered: those requests'
+        // next events could only join the group after this one, and meanwhile the database
+        // would wait for the answering.
+        let mut written = poll_once(&mut write).await;
+        if let Some(answers) = unanswered.take() {
+            answers.send(&writer);
+        }
+        if written.is_none() {
+            tokio::select! {
+                biased;
+                answers = &mut write => written = Some(answers),
+                taken = ahead.take(&receiver, events, max_group) => {
+                    let planning = plan_ahead(&writer, &mut reader, taken, &in_flight);
+                    let (answers, planned) = tokio::join!(&mut write, planning);
+                    (written, next) = (Some(answers), planned);
+                }
             }
         }
+        unanswered = written.flatten();
         ahead.disarm();
         let ready = |g: &Group| matches!(g.planned, Some(Planned::Ready(_)));
         totals.add(events, started.elapsed(), next.as_ref().is_some_and(ready));
     }
+}
+
+/// Polls `future` once: it does what it can without waiting (a write sends its statement).
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match Pin::new(&mut *future).poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
 }
 
 /// Wakes a writer when as many events wait as the group it is writing holds, so that it
@@ -417,33 +446,20 @@ impl HeldConnection {
     }
 }
 
-/// Writes one group and answers its requests; a request whose lead the group made MQL is
-/// answered once that lead is assigned, by a task of its own so the writer moves on.
-async fn write_group(writer: &Writer, held: &mut HeldConnection, mut group: Group) {
-    let now = group.now;
+/// Writes one group; returns its requests' outcomes, to answer. If the group failed, its
+/// events are written one by one and answered here.
+async fn write_group(
+    writer: &Writer,
+    held: &mut HeldConnection,
+    mut group: Group,
+) -> Option<Answers> {
     match held.write(writer, &mut group).await {
-        Ok((outcomes, owed)) => {
-            let mut creation_reported = HashSet::new();
-            let mut waiting = Vec::new();
-            for ((_, reply), mut outcome) in group.answers.into_iter().zip(outcomes) {
-                // The lead was created by this group: credit the first request that touched it.
-                outcome.lead_created &= creation_reported.insert(outcome.lead_id);
-                if owed.holds(outcome.lead_id) {
-                    waiting.push((reply, outcome));
-                } else {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            if !waiting.is_empty() {
-                let writer = writer.clone();
-                tokio::spawn(async move {
-                    owed.settle(&writer.pool, &writer.rules, now).await;
-                    for (reply, outcome) in waiting {
-                        let _ = reply.send(Ok(outcome));
-                    }
-                });
-            }
-        }
+        Ok((outcomes, owed)) => Some(Answers {
+            answers: group.answers,
+            outcomes,
+            owed,
+            now: group.now,
+        }),
         // Write alone whatever a failed group held, so one event's failure stays its own.
         Err(error) if group.events.len() > 1 => {
             tracing::warn!(events = group.events.len(), error = %error, "group failed; writing its events one by one");
@@ -453,6 +469,7 @@ async fn write_group(writer: &Writer, held: &mut HeldConnection, mut group: Grou
                     .map(|mut outcomes| outcomes.remove(0));
                 let _ = reply.send(result);
             }
+            None
         }
         Err(error) => {
             let (_, reply) = group
@@ -461,6 +478,48 @@ async fn write_group(writer: &Writer, held: &mut HeldConnection, mut group: Grou
                 .next()
                 .expect("a group is never empty");
             let _ = reply.send(Err(error));
+            None
+        }
+    }
+}
+
+/// A written group's requests with their outcomes, and the handoffs it owes.
+struct Answers {
+    answers: Vec<Answer>,
+    outcomes: Vec<IngestOutcome>,
+    owed: Owed,
+    now: DateTime<Utc>,
+}
+
+impl Answers {
+    /// Answers each request; one whose lead the group made MQL once that lead is assigned, by
+    /// a task of its own so the writer moves on.
+    fn send(self, writer: &Writer) {
+        let Answers {
+            answers,
+            outcomes,
+            owed,
+            now,
+        } = self;
+        let mut creation_reported = HashSet::new();
+        let mut waiting = Vec::new();
+        for ((_, reply), mut outcome) in answers.into_iter().zip(outcomes) {
+            // The lead was created by this group: credit the first request that touched it.
+            outcome.lead_created &= creation_reported.insert(outcome.lead_id);
+            if owed.holds(outcome.lead_id) {
+                waiting.push((reply, outcome));
+            } else {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        if !waiting.is_empty() {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                owed.settle(&writer.pool, &writer.rules, now).await;
+                for (reply, outcome) in waiting {
+                    let _ = reply.send(Ok(outcome));
+                }
+            });
         }
     }
 }

@@ -15,15 +15,14 @@ use uuid::Uuid;
 
 use super::{
     super::{handoff::Owed, nurture},
-    IngestOutcome, LeadCache, apply_to_leads, by_lead, evaluate_leads, fresh_events, fresh_mask,
-    outcomes, triggers,
+    IngestOutcome, LeadCache, apply_to_leads, evaluate_leads, fresh_events, fresh_mask, outcomes,
+    triggers,
 };
 use crate::{
     db::{
         events::NewEvent,
-        ingest::{self, Extras, Written},
+        ingest::{self, Extras, GroupStatement, Written},
         leads::{self, Kept, Lead, StoredJson},
-        transitions::NewTransition,
     },
     domain::LeadEvent,
     engine::RuleSet,
@@ -31,16 +30,14 @@ use crate::{
 };
 
 /// What the optimistic path decided for a unit of events, before writing it: the leads as
-/// the engine left them (at the versions read), and what else the write stores. It holds no
+/// the engine left them (at the versions read), and the statement that stores them, the
+/// events and what else they caused, ready to send (none if no event is new). It holds no
 /// events: [`Plan::write`] is given the same unit it was planned from.
 pub(super) struct Plan {
     now: DateTime<Utc>,
     is_fresh: Vec<bool>,
     leads: HashMap<String, Lead>,
-    /// Per lead with new events, in email order: the JSON columns it left as read.
-    kept: Vec<Kept>,
-    transitions: Vec<NewTransition>,
-    nurtured: nurture::Rows,
+    statement: Option<GroupStatement>,
     owed: Owed,
 }
 
@@ -111,17 +108,32 @@ pub(super) async fn plan(
     }
     let nurtured = nurture::rows(&effects.planned_nurture(&leads), now);
     let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
-    let kept = touched.iter().map(|l| stored[&l.id].kept_in(l)).collect();
+    let kept: Vec<Kept> = touched.iter().map(|l| stored[&l.id].kept_in(l)).collect();
     let owed = Owed::of(&touched, &effects.transitions, || {
         triggers(&per_lead, &leads)
     });
+    let new_events: Vec<NewEvent<'_>> = per_lead
+        .values()
+        .flatten()
+        .map(|e| NewEvent {
+            event: e,
+            lead_id: leads[e.email.as_str()].id,
+        })
+        .collect();
+    let statement = (!new_events.is_empty()).then(|| {
+        let extras = Extras {
+            transitions: &effects.transitions,
+            nurture: &nurtured.entries,
+            messages: &nurtured.messages,
+        };
+        ingest::encode_group(&new_events, &touched, &kept, extras, now)
+    });
+    drop(touched);
     Ok(Planned::Ready(Box::new(Plan {
         now,
         is_fresh,
         leads,
-        kept,
-        transitions: effects.transitions,
-        nurtured,
+        statement,
         owed,
     })))
 }
@@ -141,28 +153,11 @@ impl Plan {
             now,
             is_fresh,
             leads,
-            kept,
-            transitions,
-            nurtured,
+            statement,
             owed,
         } = self;
-        let per_lead = by_lead(fresh_events(batch, &is_fresh).into_iter());
-        let new_events: Vec<NewEvent<'_>> = per_lead
-            .values()
-            .flatten()
-            .map(|e| NewEvent {
-                event: e,
-                lead_id: leads[e.email.as_str()].id,
-            })
-            .collect();
-        if !new_events.is_empty() {
-            let touched: Vec<&Lead> = per_lead.keys().map(|email| &leads[*email]).collect();
-            let extras = Extras {
-                transitions: &transitions,
-                nurture: &nurtured.entries,
-                messages: &nurtured.messages,
-            };
-            match ingest::write_group(conn, &new_events, &touched, &kept, extras, now).await? {
+        if let Some(statement) = statement {
+            match ingest::send_group(conn, statement).await? {
                 Written::Stored { unowned } => nurture::warn_unowned(&unowned),
                 Written::Stale => return Ok(None),
             }
