@@ -59,7 +59,7 @@ pub struct GroupCommit {
 }
 
 /// What the writers have done since start: how many groups, of how many events, and the wall
-/// time spent writing them (from taking a group to answering it); and how many groups were
+/// time spent writing them (from taking a group to its statement's answer); and how many groups were
 /// planned, ready to write, while the group before them was written. The load generator
 /// reads it to show how large groups are and what one costs at a given concurrency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
