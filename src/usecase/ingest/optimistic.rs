@@ -128,7 +128,6 @@ pub(super) async fn plan(
         };
         ingest::encode_group(&new_events, &touched, &kept, extras, now)
     });
-    drop(touched);
     Ok(Planned::Ready(Box::new(Plan {
         now,
         is_fresh,
