@@ -1,32 +1,52 @@
-//! The leadrouter service: load config, start telemetry, run until SIGTERM. With
-//! `backtest` as first argument it runs that command instead (`cli::backtest`).
+//! The leadrouter binary: parse the command line, then serve (load config, start telemetry,
+//! run until SIGTERM) or run a command (`cli`).
 
-use std::process::ExitCode;
+use std::{path::Path, process::ExitCode};
 
-use leadrouter::{app, cli, config, db, engine::RuleSet, telemetry};
+use clap::Parser;
+use leadrouter::{
+    app,
+    cli::{self, Cli, Command},
+    config, db,
+    engine::RuleSet,
+    telemetry,
+};
 
 // glibc's malloc took a fifth of the service's CPU under load (perf, loadgen at c=16).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().is_some_and(|a| a == "backtest") {
-        return match cli::backtest::run(&args[1..]) {
-            Ok(report) => {
-                println!("{report}");
-                ExitCode::SUCCESS
-            }
-            Err(problem) => {
-                eprintln!("leadrouter backtest: {problem}");
-                ExitCode::from(2)
-            }
-        };
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Backtest { args }) => backtest(&cli.config, args),
+        Some(Command::Serve) | None => serve(&cli.config),
     }
-    let dir = config::config_dir(args);
+}
+
+fn backtest(config: &Path, mut args: Vec<String>) -> ExitCode {
+    if !args
+        .iter()
+        .any(|a| a == "--config" || a.starts_with("--config="))
+    {
+        args.push(format!("--config={}", config.display()));
+    }
+    match cli::backtest::run(&args) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(problem) => {
+            eprintln!("leadrouter backtest: {problem}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[tokio::main]
+async fn serve(dir: &Path) -> ExitCode {
     let loaded =
-        config::load_settings(&dir).and_then(|settings| Ok((settings, config::load_rules(&dir)?)));
+        config::load_settings(dir).and_then(|settings| Ok((settings, config::load_rules(dir)?)));
     let (settings, rules) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -8,7 +8,13 @@ use crate::config::{LogFormat, LogSettings};
 pub fn init(settings: &LogSettings) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
-    let builder = fmt().with_env_filter(filter).with_target(true);
+    // With stdout gone (`leadrouter | head`), a line that cannot be written is dropped: the
+    // subscriber's own report of it would go to stderr, and writing there panics inside
+    // whatever was logging (a request, the SIGTERM handler) once stderr is gone too.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .log_internal_errors(false);
     match settings.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder

@@ -24,6 +24,39 @@ pub struct Limits<'a> {
     pub demand_states: &'a [String],
 }
 
+/// The longest a profile text field may be, in characters: a lead's profile is kept in
+/// memory by ingest's cache, so its size must be bounded.
+pub const MAX_TEXT_CHARS: usize = 256;
+/// The most JSON an event's `properties` may hold, in bytes as compactly written.
+pub const MAX_PROPERTIES_BYTES: usize = 16 * 1024;
+/// The deepest an event's `properties` may nest (the object itself is level 1).
+pub const MAX_PROPERTIES_DEPTH: usize = 8;
+
+/// About how many bytes `value` takes as compact JSON (strings counted unescaped), and how
+/// deep it nests, counting `value` as level `depth`.
+fn json_size(value: &Value, depth: usize) -> (usize, usize) {
+    match value {
+        Value::Null => (4, depth),
+        Value::Bool(_) => (5, depth),
+        Value::Number(n) => (n.to_string().len(), depth),
+        Value::String(s) => (s.len() + 2, depth),
+        Value::Array(items) => items.iter().fold((2, depth), |(bytes, deepest), item| {
+            let (b, d) = json_size(item, depth + 1);
+            (bytes + b + 1, deepest.max(d))
+        }),
+        Value::Object(map) => object_size(map, depth),
+    }
+}
+
+/// [`json_size`] of an object.
+fn object_size(map: &Map<String, Value>, depth: usize) -> (usize, usize) {
+    map.iter()
+        .fold((2, depth), |(bytes, deepest), (key, item)| {
+            let (b, d) = json_size(item, depth + 1);
+            (bytes + key.len() + 3 + b + 1, deepest.max(d))
+        })
+}
+
 // Every field is optional at this stage so a missing one is reported by name, like any other
 // invalid field, rather than as a serde message about the enclosing object.
 #[derive(Deserialize)]
@@ -64,6 +97,8 @@ pub fn parse_batch(
         Some(b'[') => (json::decode::<Vec<RawEvent>>(body)?, true),
         Some(b'{') => (vec![json::decode::<RawEvent>(body)?], false),
         Some(_) => {
+            // Not JSON at all is a 400 like any syntax error; other JSON is the wrong shape.
+            json::decode::<Value>(body)?;
             return Err(ApiError::field(
                 "body",
                 "must be an event object or an array of event objects",
@@ -206,8 +241,31 @@ impl<'a> Checker<'a> {
             occurred_at: occurred_at?,
             email,
             profile,
-            properties: raw.properties.unwrap_or_default(),
+            properties: self.properties(raw.properties.unwrap_or_default())?,
         })
+    }
+
+    /// `properties`: any JSON object, within [`MAX_PROPERTIES_BYTES`] and
+    /// [`MAX_PROPERTIES_DEPTH`], since each is stored with its event.
+    fn properties(&mut self, properties: Map<String, Value>) -> Option<Map<String, Value>> {
+        let (bytes, depth) = object_size(&properties, 1);
+        if depth > MAX_PROPERTIES_DEPTH {
+            self.fail(
+                "properties",
+                format!("nests {depth} levels deep; at most {MAX_PROPERTIES_DEPTH} are kept"),
+            );
+            return None;
+        }
+        if bytes > MAX_PROPERTIES_BYTES {
+            self.fail(
+                "properties",
+                format!(
+                    "holds about {bytes} bytes of JSON; at most {MAX_PROPERTIES_BYTES} are kept"
+                ),
+            );
+            return None;
+        }
+        Some(properties)
     }
 
     /// `type`: one of the closed list of event types.
@@ -284,10 +342,16 @@ impl<'a> Checker<'a> {
     /// The profile fields of a `lead` object (its `email` is left to the caller); a field
     /// with a problem is reported and left out.
     pub(super) fn profile(&mut self, raw: RawLead, limits: &Limits<'_>) -> Profile {
-        let text = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let first_name = self.text("lead.first_name", raw.first_name);
+        let last_name = self.text("lead.last_name", raw.last_name);
+        let title = self.text("lead.title", raw.title);
+        let company = self.text("lead.company", raw.company);
+        let industry = self.text("lead.industry", raw.industry);
+        let country = self.text("lead.country", raw.country);
+        let demand_state = self.text("lead.demand_state", raw.demand_state);
         let employee_count = self.count("lead.employee_count", raw.employee_count);
         let annual_revenue = self.count("lead.annual_revenue", raw.annual_revenue);
-        let country = text(raw.country).and_then(|c| {
+        let country = country.and_then(|c| {
             if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
                 Some(c.to_ascii_uppercase())
             } else {
@@ -298,7 +362,7 @@ impl<'a> Checker<'a> {
                 None
             }
         });
-        let demand_state = text(raw.demand_state).and_then(|state| {
+        let demand_state = demand_state.and_then(|state| {
             let state = state.to_lowercase();
             if limits.demand_states.contains(&state) {
                 Some(state)
@@ -314,16 +378,28 @@ impl<'a> Checker<'a> {
             }
         });
         Profile {
-            first_name: text(raw.first_name),
-            last_name: text(raw.last_name),
-            title: text(raw.title),
-            company: text(raw.company),
-            industry: text(raw.industry),
+            first_name,
+            last_name,
+            title,
+            company,
+            industry,
             employee_count,
             annual_revenue,
             country,
             demand_state,
         }
+    }
+
+    /// An optional text field, trimmed (empty is no value), at most [`MAX_TEXT_CHARS`].
+    fn text(&mut self, field: &str, value: Option<String>) -> Option<String> {
+        let value = value
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())?;
+        if value.chars().count() > MAX_TEXT_CHARS {
+            self.fail(field, format!("is longer than {MAX_TEXT_CHARS} characters"));
+            return None;
+        }
+        Some(value)
     }
 
     /// A whole, non-negative number; `250.0` is accepted because some systems send only floats.
@@ -435,6 +511,7 @@ mod tests {
             ["body"]
         );
         assert_eq!(fields(parse("42")), ["body"]);
+        assert!(matches!(parse("hello"), Err(ApiError::MalformedJson(_))));
         assert!(matches!(
             parse("{\"event_id\":"),
             Err(ApiError::MalformedJson(_))
@@ -451,6 +528,36 @@ mod tests {
         assert!(parse(&soon).is_ok());
         let later = GOOD.replace("2026-11-20T10:00:00+01:00", "2026-11-22T12:06:00Z");
         assert_eq!(fields(parse(&later)), ["occurred_at"]);
+    }
+
+    #[test]
+    fn text_and_properties_past_their_limits_are_refused() {
+        let long = "é".repeat(MAX_TEXT_CHARS + 1);
+        let body = GOOD.replace("VP Sales", &long);
+        assert_eq!(fields(parse(&body)), ["lead.title"]);
+        let at_limit = GOOD.replace("VP Sales", &"é".repeat(MAX_TEXT_CHARS));
+        assert!(
+            parse(&at_limit).is_ok(),
+            "the limit counts characters, not bytes"
+        );
+
+        let big = format!(r#""x":"{}""#, "a".repeat(MAX_PROPERTIES_BYTES));
+        let body = GOOD.replacen('{', &format!(r#"{{"properties":{{{big}}},"#), 1);
+        assert_eq!(fields(parse(&body)), ["properties"]);
+        let deep = format!(
+            "{}1{}",
+            r#"{"a":"#.repeat(MAX_PROPERTIES_DEPTH),
+            "}".repeat(MAX_PROPERTIES_DEPTH)
+        );
+        let body = GOOD.replacen('{', &format!(r#"{{"properties":{deep},"#), 1);
+        assert_eq!(fields(parse(&body)), ["properties"]);
+        let fits = format!(
+            "{}1{}",
+            r#"{"a":"#.repeat(MAX_PROPERTIES_DEPTH - 1),
+            "}".repeat(MAX_PROPERTIES_DEPTH - 1)
+        );
+        let body = GOOD.replacen('{', &format!(r#"{{"properties":{fits},"#), 1);
+        assert!(parse(&body).is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod record;
 mod rejection;
 mod role;
 mod stage;
+pub mod text;
 
 pub use account_domain::{AccountDomain, AccountDomainError};
 pub use api_key::{KEY_PREFIX, KEY_RANDOM_BYTES, KeyHash, Secret, format_key, shown_prefix};

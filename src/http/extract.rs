@@ -104,3 +104,50 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         other => Err(unsupported(other.as_deref(), "application/json")),
     }
 }
+
+/// Refuses a request whose path or query holds an encoded NUL (`%00`), which no text column
+/// can store, with a 422 naming the query parameter (or `path`).
+pub async fn refuse_nul_in_uri(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match nul_in_uri(request.uri()) {
+        Some(field) => ApiError::field(field, json::NUL_DETAIL).into_response(),
+        None => next.run(request).await,
+    }
+}
+
+/// Where `uri` holds `%00`: `path`, or the name of the query parameter.
+fn nul_in_uri(uri: &axum::http::Uri) -> Option<String> {
+    if uri.path().contains("%00") {
+        return Some("path".to_owned());
+    }
+    let pair = uri.query()?.split('&').find(|pair| pair.contains("%00"))?;
+    let name = pair.split('=').next().unwrap_or_default();
+    Some(if name.is_empty() || name.contains("%00") {
+        "query".to_owned()
+    } else {
+        name.to_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoded_nul_is_found_in_the_path_or_named_by_its_parameter() {
+        let at = |uri: &str| nul_in_uri(&uri.parse().unwrap());
+        assert_eq!(
+            at("/api/v1/leads?email=a%00b@x.io").as_deref(),
+            Some("email")
+        );
+        assert_eq!(at("/api/v1/accounts/acme%00.io").as_deref(), Some("path"));
+        assert_eq!(at("/api/v1/leads?x%00=1").as_deref(), Some("query"));
+        assert_eq!(
+            at("/api/v1/leads?email=a%2500@x.io"),
+            None,
+            "%25 is a percent sign"
+        );
+    }
+}

@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         // keyed by; an unknown path gets the 404 below without asking for a key.
         .route_layer(middleware::from_fn_with_state(guard, auth::authorize))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .layer(middleware::from_fn(extract::refuse_nul_in_uri))
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
         // The tower-http limit above answers 413; axum's own default (2 MB) would otherwise
         // apply first with a different number.

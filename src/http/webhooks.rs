@@ -1,9 +1,9 @@
 //! Inbound events from sources.
 
-use axum::{Json, body::Bytes, extract::State};
+use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 use serde::Serialize;
 
-use super::routes::Routes;
+use super::{extract::require_json, routes::Routes};
 use crate::{
     adapters::canonical,
     app::AppState,
@@ -26,8 +26,10 @@ struct IngestResponse {
 /// Canonical events, one object or an array; answered only after the commit.
 async fn ingest_events(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<IngestResponse>, ApiError> {
+    require_json(&headers)?;
     let now = state.now();
     let events = canonical::parse_batch(&body, &state.limits(), now)?;
     let results = ingest::ingest(&state.group_commit, now, events).await?;

@@ -30,7 +30,7 @@ pub const MAX_IMPORT_ROWS: usize = 50_000;
 const TIERS: std::ops::RangeInclusive<i64> = 1..=3;
 
 /// The longest account name kept.
-const MAX_NAME_CHARS: usize = 256;
+use crate::domain::text::MAX_NAME_CHARS;
 
 /// At most this many problems are listed; a file with a bad column would otherwise answer
 /// with one per row.

@@ -12,7 +12,7 @@ use crate::{
         leads::{self, Lead},
         reps::{self, Rep},
     },
-    domain::Email,
+    domain::{Email, text},
     engine::RuleSet,
     error::{ApiError, FieldError},
 };
@@ -104,8 +104,11 @@ async fn merge(
     });
     let mut errors = Vec::new();
     match input.name.map(|n| n.trim().to_owned()) {
-        Some(name) if !name.is_empty() => rep.name = name,
-        Some(_) => errors.push(FieldError::new("name", "must not be empty")),
+        Some(name) if name.is_empty() => errors.push(FieldError::new("name", "must not be empty")),
+        Some(name) => match text::too_long(&name, text::MAX_NAME_CHARS) {
+            Some(problem) => errors.push(FieldError::new("name", problem)),
+            None => rep.name = name,
+        },
         None if creating => errors.push(FieldError::new("name", "is required")),
         None => {}
     }
@@ -140,6 +143,14 @@ async fn merge(
     if let Some(industries) = input.industries {
         if industries.iter().any(|i| i.trim().is_empty()) {
             errors.push(FieldError::new("industries", "holds an empty industry"));
+        } else if let Some(problem) = industries
+            .iter()
+            .find_map(|i| text::too_long(i, text::MAX_NAME_CHARS))
+        {
+            errors.push(FieldError::new(
+                "industries",
+                format!("holds an industry that {problem}"),
+            ));
         } else {
             rep.industries = Json(industries.iter().map(|i| i.trim().to_lowercase()).collect());
         }

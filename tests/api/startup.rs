@@ -86,6 +86,15 @@ impl Drop for Service {
 
 /// Starts the binary on the test's database with `env`, and waits until it is ready.
 async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Service, u16) {
+    start_with(pool, env, |_| {}).await
+}
+
+/// [`start`], with the command changed by `configure` first.
+async fn start_with(
+    pool: &PgPool,
+    env: &[(&str, &str)],
+    configure: impl FnOnce(&mut Command),
+) -> (Service, u16) {
     let options = pool.connect_options();
     let url = format!(
         "postgres://postgres@{}:{}/{}",
@@ -98,15 +107,14 @@ async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Service, u16) {
         .local_addr()
         .unwrap()
         .port();
-    let running = Service(
-        service()
-            .env("DATABASE_URL", url)
-            .env("PORT", port.to_string())
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the binary starts"),
-    );
+    let mut command = service();
+    command
+        .env("DATABASE_URL", url)
+        .env("PORT", port.to_string())
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped());
+    configure(&mut command);
+    let running = Service(command.spawn().expect("the binary starts"));
 
     let health = format!("http://127.0.0.1:{port}/readyz");
     let started = Instant::now();
@@ -176,4 +184,56 @@ async fn the_bootstrap_admin_key_comes_from_the_environment(pool: PgPool) {
     let logged = stop(service).await;
     assert!(!logged.contains("nobody can mint keys"), "{logged}");
     assert!(!logged.contains(key), "the key is never logged: {logged}");
+}
+
+#[test]
+fn help_and_version_answer_without_starting_the_server() {
+    for (flag, expected) in [
+        ("--help", "Usage: leadrouter"),
+        ("--version", "leadrouter 0."),
+    ] {
+        let output = service()
+            .arg(flag)
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere")
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{flag}: {output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.contains(expected), "{flag}: {stdout}");
+    }
+}
+
+/// As under `leadrouter 2>&1 | head -3`: once both output pipes are closed, requests are
+/// still answered and SIGTERM still stops the service.
+#[sqlx::test]
+async fn closed_output_pipes_neither_fail_requests_nor_block_sigterm(pool: PgPool) {
+    let (mut service, port) = start_with(&pool, &[("RUST_LOG", "info")], |command| {
+        command.stderr(Stdio::piped());
+    })
+    .await;
+    drop(service.0.stdout.take());
+    drop(service.0.stderr.take());
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    for _ in 0..3 {
+        let answer = reqwest::get(&health)
+            .await
+            .expect("the request is answered");
+        assert_eq!(answer.status(), 200);
+    }
+    let child = &mut service.0;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "service did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
