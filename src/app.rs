@@ -143,8 +143,8 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    let limits = http::listener::Limits::from_settings(&state.settings.server);
+    http::listener::serve(listener, http::router(state), limits, shutdown)
         .await
         .context("serving HTTP")
 }

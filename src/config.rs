@@ -52,6 +52,12 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub max_batch_events: usize,
     pub max_future_skew_secs: i64,
+    /// Seconds a client has to send a whole request head once it has begun one.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may sit with no request before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; past it, new ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// How single-event requests share commits (see `usecase::ingest::group`).
@@ -229,6 +235,15 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     }
     if settings.server.request_timeout_secs == 0 {
         return Err(bad("server.request_timeout_secs", "must be at least 1"));
+    }
+    if settings.server.header_read_timeout_secs == 0 {
+        return Err(bad("server.header_read_timeout_secs", "must be at least 1"));
+    }
+    if settings.server.idle_timeout_secs == 0 {
+        return Err(bad("server.idle_timeout_secs", "must be at least 1"));
+    }
+    if settings.server.max_connections == 0 {
+        return Err(bad("server.max_connections", "must be at least 1"));
     }
     if let Some(key) = &settings.auth.admin_key {
         if key.expose().chars().count() < MIN_ADMIN_KEY_CHARS {

@@ -9,6 +9,7 @@ mod extract;
 mod handoff;
 mod health;
 mod leads;
+pub mod listener;
 mod metrics;
 mod nurture;
 mod policy;

@@ -74,10 +74,28 @@ impl TestApp {
     /// Serves the shipped `config/`, its rules changed by `tune`, against `pool` with the
     /// clock at [`t0`].
     pub async fn spawn_with_rules(pool: PgPool, tune: impl FnOnce(&mut Rules)) -> Self {
+        Self::spawn_with(pool, |_| {}, tune).await
+    }
+
+    /// Serves the shipped `config/`, its settings changed by `settings_tune`, against `pool`
+    /// with the clock at [`t0`].
+    pub async fn spawn_with_settings(
+        pool: PgPool,
+        settings_tune: impl FnOnce(&mut config::Settings),
+    ) -> Self {
+        Self::spawn_with(pool, settings_tune, |_| {}).await
+    }
+
+    async fn spawn_with(
+        pool: PgPool,
+        settings_tune: impl FnOnce(&mut config::Settings),
+        tune: impl FnOnce(&mut Rules),
+    ) -> Self {
         init_tracing();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
         let mut settings = config::load_settings(&dir).expect("shipped settings load");
         settings.auth.admin_key = Some(Secret::new(ADMIN_KEY.to_owned()));
+        settings_tune(&mut settings);
         let mut rules = config::load_rules(&dir).expect("shipped rules load");
         tune(&mut rules);
         let rules = RuleSet::new(rules).expect("tuned rules are valid");

@@ -19,6 +19,7 @@ mod metrics_requests;
 mod nurture;
 mod rescore;
 mod sla;
+mod slow_clients;
 mod startup;
 mod suppression;
 mod validation;
