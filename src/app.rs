@@ -55,7 +55,7 @@ impl AppState {
             GroupCommitSettings {
                 writers: settings.ingest.group_writers,
                 max_group: settings.ingest.max_group_events,
-                lead_cache: settings.ingest.lead_cache,
+                lead_cache_bytes: settings.ingest.lead_cache_bytes,
             },
         );
         let admin_key = settings

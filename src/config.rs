@@ -69,8 +69,8 @@ pub struct IngestSettings {
     /// Connections of ingest's own pool (two per writer, and batch requests), besides
     /// `database.max_connections`.
     pub connections: u32,
-    /// Leads kept in memory as ingest last wrote them (0: none).
-    pub lead_cache: usize,
+    /// Bytes of leads kept in memory as ingest last wrote them (0: none).
+    pub lead_cache_bytes: usize,
 }
 
 /// Background jobs.

@@ -9,6 +9,7 @@ mod concurrency;
 mod dashboard;
 mod disqualification;
 mod funnel_seed;
+mod fuzz;
 mod handoff;
 mod health;
 mod helpers;

@@ -237,3 +237,120 @@ async fn unknown_paths_and_methods_are_problems_too(pool: PgPool) {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(problem["title"], "Method Not Allowed");
 }
+
+/// PostgreSQL stores no NUL in text or jsonb: wherever one comes, the answer is a 422
+/// naming where, not a 500.
+#[sqlx::test]
+async fn a_nul_in_any_text_is_a_422_naming_the_field(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut titled = good();
+    titled["lead"]["title"] = json!("VP\u{0}Sales");
+    assert_rejected(
+        &app,
+        &titled,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &["lead.title"],
+    )
+    .await;
+    let mut keyed = good();
+    keyed["properties"] = json!({"utm": {"source\u{0}": "x"}});
+    assert_rejected(
+        &app,
+        &json!([good(), keyed]),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &["[1].properties.utm.source\\u0000"],
+    )
+    .await;
+    let mut id = good();
+    id["event_id"] = json!("e\u{0}1");
+    assert_rejected(&app, &id, StatusCode::UNPROCESSABLE_ENTITY, &["event_id"]).await;
+
+    let (status, problem) = app
+        .post_json(
+            "/api/v1/reps",
+            &json!({"name": "R\u{0}", "email": "r@sales.io"}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem_fields(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["name".to_owned()])
+    );
+    let (status, problem) = app
+        .post_json(
+            "/api/v1/api-keys",
+            &json!({"role": "ops", "label": "\u{0}"}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem_fields(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["label".to_owned()])
+    );
+    let (status, problem) = app.get("/api/v1/leads?email=jane%00@acme.io").await;
+    assert_eq!(
+        (status, problem_fields(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["email".to_owned()])
+    );
+    let (status, problem) = app.get("/api/v1/accounts/acme%00.io").await;
+    assert_eq!(
+        (status, problem_fields(&problem)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["path".to_owned()])
+    );
+    assert_eq!(app.count("reps").await, 0);
+}
+
+/// Every stored text has a limit: profile fields 256 characters, any string 2,000, and an
+/// event's properties 16 KiB.
+#[sqlx::test]
+async fn text_past_its_limit_is_a_422_naming_the_field(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut titled = good();
+    titled["lead"]["title"] = json!("t".repeat(257));
+    assert_rejected(
+        &app,
+        &titled,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &["lead.title"],
+    )
+    .await;
+    let mut noted = good();
+    noted["properties"] = json!({"note": "n".repeat(2_001)});
+    assert_rejected(
+        &app,
+        &noted,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &["properties.note"],
+    )
+    .await;
+    let mut big = good();
+    big["properties"] = json!(
+        (0..20)
+            .map(|i| (format!("k{i}"), json!("v".repeat(1_000))))
+            .collect::<serde_json::Map<_, _>>()
+    );
+    assert_rejected(
+        &app,
+        &big,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &["properties"],
+    )
+    .await;
+    let mut fits = good();
+    fits["lead"]["title"] = json!("é".repeat(256));
+    assert_eq!(app.post_events(&fits).await.0, StatusCode::OK);
+}
+
+/// Like every JSON endpoint: another media type is a 415, a body that is not JSON a 400.
+#[sqlx::test]
+async fn webhook_bodies_must_be_declared_and_be_json(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let body = good().to_string();
+    let (status, _) = app
+        .post_typed("/webhooks/events", Some("text/plain"), body.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = app.post_typed("/webhooks/events", None, body).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = app.post_raw("/webhooks/events", "hello").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.count("lead_events").await, 0);
+}

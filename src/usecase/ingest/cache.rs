@@ -14,21 +14,43 @@
 //! group for a lead that is out meanwhile reads it from the database; of two groups with the
 //! same lead, the version check fails the second to commit either way.
 
-use std::{num::NonZeroUsize, sync::Mutex};
+use std::{mem::size_of, sync::Mutex};
 
 use lru::LruCache;
 
 use crate::db::leads::Lead;
 
-/// Up to `capacity` leads by email, least recently used out first; capacity 0 keeps none.
+/// Leads by email, least recently used out first, within a budget of bytes (as
+/// [`footprint`] counts them); a budget of 0 keeps none.
 pub struct LeadCache {
-    entries: Option<Mutex<LruCache<String, Lead>>>,
+    entries: Option<Mutex<Entries>>,
+}
+
+struct Entries {
+    leads: LruCache<String, (Lead, usize)>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, email: &str) -> Option<Lead> {
+        let (lead, bytes) = self.leads.pop(email)?;
+        self.bytes -= bytes;
+        Some(lead)
+    }
 }
 
 impl LeadCache {
-    pub fn new(capacity: usize) -> Self {
+    /// A cache holding at most `budget` bytes of leads.
+    pub fn new(budget: usize) -> Self {
         Self {
-            entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+            entries: (budget > 0).then(|| {
+                Mutex::new(Entries {
+                    leads: LruCache::unbounded(),
+                    bytes: 0,
+                    budget,
+                })
+            }),
         }
     }
 
@@ -41,18 +63,29 @@ impl LeadCache {
         let mut entries = entries.lock().expect("lead cache lock");
         emails
             .iter()
-            .filter_map(|email| entries.pop(*email))
+            .filter_map(|email| entries.remove(email))
             .collect()
     }
 
-    /// Keeps `leads`, each as the row it is now stored as.
+    /// Keeps `leads`, each as the row it is now stored as, dropping the least recently used
+    /// past the budget.
     pub fn put(&self, leads: impl IntoIterator<Item = Lead>) {
         let Some(entries) = &self.entries else {
             return;
         };
         let mut entries = entries.lock().expect("lead cache lock");
         for lead in leads {
-            entries.put(lead.email.to_string(), lead);
+            let bytes = footprint(&lead);
+            if let Some((_, replaced)) = entries.leads.put(lead.email.to_string(), (lead, bytes)) {
+                entries.bytes -= replaced;
+            }
+            entries.bytes += bytes;
+        }
+        while entries.bytes > entries.budget {
+            let Some((_, (_, bytes))) = entries.leads.pop_lru() else {
+                break;
+            };
+            entries.bytes -= bytes;
         }
     }
 
@@ -63,9 +96,86 @@ impl LeadCache {
         };
         let mut entries = entries.lock().expect("lead cache lock");
         for email in emails {
-            entries.pop(email);
+            entries.remove(email);
         }
     }
+
+    /// How many leads and bytes the cache holds.
+    pub fn usage(&self) -> (usize, usize) {
+        self.entries.as_ref().map_or((0, 0), |entries| {
+            let entries = entries.lock().expect("lead cache lock");
+            (entries.leads.len(), entries.bytes)
+        })
+    }
+}
+
+/// About how many bytes `lead` takes in memory: its struct, its key, and its heap (texts and
+/// collections, each with the allocator's overhead). Texts are bounded at the door
+/// (`domain::text`) and collections by the rules, so no lead can be large; this keeps many
+/// of them within the budget all the same.
+pub fn footprint(lead: &Lead) -> usize {
+    const ALLOCATION: usize = 16;
+    const MAP_ENTRY: usize = 48;
+    let text = |s: &str| {
+        if s.is_empty() {
+            0
+        } else {
+            s.len() + ALLOCATION
+        }
+    };
+    let optional = |s: &Option<String>| s.as_deref().map_or(0, text);
+    let profile = &lead.profile;
+    let profile_texts: usize = [
+        &profile.first_name,
+        &profile.last_name,
+        &profile.title,
+        &profile.company,
+        &profile.industry,
+        &profile.country,
+        &profile.demand_state,
+    ]
+    .into_iter()
+    .map(optional)
+    .sum();
+    let fit: usize = lead
+        .fit
+        .breakdown
+        .iter()
+        .map(|hit| size_of_val(hit) + text(&hit.rule) + text(&hit.matched))
+        .sum();
+    let intent_signals = lead.intent.signals.len()
+        + lead
+            .since_rejection
+            .as_ref()
+            .map_or(0, |since| since.intent.signals.len());
+    let nurture = &lead.nurture;
+    let nurture_bytes = optional(&nurture.workflow)
+        + nurture.signals.len() * size_of::<crate::engine::Signal>()
+        + nurture
+            .fired
+            .keys()
+            .chain(nurture.noted.iter())
+            .map(|k| text(k) + MAP_ENTRY)
+            .sum::<usize>();
+    let review = lead.review.as_ref().map_or(0, |review| {
+        review
+            .missing
+            .iter()
+            .map(|m| text(m) + size_of::<String>())
+            .sum()
+    });
+    size_of::<Lead>()
+        + 2 * text(lead.email.as_str())
+        + profile_texts
+        + lead.profile_stamps.len() * MAP_ENTRY
+        + ALLOCATION
+        + fit
+        + intent_signals * MAP_ENTRY * 2
+        + optional(&lead.activity.derived_demand_state)
+        + lead.exempt_reasons.len() * 8
+        + nurture_bytes
+        + review
+        + text(&lead.rules_version)
 }
 
 #[cfg(test)]
@@ -95,7 +205,7 @@ mod tests {
 
     #[test]
     fn keeps_the_latest_copy_and_forgets_on_demand() {
-        let cache = LeadCache::new(10);
+        let cache = LeadCache::new(1 << 20);
         cache.put([lead("a@x.io", 1), lead("b@x.io", 4)]);
         cache.put([lead("a@x.io", 2)]);
         assert_eq!(
@@ -111,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_taken_lead_is_out_until_it_is_put_back() {
-        let cache = LeadCache::new(10);
+        let cache = LeadCache::new(1 << 20);
         cache.put([lead("a@x.io", 1), lead("b@x.io", 1)]);
         let taken = cache.take_many(&["a@x.io"]);
         assert_eq!(taken.len(), 1);
@@ -128,13 +238,35 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_lead_goes_first() {
-        let cache = LeadCache::new(2);
+        let cache = LeadCache::new(2 * footprint(&lead("a@x.io", 1)));
         cache.put([lead("a@x.io", 1), lead("b@x.io", 1)]);
         versions(&cache, &["a@x.io"]);
         cache.put([lead("c@x.io", 1)]);
         assert_eq!(
             versions(&cache, &["a@x.io", "b@x.io", "c@x.io"]),
             [("a@x.io".into(), 1), ("c@x.io".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn the_budget_is_in_bytes_so_larger_leads_leave_room_for_fewer() {
+        let small = footprint(&lead("a@x.io", 1));
+        let cache = LeadCache::new(10 * small);
+        cache.put((0..10).map(|i| lead(&format!("{i}@x.io"), 1)));
+        assert_eq!(cache.usage(), (10, 10 * small));
+        let mut large = lead("big@x.io", 1);
+        large.profile.title = Some("t".repeat(4 * small));
+        let large_bytes = footprint(&large);
+        assert!(large_bytes > 4 * small);
+        cache.put([large]);
+        let (leads, bytes) = cache.usage();
+        assert!(bytes <= 10 * small, "{bytes} bytes held");
+        assert_eq!(leads, 1 + (10 * small - large_bytes) / small);
+        cache.take_many(&["big@x.io"]);
+        assert_eq!(
+            cache.usage().1,
+            bytes - large_bytes,
+            "a taken lead's bytes are freed"
         );
     }
 

@@ -43,8 +43,8 @@ use crate::{domain::LeadEvent, engine::RuleSet, error::ApiError};
 pub struct GroupCommitSettings {
     pub writers: usize,
     pub max_group: usize,
-    /// How many leads the writers keep in memory ([`LeadCache`]).
-    pub lead_cache: usize,
+    /// The bytes of leads the writers keep in memory ([`LeadCache`]).
+    pub lead_cache_bytes: usize,
 }
 
 /// A handle on the writer tasks; cheap to clone. The writers stop once every handle is dropped
@@ -122,7 +122,7 @@ impl GroupCommit {
         let writer = Writer {
             pool,
             rules,
-            cache: Arc::new(LeadCache::new(settings.lead_cache)),
+            cache: Arc::new(LeadCache::new(settings.lead_cache_bytes)),
         };
         let totals = Arc::new(Counters::default());
         let ahead = Arc::new(Ahead::default());
