@@ -4,17 +4,17 @@
 //!
 //! Run them alone with `cargo test --test api faults -- --nocapture` to see the figures.
 
+mod load;
+
 use std::{
-    collections::{BTreeMap, HashMap},
     path::Path,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use chrono::Utc;
 use leadrouter::{
     app::{self, AppState},
     config,
@@ -29,252 +29,13 @@ use sqlx::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use self::load::{
+    Target, as_is, assert_stored_once, now_stamped, nth_event, run_load, wait_for_recovery,
+};
 use crate::{
-    helpers::{ADMIN_KEY, TestApp, event},
+    helpers::{ADMIN_KEY, TestApp},
     startup::{Service, start},
 };
-
-const KINDS: [&str; 4] = [
-    "pricing_page_visit",
-    "demo_request",
-    "content_download",
-    "comparison_page_visit",
-];
-
-/// What a client saw: status codes by request kind, 503s without `Retry-After`, the slowest
-/// answer, and the events acknowledged (answered 2xx).
-#[derive(Debug, Default)]
-struct Tally {
-    posts: BTreeMap<u16, usize>,
-    reads: BTreeMap<u16, usize>,
-    unavailable_without_retry_after: usize,
-    /// Requests that got no HTTP answer at all (only when the process dies).
-    unanswered: usize,
-    slowest: Duration,
-    acked: Vec<String>,
-}
-
-impl Tally {
-    fn merge(&mut self, other: Tally) {
-        for (status, n) in other.posts {
-            *self.posts.entry(status).or_default() += n;
-        }
-        for (status, n) in other.reads {
-            *self.reads.entry(status).or_default() += n;
-        }
-        self.unavailable_without_retry_after += other.unavailable_without_retry_after;
-        self.unanswered += other.unanswered;
-        self.slowest = self.slowest.max(other.slowest);
-        self.acked.extend(other.acked);
-    }
-
-    fn note(&mut self, read: bool, answer: &Answer) {
-        let statuses = if read {
-            &mut self.reads
-        } else {
-            &mut self.posts
-        };
-        *statuses.entry(answer.status).or_default() += 1;
-        if answer.status == 503 && !answer.retry_after {
-            self.unavailable_without_retry_after += 1;
-        }
-        self.slowest = self.slowest.max(answer.took);
-    }
-
-    /// Every status seen, posts and reads together.
-    fn statuses(&self) -> BTreeMap<u16, usize> {
-        let mut all = self.posts.clone();
-        for (status, n) in &self.reads {
-            *all.entry(*status).or_default() += n;
-        }
-        all
-    }
-
-    fn assert_no_5xx_but_503(&self) {
-        let bad: Vec<u16> = self
-            .statuses()
-            .into_keys()
-            .filter(|s| *s >= 500 && *s != 503)
-            .collect();
-        assert!(bad.is_empty(), "5xx other than 503: {bad:?} in {self:?}");
-        assert_eq!(
-            self.unavailable_without_retry_after, 0,
-            "every 503 has Retry-After: {self:?}"
-        );
-    }
-}
-
-/// One HTTP answer.
-struct Answer {
-    status: u16,
-    retry_after: bool,
-    took: Duration,
-}
-
-/// Where the service listens and with which keys.
-#[derive(Clone)]
-struct Target {
-    base: String,
-    source_key: String,
-    client: reqwest::Client,
-}
-
-impl Target {
-    fn of(app: &TestApp) -> Self {
-        Target {
-            base: app.base.clone(),
-            source_key: app.source_key.clone(),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Option<Answer> {
-        let started = Instant::now();
-        let response = request.send().await.ok()?;
-        Some(Answer {
-            status: response.status().as_u16(),
-            retry_after: response.headers().contains_key("retry-after"),
-            took: started.elapsed(),
-        })
-    }
-
-    async fn post(&self, event: &Value) -> Option<Answer> {
-        let request = self
-            .client
-            .post(format!("{}/webhooks/events", self.base))
-            .bearer_auth(&self.source_key)
-            .json(event);
-        self.send(request).await
-    }
-
-    async fn read(&self, email: &str) -> Option<Answer> {
-        let request = self
-            .client
-            .get(format!("{}/api/v1/leads?email={email}", self.base))
-            .bearer_auth(ADMIN_KEY);
-        self.send(request).await
-    }
-}
-
-/// The `n`th event of a load: a few hundred leads, so that each gets several events, of
-/// varied types, arriving out of `occurred_at` order.
-fn nth_event(tag: &str, client: usize, n: usize) -> (String, String, Value) {
-    let id = format!("{tag}-{client}-{n}");
-    let seq = client * 7919 + n;
-    let lead = seq % 300;
-    let email = format!("lead{lead}@company{}.io", lead % 37);
-    let offset = chrono::Duration::minutes(-((seq * 37 % 1_440) as i64));
-    let event = event(&id, &email, KINDS[seq % KINDS.len()], offset);
-    (id, email, event)
-}
-
-/// Posts single events (and reads a lead every third one) until `stop`; requests that get no
-/// answer are counted, not retried.
-async fn client_load(
-    target: Target,
-    tag: &'static str,
-    client: usize,
-    stop: Arc<AtomicBool>,
-    stamp: fn(Value) -> Value,
-) -> Tally {
-    let mut tally = Tally::default();
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let (id, email, event) = nth_event(tag, client, n);
-        n += 1;
-        match target.post(&stamp(event)).await {
-            Some(answer) => {
-                if (200..300).contains(&answer.status) {
-                    tally.acked.push(id);
-                }
-                tally.note(false, &answer);
-            }
-            None => tally.unanswered += 1,
-        }
-        if n % 3 == 0 {
-            match target.read(&email).await {
-                Some(answer) => tally.note(true, &answer),
-                None => tally.unanswered += 1,
-            }
-        }
-    }
-    tally
-}
-
-/// Runs `clients` concurrent [`client_load`]s until `stop`, and adds up what they saw.
-async fn run_load(
-    target: &Target,
-    tag: &'static str,
-    clients: usize,
-    stop: &Arc<AtomicBool>,
-    stamp: fn(Value) -> Value,
-) -> tokio::task::JoinHandle<Tally> {
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| tokio::spawn(client_load(target.clone(), tag, c, stop.clone(), stamp)))
-        .collect();
-    tokio::spawn(async move {
-        let mut total = Tally::default();
-        for task in tasks {
-            total.merge(task.await.unwrap());
-        }
-        total
-    })
-}
-
-/// Events as the in-process app's clock (fixed at `t0`) wants them.
-fn as_is(event: Value) -> Value {
-    event
-}
-
-/// Posts fresh events until one is acknowledged: the service came back by itself.
-async fn wait_for_recovery(target: &Target, tag: &str) -> Duration {
-    let started = Instant::now();
-    for n in 0.. {
-        let (_, _, event) = nth_event(tag, 0, n);
-        let answer = target.post(&event).await.expect("the service answers");
-        if answer.status == 200 {
-            break;
-        }
-        assert!(
-            answer.status == 503 && answer.retry_after,
-            "while recovering: {}",
-            answer.status
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "no recovery within 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    started.elapsed()
-}
-
-/// How many times each of `ids` is stored (by `(source, event_id)`).
-async fn stored_counts(pool: &PgPool, ids: &[String]) -> HashMap<String, i64> {
-    sqlx::query_as::<_, (String, i64)>(
-        "select event_id, count(*) from lead_events \
-         where source = 'hubspot' and event_id = any($1) group by event_id",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect()
-}
-
-/// Asserts each of `acked` is stored exactly once; returns how many are missing.
-async fn assert_stored_once(pool: &PgPool, acked: &[String]) -> usize {
-    let counts = stored_counts(pool, acked).await;
-    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "stored more than once: {twice:?}");
-    let lost: Vec<_> = acked
-        .iter()
-        .filter(|id| !counts.contains_key(*id))
-        .collect();
-    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
-    lost.len()
-}
 
 /// Terminates every other backend of the test's database every 20 ms until `stop`, from a
 /// connection of its own; returns how many it terminated.
@@ -302,15 +63,15 @@ async fn a_terminated_connection_under_load_is_a_503_with_retry_after_never_a_50
     let app = TestApp::spawn(pool.clone()).await;
     let target = Target::of(&app);
     let stop = Arc::new(AtomicBool::new(false));
-    let killing = Arc::new(AtomicBool::new(false));
-    let load = run_load(&target, "t", 8, &stop, as_is).await;
+    let stop_killing = Arc::new(AtomicBool::new(false));
+    let load = run_load(&target, "t", 8, &stop, as_is);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let killer = tokio::spawn(terminate_backends(
         (*pool.connect_options()).clone(),
-        killing.clone(),
+        stop_killing.clone(),
     ));
     tokio::time::sleep(Duration::from_secs(3)).await;
-    killing.store(true, Ordering::Relaxed);
+    stop_killing.store(true, Ordering::Relaxed);
     let terminated = killer.await.unwrap();
     stop.store(true, Ordering::Relaxed);
     let mut tally = load.await.unwrap();
@@ -318,7 +79,7 @@ async fn a_terminated_connection_under_load_is_a_503_with_retry_after_never_a_50
 
     let recovered_in = wait_for_recovery(&target, "t-recovery").await;
     let after = Arc::new(AtomicBool::new(false));
-    let calm = run_load(&target, "t-after", 4, &after, as_is).await;
+    let calm = run_load(&target, "t-after", 4, &after, as_is);
     tokio::time::sleep(Duration::from_millis(500)).await;
     after.store(true, Ordering::Relaxed);
     let calm = calm.await.unwrap();
@@ -337,12 +98,13 @@ async fn a_terminated_connection_under_load_is_a_503_with_retry_after_never_a_50
         tally.acked.len()
     );
     tally.assert_no_5xx_but_503();
+    assert!(tally.statuses().contains_key(&503), "the faults were seen");
     assert_eq!(tally.unanswered, 0);
     tally.merge(calm);
     assert_stored_once(&app.pool, &tally.acked).await;
 }
 
-/// How long a request may wait for a pooled connection in [`ACQUIRE`]'s test.
+/// The acquire timeout of the pools in the tests that time their answers.
 const ACQUIRE: Duration = Duration::from_secs(1);
 
 /// The test's database refusing connections (`ALLOW_CONNECTIONS false`, its backends
@@ -429,7 +191,7 @@ async fn a_database_refusing_connections_answers_503_quickly_and_recovers(pool: 
 
     let outage = Outage::begin(&pool).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let load = run_load(&target, "r", 8, &stop, as_is).await;
+    let load = run_load(&target, "r", 8, &stop, as_is);
     let ready = {
         let request = target.client.get(format!("{}/readyz", target.base));
         target.send(request).await.unwrap()
@@ -442,7 +204,12 @@ async fn a_database_refusing_connections_answers_503_quickly_and_recovers(pool: 
 
     let recovered_in = wait_for_recovery(&target, "r-recovery").await;
     let after = Arc::new(AtomicBool::new(false));
-    let calm = run_load(&target, "r-after", 4, &after, as_is).await;
+    let ready_after = {
+        let request = target.client.get(format!("{}/readyz", target.base));
+        target.send(request).await.unwrap().status
+    };
+    assert_eq!(ready_after, 200, "/readyz once the database is back");
+    let calm = run_load(&target, "r-after", 4, &after, as_is);
     tokio::time::sleep(Duration::from_millis(500)).await;
     after.store(true, Ordering::Relaxed);
     let calm = calm.await.unwrap();
@@ -483,16 +250,6 @@ async fn a_database_refusing_connections_answers_503_quickly_and_recovers(pool: 
     assert_stored_once(&app.pool, &acked).await;
 }
 
-/// Events stamped near the real clock, as the real binary reads it.
-fn now_stamped(mut event: Value) -> Value {
-    let offset = chrono::DateTime::parse_from_rfc3339(event["occurred_at"].as_str().unwrap())
-        .unwrap()
-        .with_timezone(&Utc)
-        - crate::helpers::t0();
-    event["occurred_at"] = json!((Utc::now() + offset).to_rfc3339());
-    event
-}
-
 /// The real binary killed with SIGKILL under load, three times, and restarted on the same
 /// database: every acknowledged event is stored exactly once, and every lead's stored scores
 /// are what refolding its stored events gives (a dry-run rescore finds nothing to change).
@@ -521,7 +278,7 @@ async fn kill_9_under_load_loses_no_acknowledged_event(pool: PgPool) {
             client: client.clone(),
         };
         let stop = Arc::new(AtomicBool::new(false));
-        let load = run_load(&target, tag, 8, &stop, now_stamped).await;
+        let load = run_load(&target, tag, 8, &stop, now_stamped);
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         kill_9(&mut service);
         stop.store(true, Ordering::Relaxed);
@@ -615,7 +372,7 @@ async fn posts_to_a_database_refusing_tcp_answer_503_within_the_acquire_timeout(
         client: reqwest::Client::new(),
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let load = run_load(&target, "down", 8, &stop, now_stamped).await;
+    let load = run_load(&target, "down", 8, &stop, now_stamped);
     let ready = target
         .send(target.client.get(format!("{}/readyz", target.base)))
         .await
