@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{ADMIN_KEY, TestApp, event, t0};
+use crate::helpers::{ADMIN_KEY, TestApp, event, t0, vp_profile};
 
 const KINDS: [&str; 4] = [
     "pricing_page_visit",
@@ -139,14 +139,18 @@ impl Target {
 }
 
 /// The `n`th event of a load: a few hundred leads, so that each gets several events, of
-/// varied types, arriving out of `occurred_at` order.
+/// varied types, arriving out of `occurred_at` order; a third of the leads carry the VP
+/// profile (fit 70), so their intent makes them MQLs and ingest hands them off.
 pub(super) fn nth_event(tag: &str, client: usize, n: usize) -> (String, String, Value) {
     let id = format!("{tag}-{client}-{n}");
     let seq = client * 7919 + n;
     let lead = seq % 300;
     let email = format!("lead{lead}@company{}.io", lead % 37);
     let offset = chrono::Duration::minutes(-((seq * 37 % 1_440) as i64));
-    let event = event(&id, &email, KINDS[seq % KINDS.len()], offset);
+    let mut event = event(&id, &email, KINDS[seq % KINDS.len()], offset);
+    if lead % 3 == 0 {
+        event["lead"] = vp_profile(&email);
+    }
     (id, email, event)
 }
 
