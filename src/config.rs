@@ -95,6 +95,8 @@ pub struct JobSettings {
 pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     pub max_connections: u32,
+    /// How long a request waits for a pooled connection before it is answered 503 with
+    /// `Retry-After`: during a database outage, about the longest any request waits.
     pub acquire_timeout_secs: u64,
 }
 
@@ -244,6 +246,14 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     }
     if settings.server.max_connections == 0 {
         return Err(bad("server.max_connections", "must be at least 1"));
+    }
+    // Past the request timeout, a database outage would be a 408 instead of a 503.
+    let acquire = settings.database.acquire_timeout_secs;
+    if acquire == 0 || acquire >= settings.server.request_timeout_secs {
+        return Err(bad(
+            "database.acquire_timeout_secs",
+            "must be at least 1 and below server.request_timeout_secs",
+        ));
     }
     if let Some(key) = &settings.auth.admin_key {
         if key.expose().chars().count() < MIN_ADMIN_KEY_CHARS {
@@ -413,6 +423,30 @@ mod tests {
             ),
             "{error}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_acquire_timeout_is_positive_and_below_the_request_timeout() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-acquire-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/default.toml");
+        assert!(shipped.contains("acquire_timeout_secs = 5"));
+        for bad in ["0", "30"] {
+            std::fs::write(
+                dir.join("default.toml"),
+                shipped.replace(
+                    "acquire_timeout_secs = 5",
+                    &format!("acquire_timeout_secs = {bad}"),
+                ),
+            )
+            .unwrap();
+            let error = load_settings(&dir).unwrap_err().to_string();
+            assert!(
+                error.contains("default.toml: database.acquire_timeout_secs: must be at least 1"),
+                "{bad}: {error}"
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

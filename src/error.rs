@@ -61,9 +61,18 @@ pub enum ApiError {
     /// The database is overloaded or a transaction lost a race; the client should retry.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot be reached, or the connection to it was lost (see
+    /// [`DbFailure::Unreachable`]). Answered like [`ApiError::Unavailable`]; kept apart so
+    /// that ingest does not retry, event by event, against a database that is down.
+    #[error("the database cannot be reached: {0}")]
+    DatabaseUnreachable(String),
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
+
+/// What a 503 asks the client to wait before retrying, in seconds (`Retry-After`). Short:
+/// a lost race clears at once, and a database outage is noticed by the next request anyway.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 impl ApiError {
     /// A single-field validation failure.
@@ -80,7 +89,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) | ApiError::ConflictWithFacts { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DatabaseUnreachable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,25 +104,98 @@ impl ApiError {
             },
             // The cause goes to the log (see `http::problems`), never to the client.
             ApiError::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
+            // The driver's words go to the log; the client learns only to come back.
+            ApiError::DatabaseUnreachable(_) => {
+                "the database cannot be reached right now; retry shortly".to_owned()
+            }
             other => other.to_string(),
         }
     }
 }
 
+/// What a database error means for the client; [`classify`] decides, in one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbFailure {
+    /// No such row: 404.
+    NotFound,
+    /// A transaction lost a race (serialization failure, deadlock, lock not available): 503,
+    /// and safe to retry at once.
+    Contention,
+    /// The database cannot be reached or the connection to it was lost: refused, reset,
+    /// terminated by an administrator, not accepting connections, out of connection slots,
+    /// an I/O error, or no pooled connection within the acquire timeout. 503.
+    Unreachable,
+    /// A text value PostgreSQL cannot store (a NUL character): 422 on `body`.
+    UnstorableText,
+    /// Anything else is a bug or a broken invariant: 500.
+    Other,
+}
+
+/// Classifies a database error by its kind and, for errors from PostgreSQL, its SQLSTATE
+/// (<https://www.postgresql.org/docs/current/errcodes-appendix.html>).
+pub fn classify(error: &sqlx::Error) -> DbFailure {
+    match error {
+        sqlx::Error::RowNotFound => DbFailure::NotFound,
+        // A backend killed under a request can surface as a socket error, a TLS error, or a
+        // message the driver did not expect; the pool gives up or is gone.
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => DbFailure::Unreachable,
+        sqlx::Error::Database(db) => classify_sqlstate(db.code().as_deref().unwrap_or("")),
+        _ => DbFailure::Other,
+    }
+}
+
+fn classify_sqlstate(code: &str) -> DbFailure {
+    match code {
+        // serialization_failure, deadlock_detected, lock_not_available.
+        "40001" | "40P01" | "55P03" => DbFailure::Contention,
+        // admin_shutdown, crash_shutdown, cannot_connect_now; object_not_in_prerequisite_state
+        // (as in "database does not allow connections"); io_error.
+        "57P01" | "57P02" | "57P03" | "55000" | "58030" => DbFailure::Unreachable,
+        // Class 08, connection exception; class 53, insufficient resources (53300
+        // too_many_connections, out of memory or disk).
+        _ if code.starts_with("08") || code.starts_with("53") => DbFailure::Unreachable,
+        // character_not_in_repertoire, untranslatable_character.
+        "22021" | "22P05" => DbFailure::UnstorableText,
+        _ => DbFailure::Other,
+    }
+}
+
+/// The client's answer for a classified database error; `None` for [`DbFailure::Other`].
+fn known_db_error(error: &sqlx::Error) -> Option<ApiError> {
+    Some(match classify(error) {
+        DbFailure::NotFound => ApiError::NotFound("resource".to_owned()),
+        DbFailure::Contention => {
+            ApiError::Unavailable("a concurrent update got in the way".to_owned())
+        }
+        DbFailure::Unreachable => ApiError::DatabaseUnreachable(error.to_string()),
+        DbFailure::UnstorableText => ApiError::field(
+            "body",
+            "a text value holds a character PostgreSQL cannot store (NUL)",
+        ),
+        DbFailure::Other => return None,
+    })
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::RowNotFound => ApiError::NotFound("resource".to_owned()),
-            sqlx::Error::PoolTimedOut => ApiError::Unavailable("the database is busy".to_owned()),
-            sqlx::Error::Database(db) => match db.code().as_deref() {
-                // serialization_failure, deadlock_detected, lock_not_available: safe to retry.
-                Some("40001" | "40P01" | "55P03") => {
-                    ApiError::Unavailable("a concurrent update got in the way".to_owned())
-                }
-                _ => ApiError::Internal(error.into()),
-            },
-            _ => ApiError::Internal(error.into()),
-        }
+        known_db_error(&error).unwrap_or_else(|| ApiError::Internal(error.into()))
+    }
+}
+
+/// A database error keeps its meaning however much context wraps it, so an outage is never
+/// a 500 because it passed through `anyhow`.
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        let known = error
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<sqlx::Error>())
+            .and_then(known_db_error);
+        known.unwrap_or(ApiError::Internal(error))
     }
 }
 
@@ -168,7 +252,9 @@ impl IntoResponse for ApiError {
         let detail = self.detail();
         let cause = match &self {
             ApiError::Internal(e) => Some(format!("{e:#}")),
-            ApiError::Unavailable(reason) => Some(reason.clone()),
+            ApiError::Unavailable(reason) | ApiError::DatabaseUnreachable(reason) => {
+                Some(reason.clone())
+            }
             _ => None,
         };
         let (errors, facts) = match self {
@@ -180,7 +266,7 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         // RFC 9110 §11.6.1: a 401 says which scheme would be accepted.
         if status == StatusCode::UNAUTHORIZED {
@@ -194,5 +280,154 @@ impl IntoResponse for ApiError {
                 .insert(InternalCause(std::sync::Arc::new(cause)));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{borrow::Cow, io};
+
+    use anyhow::Context;
+
+    use super::*;
+
+    /// A PostgreSQL error carrying only its SQLSTATE.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn db(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Sqlstate(code)))
+    }
+
+    fn status_of(error: impl Into<ApiError>) -> StatusCode {
+        error.into().status()
+    }
+
+    #[test]
+    fn connection_failures_of_the_driver_and_the_pool_are_unreachable() {
+        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
+        let errors = [
+            sqlx::Error::Io(refused),
+            sqlx::Error::Io(reset),
+            sqlx::Error::Tls("handshake failed".into()),
+            sqlx::Error::Protocol("unexpected message".to_owned()),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+        ];
+        for error in errors {
+            assert_eq!(classify(&error), DbFailure::Unreachable, "{error}");
+            assert_eq!(status_of(error), StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
+
+    #[test]
+    fn connection_exceptions_class_08_are_unreachable() {
+        for code in ["08000", "08001", "08003", "08006", "08P01"] {
+            assert_eq!(classify(&db(code)), DbFailure::Unreachable, "{code}");
+        }
+    }
+
+    #[test]
+    fn shutdowns_and_refused_connections_are_unreachable() {
+        // admin_shutdown (pg_terminate_backend), crash_shutdown, cannot_connect_now, and
+        // 55000 as in "database does not allow connections".
+        for code in ["57P01", "57P02", "57P03", "55000"] {
+            assert_eq!(classify(&db(code)), DbFailure::Unreachable, "{code}");
+            assert_eq!(status_of(db(code)), StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
+
+    #[test]
+    fn insufficient_resources_class_53_and_io_errors_are_unreachable() {
+        for code in ["53000", "53100", "53200", "53300", "53400", "58030"] {
+            assert_eq!(classify(&db(code)), DbFailure::Unreachable, "{code}");
+        }
+    }
+
+    #[test]
+    fn lost_races_are_contention_and_retryable() {
+        for code in ["40001", "40P01", "55P03"] {
+            assert_eq!(classify(&db(code)), DbFailure::Contention, "{code}");
+            assert!(matches!(ApiError::from(db(code)), ApiError::Unavailable(_)));
+        }
+    }
+
+    #[test]
+    fn text_postgres_cannot_store_is_a_422_on_the_body() {
+        for code in ["22021", "22P05"] {
+            assert_eq!(classify(&db(code)), DbFailure::UnstorableText, "{code}");
+            let ApiError::Validation(errors) = ApiError::from(db(code)) else {
+                panic!("{code} is a validation error");
+            };
+            assert_eq!(errors[0].field, "body");
+        }
+    }
+
+    #[test]
+    fn a_missing_row_is_a_404_and_other_errors_are_500s() {
+        assert_eq!(classify(&sqlx::Error::RowNotFound), DbFailure::NotFound);
+        assert_eq!(status_of(sqlx::Error::RowNotFound), StatusCode::NOT_FOUND);
+        for code in ["23505", "42P01", "22P02"] {
+            assert_eq!(classify(&db(code)), DbFailure::Other, "{code}");
+            assert_eq!(status_of(db(code)), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        let decode = sqlx::Error::ColumnNotFound("x".to_owned());
+        assert_eq!(classify(&decode), DbFailure::Other);
+    }
+
+    #[test]
+    fn a_database_outage_wrapped_in_anyhow_context_is_still_a_503() {
+        let wrapped = Err::<(), _>(db("57P01"))
+            .context("reading the lead")
+            .context("ingesting")
+            .unwrap_err();
+        let error = ApiError::from(wrapped);
+        assert!(
+            matches!(error, ApiError::DatabaseUnreachable(_)),
+            "{error:?}"
+        );
+        let plain = ApiError::from(anyhow::anyhow!("a broken invariant"));
+        assert_eq!(plain.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn every_503_says_when_to_retry() {
+        let response = ApiError::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[header::RETRY_AFTER],
+            RETRY_AFTER_SECS.to_string().as_str()
+        );
     }
 }

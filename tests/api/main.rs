@@ -8,6 +8,7 @@ mod calibration;
 mod concurrency;
 mod dashboard;
 mod disqualification;
+mod faults;
 mod funnel_seed;
 mod fuzz;
 mod handoff;

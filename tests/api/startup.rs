@@ -8,7 +8,7 @@ use std::{
 
 use sqlx::PgPool;
 
-fn service() -> Command {
+pub(crate) fn service() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadrouter"));
     // A key exported in the developer's shell must not change what these tests see.
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -73,7 +73,7 @@ fn a_short_admin_key_stops_start_up_naming_the_key() {
 
 /// The running binary. A test that fails before [`stop`] kills it when it unwinds, so no
 /// service outlives its test.
-struct Service(Child);
+pub(crate) struct Service(pub(crate) Child);
 
 impl Drop for Service {
     fn drop(&mut self) {
@@ -85,7 +85,7 @@ impl Drop for Service {
 }
 
 /// Starts the binary on the test's database with `env`, and waits until it is ready.
-async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Service, u16) {
+pub(crate) async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Service, u16) {
     start_with(pool, env, |_| {}).await
 }
 

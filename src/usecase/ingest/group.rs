@@ -17,6 +17,11 @@
 //! (at c=64, 140 to 330 µs of 30 events' encoding alone). A group sharing a lead with the one
 //! being written is planned only after it: read now, that lead would be at the version
 //! before, and the write would fail its version check.
+//!
+//! When the database is out of reach, a request is answered 503 within about the pool's
+//! acquire timeout from when it was queued: a writer waits for a connection no longer than
+//! its group's oldest request allows, and a group that failed for want of the database is
+//! answered 503 at once rather than replayed event by event against it.
 
 use std::{
     collections::HashSet,
@@ -107,6 +112,9 @@ impl Counters {
 struct Pending {
     event: LeadEvent,
     now: DateTime<Utc>,
+    /// When the request was queued: it waits for a connection at most the acquire timeout
+    /// from then.
+    queued: Instant,
     reply: Reply,
 }
 
@@ -171,7 +179,12 @@ impl GroupCommit {
         let (reply, answer) = oneshot::channel();
         let stopped = || ApiError::Unavailable("the event writers are shutting down".to_owned());
         self.queue
-            .send(Pending { event, now, reply })
+            .send(Pending {
+                event,
+                now,
+                queued: Instant::now(),
+                reply,
+            })
             .await
             .map_err(|_| stopped())?;
         self.ahead
@@ -318,7 +331,7 @@ async fn plan_ahead(
     }
     let mut group = Group::of(taken);
     let planned = async {
-        let conn = reader.get(&writer.pool).await?;
+        let conn = reader.get(&writer.pool, group.queued).await?;
         optimistic::plan(
             conn,
             &writer.rules,
@@ -347,6 +360,9 @@ struct Group {
     answers: Vec<Answer>,
     /// The latest request's time: the group is written as of then.
     now: DateTime<Utc>,
+    /// The oldest request's time queued: the group waits for a connection no longer than the
+    /// acquire timeout from then.
+    queued: Instant,
     planned: Option<Planned>,
 }
 
@@ -356,6 +372,11 @@ impl Group {
             .iter()
             .map(|p| p.now)
             .max()
+            .expect("a group is never empty");
+        let queued = taken
+            .iter()
+            .map(|p| p.queued)
+            .min()
             .expect("a group is never empty");
         // Moved, not cloned: a clone copied each event's profile and properties on the
         // writer, whose work between statements holds up every queued request.
@@ -367,6 +388,7 @@ impl Group {
             events,
             answers,
             now,
+            queued,
             planned: None,
         }
     }
@@ -390,11 +412,16 @@ struct HeldConnection {
 
 impl HeldConnection {
     /// The kept connection, or a tested one from the pool if none is kept or it idled past
-    /// [`KEEP_IDLE`].
-    async fn get(&mut self, pool: &PgPool) -> Result<&mut PoolConnection<Postgres>, ApiError> {
+    /// [`KEEP_IDLE`], waited for no longer than [`acquire_by`] allows for a group queued
+    /// since `queued`.
+    async fn get(
+        &mut self,
+        pool: &PgPool,
+        queued: Instant,
+    ) -> Result<&mut PoolConnection<Postgres>, ApiError> {
         self.expire();
         if self.conn.is_none() {
-            self.conn = Some((pool.acquire().await?, Instant::now()));
+            self.conn = Some((acquire_by(pool, queued).await?, Instant::now()));
         }
         let (conn, used) = self.conn.as_mut().expect("a connection was just taken");
         *used = Instant::now();
@@ -441,13 +468,27 @@ impl HeldConnection {
         group: &Group,
         planned: Option<Planned>,
     ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
-        let conn = self.get(&writer.pool).await?;
+        let conn = self.get(&writer.pool, group.queued).await?;
         write_events(writer, conn, group.now, &group.events, planned).await
     }
 }
 
+/// A connection from `pool` for a group whose oldest request was queued at `queued`, waited
+/// for until the pool's acquire timeout from then. A group taken after one that waited in
+/// vain for the database would otherwise wait as long again, and its requests twice that.
+async fn acquire_by(pool: &PgPool, queued: Instant) -> Result<PoolConnection<Postgres>, ApiError> {
+    let deadline = queued + pool.options().get_acquire_timeout();
+    match tokio::time::timeout_at(deadline.into(), pool.acquire()).await {
+        Ok(acquired) => Ok(acquired?),
+        Err(_) => Err(ApiError::DatabaseUnreachable(
+            "no database connection within the acquire timeout".to_owned(),
+        )),
+    }
+}
+
 /// Writes one group; returns its requests' outcomes, to answer. If the group failed, its
-/// events are written one by one and answered here.
+/// events are written one by one and answered here, unless the database is out of reach:
+/// then every request is answered 503 at once.
 async fn write_group(
     writer: &Writer,
     held: &mut HeldConnection,
@@ -460,13 +501,29 @@ async fn write_group(
             owed,
             now: group.now,
         }),
+        // Replaying the events one by one would only fail each in turn, as slowly.
+        Err(ApiError::DatabaseUnreachable(why)) => {
+            tracing::warn!(events = group.events.len(), error = %why, "group failed: the database is out of reach");
+            for (_, reply) in group.answers {
+                let _ = reply.send(Err(ApiError::DatabaseUnreachable(why.clone())));
+            }
+            None
+        }
         // Write alone whatever a failed group held, so one event's failure stays its own.
         Err(error) if group.events.len() > 1 => {
             tracing::warn!(events = group.events.len(), error = %error, "group failed; writing its events one by one");
+            let mut unreachable: Option<String> = None;
             for (event, (now, reply)) in group.events.into_iter().zip(group.answers) {
-                let result = write_and_hand_off(writer, now, &[event])
-                    .await
-                    .map(|mut outcomes| outcomes.remove(0));
+                let result = match &unreachable {
+                    // The database went away meanwhile: the rest would fail as the last did.
+                    Some(why) => Err(ApiError::DatabaseUnreachable(why.clone())),
+                    None => write_and_hand_off(writer, now, &[event])
+                        .await
+                        .map(|mut outcomes| outcomes.remove(0)),
+                };
+                if let Err(ApiError::DatabaseUnreachable(why)) = &result {
+                    unreachable = Some(why.clone());
+                }
                 let _ = reply.send(result);
             }
             None
