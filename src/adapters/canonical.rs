@@ -541,7 +541,10 @@ mod tests {
             "the limit counts characters, not bytes"
         );
 
-        let big = format!(r#""x":"{}""#, "a".repeat(MAX_PROPERTIES_BYTES));
+        let big = (0..=MAX_PROPERTIES_BYTES / 1_000)
+            .map(|i| format!(r#""k{i}":"{}""#, "a".repeat(1_000)))
+            .collect::<Vec<_>>()
+            .join(",");
         let body = GOOD.replacen('{', &format!(r#"{{"properties":{{{big}}},"#), 1);
         assert_eq!(fields(parse(&body)), ["properties"]);
         let deep = format!(

@@ -3,9 +3,9 @@
 use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, event, problem_fields};
+use crate::test_db::TestDb;
 
 const CSV: Option<&str> = Some("text/csv");
 const JSON: Option<&str> = Some("application/json");
@@ -50,8 +50,10 @@ async fn lead_tier(app: &TestApp, email: &str) -> Option<i16> {
         .unwrap()
 }
 
-#[sqlx::test]
-async fn an_account_is_created_then_updated(pool: PgPool) {
+#[tokio::test]
+async fn an_account_is_created_then_updated() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (status, created) = post_account(
         &app,
@@ -92,8 +94,10 @@ async fn an_account_is_created_then_updated(pool: PgPool) {
     assert_eq!(app.count("accounts").await, 1);
 }
 
-#[sqlx::test]
-async fn a_tier_outside_the_list_is_named(pool: PgPool) {
+#[tokio::test]
+async fn a_tier_outside_the_list_is_named() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for tier in [0, 4, -1, 70_000] {
         let problem = assert_problem(
@@ -109,8 +113,10 @@ async fn a_tier_outside_the_list_is_named(pool: PgPool) {
     assert_eq!(app.count("accounts").await, 0);
 }
 
-#[sqlx::test]
-async fn a_bad_domain_is_named(pool: PgPool) {
+#[tokio::test]
+async fn a_bad_domain_is_named() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for domain in [
         json!("https://acme.io"),
@@ -133,8 +139,10 @@ async fn a_bad_domain_is_named(pool: PgPool) {
     assert_eq!(app.count("accounts").await, 0);
 }
 
-#[sqlx::test]
-async fn a_bad_owner_email_is_named(pool: PgPool) {
+#[tokio::test]
+async fn a_bad_owner_email_is_named() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let problem = assert_problem(
         post_account(
@@ -152,8 +160,10 @@ async fn a_bad_owner_email_is_named(pool: PgPool) {
     assert_eq!(app.count("accounts").await, 0);
 }
 
-#[sqlx::test]
-async fn unknown_fields_and_wrong_types_are_named(pool: PgPool) {
+#[tokio::test]
+async fn unknown_fields_and_wrong_types_are_named() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     assert_problem(
         post_account(&app, &json!({"domain": "acme.io", "colour": "red"})).await,
@@ -178,8 +188,10 @@ async fn unknown_fields_and_wrong_types_are_named(pool: PgPool) {
     assert_eq!(app.count("accounts").await, 0);
 }
 
-#[sqlx::test]
-async fn a_csv_import_creates_and_updates_in_one_go(pool: PgPool) {
+#[tokio::test]
+async fn a_csv_import_creates_and_updates_in_one_go() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, beta) = post_account(&app, &json!({"domain": "beta.io", "name": "Beta"})).await;
     let csv = "tier,Domain,name,owner_email\n\
@@ -199,8 +211,10 @@ async fn a_csv_import_creates_and_updates_in_one_go(pool: PgPool) {
     assert_eq!(account(&app, "gamma.io").await["tier"], Value::Null);
 }
 
-#[sqlx::test]
-async fn a_csv_with_one_bad_row_writes_nothing(pool: PgPool) {
+#[tokio::test]
+async fn a_csv_with_one_bad_row_writes_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     post_account(&app, &json!({"domain": "acme.io", "tier": 3})).await;
     let before = app.count("accounts").await;
@@ -230,8 +244,10 @@ async fn a_csv_with_one_bad_row_writes_nothing(pool: PgPool) {
     assert_eq!(app.count("accounts").await, before);
 }
 
-#[sqlx::test]
-async fn a_json_import_names_rows_by_path(pool: PgPool) {
+#[tokio::test]
+async fn a_json_import_names_rows_by_path() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let body = json!([
         {"domain": "acme.io", "name": "Acme", "tier": 1},
@@ -268,8 +284,10 @@ async fn a_json_import_names_rows_by_path(pool: PgPool) {
     assert_eq!(account(&app, "beta.io").await["tier"], 2);
 }
 
-#[sqlx::test]
-async fn an_import_in_another_format_is_415(pool: PgPool) {
+#[tokio::test]
+async fn an_import_in_another_format_is_415() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let csv = "domain,tier\nacme.io,1\n";
     for content_type in [Some("text/plain"), Some("application/xml"), None] {
@@ -292,8 +310,10 @@ async fn an_import_in_another_format_is_415(pool: PgPool) {
     assert_eq!(app.count("accounts").await, 0);
 }
 
-#[sqlx::test]
-async fn a_domain_repeated_in_an_import_names_the_later_row(pool: PgPool) {
+#[tokio::test]
+async fn a_domain_repeated_in_an_import_names_the_later_row() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let problem = assert_problem(
         import(&app, CSV, "domain,tier\nacme.io,1\nbeta.io,2\nACME.io,3\n").await,
@@ -315,8 +335,10 @@ async fn a_domain_repeated_in_an_import_names_the_later_row(pool: PgPool) {
     assert_eq!(app.count("accounts").await, 0);
 }
 
-#[sqlx::test]
-async fn a_bad_header_or_size_rejects_the_import(pool: PgPool) {
+#[tokio::test]
+async fn a_bad_header_or_size_rejects_the_import() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     assert_problem(
@@ -341,8 +363,10 @@ async fn a_bad_header_or_size_rejects_the_import(pool: PgPool) {
     assert_eq!(app.count("accounts").await, 0);
 }
 
-#[sqlx::test]
-async fn an_unknown_account_is_404(pool: PgPool) {
+#[tokio::test]
+async fn an_unknown_account_is_404() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (status, problem) = app.get("/api/v1/accounts/nobody.io").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem:#}");
@@ -353,8 +377,10 @@ async fn an_unknown_account_is_404(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn imported_tiers_reach_the_accounts_leads(pool: PgPool) {
+#[tokio::test]
+async fn imported_tiers_reach_the_accounts_leads() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let email = "someone@acme.io";
     app.ingest(&event("e1", email, "page_view", Duration::zero()))

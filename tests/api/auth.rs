@@ -10,10 +10,11 @@ use leadrouter::domain::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sqlx::PgPool;
+
 use uuid::Uuid;
 
 use crate::helpers::{ADMIN_KEY, TestApp, problem_fields, vp_event};
+use crate::test_db::TestDb;
 
 /// No role at all: the endpoint answers without a key.
 const OPEN: &[Role] = &[];
@@ -199,8 +200,10 @@ fn the_walk_covers_every_endpoint_the_service_serves() {
 
 /// Every endpoint with every role, no key, an unknown key and a revoked key: 401 without a
 /// valid key, 403 for a role the policy leaves out, the handler's own answer otherwise.
-#[sqlx::test]
-async fn every_endpoint_answers_each_role_as_the_policy_says(pool: PgPool) {
+#[tokio::test]
+async fn every_endpoint_answers_each_role_as_the_policy_says() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut keys: Vec<(String, Option<Role>)> = vec![(ADMIN_KEY.to_owned(), Some(Admin))];
     for role in Role::ALL {
@@ -267,8 +270,10 @@ async fn every_endpoint_answers_each_role_as_the_policy_says(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
-async fn a_minted_key_is_shown_once_and_stored_only_as_its_hash(pool: PgPool) {
+#[tokio::test]
+async fn a_minted_key_is_shown_once_and_stored_only_as_its_hash() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let rep_id = Uuid::new_v4();
     let response = app
@@ -317,8 +322,10 @@ async fn a_minted_key_is_shown_once_and_stored_only_as_its_hash(pool: PgPool) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the key works");
 }
 
-#[sqlx::test]
-async fn a_revoked_key_is_refused_from_then_on(pool: PgPool) {
+#[tokio::test]
+async fn a_revoked_key_is_refused_from_then_on() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let key = app.mint_key(Ops, None).await;
     let (status, _) = app.with_key(&key).get("/api/v1/suppression").await;
@@ -352,8 +359,10 @@ async fn a_revoked_key_is_refused_from_then_on(pool: PgPool) {
     assert_eq!(problem_fields(&problem), ["id"]);
 }
 
-#[sqlx::test]
-async fn bad_mint_requests_are_422s_naming_the_field_and_write_nothing(pool: PgPool) {
+#[tokio::test]
+async fn bad_mint_requests_are_422s_naming_the_field_and_write_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let rep = Uuid::new_v4();
     for (body, field) in [
@@ -394,8 +403,10 @@ async fn bad_mint_requests_are_422s_naming_the_field_and_write_nothing(pool: PgP
 }
 
 /// Both headers carry a key; a 401 says which scheme to use and 403 names the role.
-#[sqlx::test]
-async fn keys_come_as_bearer_or_x_api_key_and_refusals_explain_themselves(pool: PgPool) {
+#[tokio::test]
+async fn keys_come_as_bearer_or_x_api_key_and_refusals_explain_themselves() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let key = app.mint_key(Manager, Some(Uuid::new_v4())).await;
     let url = format!("{}/api/v1/review-queue", app.base);
@@ -438,8 +449,10 @@ async fn keys_come_as_bearer_or_x_api_key_and_refusals_explain_themselves(pool: 
 }
 
 /// Human actions are recorded under the caller's name, not a fixed "ops".
-#[sqlx::test]
-async fn reinstatement_records_the_callers_actor(pool: PgPool) {
+#[tokio::test]
+async fn reinstatement_records_the_callers_actor() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let event = vp_event("c1", "bob@rivalcorp.com", "page_view", Duration::zero());
     let id = app.ingest(&event).await["results"][0]["lead_id"]

@@ -4,9 +4,9 @@
 use leadrouter::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, problem_fields};
+use crate::test_db::TestDb;
 
 const BACKTEST: &str = "/api/v1/scoring/backtest";
 
@@ -61,8 +61,10 @@ fn cell(answer: &Value, fit: i64, intent: f64) -> (f64, f64, bool) {
     )
 }
 
-#[sqlx::test]
-async fn backtest_reports_capture_rates_and_the_threshold_sweep(pool: PgPool) {
+#[tokio::test]
+async fn backtest_reports_capture_rates_and_the_threshold_sweep() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let ops = app.as_role(Role::Ops).await;
     let records = example_records();
@@ -122,8 +124,10 @@ async fn backtest_reports_capture_rates_and_the_threshold_sweep(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn candidate_rules_change_the_backtest(pool: PgPool) {
+#[tokio::test]
+async fn candidate_rules_change_the_backtest() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let body = json!({"records": example_records(), "rules": {"mql": {"fit": 55}}});
     let (status, answer) = app.post_json(BACKTEST, &body).await;
@@ -146,8 +150,10 @@ async fn candidate_rules_change_the_backtest(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn bad_backtests_are_422s_naming_the_key(pool: PgPool) {
+#[tokio::test]
+async fn bad_backtests_are_422s_naming_the_key() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let records = example_records();
     let cases = [

@@ -4,9 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use leadrouter::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, event, problem_fields, t0, vp_event, vp_profile};
+use crate::test_db::TestDb;
 
 const PREVIEW: &str = "/api/v1/scoring/preview";
 
@@ -29,8 +29,10 @@ async fn write_counts(app: &TestApp) -> Vec<i64> {
     counts
 }
 
-#[sqlx::test]
-async fn preview_gives_the_design_numbers_and_writes_nothing(pool: PgPool) {
+#[tokio::test]
+async fn preview_gives_the_design_numbers_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let ops = app.as_role(Role::Ops).await;
     let before = write_counts(&app).await;
@@ -103,8 +105,10 @@ async fn preview_gives_the_design_numbers_and_writes_nothing(pool: PgPool) {
     assert_eq!(write_counts(&app).await, before, "a preview writes nothing");
 }
 
-#[sqlx::test]
-async fn preview_as_of_decays_intent_and_leaves_later_events_out(pool: PgPool) {
+#[tokio::test]
+async fn preview_as_of_decays_intent_and_leaves_later_events_out() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let body = json!({"as_of": (t0() + Duration::days(31)).to_rfc3339(), "records": [
         record(vp_profile("jane@acme.io"), vec![
@@ -124,8 +128,10 @@ async fn preview_as_of_decays_intent_and_leaves_later_events_out(pool: PgPool) {
     assert_eq!(jane["events_after_as_of"], 1);
 }
 
-#[sqlx::test]
-async fn preview_refuses_bad_input_naming_each_field(pool: PgPool) {
+#[tokio::test]
+async fn preview_refuses_bad_input_naming_each_field() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let one = || record(json!({"email": "a@acme.io"}), vec![]);
     let too_many = json!({"records": vec![one(); 1_001]});
@@ -204,8 +210,10 @@ async fn live(app: &TestApp, events: &[Value], end: DateTime<Utc>) -> Value {
 
 /// The same events, posted live when they occur and sent to the preview, give the same fit,
 /// intent, stage, disqualification and segment: both run the same engine.
-#[sqlx::test]
-async fn preview_agrees_with_live_ingestion(pool: PgPool) {
+#[tokio::test]
+async fn preview_agrees_with_live_ingestion() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (status, _) = app
         .post_json("/api/v1/accounts", &json!({"domain": "acme.io", "tier": 2}))

@@ -2,9 +2,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, event};
+use crate::test_db::TestDb;
 
 const KINDS: [(&str, f64); 4] = [
     ("demo_request", 50.0),
@@ -15,10 +15,10 @@ const KINDS: [(&str, f64); 4] = [
 
 /// 100 events for an email nobody has seen, all in flight at once: one lead, every point
 /// counted, the latest title kept, and the MQL transition recorded exactly once.
-#[sqlx::test]
-async fn hundred_concurrent_events_for_one_new_email_make_one_lead_with_the_exact_intent(
-    pool: PgPool,
-) {
+#[tokio::test]
+async fn hundred_concurrent_events_for_one_new_email_make_one_lead_with_the_exact_intent() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = Arc::new(TestApp::spawn(pool).await);
     let mut expected = 0.0;
     let mut requests = Vec::new();
@@ -66,8 +66,10 @@ async fn hundred_concurrent_events_for_one_new_email_make_one_lead_with_the_exac
 
 /// Two batches touching the same accounts and leads in opposite orders both commit
 /// (rows are locked in one global order, so they cannot deadlock).
-#[sqlx::test]
-async fn overlapping_batches_in_opposite_orders_both_commit(pool: PgPool) {
+#[tokio::test]
+async fn overlapping_batches_in_opposite_orders_both_commit() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = Arc::new(TestApp::spawn(pool).await);
     let batch = |tag: &str| -> Vec<Value> {
         (0..60)
@@ -95,8 +97,10 @@ async fn overlapping_batches_in_opposite_orders_both_commit(pool: PgPool) {
 
 /// The same event posted 20 times at once for a known lead (a retrying source): stored and
 /// counted once, every other copy reported as a duplicate, whichever group each lands in.
-#[sqlx::test]
-async fn a_burst_of_retries_of_one_event_counts_it_once(pool: PgPool) {
+#[tokio::test]
+async fn a_burst_of_retries_of_one_event_counts_it_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = Arc::new(TestApp::spawn(pool).await);
     app.ingest(&event(
         "first",
@@ -131,8 +135,10 @@ async fn a_burst_of_retries_of_one_event_counts_it_once(pool: PgPool) {
 /// Two instances of the service on one database, each with its own memory of the leads it
 /// wrote, take turns with one lead's events: every point counts, because a copy the other
 /// instance has since changed fails the write's version check instead of overwriting it.
-#[sqlx::test]
-async fn two_instances_taking_turns_on_one_lead_lose_no_update(pool: PgPool) {
+#[tokio::test]
+async fn two_instances_taking_turns_on_one_lead_lose_no_update() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let apps = [
         TestApp::spawn(pool.clone()).await,
         TestApp::spawn(pool).await,
@@ -158,8 +164,10 @@ async fn two_instances_taking_turns_on_one_lead_lose_no_update(pool: PgPool) {
 
 /// A lead that ingest holds in memory, then changed by another writer (its account's tier,
 /// set through the accounts API): the next event is applied to the lead as changed.
-#[sqlx::test]
-async fn a_lead_changed_outside_ingest_is_not_overwritten_by_its_copy_in_memory(pool: PgPool) {
+#[tokio::test]
+async fn a_lead_changed_outside_ingest_is_not_overwritten_by_its_copy_in_memory() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let tier = || async {
         sqlx::query_scalar::<_, Option<i16>>("select account_tier from leads")
@@ -211,8 +219,10 @@ async fn orphans(app: &TestApp, table: &str) -> i64 {
 /// New leads of a nurtured account created by racing batches and single events, each event
 /// sent three times at once (so that transactions race to create the same leads and store
 /// the same events): every stored event and nurture log row belongs to a lead that exists.
-#[sqlx::test]
-async fn racing_writers_leave_no_event_or_nurture_row_without_its_lead(pool: PgPool) {
+#[tokio::test]
+async fn racing_writers_leave_no_event_or_nurture_row_without_its_lead() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = Arc::new(TestApp::spawn(pool).await);
     let (status, body) = app
         .post_json("/api/v1/accounts", &json!({"domain": "acme.io", "tier": 2}))
@@ -258,8 +268,10 @@ async fn racing_writers_leave_no_event_or_nurture_row_without_its_lead(pool: PgP
 /// While a group is held up in the database (a row lock on its lead), the next event for
 /// another lead is taken and planned; the next for the held lead waits to be planned after
 /// it. Either way every event counts once, on the version its lead is at.
-#[sqlx::test]
-async fn the_next_group_is_planned_while_one_is_written(pool: PgPool) {
+#[tokio::test]
+async fn the_next_group_is_planned_while_one_is_written() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = Arc::new(TestApp::spawn(pool).await);
     let (held, free) = ("held@acme.io", "free@acme.io");
     for (i, email) in [held, free].into_iter().enumerate() {

@@ -12,8 +12,8 @@ use std::{
 use leadrouter::domain::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sqlx::PgPool;
 
+use crate::test_db::TestDb;
 use crate::{
     funnel_seed::{PERIOD, seed},
     helpers::TestApp,
@@ -169,8 +169,10 @@ fn shown(path: &str, value: &Value) -> Option<String> {
     }
 }
 
-#[sqlx::test]
-async fn the_dashboard_draws_the_numbers_of_the_json_views(pool: PgPool) {
+#[tokio::test]
+async fn the_dashboard_draws_the_numbers_of_the_json_views() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     seed(&app).await;
     let key = app.mint_key(Role::Ops, None).await;
@@ -241,8 +243,10 @@ async fn the_dashboard_draws_the_numbers_of_the_json_views(pool: PgPool) {
 
 /// A key the metrics refuse (a rep's) leaves the page in its error state asking for another
 /// key; without any key it asks for one and fetches nothing.
-#[sqlx::test]
-async fn the_dashboard_asks_for_an_ops_key(pool: PgPool) {
+#[tokio::test]
+async fn the_dashboard_asks_for_an_ops_key() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let rep_key = app.mint_key(Role::Rep, Some(uuid::Uuid::new_v4())).await;
     let dom = rendered_dom(format!("{}/dashboard#key={rep_key}", app.base)).await;
@@ -273,8 +277,10 @@ async fn the_dashboard_asks_for_an_ops_key(pool: PgPool) {
 
 /// The page and its assets need no key, carry no data, load nothing from elsewhere, and
 /// forbid anything else through their Content-Security-Policy.
-#[sqlx::test]
-async fn the_dashboard_assets_are_static_and_self_contained(pool: PgPool) {
+#[tokio::test]
+async fn the_dashboard_assets_are_static_and_self_contained() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for (path, media) in [
         ("/dashboard", "text/html"),

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Months, Utc};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, t0};
+use crate::test_db::TestDb;
 
 /// One row of `data/disqualify_segment_cases.csv`.
 struct Case {
@@ -126,8 +126,10 @@ fn mismatch(case: &Case, lead: &Value) -> Option<String> {
 /// The 50 recorded cases: each lead's events arrive at its own moment (some months back),
 /// the clock returns to t0, one sweep runs, and every lead must match its row. Together the
 /// rows fire every rule, at and just short of each boundary, and the no-rule case.
-#[sqlx::test]
-async fn fifty_recorded_cases_end_with_the_expected_stage_reason_and_segment(pool: PgPool) {
+#[tokio::test]
+async fn fifty_recorded_cases_end_with_the_expected_stage_reason_and_segment() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for (domain, tier) in [
         ("tier1.example", 1),
@@ -180,8 +182,10 @@ async fn lead_idle_for(app: &TestApp, email: &str, days_ago: i64) -> String {
 
 /// Two sweepers (as on two replicas) racing over the same 300 due leads disqualify each one
 /// exactly once: one transition each, and the counts of both sweeps add up to 300.
-#[sqlx::test]
-async fn two_racing_sweepers_disqualify_each_lead_exactly_once(pool: PgPool) {
+#[tokio::test]
+async fn two_racing_sweepers_disqualify_each_lead_exactly_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for i in 0..300 {
         lead_idle_for(&app, &format!("idle{i}@acme.io"), 200).await;
@@ -217,8 +221,10 @@ async fn two_racing_sweepers_disqualify_each_lead_exactly_once(pool: PgPool) {
 
 /// The sweep finds inactive leads by the hour of their last engagement but cuts exactly: of
 /// three leads in the cutoff's hour, the one idle 180 days less a minute stays.
-#[sqlx::test]
-async fn the_inactivity_cutoff_is_exact_within_its_hour(pool: PgPool) {
+#[tokio::test]
+async fn the_inactivity_cutoff_is_exact_within_its_hour() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let idle = [
         ("short@acme.io", Duration::days(180) - Duration::minutes(1)),

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::helpers::{ADMIN_KEY, TestApp};
+use crate::test_db::TestDb;
 
 /// What one test sends: the endpoints it draws from, and its seed.
 struct Corpus {
@@ -396,8 +397,10 @@ async fn run(pool: PgPool, corpus: Corpus) {
     );
 }
 
-#[sqlx::test]
-async fn hostile_webhook_bodies_never_5xx_and_write_nothing(pool: PgPool) {
+#[tokio::test]
+async fn hostile_webhook_bodies_never_5xx_and_write_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     run(
         pool,
         Corpus {
@@ -408,8 +411,10 @@ async fn hostile_webhook_bodies_never_5xx_and_write_nothing(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test]
-async fn hostile_reads_never_5xx(pool: PgPool) {
+#[tokio::test]
+async fn hostile_reads_never_5xx() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     run(
         pool,
         Corpus {
@@ -420,8 +425,10 @@ async fn hostile_reads_never_5xx(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test]
-async fn hostile_writes_never_5xx_and_write_nothing(pool: PgPool) {
+#[tokio::test]
+async fn hostile_writes_never_5xx_and_write_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     run(
         pool,
         Corpus {
@@ -432,8 +439,10 @@ async fn hostile_writes_never_5xx_and_write_nothing(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test]
-async fn hostile_calibration_requests_never_5xx(pool: PgPool) {
+#[tokio::test]
+async fn hostile_calibration_requests_never_5xx() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     run(
         pool,
         Corpus {

@@ -7,10 +7,11 @@ use chrono::Duration;
 use leadrouter::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
+
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, event, last_transition, problem_fields, vp_event};
+use crate::test_db::TestDb;
 
 /// Creates a rep (or manager) through the admin API; returns its id.
 pub async fn create_rep(app: &TestApp, body: Value) -> Uuid {
@@ -60,8 +61,10 @@ async fn tier(app: &TestApp, domain: &str, tier: u8) {
 
 /// The whole path a lead takes: event → MQL → assigned with its packet → in the rep's queue
 /// → acknowledged → accepted → qualified, with every refusal on the way.
-#[sqlx::test]
-async fn an_mql_goes_from_event_to_sql_through_its_rep(pool: PgPool) {
+#[tokio::test]
+async fn an_mql_goes_from_event_to_sql_through_its_rep() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, rep, key) = team(&app).await;
     let lead = mql(&app, "jane@acme.io").await;
@@ -189,8 +192,10 @@ async fn an_mql_goes_from_event_to_sql_through_its_rep(pool: PgPool) {
 }
 
 /// Each reason of the closed list rejects; anything else is a 422 listing them.
-#[sqlx::test]
-async fn a_rep_rejects_with_each_listed_reason_and_no_other(pool: PgPool) {
+#[tokio::test]
+async fn a_rep_rejects_with_each_listed_reason_and_no_other() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let ray = app.with_key(&key);
@@ -241,8 +246,10 @@ async fn a_rep_rejects_with_each_listed_reason_and_no_other(pool: PgPool) {
 
 /// Intent that decayed below threshold while the lead waited: accept is refused with the
 /// scores and the thresholds.
-#[sqlx::test]
-async fn accept_is_refused_below_threshold_with_the_numbers(pool: PgPool) {
+#[tokio::test]
+async fn accept_is_refused_below_threshold_with_the_numbers() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let lead = mql(&app, "late@acme.io").await;
@@ -262,8 +269,10 @@ async fn accept_is_refused_below_threshold_with_the_numbers(pool: PgPool) {
 }
 
 /// Reps act on their own leads only; managers on their team's.
-#[sqlx::test]
-async fn reps_act_on_their_own_leads_and_managers_on_their_team(pool: PgPool) {
+#[tokio::test]
+async fn reps_act_on_their_own_leads_and_managers_on_their_team() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (manager, _, _) = team(&app).await;
     let lead = mql(&app, "owned@acme.io").await;
@@ -285,8 +294,10 @@ async fn reps_act_on_their_own_leads_and_managers_on_their_team(pool: PgPool) {
 }
 
 /// 1,000 MQLs arriving at once over 10 reps: round robin gives each exactly 100.
-#[sqlx::test]
-async fn round_robin_is_exactly_fair_under_concurrency(pool: PgPool) {
+#[tokio::test]
+async fn round_robin_is_exactly_fair_under_concurrency() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = Arc::new(TestApp::spawn(pool).await);
     tier(&app, "acme.io", 2).await;
     create_reps(&app, 10).await;
@@ -340,8 +351,10 @@ async fn assignments_per_rep(app: &TestApp) -> Vec<i64> {
 /// A lead that exists turns MQL through a later event (the optimistic ingest path, which
 /// assigns after its write): by the time the event is answered the lead is assigned once,
 /// with that event as the packet's trigger and the rep's message in the outbox.
-#[sqlx::test]
-async fn an_existing_lead_is_assigned_before_the_event_that_made_it_mql_is_answered(pool: PgPool) {
+#[tokio::test]
+async fn an_existing_lead_is_assigned_before_the_event_that_made_it_mql_is_answered() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, rep, key) = team(&app).await;
     let body = app
@@ -391,8 +404,10 @@ async fn an_existing_lead_is_assigned_before_the_event_that_made_it_mql_is_answe
 
 /// 300 existing leads each turned MQL by concurrent single events (so group commits hand
 /// several off at once): each is assigned exactly once, and round robin stays exactly fair.
-#[sqlx::test]
-async fn concurrent_mqls_of_existing_leads_are_each_assigned_once_and_fairly(pool: PgPool) {
+#[tokio::test]
+async fn concurrent_mqls_of_existing_leads_are_each_assigned_once_and_fairly() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = Arc::new(TestApp::spawn(pool).await);
     tier(&app, "acme.io", 2).await;
     create_reps(&app, 3).await;
@@ -422,8 +437,10 @@ async fn concurrent_mqls_of_existing_leads_are_each_assigned_once_and_fairly(poo
 }
 
 /// With no active rep an MQL waits, and the first rep to appear gets it.
-#[sqlx::test]
-async fn an_mql_waits_for_a_rep_and_is_assigned_when_one_appears(pool: PgPool) {
+#[tokio::test]
+async fn an_mql_waits_for_a_rep_and_is_assigned_when_one_appears() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     tier(&app, "acme.io", 2).await;
     mql(&app, "early@acme.io").await;
@@ -444,8 +461,10 @@ async fn an_mql_waits_for_a_rep_and_is_assigned_when_one_appears(pool: PgPool) {
 /// A lead that comes back to MQL keeps the owner of its earlier handoff; if nobody can take
 /// it then, it waits like any other MQL and goes to the next rep who appears (it used to be
 /// skipped for having an owner, and stayed first in line for ever).
-#[sqlx::test]
-async fn an_mql_back_from_suppression_is_assigned_despite_its_earlier_owner(pool: PgPool) {
+#[tokio::test]
+async fn an_mql_back_from_suppression_is_assigned_despite_its_earlier_owner() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     tier(&app, "acme.io", 2).await;
     let first = create_rep(&app, json!({"name": "First", "email": "first@us.example"})).await;
@@ -486,8 +505,10 @@ async fn an_mql_back_from_suppression_is_assigned_despite_its_earlier_owner(pool
 }
 
 /// Tier 1 goes to the account's owner, whatever the territories say.
-#[sqlx::test]
-async fn a_tier_1_mql_goes_to_the_account_owner(pool: PgPool) {
+#[tokio::test]
+async fn a_tier_1_mql_goes_to_the_account_owner() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     create_rep(
         &app,

@@ -1,10 +1,12 @@
 use reqwest::StatusCode;
-use sqlx::PgPool;
 
 use crate::helpers::TestApp;
+use crate::test_db::TestDb;
 
-#[sqlx::test]
-async fn health_and_readiness_answer(pool: PgPool) {
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     assert_eq!(
         app.get("/healthz").await,
@@ -16,8 +18,10 @@ async fn health_and_readiness_answer(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn readiness_fails_with_503_when_the_database_is_gone(pool: PgPool) {
+#[tokio::test]
+async fn readiness_fails_with_503_when_the_database_is_gone() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     app.pool.close().await;
     let (status, problem) = app.get("/readyz").await;
@@ -25,8 +29,10 @@ async fn readiness_fails_with_503_when_the_database_is_gone(pool: PgPool) {
     assert_eq!(problem["status"], 503);
 }
 
-#[sqlx::test]
-async fn every_response_carries_a_request_id_and_a_given_one_is_echoed(pool: PgPool) {
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_given_one_is_echoed() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let response = app
         .client

@@ -1,12 +1,14 @@
 use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, event, problem_fields, vp_event};
+use crate::test_db::TestDb;
 
-#[sqlx::test]
-async fn a_demo_request_from_a_fit_lead_makes_it_mql_with_its_history(pool: PgPool) {
+#[tokio::test]
+async fn a_demo_request_from_a_fit_lead_makes_it_mql_with_its_history() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let body = app
         .ingest(&vp_event(
@@ -63,8 +65,10 @@ async fn a_demo_request_from_a_fit_lead_makes_it_mql_with_its_history(pool: PgPo
     assert_eq!(lead["history"]["recent_events"][0]["event_id"], "evt-1");
 }
 
-#[sqlx::test]
-async fn pricing_and_download_stay_a_lead_and_comparison_then_makes_mql(pool: PgPool) {
+#[tokio::test]
+async fn pricing_and_download_stay_a_lead_and_comparison_then_makes_mql() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let email = "sam@fintech.example";
     let batch = json!([
@@ -87,8 +91,10 @@ async fn pricing_and_download_stay_a_lead_and_comparison_then_makes_mql(pool: Pg
     assert_eq!(body["results"][0]["lifecycle_stage"], "MQL");
 }
 
-#[sqlx::test]
-async fn duplicate_event_changes_nothing(pool: PgPool) {
+#[tokio::test]
+async fn duplicate_event_changes_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let first = app
         .ingest(&vp_event(
@@ -139,8 +145,10 @@ async fn duplicate_event_changes_nothing(pool: PgPool) {
     assert_eq!(app.lead("jane@acme.io").await, before);
 }
 
-#[sqlx::test]
-async fn the_same_event_id_from_another_source_is_another_event(pool: PgPool) {
+#[tokio::test]
+async fn the_same_event_id_from_another_source_is_another_event() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut from_segment = event(
         "evt-1",
@@ -161,8 +169,10 @@ async fn the_same_event_id_from_another_source_is_another_event(pool: PgPool) {
     assert_eq!(body["results"][0]["intent_score"], 50.0);
 }
 
-#[sqlx::test]
-async fn a_duplicate_inside_one_batch_counts_once(pool: PgPool) {
+#[tokio::test]
+async fn a_duplicate_inside_one_batch_counts_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let e = event("evt-1", "jane@acme.io", "demo_request", Duration::hours(-1));
     let body = app.ingest(&json!([e, e])).await;
@@ -173,8 +183,10 @@ async fn a_duplicate_inside_one_batch_counts_once(pool: PgPool) {
     assert_eq!(app.lead("jane@acme.io").await["intent_score"], 50.0);
 }
 
-#[sqlx::test]
-async fn a_batch_with_one_bad_event_is_rejected_whole(pool: PgPool) {
+#[tokio::test]
+async fn a_batch_with_one_bad_event_is_rejected_whole() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut bad = event("e3", "bob@beta.io", "demo_request", Duration::zero());
     bad["lead"]["email"] = json!("not-an-email");
@@ -191,8 +203,10 @@ async fn a_batch_with_one_bad_event_is_rejected_whole(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
-async fn emails_are_one_lead_whatever_their_case_and_spaces(pool: PgPool) {
+#[tokio::test]
+async fn emails_are_one_lead_whatever_their_case_and_spaces() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     app.ingest(&event(
         "e1",
@@ -212,8 +226,10 @@ async fn emails_are_one_lead_whatever_their_case_and_spaces(pool: PgPool) {
     assert_eq!(app.lead("JANE@acme.IO").await["intent_score"], 45.0);
 }
 
-#[sqlx::test]
-async fn leads_link_to_an_account_by_domain_and_free_mail_makes_none(pool: PgPool) {
+#[tokio::test]
+async fn leads_link_to_an_account_by_domain_and_free_mail_makes_none() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let batch = json!([
         event("e1", "ann@acme.io", "page_view", Duration::zero()),
@@ -228,8 +244,10 @@ async fn leads_link_to_an_account_by_domain_and_free_mail_makes_none(pool: PgPoo
     assert_eq!(app.count("accounts").await, 1);
 }
 
-#[sqlx::test]
-async fn profile_fields_keep_the_value_with_the_latest_occurred_at(pool: PgPool) {
+#[tokio::test]
+async fn profile_fields_keep_the_value_with_the_latest_occurred_at() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut newer = event("e2", "jane@acme.io", "profile_update", Duration::hours(-1));
     newer["lead"]["title"] = json!("VP Marketing");
@@ -247,8 +265,10 @@ async fn profile_fields_keep_the_value_with_the_latest_occurred_at(pool: PgPool)
     assert_eq!(lead["profile"]["industry"], "software");
 }
 
-#[sqlx::test]
-async fn out_of_order_delivery_gives_the_in_order_scores(pool: PgPool) {
+#[tokio::test]
+async fn out_of_order_delivery_gives_the_in_order_scores() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let timeline = |email: &str| {
         vec![
@@ -288,8 +308,10 @@ async fn out_of_order_delivery_gives_the_in_order_scores(pool: PgPool) {
     assert_eq!(reversed["fit_score"], 70);
 }
 
-#[sqlx::test]
-async fn late_signals_within_and_before_the_streak_give_the_in_order_scores(pool: PgPool) {
+#[tokio::test]
+async fn late_signals_within_and_before_the_streak_give_the_in_order_scores() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool.clone()).await;
     let signal = |email: &str, n: u32, kind: &str, hours: i64| {
         event(&format!("{email}-{n}"), email, kind, Duration::hours(hours))
@@ -362,8 +384,10 @@ async fn late_signals_within_and_before_the_streak_give_the_in_order_scores(pool
     assert_eq!((*late - *ordered).num_hours(), 24, "{streaks:?}");
 }
 
-#[sqlx::test]
-async fn intent_on_read_is_decayed_as_of_the_request(pool: PgPool) {
+#[tokio::test]
+async fn intent_on_read_is_decayed_as_of_the_request() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     app.ingest(&vp_event(
         "e1",
@@ -383,8 +407,10 @@ async fn intent_on_read_is_decayed_as_of_the_request(pool: PgPool) {
     assert_eq!(app.lead("jane@acme.io").await["intent_score"], 12.5);
 }
 
-#[sqlx::test]
-async fn an_old_demo_request_backfilled_today_does_not_make_mql(pool: PgPool) {
+#[tokio::test]
+async fn an_old_demo_request_backfilled_today_does_not_make_mql() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let body = app
         .ingest(&vp_event(
@@ -434,8 +460,10 @@ async fn indexed_values(app: &TestApp, columns: &[String], email: &str) -> Vec<O
 /// An ordinary event changes scores and activity but no indexed column of its lead, so
 /// PostgreSQL can write the new row version without touching any of the lead's ten indexes
 /// (a heap-only update): that is most of what keeps a lead update cheap.
-#[sqlx::test]
-async fn an_ordinary_event_changes_no_indexed_column_of_its_lead(pool: PgPool) {
+#[tokio::test]
+async fn an_ordinary_event_changes_no_indexed_column_of_its_lead() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     app.ingest(&event("e1", "ann@acme.io", "page_view", Duration::zero()))
         .await;
@@ -466,8 +494,10 @@ async fn an_ordinary_event_changes_no_indexed_column_of_its_lead(pool: PgPool) {
 
 /// `stage_changed_at` (the waiting queue's and the suppression list's order) moves when the
 /// stage does and stays put for events that leave the stage as it was.
-#[sqlx::test]
-async fn a_lead_keeps_the_time_it_entered_its_stage(pool: PgPool) {
+#[tokio::test]
+async fn a_lead_keeps_the_time_it_entered_its_stage() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     async fn entered(app: &TestApp) -> chrono::DateTime<chrono::Utc> {
         lead_column(app, "jo@acme.io", "stage_changed_at").await
@@ -501,8 +531,10 @@ async fn a_lead_keeps_the_time_it_entered_its_stage(pool: PgPool) {
 /// The group writers keep their connection from one group to the next. When the database
 /// drops it (a restart, a killed backend), the next single event is still written and
 /// answered 200, on a connection the pool has tested, rather than failing with the dead one.
-#[sqlx::test]
-async fn single_events_are_written_after_the_database_drops_every_connection(pool: PgPool) {
+#[tokio::test]
+async fn single_events_are_written_after_the_database_drops_every_connection() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let email = "kept.connection@acme.io";
     app.ingest(&event(
@@ -555,8 +587,10 @@ async fn single_events_are_written_after_the_database_drops_every_connection(poo
     assert_eq!(app.lead(email).await["intent_score"], 75.0);
 }
 
-#[sqlx::test]
-async fn late_signals_before_a_whole_streak_give_the_in_order_scores(pool: PgPool) {
+#[tokio::test]
+async fn late_signals_before_a_whole_streak_give_the_in_order_scores() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool.clone()).await;
     let signal = |email: &str, kind: &str, days: i64| {
         event(

@@ -1,11 +1,13 @@
 use chrono::Duration;
 use reqwest::StatusCode;
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, vp_event};
+use crate::test_db::TestDb;
 
-#[sqlx::test]
-async fn a_lead_reads_the_same_by_id_and_by_email(pool: PgPool) {
+#[tokio::test]
+async fn a_lead_reads_the_same_by_id_and_by_email() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let body = app
         .ingest(&vp_event(

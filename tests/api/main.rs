@@ -1,5 +1,5 @@
 //! The integration tests: one binary, the real service over HTTP, a real PostgreSQL database
-//! per test (`#[sqlx::test]`).
+//! per test (`test_db::TestDb`).
 
 mod accounts;
 mod auth;
@@ -24,4 +24,5 @@ mod sla;
 mod slow_clients;
 mod startup;
 mod suppression;
+mod test_db;
 mod validation;

@@ -4,8 +4,8 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
+use crate::test_db::TestDb;
 use crate::{
     funnel_seed::{PERIOD, Seeded, at, seed},
     helpers::TestApp,
@@ -54,8 +54,10 @@ pub fn group(key: Option<&str>, label: &str, numbers: Value) -> Value {
 
 const H: f64 = 3600.0;
 
-#[sqlx::test]
-async fn the_funnel_counts_each_cohort_exactly_in_every_grouping(pool: PgPool) {
+#[tokio::test]
+async fn the_funnel_counts_each_cohort_exactly_in_every_grouping() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let Seeded { ray, sue, .. } = seed(&app).await;
     let (ray, sue) = (ray.to_string(), sue.to_string());
@@ -187,8 +189,10 @@ async fn the_funnel_counts_each_cohort_exactly_in_every_grouping(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn rejections_disqualifications_and_sla_are_exact(pool: PgPool) {
+#[tokio::test]
+async fn rejections_disqualifications_and_sla_are_exact() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let Seeded { ray, sue, .. } = seed(&app).await;
 
@@ -299,8 +303,10 @@ async fn rejections_disqualifications_and_sla_are_exact(pool: PgPool) {
 
 /// Item 4 of the issue: the numbers are those of the lead histories (the same transitions),
 /// and the trigger-kept facts equal a recomputation from the raw tables.
-#[sqlx::test]
-async fn the_numbers_are_those_of_the_lead_histories(pool: PgPool) {
+#[tokio::test]
+async fn the_numbers_are_those_of_the_lead_histories() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let seeded = seed(&app).await;
     let (from, to) = (at(11, 2, 0), at(11, 21, 0));
@@ -389,8 +395,10 @@ pub async fn assert_facts_match_the_raw_tables(app: &TestApp) {
 }
 
 /// A lead's numbers follow its tier when the account list changes it.
-#[sqlx::test]
-async fn a_tier_change_moves_the_leads_numbers(pool: PgPool) {
+#[tokio::test]
+async fn a_tier_change_moves_the_leads_numbers() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     seed(&app).await;
     let (status, body) = app

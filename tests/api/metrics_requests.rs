@@ -4,16 +4,18 @@
 use leadrouter::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
+use crate::test_db::TestDb;
 use crate::{
     funnel_seed::{PERIOD, at, seed},
     helpers::{TestApp, problem_fields},
     metrics::{funnel, group, sla, view},
 };
 
-#[sqlx::test]
-async fn an_empty_period_is_all_zeros_with_null_rates(pool: PgPool) {
+#[tokio::test]
+async fn an_empty_period_is_all_zeros_with_null_rates() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     seed(&app).await;
     let june = "from=2026-06-01&to=2026-06-30";
@@ -87,8 +89,10 @@ async fn an_empty_period_is_all_zeros_with_null_rates(pool: PgPool) {
 }
 
 /// Without `from`/`to` a view covers the 90 days up to now: the lead of October is in.
-#[sqlx::test]
-async fn the_default_period_is_the_last_90_days(pool: PgPool) {
+#[tokio::test]
+async fn the_default_period_is_the_last_90_days() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     seed(&app).await;
     let body = view(&app, "funnel").await;
@@ -118,8 +122,10 @@ async fn the_default_period_is_the_last_90_days(pool: PgPool) {
     assert_eq!(before["total"]["leads"], 0, "to is exclusive");
 }
 
-#[sqlx::test]
-async fn bad_periods_and_groupings_are_422s_naming_the_parameter(pool: PgPool) {
+#[tokio::test]
+async fn bad_periods_and_groupings_are_422s_naming_the_parameter() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for (path, fields) in [
         ("funnel?from=last-week", vec!["from"]),
@@ -156,8 +162,10 @@ async fn bad_periods_and_groupings_are_422s_naming_the_parameter(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn only_ops_and_admin_read_metrics(pool: PgPool) {
+#[tokio::test]
+async fn only_ops_and_admin_read_metrics() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for view in ["funnel", "rejections", "sla", "disqualifications"] {
         let path = format!("/api/v1/metrics/{view}");
@@ -174,8 +182,10 @@ async fn only_ops_and_admin_read_metrics(pool: PgPool) {
 
 /// A period bounded by timestamps reads its partial first and last days from the facts and
 /// the whole days between from the daily sums: the same numbers, whatever the view.
-#[sqlx::test]
-async fn partial_days_add_up_with_whole_days(pool: PgPool) {
+#[tokio::test]
+async fn partial_days_add_up_with_whole_days() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     seed(&app).await;
     let stamps = "from=2026-11-01T12:00:00Z&to=2026-11-20T12:00:00Z";

@@ -5,8 +5,8 @@
 use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
+use crate::test_db::TestDb;
 use crate::{
     handoff::{mql, team},
     helpers::{TestApp, event, last_transition, problem_fields, vp_event},
@@ -113,8 +113,10 @@ fn entry(
 /// Tier 2: enrolled on the pricing visit that made the lead `late`, with the comparison guide
 /// as first touch; opening the guide completes comparison + pricing: two assets forward, and
 /// the account owner hears of it. A replayed event sends nothing again.
-#[sqlx::test]
-async fn comparison_and_pricing_jump_two_assets_and_tell_the_tier_2_owner(pool: PgPool) {
+#[tokio::test]
+async fn comparison_and_pricing_jump_two_assets_and_tell_the_tier_2_owner() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "acme.io", 2, Some("olga@us.example")).await;
     let email = "ana@acme.io";
@@ -181,8 +183,10 @@ async fn comparison_and_pricing_jump_two_assets_and_tell_the_tier_2_owner(pool: 
 
 /// Tier 1 is sales-assisted from day one: the owner is told at enrollment, the first asset
 /// is a sales touch that becomes their task, and every trigger reaches them.
-#[sqlx::test]
-async fn tier_1_gives_the_owner_tasks_and_every_signal(pool: PgPool) {
+#[tokio::test]
+async fn tier_1_gives_the_owner_tasks_and_every_signal() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "bigco.com", 1, Some("olga@us.example")).await;
     let email = "ana@bigco.com";
@@ -216,8 +220,10 @@ async fn tier_1_gives_the_owner_tasks_and_every_signal(pool: PgPool) {
 /// A Tier 1 lead whose account has no owner and who was never assigned: its tasks and
 /// notices go nowhere and the log names nobody, on the write that creates the lead and on the
 /// one that moves it later, while its touches for the MAP still go out.
-#[sqlx::test]
-async fn with_nobody_to_tell_only_the_touches_go_out(pool: PgPool) {
+#[tokio::test]
+async fn with_nobody_to_tell_only_the_touches_go_out() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "bigco.com", 1, None).await;
     let email = "ana@bigco.com";
@@ -267,8 +273,10 @@ async fn with_nobody_to_tell_only_the_touches_go_out(pool: PgPool) {
 
 /// Tier 3 is automated: comparison + pricing moves the lead without telling anyone; a demo
 /// request (a raised hand, not an MQL at fit 45) reaches the owner.
-#[sqlx::test]
-async fn tier_3_stays_automated_until_the_lead_raises_a_hand(pool: PgPool) {
+#[tokio::test]
+async fn tier_3_stays_automated_until_the_lead_raises_a_hand() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "smallco.com", 3, Some("olga@us.example")).await;
     let email = "ana@smallco.com";
@@ -301,8 +309,10 @@ async fn tier_3_stays_automated_until_the_lead_raises_a_hand(pool: PgPool) {
 }
 
 /// Three pricing visits within 72 hours: a pricing spike (one asset on, owner told in Tier 2).
-#[sqlx::test]
-async fn a_pricing_spike_moves_the_lead_and_tells_the_tier_2_owner(pool: PgPool) {
+#[tokio::test]
+async fn a_pricing_spike_moves_the_lead_and_tells_the_tier_2_owner() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "acme.io", 2, Some("olga@us.example")).await;
     let email = "ana@acme.io";
@@ -323,8 +333,10 @@ async fn a_pricing_spike_moves_the_lead_and_tells_the_tier_2_owner(pool: PgPool)
 
 /// The lead exits on MQL (handoff takes over) and on disqualification; a disqualified lead
 /// gets no touch whatever it does.
-#[sqlx::test]
-async fn the_lead_exits_on_mql_and_on_disqualification(pool: PgPool) {
+#[tokio::test]
+async fn the_lead_exits_on_mql_and_on_disqualification() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "acme.io", 2, None).await;
     deliver(
@@ -374,8 +386,10 @@ async fn the_lead_exits_on_mql_and_on_disqualification(pool: PgPool) {
 
 /// A rejection for timing recycles the MQL into nurture; the rep who had it hears of its next
 /// high-intent signal. A Not-ICP rejection does not recycle.
-#[sqlx::test]
-async fn a_wrong_timing_rejection_recycles_the_lead_into_nurture(pool: PgPool) {
+#[tokio::test]
+async fn a_wrong_timing_rejection_recycles_the_lead_into_nurture() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let lead = mql(&app, "jane@acme.io").await;
@@ -448,8 +462,10 @@ async fn a_wrong_timing_rejection_recycles_the_lead_into_nurture(pool: PgPool) {
 /// A recycled lead comes back to sales when what it did after the rejection earns the MQL
 /// threshold on its own: it leaves nurture and goes to a rep again. A Not-ICP rejection never
 /// comes back, whatever the lead does.
-#[sqlx::test]
-async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection(pool: PgPool) {
+#[tokio::test]
+async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let ray = app.with_key(&key);
@@ -537,8 +553,10 @@ async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection(po
 
 /// A recycled lead is in nurture again, so it answers to the disqualification rules: one that
 /// opts out is suppressed and gets no further touch.
-#[sqlx::test]
-async fn a_recycled_lead_that_opts_out_is_disqualified_and_gets_no_touch(pool: PgPool) {
+#[tokio::test]
+async fn a_recycled_lead_that_opts_out_is_disqualified_and_gets_no_touch() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let jane = mql(&app, "jane@acme.io").await;
@@ -571,8 +589,10 @@ async fn a_recycled_lead_that_opts_out_is_disqualified_and_gets_no_touch(pool: P
 /// A recycled lead that then goes quiet is swept out like a lead: the inactivity rule
 /// disqualifies it and its nurture ends, with no event needed. A lead rejected for good
 /// (Not-ICP) is not the sweeper's, however long it sleeps.
-#[sqlx::test]
-async fn a_recycled_lead_left_idle_is_swept_out_of_nurture(pool: PgPool) {
+#[tokio::test]
+async fn a_recycled_lead_left_idle_is_swept_out_of_nurture() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let jane = mql(&app, "jane@acme.io").await;
@@ -600,8 +620,10 @@ async fn a_recycled_lead_left_idle_is_swept_out_of_nurture(pool: PgPool) {
 
 /// A lead rejected before its count since the rejection was kept (the migration leaves it
 /// empty) gets it from its events on a rescore, and then comes back on its next signal.
-#[sqlx::test]
-async fn a_rescore_counts_what_a_recycled_lead_did_before_its_count_was_kept(pool: PgPool) {
+#[tokio::test]
+async fn a_rescore_counts_what_a_recycled_lead_did_before_its_count_was_kept() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let jane = mql(&app, "jane@acme.io").await;
@@ -632,8 +654,10 @@ async fn a_rescore_counts_what_a_recycled_lead_did_before_its_count_was_kept(poo
 
 /// Behaviour that changes the demand state moves the lead to the matching workflow at the
 /// same position.
-#[sqlx::test]
-async fn a_new_demand_state_moves_the_lead_to_its_workflow(pool: PgPool) {
+#[tokio::test]
+async fn a_new_demand_state_moves_the_lead_to_its_workflow() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "acme.io", 2, None).await;
     let email = "ana@acme.io";
@@ -658,8 +682,10 @@ async fn a_new_demand_state_moves_the_lead_to_its_workflow(pool: PgPool) {
 
 /// The simulate endpoint runs the same functions as the live path: the same sample gives the
 /// same path, touches and notices, and writes nothing.
-#[sqlx::test]
-async fn simulate_agrees_with_the_live_path(pool: PgPool) {
+#[tokio::test]
+async fn simulate_agrees_with_the_live_path() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "acme.io", 2, Some("olga@us.example")).await;
     let email = "ana@acme.io";
@@ -729,8 +755,10 @@ async fn simulate_agrees_with_the_live_path(pool: PgPool) {
     assert_eq!(last["lifecycle_stage"], lead["lifecycle_stage"]);
 }
 
-#[sqlx::test]
-async fn simulate_names_the_bad_field(pool: PgPool) {
+#[tokio::test]
+async fn simulate_names_the_bad_field() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let good = analyst_event("c1", "ana@acme.io", "email_click", 0);
     let mut bad_type = good.clone();
@@ -770,8 +798,10 @@ async fn simulate_names_the_bad_field(pool: PgPool) {
 
 /// A tier change on the account list moves enrolled leads to their new tier's workflow at
 /// once, and enrolls leads the new tier makes segmented.
-#[sqlx::test]
-async fn a_new_tier_moves_enrolled_leads_at_once(pool: PgPool) {
+#[tokio::test]
+async fn a_new_tier_moves_enrolled_leads_at_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "acme.io", 2, None).await;
     deliver(
@@ -825,8 +855,10 @@ async fn a_new_tier_moves_enrolled_leads_at_once(pool: PgPool) {
 
 /// `GET /api/v1/metrics/nurture` counts the nurture log per workflow: every configured
 /// workflow listed, zeros and `null` shares where nothing happened.
-#[sqlx::test]
-async fn nurture_metrics_count_each_workflow_exactly(pool: PgPool) {
+#[tokio::test]
+async fn nurture_metrics_count_each_workflow_exactly() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     account(&app, "acme.io", 2, None).await;
     deliver(

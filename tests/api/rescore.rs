@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::test_db::TestDb;
 use crate::{
     handoff::create_rep,
     helpers::{TestApp, last_transition, problem_fields, vp_event},
@@ -96,8 +97,10 @@ async fn lead_state(app: &TestApp) -> Vec<(String, String, i64, String)> {
     .unwrap()
 }
 
-#[sqlx::test]
-async fn a_dry_run_counts_the_changes_and_writes_nothing(pool: PgPool) {
+#[tokio::test]
+async fn a_dry_run_counts_the_changes_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = restarted(pool).await;
     let before = (
         lead_state(&app).await,
@@ -164,8 +167,10 @@ async fn a_dry_run_counts_the_changes_and_writes_nothing(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn applying_records_rescore_transitions_refolds_intent_and_assigns(pool: PgPool) {
+#[tokio::test]
+async fn applying_records_rescore_transitions_refolds_intent_and_assigns() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = restarted(pool).await;
     let (status, report) = app.post_json(RESCORE, &json!({"apply": true})).await;
     assert_eq!(status, StatusCode::OK, "{report:#}");
@@ -235,8 +240,10 @@ async fn applying_records_rescore_transitions_refolds_intent_and_assigns(pool: P
     );
 }
 
-#[sqlx::test]
-async fn a_limited_pass_says_where_to_go_on(pool: PgPool) {
+#[tokio::test]
+async fn a_limited_pass_says_where_to_go_on() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = restarted(pool).await;
     let (status, first) = app
         .post_json(RESCORE, &json!({"apply": true, "limit": 3}))
@@ -253,8 +260,10 @@ async fn a_limited_pass_says_where_to_go_on(pool: PgPool) {
     assert_eq!(moved, 2);
 }
 
-#[sqlx::test]
-async fn bad_rescore_requests_are_422s_and_only_admin_may_rescore(pool: PgPool) {
+#[tokio::test]
+async fn bad_rescore_requests_are_422s_and_only_admin_may_rescore() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let cases = [
         (

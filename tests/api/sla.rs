@@ -5,8 +5,9 @@ use chrono::Duration;
 use leadrouter::jobs::sla_clock;
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 
+use crate::test_db::TestDb;
 use crate::{
     handoff::{mql, team},
     helpers::TestApp,
@@ -16,8 +17,10 @@ use crate::{
 /// clock at the same moment 49 hours later: the two untouched MQLs are escalated once each,
 /// to the rep's manager, with one transition and one notification each; a third run (a
 /// restart) finds nothing more to do.
-#[sqlx::test]
-async fn two_instances_escalate_each_untouched_mql_exactly_once(pool: PgPool) {
+#[tokio::test]
+async fn two_instances_escalate_each_untouched_mql_exactly_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (_, _, key) = team(&app).await;
     let leads = [
@@ -94,8 +97,10 @@ async fn two_instances_escalate_each_untouched_mql_exactly_once(pool: PgPool) {
 }
 
 /// An untouched MQL is not escalated a minute early; it is at 48 hours.
-#[sqlx::test]
-async fn escalation_waits_for_48_hours(pool: PgPool) {
+#[tokio::test]
+async fn escalation_waits_for_48_hours() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     team(&app).await;
     mql(&app, "slow@acme.io").await;

@@ -10,6 +10,7 @@ use tokio::{
 };
 
 use crate::helpers::TestApp;
+use crate::test_db::TestDb;
 
 /// A service whose clients get 1 s to send a request head and 2 s of idleness.
 async fn impatient(pool: PgPool, max_connections: usize) -> TestApp {
@@ -46,8 +47,10 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Durat
         .map(|()| started.elapsed())
 }
 
-#[sqlx::test]
-async fn a_half_sent_request_head_is_closed_by_the_header_read_timeout(pool: PgPool) {
+#[tokio::test]
+async fn a_half_sent_request_head_is_closed_by_the_header_read_timeout() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = impatient(pool, 100).await;
     let mut stream = connect(&app).await;
     stream
@@ -63,8 +66,10 @@ async fn a_half_sent_request_head_is_closed_by_the_header_read_timeout(pool: PgP
     );
 }
 
-#[sqlx::test]
-async fn idle_connections_are_closed_and_busy_ones_are_not(pool: PgPool) {
+#[tokio::test]
+async fn idle_connections_are_closed_and_busy_ones_are_not() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = impatient(pool, 100).await;
     let mut idle = connect(&app).await;
     let mut busy = connect(&app).await;
@@ -99,8 +104,10 @@ async fn idle_connections_are_closed_and_busy_ones_are_not(pool: PgPool) {
 
 /// With as many idle connections open as the cap, nothing more is served; once they close,
 /// the waiting client is.
-#[sqlx::test]
-async fn past_the_connection_cap_a_client_waits_until_a_connection_closes(pool: PgPool) {
+#[tokio::test]
+async fn past_the_connection_cap_a_client_waits_until_a_connection_closes() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn_with_settings(pool, |settings| {
         settings.server.idle_timeout_secs = 60;
         settings.server.max_connections = 2;

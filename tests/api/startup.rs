@@ -6,6 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::test_db::TestDb;
 use sqlx::PgPool;
 
 pub(crate) fn service() -> Command {
@@ -164,15 +165,19 @@ async fn stop(mut service: Service) -> String {
 
 /// SIGTERM ends the process cleanly (exit 0) once in-flight work is done. Started with no
 /// key at all, the service warns that nobody could use the API.
-#[sqlx::test]
-async fn sigterm_stops_the_service_cleanly(pool: PgPool) {
+#[tokio::test]
+async fn sigterm_stops_the_service_cleanly() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let (service, _) = start(&pool, &[]).await;
     let logged = stop(service).await;
     assert!(logged.contains("nobody can mint keys"), "{logged}");
 }
 
-#[sqlx::test]
-async fn the_bootstrap_admin_key_comes_from_the_environment(pool: PgPool) {
+#[tokio::test]
+async fn the_bootstrap_admin_key_comes_from_the_environment() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let key = "lr_bootstrap-from-env-0123456789abcdef";
     let (service, port) = start(&pool, &[("LEADROUTER_ADMIN_KEY", key)]).await;
     let keys = format!("http://127.0.0.1:{port}/api/v1/api-keys");
@@ -205,8 +210,10 @@ fn help_and_version_answer_without_starting_the_server() {
 
 /// As under `leadrouter 2>&1 | head -3`: once both output pipes are closed, requests are
 /// still answered and SIGTERM still stops the service.
-#[sqlx::test]
-async fn closed_output_pipes_neither_fail_requests_nor_block_sigterm(pool: PgPool) {
+#[tokio::test]
+async fn closed_output_pipes_neither_fail_requests_nor_block_sigterm() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let (mut service, port) = start_with(&pool, &[("RUST_LOG", "info")], |command| {
         command.stderr(Stdio::piped());
     })

@@ -3,14 +3,16 @@
 use chrono::Duration;
 use leadrouter::domain::Role;
 use serde_json::json;
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, event, problem_fields, vp_event};
+use crate::test_db::TestDb;
 
 /// The views nurture and handoff will read: a disqualified lead is in neither, a reinstated
 /// one is back, and a lead waiting for review is not handed off until resolved.
-#[sqlx::test]
-async fn suppressed_leads_leave_nurture_and_handoff_and_reinstated_ones_return(pool: PgPool) {
+#[tokio::test]
+async fn suppressed_leads_leave_nurture_and_handoff_and_reinstated_ones_return() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for (domain, tier) in [("acme.io", 2)] {
         let (status, _) = app
@@ -92,8 +94,10 @@ async fn suppressed_leads_leave_nurture_and_handoff_and_reinstated_ones_return(p
 }
 
 /// The suppression list filters by reason and pages; reinstatement refuses what it cannot do.
-#[sqlx::test]
-async fn the_suppression_list_filters_pages_and_guards_reinstatement(pool: PgPool) {
+#[tokio::test]
+async fn the_suppression_list_filters_pages_and_guards_reinstatement() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     for i in 0..3 {
         let e = event(
@@ -185,8 +189,10 @@ async fn the_suppression_list_filters_pages_and_guards_reinstatement(pool: PgPoo
 
 /// An MQL without a tier waits in the queue; resolving it needs the missing value, checks
 /// it, records who did it, and sends the lead on.
-#[sqlx::test]
-async fn the_review_queue_holds_unsegmented_mqls_until_resolved(pool: PgPool) {
+#[tokio::test]
+async fn the_review_queue_holds_unsegmented_mqls_until_resolved() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let e = vp_event("r1", "held@unlisted.io", "demo_request", Duration::zero());
     let lead_id = app.ingest(&e).await["results"][0]["lead_id"]
@@ -259,8 +265,10 @@ async fn the_review_queue_holds_unsegmented_mqls_until_resolved(pool: PgPool) {
 
 /// Newest disqualification first, whatever the leads did after it: an event for a lead
 /// suppressed earlier does not move it up the list.
-#[sqlx::test]
-async fn the_suppression_list_is_newest_disqualification_first(pool: PgPool) {
+#[tokio::test]
+async fn the_suppression_list_is_newest_disqualification_first() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     app.ingest(&event(
         "o1",

@@ -3,9 +3,9 @@
 use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use crate::helpers::{TestApp, event, problem_fields};
+use crate::test_db::TestDb;
 
 async fn assert_rejected(
     app: &TestApp,
@@ -26,8 +26,10 @@ fn good() -> Value {
     event("e1", "jane@acme.io", "demo_request", Duration::zero())
 }
 
-#[sqlx::test]
-async fn a_missing_or_malformed_email_is_named(pool: PgPool) {
+#[tokio::test]
+async fn a_missing_or_malformed_email_is_named() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut e = good();
     e["lead"].as_object_mut().unwrap().remove("email");
@@ -43,8 +45,10 @@ async fn a_missing_or_malformed_email_is_named(pool: PgPool) {
     assert_rejected(&app, &e, StatusCode::UNPROCESSABLE_ENTITY, &["lead"]).await;
 }
 
-#[sqlx::test]
-async fn an_unknown_type_lists_the_known_ones(pool: PgPool) {
+#[tokio::test]
+async fn an_unknown_type_lists_the_known_ones() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut e = good();
     e["type"] = json!("podcast_listen");
@@ -57,8 +61,10 @@ async fn an_unknown_type_lists_the_known_ones(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn an_unparsable_or_future_occurred_at_is_named(pool: PgPool) {
+#[tokio::test]
+async fn an_unparsable_or_future_occurred_at_is_named() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut e = good();
     e["occurred_at"] = json!("20/11/2026 10:00");
@@ -67,8 +73,10 @@ async fn an_unparsable_or_future_occurred_at_is_named(pool: PgPool) {
     assert_rejected(&app, &e, StatusCode::UNPROCESSABLE_ENTITY, &["occurred_at"]).await;
 }
 
-#[sqlx::test]
-async fn wrong_json_types_name_the_json_path(pool: PgPool) {
+#[tokio::test]
+async fn wrong_json_types_name_the_json_path() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut e = good();
     e["lead"]["employee_count"] = json!("250");
@@ -105,8 +113,10 @@ async fn wrong_json_types_name_the_json_path(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test]
-async fn several_bad_events_are_all_reported(pool: PgPool) {
+#[tokio::test]
+async fn several_bad_events_are_all_reported() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut a = good();
     a["type"] = json!("nope");
@@ -124,8 +134,10 @@ async fn several_bad_events_are_all_reported(pool: PgPool) {
     assert_eq!(problem["detail"], "3 fields are invalid; see errors");
 }
 
-#[sqlx::test]
-async fn empty_and_oversized_batches_are_refused(pool: PgPool) {
+#[tokio::test]
+async fn empty_and_oversized_batches_are_refused() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     assert_rejected(
         &app,
@@ -153,8 +165,10 @@ async fn empty_and_oversized_batches_are_refused(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test]
-async fn a_full_batch_of_1000_is_accepted(pool: PgPool) {
+#[tokio::test]
+async fn a_full_batch_of_1000_is_accepted() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let batch: Vec<Value> = (0..1000)
         .map(|i| {
@@ -175,8 +189,10 @@ async fn a_full_batch_of_1000_is_accepted(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn malformed_json_is_a_400(pool: PgPool) {
+#[tokio::test]
+async fn malformed_json_is_a_400() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (status, problem) = app.post_raw("/webhooks/events", "{\"event_id\": ").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -188,8 +204,10 @@ async fn malformed_json_is_a_400(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn a_body_over_the_limit_is_a_413(pool: PgPool) {
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let huge = format!("[{}]", vec![good().to_string(); 40_000].join(","));
     assert!(huge.len() > 4_194_304);
@@ -198,8 +216,10 @@ async fn a_body_over_the_limit_is_a_413(pool: PgPool) {
     assert_eq!(problem["status"], 413);
 }
 
-#[sqlx::test]
-async fn lead_lookups_name_their_bad_parameters(pool: PgPool) {
+#[tokio::test]
+async fn lead_lookups_name_their_bad_parameters() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let (status, problem) = app
         .get("/api/v1/leads/0191e1c2-0000-7000-8000-000000000000")
@@ -229,8 +249,10 @@ async fn lead_lookups_name_their_bad_parameters(pool: PgPool) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[sqlx::test]
-async fn unknown_paths_and_methods_are_problems_too(pool: PgPool) {
+#[tokio::test]
+async fn unknown_paths_and_methods_are_problems_too() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     assert_eq!(app.get("/nope").await.0, StatusCode::NOT_FOUND);
     let (status, problem) = app.get("/webhooks/events").await;
@@ -240,8 +262,10 @@ async fn unknown_paths_and_methods_are_problems_too(pool: PgPool) {
 
 /// PostgreSQL stores no NUL in text or jsonb: wherever one comes, the answer is a 422
 /// naming where, not a 500.
-#[sqlx::test]
-async fn a_nul_in_any_text_is_a_422_naming_the_field(pool: PgPool) {
+#[tokio::test]
+async fn a_nul_in_any_text_is_a_422_naming_the_field() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut titled = good();
     titled["lead"]["title"] = json!("VP\u{0}Sales");
@@ -300,8 +324,10 @@ async fn a_nul_in_any_text_is_a_422_naming_the_field(pool: PgPool) {
 
 /// Every stored text has a limit: profile fields 256 characters, any string 2,000, and an
 /// event's properties 16 KiB.
-#[sqlx::test]
-async fn text_past_its_limit_is_a_422_naming_the_field(pool: PgPool) {
+#[tokio::test]
+async fn text_past_its_limit_is_a_422_naming_the_field() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let mut titled = good();
     titled["lead"]["title"] = json!("t".repeat(257));
@@ -340,8 +366,10 @@ async fn text_past_its_limit_is_a_422_naming_the_field(pool: PgPool) {
 }
 
 /// Like every JSON endpoint: another media type is a 415, a body that is not JSON a 400.
-#[sqlx::test]
-async fn webhook_bodies_must_be_declared_and_be_json(pool: PgPool) {
+#[tokio::test]
+async fn webhook_bodies_must_be_declared_and_be_json() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
     let body = good().to_string();
     let (status, _) = app

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use self::load::{
     Target, as_is, assert_stored_once, now_stamped, nth_event, run_load, wait_for_recovery,
 };
+use crate::test_db::TestDb;
 use crate::{
     helpers::{ADMIN_KEY, TestApp},
     startup::{Service, start},
@@ -58,8 +59,10 @@ async fn terminate_backends(options: PgConnectOptions, stop: Arc<AtomicBool>) ->
 
 /// Backends of the test's database terminated again and again under load: reads and posts
 /// answer 200 or 503 with `Retry-After`, never 500, and the service recovers on its own.
-#[sqlx::test]
-async fn a_terminated_connection_under_load_is_a_503_with_retry_after_never_a_500(pool: PgPool) {
+#[tokio::test]
+async fn a_terminated_connection_under_load_is_a_503_with_retry_after_never_a_500() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let app = TestApp::spawn(pool.clone()).await;
     let target = Target::of(&app);
     let stop = Arc::new(AtomicBool::new(false));
@@ -172,8 +175,10 @@ impl Drop for Outage {
 /// The test's database refusing connections: posts, reads and `/readyz` answer 503 with
 /// `Retry-After` within the acquire timeout (plus a margin), never 500; once it takes
 /// connections again the same service succeeds, and nothing acknowledged was lost.
-#[sqlx::test]
-async fn a_database_refusing_connections_answers_503_quickly_and_recovers(pool: PgPool) {
+#[tokio::test]
+async fn a_database_refusing_connections_answers_503_quickly_and_recovers() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let short = PgPoolOptions::new()
         .max_connections(5)
         .acquire_timeout(ACQUIRE)
@@ -253,8 +258,10 @@ async fn a_database_refusing_connections_answers_503_quickly_and_recovers(pool: 
 /// The real binary killed with SIGKILL under load, three times, and restarted on the same
 /// database: every acknowledged event is stored exactly once, and every lead's stored scores
 /// are what refolding its stored events gives (a dry-run rescore finds nothing to change).
-#[sqlx::test]
-async fn kill_9_under_load_loses_no_acknowledged_event(pool: PgPool) {
+#[tokio::test]
+async fn kill_9_under_load_loses_no_acknowledged_event() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
     let env = [("LEADROUTER_ADMIN_KEY", ADMIN_KEY)];
     let (mut service, mut port) = start(&pool, &env).await;
     let client = reqwest::Client::new();
