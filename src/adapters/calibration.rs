@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     domain::{Email, LeadRecord, Outcome, Profile, RecordEvent},
-    engine::{DEFAULT_TARGET, Grid, MAX_AXIS_VALUES, RuleSet, Rules, TIERS, axis},
+    engine::{DEFAULT_TARGET, Grid, RuleSet, Rules, TIERS, axis},
     error::{ApiError, FieldError},
 };
 
@@ -331,23 +331,14 @@ fn grid(raw: Option<RawSweep>, errors: &mut Vec<FieldError>) -> Grid {
     let mut grid = Grid::default();
     let Some(raw) = raw else { return grid };
     let mut axis_of = |name: &str, raw: RawAxis, whole: bool| {
-        // Scores are small numbers; the bound keeps a fit value a valid i32.
-        let values = axis(raw.from, raw.to, raw.step).filter(|values| {
-            values
-                .iter()
-                .all(|v| v.abs() <= 100_000.0 && (!whole || v.fract() == 0.0))
-        });
-        if values.is_none() {
-            errors.push(FieldError::new(
-                format!("sweep.{name}"),
-                format!(
-                    "needs from ≤ to, step > 0{} and values within ±100000, giving at most {} values",
-                    if whole { ", all whole numbers" } else { "" },
-                    MAX_AXIS_VALUES
-                ),
-            ));
-        }
-        values
+        axis(raw.from, raw.to, raw.step, whole)
+            .map_err(|refused| {
+                errors.push(FieldError::new(
+                    format!("sweep.{name}.{}", refused.part),
+                    refused.problem,
+                ));
+            })
+            .ok()
     };
     if let Some(values) = raw.fit.and_then(|fit| axis_of("fit", fit, true)) {
         grid.fit = values.into_iter().map(|v| v as i32).collect();
