@@ -244,7 +244,7 @@ async fn the_dashboard_draws_the_numbers_of_the_json_views(pool: PgPool) {
 #[sqlx::test]
 async fn the_dashboard_asks_for_an_ops_key(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let rep_key = app.mint_key(Role::Rep, Some(uuid::Uuid::new_v4())).await;
+    let rep_key = app.mint_role_key(Role::Rep).await;
     let dom = rendered_dom(format!("{}/dashboard#key={rep_key}", app.base)).await;
     let all = elements(&dom);
     let body = all.iter().find(|e| e.tag == "body").unwrap();
