@@ -284,6 +284,45 @@ async fn reps_act_on_their_own_leads_and_managers_on_their_team(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// Qualify once named only `body` and the first field left out; the README promises each.
+#[sqlx::test]
+async fn qualify_names_every_field_left_out_or_not_true(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let lead = mql(&app, "bant@acme.io").await;
+    let ray = app.with_key(&key);
+    let accept = format!("/api/v1/leads/{lead}/accept");
+    let (status, _) = ray
+        .post_json(&accept, &json!({"confirmed_interest": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let path = format!("/api/v1/leads/{lead}/qualify");
+    for (body, fields) in [
+        (json!({}), vec!["budget", "authority", "need", "timing"]),
+        (
+            json!({"budget": true, "need": "yes"}),
+            vec!["authority", "need", "timing"],
+        ),
+        (
+            json!({"budget": null, "authority": false, "need": true, "timing": true}),
+            vec!["budget", "authority"],
+        ),
+    ] {
+        let (status, problem) = ray.post_json(&path, &body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        assert_eq!(problem_fields(&problem), fields, "{body}");
+    }
+    let body = json!({"budget": true, "authority": true, "need": true, "timing": true, "x": 1});
+    let (status, problem) = ray.post_json(&path, &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(problem.to_string().contains("`x`"), "{problem}");
+    assert_eq!(app.lead("bant@acme.io").await["lifecycle_stage"], "SAL");
+}
+
 /// 1,000 MQLs arriving at once over 10 reps: round robin gives each exactly 100.
 #[sqlx::test]
 async fn round_robin_is_exactly_fair_under_concurrency(pool: PgPool) {
