@@ -284,6 +284,30 @@ async fn reps_act_on_their_own_leads_and_managers_on_their_team(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// DESIGN §2: a rejected lead carries its standardized reason as a field, not only in text.
+#[sqlx::test]
+async fn a_rejected_lead_shows_its_rejection_reason_by_id_and_by_email(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let lead = mql(&app, "nope@acme.io").await;
+    let (_, view) = app.get(&format!("/api/v1/leads/{lead}")).await;
+    assert_eq!(view["rejection_reason"], Value::Null, "{view:#}");
+    let (status, body) = app
+        .with_key(&key)
+        .post_json(
+            &format!("/api/v1/leads/{lead}/reject"),
+            &json!({"reason": "Rejected_NotICP", "note": "agency, not a buyer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, by_id) = app.get(&format!("/api/v1/leads/{lead}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_id["lifecycle_stage"], "Rejected");
+    assert_eq!(by_id["rejection_reason"], "Rejected_NotICP");
+    let by_email = app.lead("nope@acme.io").await;
+    assert_eq!(by_email["rejection_reason"], "Rejected_NotICP");
+}
+
 /// Qualify once named only `body` and the first field left out; the README promises each.
 #[sqlx::test]
 async fn qualify_names_every_field_left_out_or_not_true(pool: PgPool) {
