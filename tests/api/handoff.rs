@@ -284,6 +284,50 @@ async fn reps_act_on_their_own_leads_and_managers_on_their_team(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// The packet of an MQL assigned after review (or once a rep exists) once read "came in
+/// through a your recent interest" with a null trigger: it names the event that earned it.
+#[sqlx::test]
+async fn a_lead_assigned_after_review_or_waiting_names_the_event_that_earned_its_mql(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    tier(&app, "acme.io", 2).await;
+    // No rep yet: this MQL waits, and goes to the first rep created.
+    mql(&app, "wait@acme.io").await;
+    let rep = create_rep(&app, json!({"name": "Ray Rep", "email": "ray@us.example"})).await;
+    let ray = app.mint_key(Role::Rep, Some(rep)).await;
+    // No tier for unlisted.io: this one waits for review.
+    let held = app
+        .ingest(&vp_event(
+            "h1",
+            "held@unlisted.io",
+            "demo_request",
+            Duration::zero(),
+        ))
+        .await;
+    let held = held["results"][0]["lead_id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/review-queue/{held}/resolve"),
+            &json!({"account_tier": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, queue) = app.with_key(&ray).get("/api/v1/queue").await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    let items = queue.as_array().unwrap();
+    assert_eq!(items.len(), 2, "{queue:#}");
+    for item in items {
+        let packet = &item["packet"];
+        assert_eq!(packet["trigger"]["type"], "demo_request", "{packet:#}");
+        assert_eq!(packet["trigger"]["source"], "hubspot");
+        let opener = packet["recommended_opener"].as_str().unwrap();
+        assert!(
+            opener.starts_with("Hi Jane, I saw Acme came in through a demo request. "),
+            "{opener}"
+        );
+    }
+}
+
 /// DESIGN §2: a rejected lead carries its standardized reason as a field, not only in text.
 #[sqlx::test]
 async fn a_rejected_lead_shows_its_rejection_reason_by_id_and_by_email(pool: PgPool) {
