@@ -230,6 +230,27 @@ async fn a_csv_with_one_bad_row_writes_nothing(pool: PgPool) {
     assert_eq!(app.count("accounts").await, before);
 }
 
+/// A quote left open once read the rest of the body as one cell and answered 200.
+#[sqlx::test]
+async fn a_csv_with_an_unterminated_quote_is_a_422_naming_the_line(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // Without the check the name cell swallowed gamma.io's row and all three cells "fit".
+    let csv = "domain,tier,name\nacme.io,1,Acme\nbeta.io,2,\"Beta\ngamma.io,2,Gamma\n";
+    let problem = assert_problem(
+        import(&app, CSV, csv).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &["row 3"],
+    );
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("never closed"),
+        "{problem:#}"
+    );
+    assert_eq!(app.count("accounts").await, 0);
+}
+
 #[sqlx::test]
 async fn a_json_import_names_rows_by_path(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
