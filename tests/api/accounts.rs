@@ -1,6 +1,6 @@
 //! The tiered account list: one account, CSV and JSON imports, and the tier copied to leads.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -228,6 +228,19 @@ async fn a_csv_with_one_bad_row_writes_nothing(pool: PgPool) {
         &["row 2.domain", "row 3.tier", "row 3.owner_email", "row 4"],
     );
     assert_eq!(app.count("accounts").await, before);
+}
+
+/// Ingest once stamped the accounts it creates with the database's clock, everything else
+/// with the service's.
+#[sqlx::test]
+async fn an_account_created_by_ingest_is_stamped_with_the_service_clock(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.advance(Duration::hours(1));
+    app.ingest(&event("c1", "jane@acme.io", "page_view", Duration::zero()))
+        .await;
+    let acme = account(&app, "acme.io").await;
+    let created_at: DateTime<Utc> = acme["created_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(created_at, app.now(), "{acme:#}");
 }
 
 /// A quote left open once read the rest of the body as one cell and answered 200.
