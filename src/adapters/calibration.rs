@@ -9,7 +9,7 @@ use serde_json::{Map, Number, Value};
 
 use super::{
     candidate_rules,
-    canonical::{Checker, Limits, RawLead},
+    canonical::{Checker, Limits, MAX_TEXT_CHARS, RawLead},
     json,
 };
 use crate::{
@@ -226,8 +226,8 @@ fn record(
     let prefix = format!("records[{i}].");
     let mut check = Checker::new(&prefix, errors);
     let id = match raw.id.map(|id| id.trim().to_owned()) {
-        Some(id) if id.chars().count() > 256 => {
-            check.fail("id", "is longer than 256 characters");
+        Some(id) if id.chars().count() > MAX_TEXT_CHARS => {
+            check.fail("id", format!("is longer than {MAX_TEXT_CHARS} characters"));
             None
         }
         id => id.filter(|id| !id.is_empty()),
