@@ -44,6 +44,8 @@ pub enum ApiError {
     /// A valid API key whose role may not do this, or a lead the caller may not act on.
     #[error("{0}")]
     Forbidden(String),
+    /// `{0}` names what is missing, as a noun phrase (`lead 0193…`, `endpoint GET /x`): the
+    /// detail reads "{0} not found".
     #[error("{0} not found")]
     NotFound(String),
     /// The body comes in a format the endpoint does not take (`Content-Type`).

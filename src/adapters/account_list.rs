@@ -126,6 +126,19 @@ fn decode_json(body: &[u8], max_rows: usize) -> Result<Decoded, ApiError> {
 fn decode_csv(body: &[u8], max_rows: usize) -> Result<Decoded, ApiError> {
     // Spreadsheets often save UTF-8 with a byte-order mark, which would stick to `domain`.
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    // The csv crate reads a quote left open to the end of the body as one last cell, so a
+    // missing quote would silently swallow every row after it.
+    if let Some(line) = unterminated_quote(body) {
+        let field = if line == 1 {
+            "header".to_owned()
+        } else {
+            format!("row {line}")
+        };
+        return Err(ApiError::field(
+            field,
+            "opens a quoted cell that is never closed: a closing \" is missing",
+        ));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(body);
@@ -175,6 +188,31 @@ fn decode_csv(body: &[u8], max_rows: usize) -> Result<Decoded, ApiError> {
         decoded.rows.push(row);
     }
     Ok(decoded)
+}
+
+/// The line (1 = the header) of a quote that opens a cell and is never closed, read as the
+/// csv crate reads quotes: only a `"` at the start of a cell opens one, and `""` inside it is
+/// a literal quote.
+fn unterminated_quote(body: &[u8]) -> Option<u64> {
+    let (mut line, mut opened_at) = (1u64, None);
+    let mut cell_start = true;
+    let mut bytes = body.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        if b == b'\n' {
+            line += 1;
+        }
+        match opened_at {
+            None if b == b'"' && cell_start => opened_at = Some(line),
+            None => {}
+            Some(_) if b == b'"' && bytes.peek() == Some(&&b'"') => {
+                bytes.next();
+            }
+            Some(_) if b == b'"' => opened_at = None,
+            Some(_) => {}
+        }
+        cell_start = opened_at.is_none() && matches!(b, b',' | b'\n' | b'\r');
+    }
+    opened_at
 }
 
 /// The attribute a CSV column carries.
@@ -288,6 +326,27 @@ mod tests {
             Ok(decoded) => decoded.errors.into_iter().map(|e| e.field).collect(),
             other => panic!("expected field errors, got {other:?}"),
         }
+    }
+
+    /// A quote left open once swallowed the rest of the body into one cell, answered 200.
+    #[test]
+    fn an_unterminated_quote_is_refused_naming_its_line() {
+        assert_eq!(
+            fields(csv("domain,name\nacme.io,\"Acme\nbeta.io,Beta\n")),
+            ["row 2"]
+        );
+        assert_eq!(
+            fields(csv("domain,name\na.io,A\nb.io,\"B, \"\"Inc\n")),
+            ["row 3"]
+        );
+        assert_eq!(fields(csv("\"domain,name\na.io,A\n")), ["header"]);
+        // Closed quotes (across lines, doubled inside, or a quote inside an unquoted cell)
+        // are fine.
+        let fine = "domain,name\na.io,\"A\nB\"\nb.io,\"say \"\"hi\"\"\"\nc.io,5\" disk\n";
+        let decoded = csv(fine).unwrap();
+        assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
+        assert_eq!(decoded.rows.len(), 3);
+        assert_eq!(decoded.rows[2].label, "row 5");
     }
 
     #[test]

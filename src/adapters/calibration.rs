@@ -9,12 +9,12 @@ use serde_json::{Map, Number, Value};
 
 use super::{
     candidate_rules,
-    canonical::{Checker, Limits, RawLead},
+    canonical::{Checker, Limits, MAX_TEXT_CHARS, RawLead},
     json,
 };
 use crate::{
     domain::{Email, LeadRecord, Outcome, Profile, RecordEvent},
-    engine::{DEFAULT_TARGET, Grid, MAX_AXIS_VALUES, RuleSet, Rules, TIERS, axis},
+    engine::{DEFAULT_TARGET, Grid, RuleSet, Rules, TIERS, axis},
     error::{ApiError, FieldError},
 };
 
@@ -226,8 +226,8 @@ fn record(
     let prefix = format!("records[{i}].");
     let mut check = Checker::new(&prefix, errors);
     let id = match raw.id.map(|id| id.trim().to_owned()) {
-        Some(id) if id.chars().count() > 256 => {
-            check.fail("id", "is longer than 256 characters");
+        Some(id) if id.chars().count() > MAX_TEXT_CHARS => {
+            check.fail("id", format!("is longer than {MAX_TEXT_CHARS} characters"));
             None
         }
         id => id.filter(|id| !id.is_empty()),
@@ -331,23 +331,14 @@ fn grid(raw: Option<RawSweep>, errors: &mut Vec<FieldError>) -> Grid {
     let mut grid = Grid::default();
     let Some(raw) = raw else { return grid };
     let mut axis_of = |name: &str, raw: RawAxis, whole: bool| {
-        // Scores are small numbers; the bound keeps a fit value a valid i32.
-        let values = axis(raw.from, raw.to, raw.step).filter(|values| {
-            values
-                .iter()
-                .all(|v| v.abs() <= 100_000.0 && (!whole || v.fract() == 0.0))
-        });
-        if values.is_none() {
-            errors.push(FieldError::new(
-                format!("sweep.{name}"),
-                format!(
-                    "needs from ≤ to, step > 0{} and values within ±100000, giving at most {} values",
-                    if whole { ", all whole numbers" } else { "" },
-                    MAX_AXIS_VALUES
-                ),
-            ));
-        }
-        values
+        axis(raw.from, raw.to, raw.step, whole)
+            .map_err(|refused| {
+                errors.push(FieldError::new(
+                    format!("sweep.{name}.{}", refused.part),
+                    refused.problem,
+                ));
+            })
+            .ok()
     };
     if let Some(values) = raw.fit.and_then(|fit| axis_of("fit", fit, true)) {
         grid.fit = values.into_iter().map(|v| v as i32).collect();

@@ -24,9 +24,9 @@ pub struct Limits<'a> {
     pub demand_states: &'a [String],
 }
 
-/// The longest a profile text field may be, in characters: a lead's profile is kept in
-/// memory by ingest's cache, so its size must be bounded.
-pub const MAX_TEXT_CHARS: usize = 256;
+/// The longest a text field of an event may be, in characters (not bytes: what a user
+/// counts): `event_id`, `source` and the profile, which ingest's cache keeps in memory.
+pub const MAX_TEXT_CHARS: usize = crate::domain::text::MAX_NAME_CHARS;
 /// The most JSON an event's `properties` may hold, in bytes as compactly written.
 pub const MAX_PROPERTIES_BYTES: usize = 16 * 1024;
 /// The deepest an event's `properties` may nest (the object itself is level 1).
@@ -198,11 +198,12 @@ impl<'a> Checker<'a> {
             .push(FieldError::new(format!("{}{field}", self.prefix), detail));
     }
 
+    /// A required text of at most [`MAX_TEXT_CHARS`] characters, trimmed.
     pub(super) fn required(&mut self, field: &str, value: Option<String>) -> Option<String> {
         match value.map(|v| v.trim().to_owned()) {
-            Some(v) if !v.is_empty() && v.len() <= 256 => Some(v),
+            Some(v) if !v.is_empty() && v.chars().count() <= MAX_TEXT_CHARS => Some(v),
             Some(v) if !v.is_empty() => {
-                self.fail(field, "is longer than 256 characters");
+                self.fail(field, format!("is longer than {MAX_TEXT_CHARS} characters"));
                 None
             }
             _ => {
@@ -454,6 +455,27 @@ mod tests {
     const GOOD: &str = r#"{"event_id":"e1","source":"HubSpot","type":"demo_request",
         "occurred_at":"2026-11-20T10:00:00+01:00",
         "lead":{"email":" Jane@Acme.io ","title":"VP Sales","employee_count":250.0,"country":"us","company":""}}"#;
+
+    /// The limit once counted bytes while the message said characters.
+    #[test]
+    fn event_id_and_source_are_limited_in_characters_not_bytes() {
+        let with = |field: &str, value: &str| {
+            let mut event: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+            event[field] = value.into();
+            parse(&event.to_string())
+        };
+        for field in ["event_id", "source"] {
+            let fits = "é".repeat(MAX_TEXT_CHARS);
+            assert_eq!(fits.len(), 512, "two bytes a character");
+            assert!(with(field, &fits).is_ok(), "{field}: 256 characters fit");
+            let over = "é".repeat(MAX_TEXT_CHARS + 1);
+            assert_eq!(fields(with(field, &over)), [field]);
+            let Err(ApiError::Validation(errors)) = with(field, &over) else {
+                unreachable!()
+            };
+            assert_eq!(errors[0].detail, "is longer than 256 characters");
+        }
+    }
 
     #[test]
     fn a_single_event_is_normalised() {

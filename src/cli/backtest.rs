@@ -126,16 +126,8 @@ fn sweep_axis(flag: &str, raw: &str, whole: bool) -> Result<Vec<f64>, String> {
     let [from, to, step] = parts[..] else {
         return Err(format!("{flag} {raw}: expected FROM:TO:STEP, e.g. 40:80:5"));
     };
-    axis(from, to, step)
-        .filter(|values| {
-            values
-                .iter()
-                .all(|v| v.abs() <= 100_000.0 && (!whole || v.fract() == 0.0))
-        })
-        .ok_or(format!(
-            "{flag} {raw}: needs FROM ≤ TO, STEP > 0{}, at most 101 values",
-            if whole { ", whole numbers" } else { "" }
-        ))
+    axis(from, to, step, whole)
+        .map_err(|refused| format!("{flag} {raw}: {} {}", refused.part, refused.problem))
 }
 
 fn table(answer: &BacktestAnswer, csv: &Path, rules_from: &Path) -> String {

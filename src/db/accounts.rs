@@ -7,19 +7,23 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The account ids for `domains`, creating the missing accounts. Existing rows are read, not
-/// locked, so concurrent ingests of one company do not queue on its account.
+/// The account ids for `domains`, creating the missing accounts as of `now` (the service
+/// clock). Existing rows are read, not locked, so concurrent ingests of one company do not
+/// queue on its account.
 pub async fn link_domains(
     conn: &mut PgConnection,
     domains: &[&str],
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(String, Uuid)>> {
     let ids: Vec<Uuid> = domains.iter().map(|_| Uuid::now_v7()).collect();
     sqlx::query(
-        r#"insert into accounts (id, domain) select * from unnest($1::uuid[], $2::text[]) order by 2
+        r#"insert into accounts (id, domain, created_at)
+           select id, domain, $3 from unnest($1::uuid[], $2::text[]) as n(id, domain) order by 2
            on conflict on constraint accounts_domain_key do nothing"#,
     )
     .bind(ids)
     .bind(domains)
+    .bind(now)
     .execute(&mut *conn)
     .await?;
     sqlx::query_as("select domain, id from accounts where domain = any($1)")

@@ -1,12 +1,14 @@
 //! The transition log: every stage change, by whom, why, and with the scores of that moment.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Bind, bind::column, unnest};
-use crate::domain::Stage;
+use crate::{domain::Stage, engine::Touch};
 
 /// A transition to record.
 #[derive(Debug, Clone)]
@@ -104,4 +106,34 @@ pub async fn for_lead(conn: &mut PgConnection, lead_id: Uuid) -> sqlx::Result<Ve
     .bind(lead_id)
     .fetch_all(conn)
     .await
+}
+
+/// Per lead of `lead_ids`, the event recorded with its latest move to MQL: the trigger a
+/// handoff's packet names. A lead whose latest move had no event is left out.
+pub async fn mql_triggers(
+    conn: &mut PgConnection,
+    lead_ids: &[Uuid],
+) -> sqlx::Result<HashMap<Uuid, Touch>> {
+    let rows: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+        r#"select t.lead_id, e.event_type, e.source, e.occurred_at
+             from (select distinct on (lead_id) lead_id, event_row_id
+                     from lead_transitions
+                    where lead_id = any($1) and to_stage = 'MQL'
+                    order by lead_id, occurred_at desc, id desc) t
+             join lead_events e on e.id = t.event_row_id"#,
+    )
+    .bind(lead_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(lead_id, event_type, source, occurred_at)| {
+            let touch = Touch {
+                event_type: event_type.parse().ok()?,
+                source,
+                occurred_at,
+            };
+            Some((lead_id, touch))
+        })
+        .collect())
 }

@@ -32,14 +32,53 @@ impl Default for Grid {
     }
 }
 
-/// `from`, `from + step`, ... up to `to` inclusive; `None` unless `step > 0`, `from ≤ to`
-/// and at most [`MAX_AXIS_VALUES`] values.
-pub fn axis(from: f64, to: f64, step: f64) -> Option<Vec<f64>> {
-    if !(from.is_finite() && to.is_finite() && step.is_finite()) || step <= 0.0 || from > to {
-        return None;
+/// Largest magnitude `from`, `to` or `step` of an axis may have (keeps a fit value an i32).
+pub const MAX_AXIS_MAGNITUDE: f64 = 100_000.0;
+
+/// Why an axis is refused: the part at fault (`from`, `to` or `step`) and the problem.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AxisError {
+    pub part: &'static str,
+    pub problem: String,
+}
+
+impl AxisError {
+    fn new(part: &'static str, problem: impl Into<String>) -> Self {
+        AxisError {
+            part,
+            problem: problem.into(),
+        }
     }
-    let count = ((to - from) / step + 1e-9).floor() as usize + 1;
-    (count <= MAX_AXIS_VALUES).then(|| (0..count).map(|i| round4(from + step * i as f64)).collect())
+}
+
+/// `from`, `from + step`, ... up to `to` inclusive: finite parts within
+/// ±[`MAX_AXIS_MAGNITUDE`] (whole numbers when `whole`), `step > 0`, `from ≤ to` and at most
+/// [`MAX_AXIS_VALUES`] values.
+pub fn axis(from: f64, to: f64, step: f64, whole: bool) -> Result<Vec<f64>, AxisError> {
+    for (part, v) in [("from", from), ("to", to), ("step", step)] {
+        if !v.is_finite() || v.abs() > MAX_AXIS_MAGNITUDE {
+            let problem = format!("must be a number within ±{MAX_AXIS_MAGNITUDE}");
+            return Err(AxisError::new(part, problem));
+        }
+        if whole && v.fract() != 0.0 {
+            return Err(AxisError::new(part, "must be a whole number"));
+        }
+    }
+    if step <= 0.0 {
+        return Err(AxisError::new("step", "must be greater than 0"));
+    }
+    if from > to {
+        return Err(AxisError::new("to", format!("is below from ({from})")));
+    }
+    // Counted in f64: a tiny step makes the quotient huge (or infinite), which must be
+    // refused here rather than wrap around as an integer.
+    let steps = ((to - from) / step + 1e-9).floor();
+    if steps >= MAX_AXIS_VALUES as f64 {
+        let problem = format!("gives more than {MAX_AXIS_VALUES} values from {from} to {to}");
+        return Err(AxisError::new("step", problem));
+    }
+    let count = steps as usize + 1;
+    Ok((0..count).map(|i| round4(from + step * i as f64)).collect())
 }
 
 /// How many records of one outcome there were and how many crossed.

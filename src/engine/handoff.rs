@@ -16,7 +16,7 @@ use crate::domain::{DisqualifyReason, EventType, RejectReason, Stage};
 #[serde(deny_unknown_fields)]
 pub struct HandoffRules {
     /// The recommended opener per demand state. `{first_name}`, `{company}` and `{trigger}`
-    /// are filled in.
+    /// are filled in; `{trigger}` brings its own article ("a demo request", "an email click").
     pub openers: BTreeMap<String, String>,
 }
 
@@ -227,12 +227,7 @@ pub fn packet(
     sla: SlaDeadlines,
     rules: &HandoffRules,
 ) -> ContextPacket {
-    let trigger_text = facts
-        .trigger
-        .as_ref()
-        .map_or("your recent interest".to_owned(), |t| {
-            t.event_type.as_str().replace('_', " ")
-        });
+    let trigger_text = trigger_phrase(facts.trigger.as_ref());
     let opener = facts
         .demand_state
         .and_then(|s| rules.openers.get(s))
@@ -255,6 +250,21 @@ pub fn packet(
         demand_state: facts.demand_state.map(str::to_owned),
         account_tier: facts.account_tier,
     }
+}
+
+/// What `{trigger}` becomes in an opener: the event with its article, or "recent activity"
+/// when no event made the lead MQL.
+fn trigger_phrase(trigger: Option<&Touch>) -> String {
+    let Some(trigger) = trigger else {
+        return "recent activity".to_owned();
+    };
+    let name = trigger.event_type.as_str().replace('_', " ");
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
 }
 
 /// A one-line guess at the problem the lead is working on, from its demand state and what it
@@ -412,7 +422,7 @@ mod tests {
         let rules = HandoffRules {
             openers: BTreeMap::from([(
                 "late".to_owned(),
-                "Hi {first_name}, saw {company} asked for a {trigger}.".to_owned(),
+                "Hi {first_name}, saw {company} asked for {trigger}.".to_owned(),
             )]),
         };
         let owner = PacketOwner {
@@ -462,5 +472,19 @@ mod tests {
             "{}",
             p.problem_hypothesis
         );
+    }
+
+    #[test]
+    fn the_trigger_reads_with_its_article_and_without_one_as_recent_activity() {
+        let touch = |event_type| Touch {
+            event_type,
+            source: "hubspot".into(),
+            occurred_at: Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap(),
+        };
+        let phrase = |t: Option<EventType>| trigger_phrase(t.map(touch).as_ref());
+        assert_eq!(phrase(Some(EventType::DemoRequest)), "a demo request");
+        assert_eq!(phrase(Some(EventType::EmailClick)), "an email click");
+        assert_eq!(phrase(Some(EventType::OptOut)), "an opt out");
+        assert_eq!(phrase(None), "recent activity");
     }
 }

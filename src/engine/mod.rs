@@ -21,8 +21,8 @@ mod sla;
 
 pub use activity::Activity;
 pub use backtest::{
-    Capture, Cell, DEFAULT_TARGET, Grid, MAX_AXIS_VALUES, Report as BacktestReport, axis, backtest,
-    percent,
+    AxisError, Capture, Cell, DEFAULT_TARGET, Grid, MAX_AXIS_MAGNITUDE, MAX_AXIS_VALUES,
+    Report as BacktestReport, axis, backtest, percent,
 };
 pub use decay::decay_factor;
 pub use disqualify::{

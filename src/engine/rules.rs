@@ -127,6 +127,14 @@ pub struct RuleError {
     pub problem: String,
 }
 
+/// Whether an opener puts an article before `{trigger}`, which carries its own.
+fn articled_trigger(opener: &str) -> bool {
+    let words: Vec<&str> = opener.split_whitespace().collect();
+    words.windows(2).any(|w| {
+        matches!(w[0].to_lowercase().as_str(), "a" | "an") && w[1].starts_with("{trigger}")
+    })
+}
+
 pub(super) fn problem(key: &str, problem: impl Into<String>) -> RuleError {
     RuleError {
         key: key.to_owned(),
@@ -216,15 +224,23 @@ impl Rules {
     }
     fn validate_handoff(&self) -> Result<(), RuleError> {
         for state in &self.segmentation.demand_states {
+            let key = format!("handoff.openers.{state}");
             match self.handoff.openers.get(state) {
-                Some(opener) if !opener.trim().is_empty() => {}
-                _ => {
+                Some(opener) if opener.trim().is_empty() => {}
+                Some(opener) if articled_trigger(opener) => {
                     return Err(problem(
-                        &format!("handoff.openers.{state}"),
-                        "every demand state needs a recommended opener",
+                        &key,
+                        "{trigger} brings its own article (\"a demo request\"): write \
+                         \"through {trigger}\", not \"through a {trigger}\"",
                     ));
                 }
+                Some(_) => continue,
+                None => {}
             }
+            return Err(problem(
+                &key,
+                "every demand state needs a recommended opener",
+            ));
         }
         Ok(())
     }
@@ -388,6 +404,18 @@ pub(crate) mod tests {
             rules.validate().unwrap_err().key,
             "intent.decay.half_life_days"
         );
+    }
+
+    #[test]
+    fn an_opener_may_not_put_an_article_before_the_trigger() {
+        let mut rules = default_rules();
+        let late = "Hi {first_name}, I saw {company} came in through a {trigger}.";
+        rules.handoff.openers.insert("late".into(), late.into());
+        let refused = rules.validate().unwrap_err();
+        assert_eq!(refused.key, "handoff.openers.late");
+        let fine = "Hi {first_name}, {trigger} from {company} caught my eye. A day well spent.";
+        rules.handoff.openers.insert("late".into(), fine.into());
+        rules.validate().unwrap();
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::{
     extract::{Path, Query, State},
 };
 use serde::Deserialize;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
@@ -131,13 +132,15 @@ async fn reject(
     run(&state, &caller, &id, Action::Reject { reason, note }).await
 }
 
+/// Each of the four is taken as any JSON value, so one left out or not a boolean is named
+/// with the others (every one not `true` is a 422 entry), not as the first serde error.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QualifyBody {
-    budget: bool,
-    authority: bool,
-    need: bool,
-    timing: bool,
+    budget: Option<Value>,
+    authority: Option<Value>,
+    need: Option<Value>,
+    timing: Option<Value>,
 }
 
 async fn qualify(
@@ -146,11 +149,12 @@ async fn qualify(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<QualifyBody>,
 ) -> Result<Json<Acted>, ApiError> {
+    let confirmed = |v: Option<Value>| v == Some(Value::Bool(true));
     let confirmed = Qualification {
-        budget: body.budget,
-        authority: body.authority,
-        need: body.need,
-        timing: body.timing,
+        budget: confirmed(body.budget),
+        authority: confirmed(body.authority),
+        need: confirmed(body.need),
+        timing: confirmed(body.timing),
     };
     run(&state, &caller, &id, Action::Qualify(confirmed)).await
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath},
-    http::{Request, StatusCode},
+    http::{Method, Request, StatusCode, Uri},
     middleware,
 };
 use tower_http::{
@@ -77,7 +77,9 @@ pub fn router(state: AppState) -> Router {
         // A route layer runs after routing, so it sees the matched route path the policy is
         // keyed by; an unknown path gets the 404 below without asking for a key.
         .route_layer(middleware::from_fn_with_state(guard, auth::authorize))
-        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .fallback(|method: Method, uri: Uri| async move {
+            ApiError::NotFound(format!("endpoint {method} {}", uri.path()))
+        })
         .layer(middleware::from_fn(extract::refuse_nul_in_uri))
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
         // The tower-http limit above answers 413; axum's own default (2 MB) would otherwise

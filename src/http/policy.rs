@@ -81,10 +81,12 @@ pub const POLICY: &[Rule] = &[
     only("POST", "/api/v1/leads/{id}/accept", SALES),
     only("POST", "/api/v1/leads/{id}/reject", SALES),
     only("POST", "/api/v1/leads/{id}/qualify", SALES),
-    // Reps and managers: admin writes; ops and managers read the roster.
+    // Reps and managers: admin writes; admin and managers read the roster and any rep, a rep
+    // only their own record (the use case checks). Not ops: the metrics by rep give them each
+    // rep's id and name, and reps' emails are not theirs to read.
     only("POST", "/api/v1/reps", ADMIN),
-    only("GET", "/api/v1/reps", QUEUE_READERS),
-    only("GET", "/api/v1/reps/{id}", READERS),
+    only("GET", "/api/v1/reps", &[Admin, Manager]),
+    only("GET", "/api/v1/reps/{id}", SALES),
     only("PATCH", "/api/v1/reps/{id}", ADMIN),
     only("POST", "/api/v1/reps/{id}/deactivate", ADMIN),
     // Calibration: ops try rules on records and history; only admin rescores stored leads.

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     app::AppState,
     db::reps::Rep,
+    domain::Caller,
     error::ApiError,
     usecase::reps::{self, RepInput},
 };
@@ -57,9 +58,12 @@ async fn list(
 
 async fn read(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Rep>, ApiError> {
-    Ok(Json(reps::get(&state.pool, uuid("id", &id)?).await?))
+    Ok(Json(
+        reps::get(&state.pool, &caller, uuid("id", &id)?).await?,
+    ))
 }
 
 async fn update(

@@ -68,7 +68,8 @@ pub async fn mint(pool: &PgPool, input: MintInput, now: DateTime<Utc>) -> Result
             created_at: now,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| unknown_rep(e, rep_id))?;
     tracing::info!(api_key.id = %stored.id, api_key.prefix = %stored.prefix, "minted an API key");
     Ok(Minted {
         id: stored.id,
@@ -79,6 +80,21 @@ pub async fn mint(pool: &PgPool, input: MintInput, now: DateTime<Utc>) -> Result
         label: stored.label,
         created_at: stored.created_at,
     })
+}
+
+/// A key bound to a rep id that names no rep is the caller's mistake, named as `rep_id`.
+fn unknown_rep(error: sqlx::Error, rep_id: Option<Uuid>) -> ApiError {
+    match (&error, rep_id) {
+        (sqlx::Error::Database(db), Some(rep_id))
+            if db.constraint() == Some("api_keys_rep_id_fkey") =>
+        {
+            ApiError::field(
+                "rep_id",
+                format!("{rep_id} names no rep: create the rep first"),
+            )
+        }
+        _ => error.into(),
+    }
 }
 
 /// Checks a mint request, naming every field that is wrong.

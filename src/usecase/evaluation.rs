@@ -69,8 +69,10 @@ pub fn settle(
     lead.fit = eval.fit;
     lead.stage = eval.stage;
     if lead.stage != Stage::Rejected {
-        // A recycled lead qualified again: its next rejection starts a new count.
+        // A recycled lead qualified again: its next rejection starts a new count, and the
+        // rejection no longer describes it (the write clears the column the same way).
         lead.since_rejection = None;
+        lead.rejection_reason = None;
     }
     lead.account_tier = eval.segment.account_tier;
     if let Some(hit) = &eval.disqualification {

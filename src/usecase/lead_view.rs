@@ -14,7 +14,7 @@ use crate::{
         leads::{self, Review},
         nurture, transitions,
     },
-    domain::{DisqualifyReason, Email, EventType, Profile, Stage},
+    domain::{DisqualifyReason, Email, EventType, Profile, RejectReason, Stage},
     engine::{Asset, FitHit, IntentState, NurtureState, RuleSet, Segment},
     error::ApiError,
 };
@@ -34,6 +34,8 @@ pub struct LeadView {
     pub lifecycle_stage: Stage,
     /// Set while the lead is on the suppression list.
     pub disqualified_reason: Option<DisqualifyReason>,
+    /// Set while the lead is `Rejected`: the reason the rep gave (DESIGN §2).
+    pub rejection_reason: Option<RejectReason>,
     /// Reasons an ops user overruled by reinstating the lead.
     pub exempt_reasons: Vec<DisqualifyReason>,
     /// The routing keys: demand state (the MAP's, else behaviour's) and account tier.
@@ -195,6 +197,7 @@ pub async fn lead_view(
         profile: lead.profile,
         lifecycle_stage: lead.stage,
         disqualified_reason: lead.disqualified_reason,
+        rejection_reason: lead.rejection_reason,
         segment,
         exempt_reasons: lead.exempt_reasons,
         review: lead.review,

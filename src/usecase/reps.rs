@@ -12,7 +12,7 @@ use crate::{
         leads::{self, Lead},
         reps::{self, Rep},
     },
-    domain::{Email, text},
+    domain::{Caller, Email, Role, text},
     engine::RuleSet,
     error::{ApiError, FieldError},
 };
@@ -43,8 +43,14 @@ pub async fn list(pool: &PgPool, active: Option<bool>) -> Result<Vec<Rep>, ApiEr
     Ok(reps::list(&mut conn, active).await?)
 }
 
-/// One rep.
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Rep, ApiError> {
+/// One rep. A rep reads only their own record (before any lookup, so a refusal says
+/// nothing of whether the id exists); admin and managers read any.
+pub async fn get(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<Rep, ApiError> {
+    if caller.role == Role::Rep && caller.rep_id != Some(id) {
+        return Err(ApiError::Forbidden(
+            "a rep key reads only its own rep record".to_owned(),
+        ));
+    }
     let mut conn = pool.acquire().await?;
     reps::by_id(&mut conn, id)
         .await?

@@ -1,6 +1,6 @@
 //! The tiered account list: one account, CSV and JSON imports, and the tier copied to leads.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -242,6 +242,44 @@ async fn a_csv_with_one_bad_row_writes_nothing() {
         &["row 2.domain", "row 3.tier", "row 3.owner_email", "row 4"],
     );
     assert_eq!(app.count("accounts").await, before);
+}
+
+/// Ingest once stamped the accounts it creates with the database's clock, everything else
+/// with the service's.
+#[tokio::test]
+async fn an_account_created_by_ingest_is_stamped_with_the_service_clock() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = TestApp::spawn(pool).await;
+    app.advance(Duration::hours(1));
+    app.ingest(&event("c1", "jane@acme.io", "page_view", Duration::zero()))
+        .await;
+    let acme = account(&app, "acme.io").await;
+    let created_at: DateTime<Utc> = acme["created_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(created_at, app.now(), "{acme:#}");
+}
+
+/// A quote left open once read the rest of the body as one cell and answered 200.
+#[tokio::test]
+async fn a_csv_with_an_unterminated_quote_is_a_422_naming_the_line() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = TestApp::spawn(pool).await;
+    // Without the check the name cell swallowed gamma.io's row and all three cells "fit".
+    let csv = "domain,tier,name\nacme.io,1,Acme\nbeta.io,2,\"Beta\ngamma.io,2,Gamma\n";
+    let problem = assert_problem(
+        import(&app, CSV, csv).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &["row 3"],
+    );
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("never closed"),
+        "{problem:#}"
+    );
+    assert_eq!(app.count("accounts").await, 0);
 }
 
 #[tokio::test]

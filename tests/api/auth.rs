@@ -127,8 +127,10 @@ fn endpoints() -> Vec<Endpoint> {
             Some(json!({"name": "Walker", "email": "walker@us.example"})),
             &[Admin],
         ),
-        endpoint(M::GET, "/api/v1/reps", None, &[Admin, Ops, Manager]),
-        endpoint(M::GET, "/api/v1/reps/{id}", None, READERS),
+        endpoint(M::GET, "/api/v1/reps", None, &[Admin, Manager]),
+        // A rep reads only their own record (the walk's id is another's: 403); see
+        // `a_rep_reads_only_their_own_rep_record_and_ops_no_rep_at_all`.
+        endpoint(M::GET, "/api/v1/reps/{id}", None, &[Admin, Manager]),
         endpoint(
             M::PATCH,
             "/api/v1/reps/{id}",
@@ -207,8 +209,7 @@ async fn every_endpoint_answers_each_role_as_the_policy_says() {
     let app = TestApp::spawn(pool).await;
     let mut keys: Vec<(String, Option<Role>)> = vec![(ADMIN_KEY.to_owned(), Some(Admin))];
     for role in Role::ALL {
-        let rep_id = role.is_rep_bound().then(Uuid::new_v4);
-        keys.push((app.mint_key(role, rep_id).await, Some(role)));
+        keys.push((app.mint_role_key(role).await, Some(role)));
     }
     let revoked = app.mint_key(Ops, None).await;
     let (_, listed) = app.get("/api/v1/api-keys").await;
@@ -275,7 +276,7 @@ async fn a_minted_key_is_shown_once_and_stored_only_as_its_hash() {
     let db = TestDb::new().await;
     let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
-    let rep_id = Uuid::new_v4();
+    let rep_id = app.new_rep(Rep).await;
     let response = app
         .client
         .post(format!("{}/api/v1/api-keys", app.base))
@@ -373,6 +374,8 @@ async fn bad_mint_requests_are_422s_naming_the_field_and_write_nothing() {
         (json!({"role": "rep"}), "rep_id"),
         (json!({"role": "manager", "rep_id": null}), "rep_id"),
         (json!({"role": "rep", "rep_id": "not-a-uuid"}), "rep_id"),
+        (json!({"role": "rep", "rep_id": rep}), "rep_id"),
+        (json!({"role": "manager", "rep_id": rep}), "rep_id"),
         (json!({"role": "source", "rep_id": rep}), "rep_id"),
         (json!({"role": "admin", "rep_id": rep}), "rep_id"),
         (json!({"role": "ops", "label": "x".repeat(201)}), "label"),
@@ -402,13 +405,92 @@ async fn bad_mint_requests_are_422s_naming_the_field_and_write_nothing() {
     );
 }
 
+/// A key bound to no existing rep once read every rep's name and email.
+#[tokio::test]
+async fn a_key_for_a_rep_that_does_not_exist_is_a_422_naming_rep_id() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = TestApp::spawn(pool).await;
+    let unknown = Uuid::new_v4();
+    let body = json!({"role": "rep", "rep_id": unknown});
+    let (status, problem) = app.post_json("/api/v1/api-keys", &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem:#}");
+    assert_eq!(problem_fields(&problem), ["rep_id"]);
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&unknown.to_string()),
+        "{problem:#}"
+    );
+    assert_eq!(
+        app.count("api_keys").await,
+        1,
+        "only the spawn's source key"
+    );
+    let result = sqlx::query(
+        "insert into api_keys (id, key_hash, prefix, role, rep_id, created_at)
+         values ($1, repeat('a', 64), 'lr_aaaaaaaa', 'rep', $2, now())",
+    )
+    .bind(Uuid::new_v4())
+    .bind(unknown)
+    .execute(&app.pool)
+    .await;
+    let refused = result.unwrap_err();
+    let constraint = refused.as_database_error().and_then(|e| e.constraint());
+    assert_eq!(
+        constraint,
+        Some("api_keys_rep_id_fkey"),
+        "the schema refuses it too"
+    );
+}
+
+/// The README's role table: admin and managers read the roster and any rep, a rep only their
+/// own record, ops no rep at all.
+#[tokio::test]
+async fn a_rep_reads_only_their_own_rep_record_and_ops_no_rep_at_all() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = TestApp::spawn(pool).await;
+    let own = app.new_rep(Rep).await;
+    let other = app.new_rep(Rep).await;
+    let rep_key = app.mint_key(Rep, Some(own)).await;
+    let rep = app.with_key(&rep_key);
+    let (status, record) = rep.get(&format!("/api/v1/reps/{own}")).await;
+    assert_eq!(status, StatusCode::OK, "{record:#}");
+    assert_eq!(record["id"], own.to_string());
+    for path in [
+        format!("/api/v1/reps/{other}"),
+        format!("/api/v1/reps/{}", Uuid::new_v4()),
+        "/api/v1/reps".to_owned(),
+    ] {
+        let (status, problem) = rep.get(&path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem:#}");
+    }
+    let ops = app.as_role(Ops).await;
+    for path in [format!("/api/v1/reps/{own}"), "/api/v1/reps".to_owned()] {
+        let (status, problem) = ops.get(&path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem:#}");
+    }
+    let manager = app.as_role(Manager).await;
+    let (status, roster) = manager.get("/api/v1/reps").await;
+    assert_eq!(status, StatusCode::OK, "{roster:#}");
+    assert_eq!(
+        roster.as_array().unwrap().len(),
+        3,
+        "both reps and the manager"
+    );
+    let (status, _) = manager.get(&format!("/api/v1/reps/{other}")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 /// Both headers carry a key; a 401 says which scheme to use and 403 names the role.
 #[tokio::test]
 async fn keys_come_as_bearer_or_x_api_key_and_refusals_explain_themselves() {
     let db = TestDb::new().await;
     let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
-    let key = app.mint_key(Manager, Some(Uuid::new_v4())).await;
+    let key = app.mint_role_key(Manager).await;
     let url = format!("{}/api/v1/review-queue", app.base);
     for request in [
         app.client.get(&url).bearer_auth(&key),

@@ -183,7 +183,7 @@ async fn bad_backtests_are_422s_naming_the_key() {
         ),
         (
             json!({"records": records, "sweep": {"fit": {"from": 80, "to": 40, "step": 5}}}),
-            "sweep.fit",
+            "sweep.fit.to",
         ),
         (json!({"records": records, "target": 1.5}), "target"),
     ];
@@ -195,6 +195,63 @@ async fn bad_backtests_are_422s_naming_the_key() {
             "{field}: {problem:#}"
         );
         assert_eq!(problem_fields(&problem), [field]);
+    }
+}
+
+/// A step so small the value count overflows was once answered 200 with an empty sweep.
+#[tokio::test]
+async fn a_sweep_axis_beyond_the_limits_is_a_422_naming_its_part() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = TestApp::spawn(pool).await;
+    let records = example_records();
+    let cases = [
+        (
+            json!({"intent": {"from": 0, "to": 1e308, "step": 1e-300}}),
+            "sweep.intent.to",
+        ),
+        (
+            json!({"intent": {"from": 0, "to": 1, "step": 1e-300}}),
+            "sweep.intent.step",
+        ),
+        (
+            json!({"intent": {"from": 0, "to": 1000, "step": 1}}),
+            "sweep.intent.step",
+        ),
+        (
+            json!({"intent": {"from": 0, "to": 10, "step": 0}}),
+            "sweep.intent.step",
+        ),
+        (
+            json!({"intent": {"from": 0, "to": 10, "step": -1}}),
+            "sweep.intent.step",
+        ),
+        (
+            json!({"intent": {"from": 50, "to": 40, "step": 5}}),
+            "sweep.intent.to",
+        ),
+        (
+            json!({"fit": {"from": -1e300, "to": 0, "step": 1}}),
+            "sweep.fit.from",
+        ),
+        (
+            json!({"fit": {"from": 0, "to": 100, "step": 1e-300}}),
+            "sweep.fit.step",
+        ),
+        (
+            json!({"fit": {"from": 40.5, "to": 80, "step": 5}}),
+            "sweep.fit.from",
+        ),
+    ];
+    for (sweep, field) in cases {
+        let body = json!({"records": records, "sweep": sweep});
+        let (status, problem) = app.post_json(BACKTEST, &body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{sweep}: {problem:#}"
+        );
+        assert_eq!(problem_fields(&problem), [field], "{sweep}");
     }
 }
 

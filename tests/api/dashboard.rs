@@ -248,7 +248,7 @@ async fn the_dashboard_asks_for_an_ops_key() {
     let db = TestDb::new().await;
     let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
-    let rep_key = app.mint_key(Role::Rep, Some(uuid::Uuid::new_v4())).await;
+    let rep_key = app.mint_role_key(Role::Rep).await;
     let dom = rendered_dom(format!("{}/dashboard#key={rep_key}", app.base)).await;
     let all = elements(&dom);
     let body = all.iter().find(|e| e.tag == "body").unwrap();

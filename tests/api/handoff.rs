@@ -293,6 +293,119 @@ async fn reps_act_on_their_own_leads_and_managers_on_their_team() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// The packet of an MQL assigned after review (or once a rep exists) once read "came in
+/// through a your recent interest" with a null trigger: it names the event that earned it.
+#[tokio::test]
+async fn a_lead_assigned_after_review_or_waiting_names_the_event_that_earned_its_mql() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = TestApp::spawn(pool).await;
+    tier(&app, "acme.io", 2).await;
+    // No rep yet: this MQL waits, and goes to the first rep created.
+    mql(&app, "wait@acme.io").await;
+    let rep = create_rep(&app, json!({"name": "Ray Rep", "email": "ray@us.example"})).await;
+    let ray = app.mint_key(Role::Rep, Some(rep)).await;
+    // No tier for unlisted.io: this one waits for review.
+    let held = app
+        .ingest(&vp_event(
+            "h1",
+            "held@unlisted.io",
+            "demo_request",
+            Duration::zero(),
+        ))
+        .await;
+    let held = held["results"][0]["lead_id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/review-queue/{held}/resolve"),
+            &json!({"account_tier": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, queue) = app.with_key(&ray).get("/api/v1/queue").await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    let items = queue.as_array().unwrap();
+    assert_eq!(items.len(), 2, "{queue:#}");
+    for item in items {
+        let packet = &item["packet"];
+        assert_eq!(packet["trigger"]["type"], "demo_request", "{packet:#}");
+        assert_eq!(packet["trigger"]["source"], "hubspot");
+        let opener = packet["recommended_opener"].as_str().unwrap();
+        assert!(
+            opener.starts_with("Hi Jane, I saw Acme came in through a demo request. "),
+            "{opener}"
+        );
+    }
+}
+
+/// DESIGN §2: a rejected lead carries its standardized reason as a field, not only in text.
+#[tokio::test]
+async fn a_rejected_lead_shows_its_rejection_reason_by_id_and_by_email() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let lead = mql(&app, "nope@acme.io").await;
+    let (_, view) = app.get(&format!("/api/v1/leads/{lead}")).await;
+    assert_eq!(view["rejection_reason"], Value::Null, "{view:#}");
+    let (status, body) = app
+        .with_key(&key)
+        .post_json(
+            &format!("/api/v1/leads/{lead}/reject"),
+            &json!({"reason": "Rejected_NotICP", "note": "agency, not a buyer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, by_id) = app.get(&format!("/api/v1/leads/{lead}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_id["lifecycle_stage"], "Rejected");
+    assert_eq!(by_id["rejection_reason"], "Rejected_NotICP");
+    let by_email = app.lead("nope@acme.io").await;
+    assert_eq!(by_email["rejection_reason"], "Rejected_NotICP");
+}
+
+/// Qualify once named only `body` and the first field left out; the README promises each.
+#[tokio::test]
+async fn qualify_names_every_field_left_out_or_not_true() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = TestApp::spawn(pool).await;
+    let (_, _, key) = team(&app).await;
+    let lead = mql(&app, "bant@acme.io").await;
+    let ray = app.with_key(&key);
+    let accept = format!("/api/v1/leads/{lead}/accept");
+    let (status, _) = ray
+        .post_json(&accept, &json!({"confirmed_interest": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let path = format!("/api/v1/leads/{lead}/qualify");
+    for (body, fields) in [
+        (json!({}), vec!["budget", "authority", "need", "timing"]),
+        (
+            json!({"budget": true, "need": "yes"}),
+            vec!["authority", "need", "timing"],
+        ),
+        (
+            json!({"budget": null, "authority": false, "need": true, "timing": true}),
+            vec!["budget", "authority"],
+        ),
+    ] {
+        let (status, problem) = ray.post_json(&path, &body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        assert_eq!(problem_fields(&problem), fields, "{body}");
+    }
+    let body = json!({"budget": true, "authority": true, "need": true, "timing": true, "x": 1});
+    let (status, problem) = ray.post_json(&path, &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(problem.to_string().contains("`x`"), "{problem}");
+    assert_eq!(app.lead("bant@acme.io").await["lifecycle_stage"], "SAL");
+}
+
 /// 1,000 MQLs arriving at once over 10 reps: round robin gives each exactly 100.
 #[tokio::test]
 async fn round_robin_is_exactly_fair_under_concurrency() {

@@ -154,11 +154,38 @@ impl TestApp {
         }
     }
 
-    /// Requests sent with a newly minted key of `role` (bound to a new random rep id for
-    /// rep and manager keys).
+    /// Creates an inactive rep (a `manager` for [`Role::Manager`], else a `rep`) with the
+    /// admin key, so it takes no leads, and returns its id.
+    pub async fn new_rep(&self, role: Role) -> Uuid {
+        let id = Uuid::new_v4();
+        let kind = if role == Role::Manager {
+            "manager"
+        } else {
+            "rep"
+        };
+        let body = json!({"name": format!("Test {kind}"), "email": format!("{id}@reps.example"),
+                          "role": kind, "active": false});
+        let (status, rep) = self
+            .with_key(ADMIN_KEY)
+            .post_json("/api/v1/reps", &body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{rep:#}");
+        rep["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Mints a key of `role`, bound to a new (inactive) rep for rep and manager keys.
+    pub async fn mint_role_key(&self, role: Role) -> String {
+        let rep_id = match role.is_rep_bound() {
+            true => Some(self.new_rep(role).await),
+            false => None,
+        };
+        self.mint_key(role, rep_id).await
+    }
+
+    /// Requests sent with a newly minted key of `role` (bound to a new inactive rep for rep
+    /// and manager keys).
     pub async fn as_role(&self, role: Role) -> Client<'_> {
-        let rep_id = role.is_rep_bound().then(Uuid::new_v4);
-        let key = self.mint_key(role, rep_id).await;
+        let key = self.mint_role_key(role).await;
         Client {
             app: self,
             key: Some(key),

@@ -473,6 +473,8 @@ async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection() 
     reject(&app, &key, &jane, "Rejected_WrongTiming").await;
     let joe = mql(&app, "joe@acme.io").await;
     reject(&app, &key, &joe, "Rejected_NotICP").await;
+    let rejected = app.lead("jane@acme.io").await;
+    assert_eq!(rejected["rejection_reason"], "Rejected_WrongTiming");
 
     app.advance(Duration::days(3));
     let signal = |id: &str, email: &str, kind: &str| now_event(&app, id, email, kind);
@@ -506,6 +508,11 @@ async fn a_recycled_lead_qualifies_again_on_intent_earned_since_the_rejection() 
          the rejection 45 ≥ 40"
     );
     assert_eq!(lead["scores"]["since_rejection"], Value::Null);
+    assert_eq!(
+        lead["rejection_reason"],
+        Value::Null,
+        "an MQL again, not rejected"
+    );
     let n = &lead["nurture"];
     assert_eq!(n["workflow"], Value::Null);
     assert_eq!(log(n).last().unwrap().0, "exited");
@@ -599,6 +606,8 @@ async fn a_recycled_lead_left_idle_is_swept_out_of_nurture() {
     reject(&app, &key, &jane, "Rejected_WrongTiming").await;
     let joe = mql(&app, "joe@acme.io").await;
     reject(&app, &key, &joe, "Rejected_NotICP").await;
+    let rejected = app.lead("jane@acme.io").await;
+    assert_eq!(rejected["rejection_reason"], "Rejected_WrongTiming");
 
     app.advance(Duration::days(179));
     assert_eq!(app.sweep().await.disqualified, 0, "not idle long enough");

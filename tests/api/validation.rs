@@ -225,7 +225,10 @@ async fn lead_lookups_name_their_bad_parameters() {
         .get("/api/v1/leads/0191e1c2-0000-7000-8000-000000000000")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(problem["detail"].as_str().unwrap().contains("0191e1c2"));
+    assert_eq!(
+        problem["detail"],
+        "lead 0191e1c2-0000-7000-8000-000000000000 not found"
+    );
 
     let (status, problem) = app.get("/api/v1/leads/not-a-uuid").await;
     assert_eq!(
@@ -245,8 +248,9 @@ async fn lead_lookups_name_their_bad_parameters() {
         (StatusCode::UNPROCESSABLE_ENTITY, vec!["email".to_owned()])
     );
 
-    let (status, _) = app.get("/api/v1/leads?email=nobody@acme.io").await;
+    let (status, problem) = app.get("/api/v1/leads?email=nobody@acme.io").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(problem["detail"], "lead with that email not found");
 }
 
 #[tokio::test]
@@ -254,7 +258,9 @@ async fn unknown_paths_and_methods_are_problems_too() {
     let db = TestDb::new().await;
     let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
-    assert_eq!(app.get("/nope").await.0, StatusCode::NOT_FOUND);
+    let (status, problem) = app.get("/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(problem["detail"], "endpoint GET /nope not found");
     let (status, problem) = app.get("/webhooks/events").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(problem["title"], "Method Not Allowed");

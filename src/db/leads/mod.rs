@@ -42,7 +42,8 @@ pub struct Lead {
     pub review: Option<Review>,
     /// Where the lead is in nurture.
     pub nurture: NurtureState,
-    /// Why a rep last rejected it; read only here (written by [`set_rejection_reason`]).
+    /// Why a rep rejected it, while it is `Rejected`; written by [`set_rejection_reason`],
+    /// cleared by any write once the lead leaves `Rejected` ([`UPDATE_SET`]).
     pub rejection_reason: Option<RejectReason>,
     /// While the lead is `Rejected`: what it has done since.
     pub since_rejection: Option<SinceRejection>,

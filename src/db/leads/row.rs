@@ -152,7 +152,8 @@ pub(crate) const WRITE_COLUMNS: &str = "id, email, account_id, first_name, last_
      updated_at";
 
 /// What an update changes (everything but identity, account and creation). A null in one of
-/// the JSON columns [`Kept`] names keeps the stored value.
+/// the JSON columns [`Kept`] names keeps the stored value. `rejection_reason` (written by
+/// `set_rejection_reason`) is kept while the lead stays `Rejected` and cleared once it leaves.
 pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.last_name, \
      title = u.title, company = u.company, industry = u.industry, \
      employee_count = u.employee_count, annual_revenue = u.annual_revenue, country = u.country, \
@@ -170,6 +171,7 @@ pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.la
      account_tier = u.account_tier, review_missing = u.review_missing, \
      review_queued_at = u.review_queued_at, nurture = coalesce(u.nurture, l.nurture), \
      since_rejection = u.since_rejection, \
+     rejection_reason = case when u.lifecycle_stage = 'Rejected' then l.rejection_reason end, \
      rules_version = u.rules_version, \
      updated_at = u.updated_at, version = l.version + 1, \
      stage_changed_at = case when l.lifecycle_stage = u.lifecycle_stage \

@@ -253,13 +253,39 @@ fn no_records_of_an_outcome_is_no_share_rather_than_nan() {
 fn axes_and_percentages() {
     assert_eq!(Grid::default().fit, [40, 45, 50, 55, 60, 65, 70, 75, 80]);
     assert_eq!(
-        axis(20.0, 30.0, 2.5),
-        Some(vec![20.0, 22.5, 25.0, 27.5, 30.0])
+        axis(20.0, 30.0, 2.5, false),
+        Ok(vec![20.0, 22.5, 25.0, 27.5, 30.0])
     );
-    assert_eq!(axis(0.0, 1.0, 0.1).unwrap().len(), 11);
-    assert_eq!(axis(50.0, 40.0, 5.0), None);
-    assert_eq!(axis(0.0, 10.0, 0.0), None);
-    assert_eq!(axis(0.0, 1_000.0, 1.0), None, "more than 101 values");
+    assert_eq!(axis(0.0, 1.0, 0.1, false).unwrap().len(), 11);
+    assert_eq!(axis(0.0, 100.0, 1.0, true).unwrap().len(), 101);
+    let part = |r: Result<Vec<f64>, AxisError>| r.unwrap_err().part;
+    assert_eq!(part(axis(50.0, 40.0, 5.0, false)), "to");
+    assert_eq!(part(axis(0.0, 10.0, 0.0, false)), "step");
+    assert_eq!(part(axis(0.0, 10.0, -1.0, false)), "step");
+    assert_eq!(
+        part(axis(0.0, 1_000.0, 1.0, false)),
+        "step",
+        "more than 101 values"
+    );
+    assert_eq!(part(axis(0.0, 101.0, 1.0, false)), "step", "102 values");
+    assert_eq!(part(axis(f64::NAN, 1.0, 1.0, false)), "from");
+    assert_eq!(part(axis(0.0, f64::INFINITY, 1.0, false)), "to");
+    assert_eq!(part(axis(0.0, 1.0, f64::NAN, false)), "step");
+    assert_eq!(part(axis(0.0, 1e308, 1e-300, false)), "to");
+    assert_eq!(
+        part(axis(40.0, 80.0, 2.5, true)),
+        "step",
+        "fit takes whole numbers"
+    );
     assert_eq!(percent(0.7), "70%");
     assert_eq!(percent(0.6667), "66.7%");
+}
+
+/// A step so small the value count overflows any integer is refused, not an empty sweep.
+#[test]
+fn a_tiny_step_is_refused_not_wrapped_to_an_empty_axis() {
+    let refused = axis(0.0, 1.0, 1e-300, false).unwrap_err();
+    assert_eq!(refused.part, "step");
+    let refused = axis(0.0, 100_000.0, f64::MIN_POSITIVE, false).unwrap_err();
+    assert_eq!(refused.part, "step");
 }

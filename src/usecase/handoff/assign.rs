@@ -18,6 +18,7 @@ use crate::{
         leads::Lead,
         outbox::{self, Message},
         reps::{self, Rep},
+        transitions,
     },
     domain::Stage,
     engine::{self, Choice, PacketFacts, PacketOwner, RepFacts, RoutingFacts, RuleSet, Touch},
@@ -31,7 +32,8 @@ pub fn ready(lead: &Lead) -> bool {
 }
 
 /// Assigns each lead of `leads` that is [`ready`]; `triggers` holds, per lead, the event that
-/// made it MQL. The caller's transaction must hold the leads' rows and know they have no open
+/// made it MQL, and for a lead it leaves out (released from review, or waiting for a rep) the
+/// event recorded with its move to MQL is looked up. The caller's transaction must hold the leads' rows and know they have no open
 /// assignment. Returns how many were assigned; the others wait for a rep (`unassigned_mqls`).
 pub async fn assign(
     conn: &mut PgConnection,
@@ -46,6 +48,15 @@ pub async fn assign(
     }
     let reps = reps::assignable(conn).await?;
     let facts: Vec<RepFacts> = reps.iter().map(rep_facts).collect();
+    let untold: Vec<Uuid> = leads
+        .iter()
+        .map(|l| l.id)
+        .filter(|id| !triggers.contains_key(id))
+        .collect();
+    let recorded = match untold.is_empty() || reps.is_empty() {
+        true => HashMap::new(),
+        false => transitions::mql_triggers(conn, &untold).await?,
+    };
     let account_ids: Vec<Uuid> = leads.iter().filter_map(|l| l.account_id).collect();
     let owners: HashMap<Uuid, String> = accounts::owners(conn, &account_ids)
         .await?
@@ -82,7 +93,8 @@ pub async fn assign(
             .iter()
             .find(|r| r.id == rep_id)
             .expect("chosen from these reps");
-        let new = new_assignment(conn, lead, rep, rule, triggers.get(&lead.id), rules, now).await?;
+        let trigger = triggers.get(&lead.id).or_else(|| recorded.get(&lead.id));
+        let new = new_assignment(conn, lead, rep, rule, trigger, rules, now).await?;
         let id = assignments::insert(conn, &new).await?;
         messages.push(Message {
             topic: "rep.assigned",

@@ -159,7 +159,7 @@ async fn lock_or_create_leads(
         .collect();
     domains.sort_unstable();
     domains.dedup();
-    let account_ids: HashMap<String, Uuid> = accounts::link_domains(conn, &domains)
+    let account_ids: HashMap<String, Uuid> = accounts::link_domains(conn, &domains, now)
         .await?
         .into_iter()
         .collect();
