@@ -265,16 +265,13 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
     let env = [("LEADROUTER_ADMIN_KEY", ADMIN_KEY)];
     let (mut service, mut port) = start(&pool, &env).await;
     let client = reqwest::Client::new();
-    let minted: Value = client
-        .post(format!("http://127.0.0.1:{port}/api/v1/api-keys"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"role": "source", "label": "kill -9"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let minted = post_as_admin(
+        &client,
+        port,
+        "/api/v1/api-keys",
+        json!({"role": "source", "label": "kill -9"}),
+    )
+    .await;
     let source_key = minted["key"].as_str().unwrap().to_owned();
 
     const TAGS: [&str; 3] = ["k1", "k2", "k3"];
@@ -318,16 +315,7 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let report: Value = client
-        .post(format!("http://127.0.0.1:{port}/api/v1/admin/rescore"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = post_as_admin(&client, port, "/api/v1/admin/rescore", json!({})).await;
     eprintln!(
         "refold: {} leads scanned, {} would change",
         report["scanned"], report["rescored"]
@@ -337,6 +325,20 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
         report["rescored"], 0,
         "stored scores equal a refold: {report:#}"
     );
+}
+
+/// POSTs `body` to the binary on `port` with the bootstrap admin key; the JSON answer.
+async fn post_as_admin(client: &reqwest::Client, port: u16, path: &str, body: Value) -> Value {
+    client
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn kill_9(service: &mut Service) {
