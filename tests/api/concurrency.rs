@@ -338,3 +338,46 @@ async fn wait_for_a_blocked_write(app: &TestApp) {
     }
     panic!("no write blocked on the lock");
 }
+
+/// Events holding NUL once reached the group writer, failed their whole group and sent it
+/// down the event-by-event path. Refused at the door now, they cost only themselves: with
+/// two clients sending them among twelve honest ones, the writers see the honest events
+/// alone and every one of them is accepted.
+#[tokio::test]
+async fn events_holding_nul_never_reach_the_group_writer() {
+    let db = TestDb::new().await;
+    let pool = db.pool.clone();
+    let app = Arc::new(TestApp::spawn(pool).await);
+    let before = app.group_commit.totals();
+    let clients = (0..14).map(|client| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..20 {
+                let email = format!("c{client}-{n}@acme.io");
+                let mut e = event(
+                    &format!("e{client}-{n}"),
+                    &email,
+                    "page_view",
+                    Duration::zero(),
+                );
+                if client < 2 {
+                    e["lead"]["title"] = json!("VP\u{0}Sales");
+                }
+                statuses.push(app.post_events(&e).await.0.as_u16());
+            }
+            (client, statuses)
+        })
+    });
+    for client in clients {
+        let (client, statuses) = client.await.unwrap();
+        let expected = if client < 2 { 422 } else { 200 };
+        assert!(
+            statuses.iter().all(|&s| s == expected),
+            "client {client}: {statuses:?}"
+        );
+    }
+    let totals = app.group_commit.totals() - before;
+    assert_eq!(totals.events, 12 * 20, "{totals:?}");
+    assert_eq!(app.count("lead_events").await, 12 * 20);
+}
