@@ -1,4 +1,4 @@
--- `leads.rejection_reason` is set while a lead is Rejected (the lead view shows it); a recycled
--- lead that qualified again kept its old reason until writes began clearing it. Clear those.
+-- `leads.rejection_reason` is set only while a lead is Rejected (the lead view shows it): a
+-- recycled lead that qualifies again has it cleared. Clear it on leads past that point.
 update leads set rejection_reason = null
  where lifecycle_stage <> 'Rejected' and rejection_reason is not null;

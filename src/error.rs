@@ -146,6 +146,16 @@ pub fn classify(error: &sqlx::Error) -> DbFailure {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => DbFailure::Unreachable,
+        // 55000 (object_not_in_prerequisite_state) says "database … is not currently
+        // accepting connections" when connections are switched off, and means a bug
+        // elsewhere (a sequence's currval before nextval, say).
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("55000") => {
+            if db.message().contains("accepting connections") {
+                DbFailure::Unreachable
+            } else {
+                DbFailure::Other
+            }
+        }
         sqlx::Error::Database(db) => classify_sqlstate(db.code().as_deref().unwrap_or("")),
         _ => DbFailure::Other,
     }
@@ -155,9 +165,8 @@ fn classify_sqlstate(code: &str) -> DbFailure {
     match code {
         // serialization_failure, deadlock_detected, lock_not_available.
         "40001" | "40P01" | "55P03" => DbFailure::Contention,
-        // admin_shutdown, crash_shutdown, cannot_connect_now; object_not_in_prerequisite_state
-        // (as in "database does not allow connections"); io_error.
-        "57P01" | "57P02" | "57P03" | "55000" | "58030" => DbFailure::Unreachable,
+        // admin_shutdown, crash_shutdown, cannot_connect_now; io_error.
+        "57P01" | "57P02" | "57P03" | "58030" => DbFailure::Unreachable,
         // Class 08, connection exception; class 53, insufficient resources (53300
         // too_many_connections, out of memory or disk).
         _ if code.starts_with("08") || code.starts_with("53") => DbFailure::Unreachable,
@@ -189,13 +198,15 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// A database error keeps its meaning however much context wraps it, so an outage is never
-/// a 500 because it passed through `anyhow`.
+/// An outage or a lost race keeps its meaning however much context wraps it, so neither is
+/// a 500 because it passed through `anyhow`. Anything else wrapped is a bug: a row that had
+/// to exist and did not is a logged 500, not a 404.
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
         let known = error
             .chain()
             .find_map(|cause| cause.downcast_ref::<sqlx::Error>())
+            .filter(|db| matches!(classify(db), DbFailure::Unreachable | DbFailure::Contention))
             .and_then(known_db_error);
         known.unwrap_or(ApiError::Internal(error))
     }
@@ -293,9 +304,9 @@ mod tests {
 
     use super::*;
 
-    /// A PostgreSQL error carrying only its SQLSTATE.
+    /// A PostgreSQL error with its SQLSTATE and message.
     #[derive(Debug)]
-    struct Sqlstate(&'static str);
+    struct Sqlstate(&'static str, &'static str);
 
     impl std::fmt::Display for Sqlstate {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -307,7 +318,7 @@ mod tests {
 
     impl sqlx::error::DatabaseError for Sqlstate {
         fn message(&self) -> &str {
-            self.0
+            self.1
         }
         fn code(&self) -> Option<Cow<'_, str>> {
             Some(Cow::Borrowed(self.0))
@@ -327,7 +338,7 @@ mod tests {
     }
 
     fn db(code: &'static str) -> sqlx::Error {
-        sqlx::Error::Database(Box::new(Sqlstate(code)))
+        sqlx::Error::Database(Box::new(Sqlstate(code, "error")))
     }
 
     fn status_of(error: impl Into<ApiError>) -> StatusCode {
@@ -362,12 +373,25 @@ mod tests {
 
     #[test]
     fn shutdowns_and_refused_connections_are_unreachable() {
-        // admin_shutdown (pg_terminate_backend), crash_shutdown, cannot_connect_now, and
-        // 55000 as in "database does not allow connections".
-        for code in ["57P01", "57P02", "57P03", "55000"] {
+        // admin_shutdown (pg_terminate_backend), crash_shutdown, cannot_connect_now.
+        for code in ["57P01", "57P02", "57P03"] {
             assert_eq!(classify(&db(code)), DbFailure::Unreachable, "{code}");
             assert_eq!(status_of(db(code)), StatusCode::SERVICE_UNAVAILABLE);
         }
+        let refusing = sqlx::Error::Database(Box::new(Sqlstate(
+            "55000",
+            "database \"leadrouter\" is not currently accepting connections",
+        )));
+        assert_eq!(classify(&refusing), DbFailure::Unreachable);
+        let bug = sqlx::Error::Database(Box::new(Sqlstate(
+            "55000",
+            "currval of sequence \"s\" is not yet defined in this session",
+        )));
+        assert_eq!(
+            classify(&bug),
+            DbFailure::Other,
+            "55000 is not always an outage"
+        );
     }
 
     #[test]
@@ -421,6 +445,14 @@ mod tests {
         );
         let plain = ApiError::from(anyhow::anyhow!("a broken invariant"));
         assert_eq!(plain.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let missing = Err::<(), _>(sqlx::Error::RowNotFound)
+            .context("reading a row that must exist")
+            .unwrap_err();
+        assert_eq!(
+            ApiError::from(missing).status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a wrapped missing row is a bug, not a 404"
+        );
     }
 
     #[test]

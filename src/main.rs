@@ -1,7 +1,7 @@
 //! The leadrouter binary: parse the command line, then serve (load config, start telemetry,
 //! run until SIGTERM) or run a command (`cli`).
 
-use std::{path::Path, process::ExitCode};
+use std::{io::Write, path::Path, process::ExitCode};
 
 use clap::Parser;
 use leadrouter::{
@@ -24,6 +24,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// One line to stderr; with stderr gone there is nobody to tell, and `eprintln!` would panic.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn backtest(config: &Path, mut args: Vec<String>) -> ExitCode {
     if !args
         .iter()
@@ -33,11 +38,11 @@ fn backtest(config: &Path, mut args: Vec<String>) -> ExitCode {
     }
     match cli::backtest::run(&args) {
         Ok(report) => {
-            println!("{report}");
+            let _ = writeln!(std::io::stdout(), "{report}");
             ExitCode::SUCCESS
         }
         Err(problem) => {
-            eprintln!("leadrouter backtest: {problem}");
+            say(&format!("leadrouter backtest: {problem}"));
             ExitCode::from(2)
         }
     }
@@ -50,7 +55,7 @@ async fn serve(dir: &Path) -> ExitCode {
     let (settings, rules) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("leadrouter: configuration error: {e}");
+            say(&format!("leadrouter: configuration error: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -61,10 +66,10 @@ async fn serve(dir: &Path) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             match e.downcast_ref::<db::Unreachable>() {
-                Some(unreachable) => eprintln!("leadrouter: {unreachable}"),
+                Some(unreachable) => say(&format!("leadrouter: {unreachable}")),
                 None => {
                     tracing::error!(error = format!("{e:#}"), "leadrouter stopped on an error");
-                    eprintln!("leadrouter: {e:#}");
+                    say(&format!("leadrouter: {e:#}"));
                 }
             }
             ExitCode::FAILURE

@@ -328,7 +328,7 @@ mod tests {
         }
     }
 
-    /// A quote left open once swallowed the rest of the body into one cell, answered 200.
+    /// Left open, a quote would swallow the rest of the body into one cell.
     #[test]
     fn an_unterminated_quote_is_refused_naming_its_line() {
         assert_eq!(

@@ -9,7 +9,7 @@ use serde_json::{Map, Number, Value};
 
 use super::{
     candidate_rules,
-    canonical::{Checker, Limits, MAX_TEXT_CHARS, RawLead},
+    canonical::{Checker, Limits, RawLead},
     json,
 };
 use crate::{
@@ -225,13 +225,11 @@ fn record(
 ) -> Option<LeadRecord> {
     let prefix = format!("records[{i}].");
     let mut check = Checker::new(&prefix, errors);
-    let id = match raw.id.map(|id| id.trim().to_owned()) {
-        Some(id) if id.chars().count() > MAX_TEXT_CHARS => {
-            check.fail("id", format!("is longer than {MAX_TEXT_CHARS} characters"));
-            None
-        }
-        id => id.filter(|id| !id.is_empty()),
-    };
+    let id = raw
+        .id
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .and_then(|id| check.bounded("id", id));
     let lead = match raw.lead {
         Some(lead) => check.lead(lead, limits),
         None => {

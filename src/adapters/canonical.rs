@@ -10,7 +10,7 @@ use serde_json::{Map, Number, Value};
 use super::json;
 
 use crate::{
-    domain::{Email, EventType, LeadEvent, Profile},
+    domain::{Email, EventType, LeadEvent, Profile, text},
     error::{ApiError, FieldError},
 };
 
@@ -26,33 +26,35 @@ pub struct Limits<'a> {
 
 /// The longest a text field of an event may be, in characters (not bytes: what a user
 /// counts): `event_id`, `source` and the profile, which ingest's cache keeps in memory.
-pub const MAX_TEXT_CHARS: usize = crate::domain::text::MAX_NAME_CHARS;
+pub const MAX_TEXT_CHARS: usize = text::MAX_NAME_CHARS;
 /// The most JSON an event's `properties` may hold, in bytes as compactly written.
 pub const MAX_PROPERTIES_BYTES: usize = 16 * 1024;
 /// The deepest an event's `properties` may nest (the object itself is level 1).
 pub const MAX_PROPERTIES_DEPTH: usize = 8;
 
 /// About how many bytes `value` takes as compact JSON (strings counted unescaped), and how
-/// deep it nests, counting `value` as level `depth`.
-fn json_size(value: &Value, depth: usize) -> (usize, usize) {
+/// deep its arrays and objects nest, `value` being inside `parent` levels of them.
+fn json_size(value: &Value, parent: usize) -> (usize, usize) {
     match value {
-        Value::Null => (4, depth),
-        Value::Bool(_) => (5, depth),
-        Value::Number(n) => (n.to_string().len(), depth),
-        Value::String(s) => (s.len() + 2, depth),
-        Value::Array(items) => items.iter().fold((2, depth), |(bytes, deepest), item| {
-            let (b, d) = json_size(item, depth + 1);
-            (bytes + b + 1, deepest.max(d))
-        }),
-        Value::Object(map) => object_size(map, depth),
+        Value::Null => (4, parent),
+        Value::Bool(_) => (5, parent),
+        Value::Number(n) => (n.to_string().len(), parent),
+        Value::String(s) => (s.len() + 2, parent),
+        Value::Array(items) => items
+            .iter()
+            .fold((2, parent + 1), |(bytes, deepest), item| {
+                let (b, d) = json_size(item, parent + 1);
+                (bytes + b + 1, deepest.max(d))
+            }),
+        Value::Object(map) => object_size(map, parent),
     }
 }
 
 /// [`json_size`] of an object.
-fn object_size(map: &Map<String, Value>, depth: usize) -> (usize, usize) {
+fn object_size(map: &Map<String, Value>, parent: usize) -> (usize, usize) {
     map.iter()
-        .fold((2, depth), |(bytes, deepest), (key, item)| {
-            let (b, d) = json_size(item, depth + 1);
+        .fold((2, parent + 1), |(bytes, deepest), (key, item)| {
+            let (b, d) = json_size(item, parent + 1);
             (bytes + key.len() + 3 + b + 1, deepest.max(d))
         })
 }
@@ -200,16 +202,21 @@ impl<'a> Checker<'a> {
 
     /// A required text of at most [`MAX_TEXT_CHARS`] characters, trimmed.
     pub(super) fn required(&mut self, field: &str, value: Option<String>) -> Option<String> {
-        match value.map(|v| v.trim().to_owned()) {
-            Some(v) if !v.is_empty() && v.chars().count() <= MAX_TEXT_CHARS => Some(v),
-            Some(v) if !v.is_empty() => {
-                self.fail(field, format!("is longer than {MAX_TEXT_CHARS} characters"));
+        let present = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        if present.is_none() {
+            self.fail(field, "is required");
+        }
+        self.bounded(field, present?)
+    }
+
+    /// `value` if it is at most [`MAX_TEXT_CHARS`] characters; else the problem is noted.
+    pub(super) fn bounded(&mut self, field: &str, value: String) -> Option<String> {
+        match text::too_long(&value, MAX_TEXT_CHARS) {
+            Some(problem) => {
+                self.fail(field, problem);
                 None
             }
-            _ => {
-                self.fail(field, "is required");
-                None
-            }
+            None => Some(value),
         }
     }
 
@@ -249,7 +256,7 @@ impl<'a> Checker<'a> {
     /// `properties`: any JSON object, within [`MAX_PROPERTIES_BYTES`] and
     /// [`MAX_PROPERTIES_DEPTH`], since each is stored with its event.
     fn properties(&mut self, properties: Map<String, Value>) -> Option<Map<String, Value>> {
-        let (bytes, depth) = object_size(&properties, 1);
+        let (bytes, depth) = object_size(&properties, 0);
         if depth > MAX_PROPERTIES_DEPTH {
             self.fail(
                 "properties",
@@ -396,11 +403,7 @@ impl<'a> Checker<'a> {
         let value = value
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())?;
-        if value.chars().count() > MAX_TEXT_CHARS {
-            self.fail(field, format!("is longer than {MAX_TEXT_CHARS} characters"));
-            return None;
-        }
-        Some(value)
+        self.bounded(field, value)
     }
 
     /// A whole, non-negative number; `250.0` is accepted because some systems send only floats.
@@ -456,7 +459,7 @@ mod tests {
         "occurred_at":"2026-11-20T10:00:00+01:00",
         "lead":{"email":" Jane@Acme.io ","title":"VP Sales","employee_count":250.0,"country":"us","company":""}}"#;
 
-    /// The limit once counted bytes while the message said characters.
+    /// The limit counts characters, as its message says: 256 × "é" is 512 bytes and fits.
     #[test]
     fn event_id_and_source_are_limited_in_characters_not_bytes() {
         let with = |field: &str, value: &str| {
@@ -569,18 +572,16 @@ mod tests {
             .join(",");
         let body = GOOD.replacen('{', &format!(r#"{{"properties":{{{big}}},"#), 1);
         assert_eq!(fields(parse(&body)), ["properties"]);
-        let deep = format!(
-            "{}1{}",
-            r#"{"a":"#.repeat(MAX_PROPERTIES_DEPTH),
-            "}".repeat(MAX_PROPERTIES_DEPTH)
+        // `properties` itself is level 1: MAX levels of objects hold a scalar, one more is out.
+        let nested =
+            |levels: usize| format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels));
+        let body = GOOD.replacen(
+            '{',
+            &format!(r#"{{"properties":{},"#, nested(MAX_PROPERTIES_DEPTH + 1)),
+            1,
         );
-        let body = GOOD.replacen('{', &format!(r#"{{"properties":{deep},"#), 1);
         assert_eq!(fields(parse(&body)), ["properties"]);
-        let fits = format!(
-            "{}1{}",
-            r#"{"a":"#.repeat(MAX_PROPERTIES_DEPTH - 1),
-            "}".repeat(MAX_PROPERTIES_DEPTH - 1)
-        );
+        let fits = nested(MAX_PROPERTIES_DEPTH);
         let body = GOOD.replacen('{', &format!(r#"{{"properties":{fits},"#), 1);
         assert!(parse(&body).is_ok());
     }

@@ -1,10 +1,13 @@
-//! The HTTP listener: serves at most `server.max_connections` connections at once, closes a
-//! connection whose client stalls halfway through a request head or sends nothing for too
-//! long, and lets in-flight requests finish on shutdown.
+//! The HTTP listener: serves HTTP/1.1 on at most `server.max_connections` connections at
+//! once, closes a connection whose client stalls halfway through a request head or sends
+//! nothing for too long, and lets in-flight requests finish on shutdown.
 //!
 //! hyper's own header-read timer starts as soon as a connection waits for its next request,
 //! so it cannot tell a slow client from an idle keep-alive one; each connection here keeps
-//! its own clock instead ([`Activity`]), and both limits are settings of their own.
+//! its own clock instead ([`Activity`]), and both limits are settings of their own. HTTP/1.1
+//! only: one request at a time per connection is what makes the connection cap a bound on
+//! concurrent requests (HTTP/2 would multiplex hundreds on one), and what lets the clock
+//! read every byte that arrives between requests as the start of the next one.
 
 use std::{
     io,
@@ -17,12 +20,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, extract::Request};
-use hyper::body::Incoming;
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-};
+use axum::{Router, body::Body, extract::Request, response::Response};
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
@@ -96,6 +97,8 @@ pub async fn serve(
             permit,
         ));
     }
+    // New clients are refused at once rather than left in the backlog until exit.
+    drop(listener);
     connections.close();
     connections.wait().await;
     Ok(())
@@ -120,14 +123,16 @@ async fn serve_connection(
             let busy = Busy::begin(&activity);
             let mut router = router.clone();
             async move {
-                let response = router.call(request).await;
-                drop(busy);
-                response
+                let response: Response = router.call(request).await?;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|inner| BusyBody { inner, _busy: busy }),
+                )
             }
         })
     };
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let connection = builder.serve_connection_with_upgrades(io, service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .with_upgrades();
     tokio::pin!(connection);
     let mut clock = tokio::time::interval(limits.check_every());
     let mut draining = false;
@@ -210,7 +215,8 @@ impl Activity {
     }
 }
 
-/// A request in flight on a connection, from its head parsed to its response built.
+/// A request in flight on a connection, from its head parsed to its response's last byte
+/// handed to the socket (it rides in [`BusyBody`]).
 struct Busy(Arc<Activity>);
 
 impl Busy {
@@ -226,6 +232,33 @@ impl Drop for Busy {
         let activity = &self.0;
         activity.idle_since.store(activity.now(), Ordering::Release);
         activity.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request [`Busy`] until hyper is done with it, so a slow
+/// reader of a long response is never taken for an idle connection.
+struct BusyBody {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for BusyBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -287,7 +320,7 @@ mod tests {
     fn limits() -> Limits {
         Limits {
             header_read_timeout: Duration::from_millis(100),
-            idle_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(600),
             max_connections: 1,
         }
     }
@@ -307,11 +340,11 @@ mod tests {
         let activity = Arc::new(Activity::new());
         activity.bytes_read();
         let busy = Busy::begin(&activity);
-        std::thread::sleep(Duration::from_millis(350));
+        std::thread::sleep(Duration::from_millis(650));
         assert_eq!(activity.stalled(limits()), None);
         drop(busy);
         assert_eq!(activity.stalled(limits()), None, "the idle clock restarted");
-        std::thread::sleep(Duration::from_millis(350));
+        std::thread::sleep(Duration::from_millis(650));
         assert_eq!(activity.stalled(limits()), Some("idle timeout"));
     }
 }

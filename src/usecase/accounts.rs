@@ -16,7 +16,7 @@ use crate::{
         accounts::{self, Account, AccountWrite, Upserted},
         leads::{self, Lead},
     },
-    domain::{AccountDomain, Email},
+    domain::{AccountDomain, Email, text},
     engine::{NurtureRecord, RuleSet},
     error::{ApiError, FieldError},
     usecase::nurture,
@@ -28,9 +28,6 @@ pub const MAX_IMPORT_ROWS: usize = 50_000;
 
 /// The tiers of the account list: Tier 1 named accounts, Tier 2, Tier 3.
 const TIERS: std::ops::RangeInclusive<i64> = 1..=3;
-
-/// The longest account name kept.
-use crate::domain::text::MAX_NAME_CHARS;
 
 /// At most this many problems are listed; a file with a bad column would otherwise answer
 /// with one per row.
@@ -214,11 +211,8 @@ fn validate(row: Row, errors: &mut Vec<FieldError>) -> Option<AccountWrite> {
     };
     let name = input.name.as_ref().map(|name| {
         let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-        if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
-            fail(
-                "name",
-                format!("is longer than {MAX_NAME_CHARS} characters"),
-            );
+        if let Some(problem) = name.and_then(|n| text::too_long(n, text::MAX_NAME_CHARS)) {
+            fail("name", problem);
         }
         name.map(str::to_owned)
     });

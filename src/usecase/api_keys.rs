@@ -12,7 +12,7 @@ use super::key_cache::KeyCache;
 use crate::{
     db::api_keys::{self, ApiKey, NewApiKey},
     domain::{
-        Caller, KEY_PREFIX, KEY_RANDOM_BYTES, KeyHash, Role, Secret, format_key, shown_prefix,
+        Caller, KEY_PREFIX, KEY_RANDOM_BYTES, KeyHash, Role, Secret, format_key, shown_prefix, text,
     },
     error::{ApiError, FieldError},
 };
@@ -104,14 +104,11 @@ fn validate(input: MintInput) -> Result<(Role, Option<Uuid>, Option<String>), Ap
         .label
         .map(|l| l.trim().to_owned())
         .filter(|l| !l.is_empty());
-    if label
-        .as_ref()
-        .is_some_and(|l| l.chars().count() > MAX_LABEL_CHARS)
+    if let Some(problem) = label
+        .as_deref()
+        .and_then(|l| text::too_long(l, MAX_LABEL_CHARS))
     {
-        errors.push(FieldError::new(
-            "label",
-            format!("is longer than {MAX_LABEL_CHARS} characters"),
-        ));
+        errors.push(FieldError::new("label", problem));
     }
     match input.role {
         None => errors.push(FieldError::new(

@@ -244,8 +244,7 @@ async fn a_csv_with_one_bad_row_writes_nothing() {
     assert_eq!(app.count("accounts").await, before);
 }
 
-/// Ingest once stamped the accounts it creates with the database's clock, everything else
-/// with the service's.
+/// Accounts that ingest creates take the service clock, like every other write.
 #[tokio::test]
 async fn an_account_created_by_ingest_is_stamped_with_the_service_clock() {
     let db = TestDb::new().await;
@@ -259,7 +258,7 @@ async fn an_account_created_by_ingest_is_stamped_with_the_service_clock() {
     assert_eq!(created_at, app.now(), "{acme:#}");
 }
 
-/// A quote left open once read the rest of the body as one cell and answered 200.
+/// Left open, a quote would read the rest of the body as one cell.
 #[tokio::test]
 async fn a_csv_with_an_unterminated_quote_is_a_422_naming_the_line() {
     let db = TestDb::new().await;

@@ -405,7 +405,7 @@ async fn bad_mint_requests_are_422s_naming_the_field_and_write_nothing() {
     );
 }
 
-/// A key bound to no existing rep once read every rep's name and email.
+/// A key bound to no existing rep would act as a rep nobody is.
 #[tokio::test]
 async fn a_key_for_a_rep_that_does_not_exist_is_a_422_naming_rep_id() {
     let db = TestDb::new().await;

@@ -198,7 +198,7 @@ async fn bad_backtests_are_422s_naming_the_key() {
     }
 }
 
-/// A step so small the value count overflows was once answered 200 with an empty sweep.
+/// A step so small that the value count would overflow is refused, not swept as empty.
 #[tokio::test]
 async fn a_sweep_axis_beyond_the_limits_is_a_422_naming_its_part() {
     let db = TestDb::new().await;

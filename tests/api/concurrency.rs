@@ -339,10 +339,10 @@ async fn wait_for_a_blocked_write(app: &TestApp) {
     panic!("no write blocked on the lock");
 }
 
-/// Events holding NUL once reached the group writer, failed their whole group and sent it
-/// down the event-by-event path. Refused at the door now, they cost only themselves: with
-/// two clients sending them among twelve honest ones, the writers see the honest events
-/// alone and every one of them is accepted.
+/// An event holding NUL in the group writer would fail its whole group and send it down the
+/// event-by-event path. Refused at the door, such events cost only themselves: with two
+/// clients sending them among twelve honest ones, the writers see the honest events alone
+/// and every one of them is accepted.
 #[tokio::test]
 async fn events_holding_nul_never_reach_the_group_writer() {
     let db = TestDb::new().await;

@@ -287,8 +287,9 @@ fn generate(rng: &mut StdRng, corpus: &Corpus, real: &[String]) -> Hostile {
     }
 }
 
-/// Every table's row count, in one statement.
-async fn row_counts(pool: &PgPool) -> Vec<(String, i64)> {
+/// Every table's row count and a digest of its rows, in one statement: a refused request
+/// may neither add, remove nor change a row.
+async fn row_counts(pool: &PgPool) -> Vec<(String, i64, String)> {
     let tables: Vec<String> = sqlx::query_scalar(
         "select tablename::text from pg_tables where schemaname = 'public' \
          and tablename not like '\\_sqlx%' order by 1",
@@ -298,7 +299,13 @@ async fn row_counts(pool: &PgPool) -> Vec<(String, i64)> {
     .unwrap();
     let selects: Vec<String> = tables
         .iter()
-        .map(|t| format!("select '{t}' as t, count(*) as n from \"{t}\""))
+        .map(|t| {
+            format!(
+                "select '{t}' as t, count(*) as n, \
+                 coalesce(md5(string_agg(r::text, '|' order by r::text)), '') as digest \
+                 from \"{t}\" r"
+            )
+        })
         .collect();
     sqlx::query_as(&selects.join(" union all "))
         .fetch_all(pool)

@@ -236,11 +236,15 @@ async fn closed_output_pipes_neither_fail_requests_nor_block_sigterm() {
             .success()
     );
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "service did not stop on SIGTERM"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    assert!(status.success(), "a clean exit, not a panic: {status}");
 }

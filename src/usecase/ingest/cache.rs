@@ -114,49 +114,11 @@ impl LeadCache {
 /// (`domain::text`) and collections by the rules, so no lead can be large; this keeps many
 /// of them within the budget all the same.
 pub fn footprint(lead: &Lead) -> usize {
-    const ALLOCATION: usize = 16;
-    const MAP_ENTRY: usize = 48;
-    let text = |s: &str| {
-        if s.is_empty() {
-            0
-        } else {
-            s.len() + ALLOCATION
-        }
-    };
-    let optional = |s: &Option<String>| s.as_deref().map_or(0, text);
-    let profile = &lead.profile;
-    let profile_texts: usize = [
-        &profile.first_name,
-        &profile.last_name,
-        &profile.title,
-        &profile.company,
-        &profile.industry,
-        &profile.country,
-        &profile.demand_state,
-    ]
-    .into_iter()
-    .map(optional)
-    .sum();
-    let fit: usize = lead
-        .fit
-        .breakdown
-        .iter()
-        .map(|hit| size_of_val(hit) + text(&hit.rule) + text(&hit.matched))
-        .sum();
     let intent_signals = lead.intent.signals.len()
         + lead
             .since_rejection
             .as_ref()
             .map_or(0, |since| since.intent.signals.len());
-    let nurture = &lead.nurture;
-    let nurture_bytes = optional(&nurture.workflow)
-        + nurture.signals.len() * size_of::<crate::engine::Signal>()
-        + nurture
-            .fired
-            .keys()
-            .chain(nurture.noted.iter())
-            .map(|k| text(k) + MAP_ENTRY)
-            .sum::<usize>();
     let review = lead.review.as_ref().map_or(0, |review| {
         review
             .missing
@@ -166,16 +128,70 @@ pub fn footprint(lead: &Lead) -> usize {
     });
     size_of::<Lead>()
         + 2 * text(lead.email.as_str())
-        + profile_texts
-        + lead.profile_stamps.len() * MAP_ENTRY
-        + ALLOCATION
-        + fit
+        + profile_bytes(lead)
+        + fit_bytes(lead)
         + intent_signals * MAP_ENTRY * 2
         + optional(&lead.activity.derived_demand_state)
-        + lead.exempt_reasons.len() * 8
-        + nurture_bytes
+        + lead.exempt_reasons.len() * size_of::<crate::domain::DisqualifyReason>()
+        + nurture_bytes(lead)
         + review
         + text(&lead.rules_version)
+}
+
+/// What the allocator adds to each allocation, about.
+const ALLOCATION: usize = 16;
+/// A B-tree map's cost per entry beyond its key and value, about.
+const MAP_ENTRY: usize = 48;
+
+fn text(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        s.len() + ALLOCATION
+    }
+}
+
+fn optional(s: &Option<String>) -> usize {
+    s.as_deref().map_or(0, text)
+}
+
+fn profile_bytes(lead: &Lead) -> usize {
+    let p = &lead.profile;
+    [
+        &p.first_name,
+        &p.last_name,
+        &p.title,
+        &p.company,
+        &p.industry,
+        &p.country,
+        &p.demand_state,
+    ]
+    .into_iter()
+    .map(optional)
+    .sum::<usize>()
+        + lead.profile_stamps.len() * MAP_ENTRY
+}
+
+fn fit_bytes(lead: &Lead) -> usize {
+    ALLOCATION
+        + lead
+            .fit
+            .breakdown
+            .iter()
+            .map(|hit| size_of_val(hit) + text(&hit.rule) + text(&hit.matched))
+            .sum::<usize>()
+}
+
+fn nurture_bytes(lead: &Lead) -> usize {
+    let nurture = &lead.nurture;
+    optional(&nurture.workflow)
+        + nurture.signals.len() * size_of::<crate::engine::Signal>()
+        + nurture
+            .fired
+            .keys()
+            .chain(nurture.noted.iter())
+            .map(|key| text(key) + MAP_ENTRY)
+            .sum::<usize>()
 }
 
 #[cfg(test)]
