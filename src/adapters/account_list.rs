@@ -123,22 +123,27 @@ fn decode_json(body: &[u8], max_rows: usize) -> Result<Decoded, ApiError> {
     })
 }
 
+/// The csv crate reads a quote left open to the end of the body as one last cell, so a
+/// missing quote would silently swallow every row after it: a 422 naming its line instead.
+fn refuse_unterminated_quote(body: &[u8]) -> Result<(), ApiError> {
+    let Some(line) = unterminated_quote(body) else {
+        return Ok(());
+    };
+    let field = if line == 1 {
+        "header".to_owned()
+    } else {
+        format!("row {line}")
+    };
+    Err(ApiError::field(
+        field,
+        "opens a quoted cell that is never closed: a closing \" is missing",
+    ))
+}
+
 fn decode_csv(body: &[u8], max_rows: usize) -> Result<Decoded, ApiError> {
     // Spreadsheets often save UTF-8 with a byte-order mark, which would stick to `domain`.
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    // The csv crate reads a quote left open to the end of the body as one last cell, so a
-    // missing quote would silently swallow every row after it.
-    if let Some(line) = unterminated_quote(body) {
-        let field = if line == 1 {
-            "header".to_owned()
-        } else {
-            format!("row {line}")
-        };
-        return Err(ApiError::field(
-            field,
-            "opens a quoted cell that is never closed: a closing \" is missing",
-        ));
-    }
+    refuse_unterminated_quote(body)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(body);

@@ -48,14 +48,9 @@ pub async fn assign(
     }
     let reps = reps::assignable(conn).await?;
     let facts: Vec<RepFacts> = reps.iter().map(rep_facts).collect();
-    let untold: Vec<Uuid> = leads
-        .iter()
-        .map(|l| l.id)
-        .filter(|id| !triggers.contains_key(id))
-        .collect();
-    let recorded = match untold.is_empty() || reps.is_empty() {
+    let recorded = match reps.is_empty() {
         true => HashMap::new(),
-        false => transitions::mql_triggers(conn, &untold).await?,
+        false => recorded_triggers(conn, &leads, triggers).await?,
     };
     let account_ids: Vec<Uuid> = leads.iter().filter_map(|l| l.account_id).collect();
     let owners: HashMap<Uuid, String> = accounts::owners(conn, &account_ids)
@@ -110,6 +105,24 @@ pub async fn assign(
     }
     outbox::enqueue(conn, &messages, now).await?;
     Ok(assigned)
+}
+
+/// The event that made each of `leads` MQL, for those `triggers` does not name (a lead
+/// resolved from review, or one that waited for a rep).
+async fn recorded_triggers(
+    conn: &mut PgConnection,
+    leads: &[&Lead],
+    triggers: &HashMap<Uuid, Touch>,
+) -> Result<HashMap<Uuid, Touch>, ApiError> {
+    let untold: Vec<Uuid> = leads
+        .iter()
+        .map(|l| l.id)
+        .filter(|id| !triggers.contains_key(id))
+        .collect();
+    if untold.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(transitions::mql_triggers(conn, &untold).await?)
 }
 
 fn rep_facts(rep: &Rep) -> RepFacts {
