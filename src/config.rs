@@ -2,6 +2,7 @@
 //! validated before anything starts, with errors that name the file and the key.
 
 use std::{
+    collections::BTreeMap,
     fmt,
     path::{Path, PathBuf},
 };
@@ -12,7 +13,11 @@ use figment::{
 };
 use serde::Deserialize;
 
-use crate::{domain::Secret, engine::Rules};
+use crate::{
+    adapters::salesforce::OrgId,
+    domain::{EventType, LeadField, Secret},
+    engine::Rules,
+};
 
 /// Service settings (`config/default.toml`).
 #[derive(Clone, Debug, Deserialize)]
@@ -26,6 +31,96 @@ pub struct Settings {
     // Optional as a whole: every key in it is.
     #[serde(default)]
     pub auth: AuthSettings,
+    /// The native inbound connectors; each is off unless enabled.
+    #[serde(default)]
+    pub sources: SourcesSettings,
+}
+
+/// The native inbound connectors (`[sources.*]`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesSettings {
+    #[serde(default)]
+    pub salesforce: SalesforceSettings,
+}
+
+/// Salesforce Outbound Messages (`POST /webhooks/salesforce/{token}`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesforceSettings {
+    /// Off by default: the route answers 404.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The organizations whose messages are accepted (15 or 18 characters).
+    #[serde(default)]
+    pub organization_ids: Vec<OrgId>,
+    /// The secret path segment of the endpoint URL; from the environment only
+    /// (`LEADROUTER_SOURCES__SALESFORCE__TOKEN`).
+    pub token: Option<Secret>,
+    /// Salesforce field API name (matched case-insensitively) to the lead field it fills.
+    #[serde(default)]
+    pub fields: BTreeMap<String, LeadField>,
+    /// A field whose value picks the event type (through `event_types`); a record change is a
+    /// `profile_update` otherwise.
+    pub event_type_field: Option<String>,
+    /// Values of `event_type_field` (matched case-insensitively) and the event type each means.
+    #[serde(default)]
+    pub event_types: BTreeMap<String, EventType>,
+}
+
+/// Fewest characters the Salesforce endpoint's token may have: it is the only secret.
+const MIN_SALESFORCE_TOKEN_CHARS: usize = 32;
+
+impl SalesforceSettings {
+    /// The first problem of an enabled connector's settings, as (key, problem).
+    fn problem(&self) -> Option<(&'static str, String)> {
+        let api_name = |name: &str| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if let Some(name) = self.fields.keys().find(|name| !api_name(name.as_str())) {
+            return Some((
+                "sources.salesforce.fields",
+                format!("{name:?} is not a Salesforce field API name (letters, digits, _)"),
+            ));
+        }
+        if !self.enabled {
+            return None;
+        }
+        let url_safe = |b: u8| b.is_ascii_alphanumeric() || b"-_.~".contains(&b);
+        let token_ok = self.token.as_ref().is_some_and(|token| {
+            let token = token.expose();
+            token.len() >= MIN_SALESFORCE_TOKEN_CHARS && token.bytes().all(url_safe)
+        });
+        if !token_ok {
+            return Some((
+                "sources.salesforce.token",
+                format!(
+                    "must be set, from the environment (LEADROUTER_SOURCES__SALESFORCE__TOKEN), to at \
+                     least {MIN_SALESFORCE_TOKEN_CHARS} URL-safe characters (letters, digits, - _ . ~; \
+                     e.g. `openssl rand -hex 32`), since it is the last segment of the endpoint URL"
+                ),
+            ));
+        }
+        if self.organization_ids.is_empty() {
+            return Some((
+                "sources.salesforce.organization_ids",
+                "must list at least one organization id when the connector is enabled".to_owned(),
+            ));
+        }
+        if !self.fields.values().any(|f| *f == LeadField::Email) {
+            return Some((
+                "sources.salesforce.fields",
+                "no field maps to email, so no record could name its lead".to_owned(),
+            ));
+        }
+        if !self.event_types.is_empty() && self.event_type_field.is_none() {
+            return Some((
+                "sources.salesforce.event_type_field",
+                "must name the field whose values sources.salesforce.event_types maps".to_owned(),
+            ));
+        }
+        None
+    }
 }
 
 /// API key authentication.
@@ -255,6 +350,9 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
             "must be at least 1 and below server.request_timeout_secs",
         ));
     }
+    if let Some((key, problem)) = settings.sources.salesforce.problem() {
+        return Err(bad(key, &problem));
+    }
     if let Some(key) = &settings.auth.admin_key {
         if key.expose().chars().count() < MIN_ADMIN_KEY_CHARS {
             return Err(bad(
@@ -401,6 +499,70 @@ mod tests {
         let settings = load_settings(&dir).unwrap();
         assert_eq!(settings.server.max_batch_events, 1_000);
         load_rules(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_salesforce_connector_is_off_by_default_and_checked_when_on() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-sf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/default.toml");
+        std::fs::write(dir.join("default.toml"), shipped).unwrap();
+        let salesforce = load_settings(&dir).unwrap().sources.salesforce;
+        assert!(!salesforce.enabled);
+        assert_eq!(salesforce.fields["Email"], LeadField::Email);
+        assert_eq!(salesforce.fields.len(), 10);
+
+        let on = shipped.replace("enabled = false", "enabled = true");
+        let token = format!("token = \"{}\"", "t".repeat(32));
+        let cases = [
+            (
+                on.clone(),
+                "default.toml: sources.salesforce.token: must be set",
+            ),
+            (
+                on.replace("# token = \"\"", &token),
+                "sources.salesforce.organization_ids: must list at least one",
+            ),
+            (
+                on.replace("# token = \"\"", &token).replace(
+                    "organization_ids = []",
+                    "organization_ids = [\"00D5e000000abcdAAA\"]",
+                ),
+                "checksum",
+            ),
+            (
+                on.replace("# token = \"\"", &token)
+                    .replace(
+                        "organization_ids = []",
+                        "organization_ids = [\"00D5e000000abcd\"]",
+                    )
+                    .replace("Email = \"email\"", "Email = \"e_mail\""),
+                "\"e_mail\" is not a lead field",
+            ),
+            (
+                on.replace("# token = \"\"", &token)
+                    .replace(
+                        "organization_ids = []",
+                        "organization_ids = [\"00D5e000000abcd\"]",
+                    )
+                    .replace("Email = \"email\"", "Email = \"title\""),
+                "sources.salesforce.fields: no field maps to email",
+            ),
+        ];
+        for (text, expected) in cases {
+            std::fs::write(dir.join("default.toml"), text).unwrap();
+            let error = load_settings(&dir).unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected} not in {error}");
+        }
+        let good = on.replace("# token = \"\"", &token).replace(
+            "organization_ids = []",
+            "organization_ids = [\"00D5e000000abcdEAA\"]",
+        );
+        std::fs::write(dir.join("default.toml"), good).unwrap();
+        let salesforce = load_settings(&dir).unwrap().sources.salesforce;
+        assert!(salesforce.organization_ids[0].matches("00D5e000000abcdEAA"));
+        assert_eq!(format!("{:?}", salesforce.token), "Some(***)");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

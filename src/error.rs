@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The body is not JSON at all.
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// The body is not well-formed XML (the SOAP connectors).
+    #[error("malformed XML: {0}")]
+    MalformedXml(String),
     /// The request is well-formed but some fields are wrong; nothing was written.
     #[error("invalid request: {0:?}")]
     Validation(Vec<FieldError>),
@@ -82,9 +85,10 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, detail)])
     }
 
-    fn status(&self) -> StatusCode {
+    /// The HTTP status this outcome is answered with.
+    pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedJson(_) | ApiError::MalformedXml(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -98,7 +102,8 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> String {
+    /// What the client is told: the `detail` of the problem (or of a SOAP fault).
+    pub fn detail(&self) -> String {
         match self {
             ApiError::Validation(errors) => match errors.as_slice() {
                 [one] => format!("{}: {}", one.field, one.detail),

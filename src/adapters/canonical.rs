@@ -73,20 +73,21 @@ struct RawEvent {
     properties: Option<Map<String, Value>>,
 }
 
-/// The `lead` object as sent; calibration records carry the same object.
-#[derive(Deserialize)]
+/// The `lead` object as sent; calibration records carry the same object, and other systems'
+/// adapters fill one field by field.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLead {
     pub(super) email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    title: Option<String>,
-    company: Option<String>,
-    industry: Option<String>,
-    employee_count: Option<Number>,
-    annual_revenue: Option<Number>,
-    country: Option<String>,
-    demand_state: Option<String>,
+    pub(super) first_name: Option<String>,
+    pub(super) last_name: Option<String>,
+    pub(super) title: Option<String>,
+    pub(super) company: Option<String>,
+    pub(super) industry: Option<String>,
+    pub(super) employee_count: Option<Number>,
+    pub(super) annual_revenue: Option<Number>,
+    pub(super) country: Option<String>,
+    pub(super) demand_state: Option<String>,
 }
 
 /// Parses and validates a request body into canonical events.
@@ -295,7 +296,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn timestamp(
+    /// `occurred_at`: an RFC 3339 timestamp no further ahead of `now` than the skew allows.
+    pub(super) fn timestamp(
         &mut self,
         at: &str,
         limits: &Limits<'_>,

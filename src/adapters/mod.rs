@@ -1,6 +1,7 @@
 //! Inbound formats mapped to canonical types: lead events
 //! ([`LeadEvent`](crate::domain::LeadEvent)), rows of the tiered account list, and the
-//! calibration requests (records to preview or backtest, candidate rules, rescoring).
+//! calibration requests (records to preview or backtest, candidate rules, rescoring), and the
+//! native payloads of other systems (Salesforce Outbound Messages).
 
 pub mod account_list;
 pub mod backtest_csv;
@@ -9,3 +10,4 @@ pub mod candidate_rules;
 pub mod canonical;
 pub mod json;
 pub mod rescore_request;
+pub mod salesforce;

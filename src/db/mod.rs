@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod assignments;
 mod bind;
+pub mod dead_letters;
 pub mod events;
 pub mod ingest;
 pub mod leads;

@@ -36,6 +36,52 @@ pub enum ProfileField {
     DemandState,
 }
 
+/// What a source's field can be mapped to (a connector's field mapping in config): the lead's
+/// email, or one of its profile fields, named as on the wire (`email`, `first_name`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LeadField {
+    Email,
+    Profile(ProfileField),
+}
+
+impl LeadField {
+    /// The wire name (`email`, `first_name`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadField::Email => "email",
+            LeadField::Profile(field) => match field {
+                ProfileField::FirstName => "first_name",
+                ProfileField::LastName => "last_name",
+                ProfileField::Title => "title",
+                ProfileField::Company => "company",
+                ProfileField::Industry => "industry",
+                ProfileField::EmployeeCount => "employee_count",
+                ProfileField::AnnualRevenue => "annual_revenue",
+                ProfileField::Country => "country",
+                ProfileField::DemandState => "demand_state",
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LeadField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IntoDeserializer, value};
+        let name = String::deserialize(deserializer)?;
+        if name == "email" {
+            return Ok(LeadField::Email);
+        }
+        let field: Result<ProfileField, value::Error> =
+            ProfileField::deserialize(name.as_str().into_deserializer());
+        field.map(LeadField::Profile).map_err(|_| {
+            D::Error::custom(format!(
+                "{name:?} is not a lead field; expected email, first_name, last_name, title, \
+                 company, industry, employee_count, annual_revenue, country or demand_state"
+            ))
+        })
+    }
+}
+
 /// For each profile field, the `occurred_at` of the event its current value came from.
 pub type ProfileStamps = BTreeMap<ProfileField, DateTime<Utc>>;
 
@@ -155,5 +201,18 @@ mod tests {
         assert_eq!(reversed.title.as_deref(), Some("VP Sales"));
         assert_eq!(reversed.company.as_deref(), Some("Acme"));
         assert_eq!(stamps[&ProfileField::Title], at(2));
+    }
+
+    #[test]
+    fn a_lead_field_is_the_email_or_a_profile_field_by_its_wire_name() {
+        let parse = |name: &str| serde_json::from_value::<LeadField>(name.into());
+        assert_eq!(parse("email").unwrap(), LeadField::Email);
+        assert_eq!(
+            parse("employee_count").unwrap(),
+            LeadField::Profile(ProfileField::EmployeeCount)
+        );
+        assert_eq!(parse("demand_state").unwrap().as_str(), "demand_state");
+        let error = parse("Email").unwrap_err().to_string();
+        assert!(error.contains("\"Email\" is not a lead field"), "{error}");
     }
 }

@@ -105,6 +105,19 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses a body that is not declared XML (415): `text/xml`, as SOAP 1.1 senders declare it,
+/// `application/xml`, or a `+xml` type.
+pub fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
+    match media_type(headers) {
+        Some(media)
+            if media == "text/xml" || media == "application/xml" || media.ends_with("+xml") =>
+        {
+            Ok(())
+        }
+        other => Err(unsupported(other.as_deref(), "text/xml")),
+    }
+}
+
 /// Refuses a request whose path or query holds an encoded NUL (`%00`), which no text column
 /// can store, with a 422 naming the query parameter (or `path`).
 pub async fn refuse_nul_in_uri(

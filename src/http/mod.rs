@@ -8,6 +8,7 @@ mod dashboard;
 mod extract;
 mod handoff;
 mod health;
+mod inbound;
 mod leads;
 pub mod listener;
 mod metrics;
@@ -17,6 +18,7 @@ mod problems;
 mod reps;
 mod review;
 mod routes;
+mod salesforce;
 mod suppression;
 mod webhooks;
 
@@ -46,6 +48,8 @@ fn api() -> routes::Routes {
     routes::Routes::default()
         .merge(health::router())
         .merge(webhooks::router())
+        .merge(salesforce::router())
+        .merge(inbound::router())
         .merge(leads::router())
         .merge(suppression::router())
         .merge(review::router())

@@ -10,7 +10,8 @@ use crate::domain::Role::{self, Admin, Manager, Ops, Rep, Source};
 /// Who may call an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone, without a key (infrastructure probes).
+    /// Anyone, without a key: infrastructure probes, the dashboard's assets, and webhooks
+    /// that authenticate each request themselves.
     Open,
     /// Callers whose key has one of these roles.
     Roles(&'static [Role]),
@@ -60,6 +61,13 @@ pub const POLICY: &[Rule] = &[
     open("GET", "/dashboard/dashboard.css"),
     // Inbound events.
     only("POST", "/webhooks/events", &[Source, Admin]),
+    // Salesforce cannot send an API key: the route authenticates each message itself, by the
+    // secret token in its URL and the organization id in the envelope
+    // (`adapters::salesforce`).
+    open("POST", "/webhooks/salesforce/{token}"),
+    // Inbound dead letters: ops look, only admin replays.
+    only("GET", "/api/v1/inbound/dead-letters", OPERATORS),
+    only("POST", "/api/v1/inbound/dead-letters/{id}/replay", ADMIN),
     // Leads: everyone in sales and ops reads them.
     only("GET", "/api/v1/leads", READERS),
     only("GET", "/api/v1/leads/{id}", READERS),
@@ -169,11 +177,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_probes_and_the_dashboard_assets_are_open_and_admin_may_call_the_rest() {
+    fn only_the_probes_the_dashboard_assets_and_self_authenticating_webhooks_are_open() {
         for rule in POLICY {
             match rule.access {
                 Access::Open => assert!(
-                    ["/healthz", "/readyz"].contains(&rule.path)
+                    ["/healthz", "/readyz", "/webhooks/salesforce/{token}"].contains(&rule.path)
                         || rule.path == "/dashboard"
                         || rule.path.starts_with("/dashboard/"),
                     "{} {} is open",

@@ -1,4 +1,5 @@
-//! Makes every error response problem+json and logs 5xx causes once, inside the request span.
+//! Makes every error response problem+json (or leaves a SOAP fault as it is) and logs 5xx
+//! causes once, inside the request span.
 
 use axum::{
     extract::Request,
@@ -7,7 +8,10 @@ use axum::{
     response::Response,
 };
 
-use crate::error::{InternalCause, PROBLEM_JSON, problem_response};
+use crate::{
+    adapters::salesforce::soap,
+    error::{InternalCause, PROBLEM_JSON, problem_response},
+};
 
 /// Rewrites bare error responses from layers and axum (413, 408, 405, rejected extractors)
 /// as problem+json, and logs the cause attached by [`ApiError`](crate::error::ApiError).
@@ -21,10 +25,15 @@ pub async fn render_and_log(request: Request, next: Next) -> Response {
             tracing::error!(error = %cause, "request failed");
         }
     }
+    // A SOAP fault (the Salesforce route's) is rendered already, for a client that reads
+    // only SOAP.
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || v.as_bytes() == soap::CONTENT_TYPE.as_bytes()
+        });
     if !status.is_client_error() && !status.is_server_error() || is_problem {
         return response;
     }

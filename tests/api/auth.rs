@@ -60,6 +60,20 @@ fn endpoints() -> Vec<Endpoint> {
             Some(event.clone()),
             &[Source, Admin],
         ),
+        // Off by default (404); it authenticates by its URL token, not by key.
+        endpoint(
+            M::POST,
+            "/webhooks/salesforce/{token}",
+            Some(event.clone()),
+            OPEN,
+        ),
+        endpoint(M::GET, "/api/v1/inbound/dead-letters", None, &[Admin, Ops]),
+        endpoint(
+            M::POST,
+            "/api/v1/inbound/dead-letters/{id}/replay",
+            None,
+            &[Admin],
+        ),
         endpoint(M::GET, "/api/v1/leads", None, READERS),
         endpoint(M::GET, "/api/v1/leads/{id}", None, READERS),
         endpoint(
@@ -179,6 +193,7 @@ fn concrete(route: &str) -> String {
     let path = route
         .replace("{id}", &some_id)
         .replace("{lead_id}", &some_id)
+        .replace("{token}", "walk-token")
         .replace("{domain}", "acme.io");
     if path == "/api/v1/leads" {
         "/api/v1/leads?email=walker@acme.io".to_owned()

@@ -20,6 +20,7 @@ mod metrics;
 mod metrics_requests;
 mod nurture;
 mod rescore;
+mod salesforce;
 mod sla;
 mod slow_clients;
 mod startup;

@@ -1,0 +1,60 @@
+//! Inbound dead letters: records a connector authenticated but could not map.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+};
+
+use super::{
+    extract::{Paging, uuid},
+    routes::Routes,
+};
+use crate::{
+    adapters::salesforce,
+    app::AppState,
+    db::dead_letters::DeadLetter,
+    error::ApiError,
+    usecase::{
+        Page,
+        inbound::{self, Replayed},
+    },
+};
+
+/// `GET /api/v1/inbound/dead-letters` and `POST /api/v1/inbound/dead-letters/{id}/replay`.
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/api/v1/inbound/dead-letters", list)
+        .post("/api/v1/inbound/dead-letters/{id}/replay", replay)
+}
+
+/// Newest first; `source` narrows to one connector.
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Page<DeadLetter>>, ApiError> {
+    let paging = Paging::from_query(&query)?;
+    let source = query.get("source").map(|s| s.trim().to_lowercase());
+    let page = inbound::list(&state.pool, source.as_deref(), paging.limit, paging.offset).await?;
+    Ok(Json(page))
+}
+
+/// Maps the payload again with the connector's current settings and ingests it, once.
+async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Replayed>, ApiError> {
+    let id = uuid("id", &id)?;
+    let now = state.now();
+    let limits = state.limits();
+    let settings = &state.settings.sources.salesforce;
+    let map = |source: &str, payload: &str| match source {
+        salesforce::SOURCE => salesforce::replay(payload, settings, &limits, now),
+        other => Err(ApiError::Conflict(format!(
+            "no connector replays dead letters of source {other:?}"
+        ))),
+    };
+    let replayed = inbound::replay(&state.pool, &state.group_commit, now, id, map).await?;
+    Ok(Json(replayed))
+}

@@ -1,0 +1,113 @@
+//! What the native connectors receive: the events their payloads map to go through the same
+//! ingest as canonical events; the records that cannot be mapped become dead letters, listed
+//! and replayable, so that the vendor can be told "received" without anything being dropped.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    Page,
+    ingest::{self, GroupCommit, IngestOutcome},
+};
+use crate::{
+    db::dead_letters::{self, DeadLetter},
+    domain::{LeadEvent, Unmappable},
+    error::ApiError,
+};
+
+/// Stores a payload's `unmappable` records as dead letters of `source`, then ingests its
+/// `events`; returns ingest's outcomes once both are committed. They are two commits, dead
+/// letters first, since ingest is a unit of work of its own (group commit): if ingest fails,
+/// the vendor's redelivery finds the dead letters kept already (`(source, event_id)` is
+/// unique) and ingests the events then.
+#[tracing::instrument(
+    skip_all,
+    fields(source = source, events = events.len(), unmappable = unmappable.len())
+)]
+pub async fn receive(
+    pool: &PgPool,
+    group_commit: &GroupCommit,
+    now: DateTime<Utc>,
+    source: &str,
+    events: Vec<LeadEvent>,
+    unmappable: Vec<Unmappable>,
+) -> Result<Vec<IngestOutcome>, ApiError> {
+    if !unmappable.is_empty() {
+        let mut conn = pool.acquire().await?;
+        let new = dead_letters::insert_new(&mut conn, source, &unmappable, now).await?;
+        tracing::warn!(
+            dead_letters.new = new,
+            dead_letters.received = unmappable.len(),
+            "inbound records kept as dead letters"
+        );
+    }
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    ingest::ingest(group_commit, now, events).await
+}
+
+/// A page of dead letters, newest first, optionally of one source.
+pub async fn list(
+    pool: &PgPool,
+    source: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Page<DeadLetter>, ApiError> {
+    let mut conn = pool.acquire().await?;
+    let (items, total) = dead_letters::list(&mut conn, source, limit, offset).await?;
+    Ok(Page {
+        items,
+        total,
+        limit,
+        offset,
+    })
+}
+
+/// A replayed dead letter and what its events did.
+#[derive(Debug, Serialize)]
+pub struct Replayed {
+    /// The dead letter, now marked replayed.
+    pub dead_letter: DeadLetter,
+    /// What ingest did with each of its events.
+    pub results: Vec<IngestOutcome>,
+}
+
+/// Replays dead letter `id`: maps its payload again with `map(source, payload)` (the
+/// connector's current mapping), ingests the events and marks it replayed, exactly once: the
+/// dead letter stays locked while it is replayed, and a replayed one is a 409. Should the mark
+/// fail to commit after ingest did, a second replay ingests the same events again, which ingest
+/// recognises as duplicates.
+pub async fn replay(
+    pool: &PgPool,
+    group_commit: &GroupCommit,
+    now: DateTime<Utc>,
+    id: Uuid,
+    map: impl FnOnce(&str, &str) -> Result<Vec<LeadEvent>, ApiError>,
+) -> Result<Replayed, ApiError> {
+    let mut tx = pool.begin().await?;
+    let letter = dead_letters::lock(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("dead letter {id}")))?;
+    if let Some(at) = letter.replayed_at {
+        return Err(ApiError::Conflict(format!(
+            "dead letter {id} was replayed already, at {}",
+            at.to_rfc3339()
+        )));
+    }
+    let events = map(&letter.source, &letter.payload)?;
+    let results = if events.is_empty() {
+        Vec::new()
+    } else {
+        ingest::ingest(group_commit, now, events).await?
+    };
+    let dead_letter = dead_letters::mark_replayed(&mut tx, id, now).await?;
+    tx.commit().await?;
+    tracing::info!(dead_letter.id = %id, source = %dead_letter.source, events = results.len(), "dead letter replayed");
+    Ok(Replayed {
+        dead_letter,
+        results,
+    })
+}
