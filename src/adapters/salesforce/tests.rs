@@ -55,19 +55,7 @@ fn settings() -> SalesforceSettings {
 
 /// The fixture as Salesforce really types it (`sf:Lead`), each Lead given an Email.
 fn fixture_with_emails() -> String {
-    let mut text = String::from_utf8(FIXTURE.to_vec()).unwrap();
-    for (n, first) in [(1, "Henrik"), (2, "Benjamin"), (3, "Nora")] {
-        text = text
-            .replace(&format!("\"sf:Lead{n}\""), "\"sf:Lead\"")
-            .replace(
-                &format!("<sf:FirstName>{first}</sf:FirstName>"),
-                &format!(
-                    "<sf:Email>{}@contoso.com</sf:Email><sf:FirstName>{first}</sf:FirstName>",
-                    first.to_lowercase()
-                ),
-            );
-    }
-    text
+    include_str!("../../../tests/api/data/salesforce-outbound-lead-typed.xml").to_owned()
 }
 
 /// A message from the fixture's organization holding `notifications`.
