@@ -412,3 +412,29 @@ pub fn problem_fields(problem: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The service in-process on a database that refuses TCP connections outright (nothing
+/// listens on the port), with `acquire` as the pool's acquire timeout: the driver retries
+/// the connection until then. Only the bootstrap admin key works, as it needs no database.
+pub async fn spawn_without_database(
+    acquire: std::time::Duration,
+    tune: impl FnOnce(&mut config::Settings),
+) -> (String, CancellationToken) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = config::load_settings(&dir).unwrap();
+    settings.auth.admin_key = Some(Secret::new(ADMIN_KEY.to_owned()));
+    tune(&mut settings);
+    let rules = RuleSet::new(config::load_rules(&dir).unwrap()).unwrap();
+    let nowhere: sqlx::postgres::PgConnectOptions = "postgres://postgres@127.0.0.1:1/leadrouter"
+        .parse()
+        .unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(acquire)
+        .connect_lazy_with(nowhere);
+    let state = AppState::new(pool, settings, rules, app::system_clock());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app::serve(listener, state, shutdown.clone()));
+    (base, shutdown)
+}

@@ -3,22 +3,17 @@
 //! like them: authentication by URL token and organization id, the byte-exact Ack, redelivery,
 //! out-of-order delivery, dead letters and their replay.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use leadrouter::{
     adapters::salesforce::OrgId,
-    app::{self, AppState},
-    config::{self, Settings},
+    config::Settings,
     domain::{LeadField, ProfileField, Role, Secret},
-    engine::RuleSet,
 };
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{ADMIN_KEY, TestApp};
+use crate::helpers::{TestApp, spawn_without_database};
 use crate::test_db::TestDb;
 
 /// A `notifications` element from ASP.NET WebHooks' Salesforce receiver tests, with neither
@@ -513,23 +508,7 @@ async fn the_connector_is_off_by_default() {
 /// `Retry-After`, so Salesforce delivers it again.
 #[tokio::test]
 async fn an_unreachable_database_is_a_503_server_fault_with_retry_after() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let mut settings = config::load_settings(&dir).unwrap();
-    settings.auth.admin_key = Some(Secret::new(ADMIN_KEY.to_owned()));
-    settings.database.acquire_timeout_secs = 1;
-    enable(&mut settings);
-    let rules = RuleSet::new(config::load_rules(&dir).unwrap()).unwrap();
-    let nowhere: PgConnectOptions = "postgres://postgres@127.0.0.1:1/leadrouter"
-        .parse()
-        .unwrap();
-    let pool = PgPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(1))
-        .connect_lazy_with(nowhere);
-    let state = AppState::new(pool, settings, rules, app::system_clock());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app::serve(listener, state, shutdown.clone()));
+    let (base, shutdown) = spawn_without_database(Duration::from_secs(1), enable).await;
 
     let now = chrono::Utc::now().to_rfc3339();
     let body = message(&[notification(

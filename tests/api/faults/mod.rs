@@ -7,7 +7,6 @@
 mod load;
 
 use std::{
-    path::Path,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -15,26 +14,18 @@ use std::{
     time::Duration,
 };
 
-use leadrouter::{
-    app::{self, AppState},
-    config,
-    domain::Secret,
-    engine::RuleSet,
-};
 use serde_json::{Value, json};
 use sqlx::{
     Connection, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use self::load::{
     Target, as_is, assert_stored_once, now_stamped, nth_event, run_load, wait_for_recovery,
 };
 use crate::test_db::TestDb;
 use crate::{
-    helpers::{ADMIN_KEY, TestApp},
+    helpers::{ADMIN_KEY, TestApp, spawn_without_database},
     startup::{Service, start},
 };
 
@@ -347,34 +338,12 @@ fn kill_9(service: &mut Service) {
     service.0.wait().unwrap();
 }
 
-/// The service in-process on a database that refuses TCP connections outright (nothing
-/// listens on the port), with an acquire timeout of [`ACQUIRE`]: the driver retries the
-/// connection until then. Only the bootstrap admin key is used, which needs no database.
-async fn spawn_without_database() -> (String, CancellationToken) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let mut settings = config::load_settings(&dir).unwrap();
-    settings.auth.admin_key = Some(Secret::new(ADMIN_KEY.to_owned()));
-    let rules = RuleSet::new(config::load_rules(&dir).unwrap()).unwrap();
-    let nowhere: PgConnectOptions = "postgres://postgres@127.0.0.1:1/leadrouter"
-        .parse()
-        .unwrap();
-    let pool = PgPoolOptions::new()
-        .acquire_timeout(ACQUIRE)
-        .connect_lazy_with(nowhere);
-    let state = AppState::new(pool, settings, rules, app::system_clock());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app::serve(listener, state, shutdown.clone()));
-    (base, shutdown)
-}
-
 /// With the database refusing TCP connections, concurrent posts are answered 503 with
 /// `Retry-After` within about the acquire timeout each, not one acquire timeout per event
 /// queued before them, and `/readyz` answers 503 too.
 #[tokio::test]
 async fn posts_to_a_database_refusing_tcp_answer_503_within_the_acquire_timeout() {
-    let (base, shutdown) = spawn_without_database().await;
+    let (base, shutdown) = spawn_without_database(ACQUIRE, |_| {}).await;
     let target = Target {
         base,
         source_key: ADMIN_KEY.to_owned(),
