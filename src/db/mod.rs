@@ -15,6 +15,7 @@ pub mod nurture;
 pub mod outbox;
 pub mod reps;
 pub mod reviews;
+pub mod source_ids;
 pub mod transitions;
 
 pub(crate) use bind::{Bind, unnest};

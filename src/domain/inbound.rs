@@ -1,4 +1,17 @@
-/// An inbound record that authenticated but could not be mapped to a canonical event (no
+use super::{Email, LeadEvent};
+
+/// What a connector made of a payload, before anything is stored.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    /// One per record that maps, in payload order.
+    pub events: Vec<LeadEvent>,
+    /// The records that do not, to keep as dead letters.
+    pub unmappable: Vec<Unmappable>,
+    /// The vendor's ids for the leads the events name.
+    pub source_ids: Vec<SourceId>,
+}
+
+/// A record a connector authenticated but cannot map to an event (an unknown event name, no
 /// usable email, a field that fails validation): kept as a dead letter rather than dropped or
 /// refused, since refusing would make the vendor redeliver it forever.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,4 +22,53 @@ pub struct Unmappable {
     pub reason: String,
     /// The record as received, in a form its adapter parses again on replay.
     pub payload: String,
+}
+
+/// A system that names leads by ids of its own. Email stays the identity of a lead; these
+/// ids are what a connector resolves to an email when a payload carries no email (a HubSpot
+/// app webhook's `objectId`, a Segment `anonymousId`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdSystem {
+    HubSpot,
+    Salesforce,
+    SegmentUser,
+    SegmentAnonymous,
+    Marketo,
+}
+
+impl IdSystem {
+    pub const ALL: [IdSystem; 5] = [
+        IdSystem::HubSpot,
+        IdSystem::Salesforce,
+        IdSystem::SegmentUser,
+        IdSystem::SegmentAnonymous,
+        IdSystem::Marketo,
+    ];
+
+    /// The storage name, also the lead view's key and, with `_id`, the query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdSystem::HubSpot => "hubspot",
+            IdSystem::Salesforce => "salesforce",
+            IdSystem::SegmentUser => "segment_user",
+            IdSystem::SegmentAnonymous => "segment_anonymous",
+            IdSystem::Marketo => "marketo",
+        }
+    }
+
+    /// The system stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A lead's id in another system, as a payload told it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceId {
+    pub system: IdSystem,
+    /// The id as the system writes it (a HubSpot contact id is digits, a Salesforce record
+    /// id 18 characters); compared exactly.
+    pub id: String,
+    /// The lead it names.
+    pub email: Email,
 }

@@ -17,7 +17,7 @@ pub use account_domain::{AccountDomain, AccountDomainError};
 pub use api_key::{KEY_PREFIX, KEY_RANDOM_BYTES, KeyHash, Secret, format_key, shown_prefix};
 pub use email::{Email, EmailError};
 pub use event::{EventType, LeadEvent, UnknownEventType};
-pub use inbound::Unmappable;
+pub use inbound::{IdSystem, Mapped, SourceId, Unmappable};
 pub use profile::{LeadField, Profile, ProfileField, ProfileStamps};
 pub use reason::{DisqualifyReason, UnknownReason};
 pub use record::{LeadRecord, Outcome, RecordEvent, UnknownOutcome};

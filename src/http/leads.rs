@@ -10,12 +10,12 @@ use axum::{
 use super::{extract::uuid, routes::Routes};
 use crate::{
     app::AppState,
-    domain::Email,
+    domain::{Email, IdSystem, text::MAX_NAME_CHARS},
     error::ApiError,
     usecase::lead_view::{LeadKey, LeadView, lead_view},
 };
 
-/// `GET /api/v1/leads/{id}` and `GET /api/v1/leads?email=`.
+/// `GET /api/v1/leads/{id}` and `GET /api/v1/leads?email=` (or `?hubspot_id=`, ...).
 pub fn router() -> Routes {
     Routes::default()
         .get("/api/v1/leads", by_email)
@@ -32,24 +32,48 @@ async fn by_id(
     ))
 }
 
+/// `?email=`, or one of `?hubspot_id=`, `?salesforce_id=`, `?segment_user_id=`,
+/// `?segment_anonymous_id=`, `?marketo_id=` (the lead's id in that system).
 async fn by_email(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<LeadView>, ApiError> {
-    let raw = query.get("email").ok_or_else(|| {
-        ApiError::field(
-            "email",
-            "query parameter is required (GET /api/v1/leads?email=...)",
-        )
-    })?;
-    let email = Email::parse(raw).map_err(|why| ApiError::field("email", why.to_string()))?;
+    let key = lead_key(&query)?;
     Ok(Json(
-        lead_view(
-            &state.pool,
-            &state.rules,
-            state.now(),
-            LeadKey::Email(email),
-        )
-        .await?,
+        lead_view(&state.pool, &state.rules, state.now(), key).await?,
     ))
+}
+
+/// The one key the query names.
+fn lead_key(query: &HashMap<String, String>) -> Result<LeadKey, ApiError> {
+    let mut keys = Vec::new();
+    if let Some(raw) = query.get("email") {
+        let email = Email::parse(raw).map_err(|why| ApiError::field("email", why.to_string()))?;
+        keys.push(LeadKey::Email(email));
+    }
+    for system in IdSystem::ALL {
+        let param = format!("{}_id", system.as_str());
+        if let Some(id) = query.get(&param) {
+            let id = id.trim();
+            if id.is_empty() || id.chars().count() > MAX_NAME_CHARS {
+                return Err(ApiError::field(
+                    param,
+                    format!("must be 1 to {MAX_NAME_CHARS} characters"),
+                ));
+            }
+            keys.push(LeadKey::SourceId(system, id.to_owned()));
+        }
+    }
+    match keys.len() {
+        1 => Ok(keys.remove(0)),
+        0 => Err(ApiError::field(
+            "email",
+            "query parameter is required (GET /api/v1/leads?email=..., or ?hubspot_id=..., \
+             ?salesforce_id=..., ?segment_user_id=..., ?segment_anonymous_id=..., ?marketo_id=...)",
+        )),
+        _ => Err(ApiError::field(
+            "email",
+            "name the lead by one key only (email or one system's id)",
+        )),
+    }
 }

@@ -59,15 +59,7 @@ async fn accept(
     let now = state.now();
     let mapped = salesforce::receive(body, settings, &state.limits(), now)?;
     let source = salesforce::SOURCE;
-    inbound::receive(
-        &state.pool,
-        &state.group_commit,
-        now,
-        source,
-        mapped.events,
-        mapped.unmappable,
-    )
-    .await?;
+    inbound::receive(&state.pool, &state.group_commit, now, source, mapped).await?;
     Ok(())
 }
 

@@ -12,28 +12,40 @@ use super::{
     ingest::{self, GroupCommit, IngestOutcome},
 };
 use crate::{
-    db::dead_letters::{self, DeadLetter},
-    domain::{LeadEvent, Unmappable},
+    db::{
+        dead_letters::{self, DeadLetter},
+        source_ids,
+    },
+    domain::Mapped,
     error::ApiError,
 };
 
-/// Stores a payload's `unmappable` records as dead letters of `source`, then ingests its
-/// `events`; returns ingest's outcomes once both are committed. They are two commits, dead
-/// letters first, since ingest is a unit of work of its own (group commit): if ingest fails,
-/// the vendor's redelivery finds the dead letters kept already (`(source, event_id)` is
-/// unique) and ingests the events then.
+/// Stores a payload's unmappable records as dead letters of `source`, ingests its events,
+/// then ties the vendor's ids to the leads; returns ingest's outcomes once all three are
+/// committed. They are separate commits, in that order, since ingest is a unit of work of its
+/// own (group commit) and an id can only be tied to a lead that exists: if a step fails, the
+/// vendor's redelivery finds what was kept already (dead letters and events are unique per
+/// source and event id, ids per system) and does the rest.
 #[tracing::instrument(
     skip_all,
-    fields(source = source, events = events.len(), unmappable = unmappable.len())
+    fields(
+        source = source,
+        events = mapped.events.len(),
+        unmappable = mapped.unmappable.len(),
+    )
 )]
 pub async fn receive(
     pool: &PgPool,
     group_commit: &GroupCommit,
     now: DateTime<Utc>,
     source: &str,
-    events: Vec<LeadEvent>,
-    unmappable: Vec<Unmappable>,
+    mapped: Mapped,
 ) -> Result<Vec<IngestOutcome>, ApiError> {
+    let Mapped {
+        events,
+        unmappable,
+        source_ids,
+    } = mapped;
     if !unmappable.is_empty() {
         let mut conn = pool.acquire().await?;
         let new = dead_letters::insert_new(&mut conn, source, &unmappable, now).await?;
@@ -43,10 +55,16 @@ pub async fn receive(
             "inbound records kept as dead letters"
         );
     }
-    if events.is_empty() {
-        return Ok(Vec::new());
+    let outcomes = if events.is_empty() {
+        Vec::new()
+    } else {
+        ingest::ingest(group_commit, now, events).await?
+    };
+    if !source_ids.is_empty() {
+        let mut conn = pool.acquire().await?;
+        source_ids::record(&mut conn, &source_ids, now).await?;
     }
-    ingest::ingest(group_commit, now, events).await
+    Ok(outcomes)
 }
 
 /// A page of dead letters, newest first, optionally of one source.
@@ -76,7 +94,8 @@ pub struct Replayed {
 }
 
 /// Replays dead letter `id`: maps its payload again with `map(source, payload)` (the
-/// connector's current mapping), ingests the events and marks it replayed, exactly once: the
+/// connector's current mapping), ingests the events, ties the ids and marks it replayed,
+/// exactly once: the
 /// dead letter stays locked while it is replayed, and a replayed one is a 409. Should the mark
 /// fail to commit after ingest did, a second replay ingests the same events again, which ingest
 /// recognises as duplicates.
@@ -85,7 +104,7 @@ pub async fn replay(
     group_commit: &GroupCommit,
     now: DateTime<Utc>,
     id: Uuid,
-    map: impl FnOnce(&str, &str) -> Result<Vec<LeadEvent>, ApiError>,
+    map: impl FnOnce(&str, &str) -> Result<Mapped, ApiError>,
 ) -> Result<Replayed, ApiError> {
     let mut tx = pool.begin().await?;
     let letter = dead_letters::lock(&mut tx, id)
@@ -97,12 +116,13 @@ pub async fn replay(
             at.to_rfc3339()
         )));
     }
-    let events = map(&letter.source, &letter.payload)?;
-    let results = if events.is_empty() {
+    let mapped = map(&letter.source, &letter.payload)?;
+    let results = if mapped.events.is_empty() {
         Vec::new()
     } else {
-        ingest::ingest(group_commit, now, events).await?
+        ingest::ingest(group_commit, now, mapped.events).await?
     };
+    source_ids::record(&mut tx, &mapped.source_ids, now).await?;
     let dead_letter = dead_letters::mark_replayed(&mut tx, id, now).await?;
     tx.commit().await?;
     tracing::info!(dead_letter.id = %id, source = %dead_letter.source, events = results.len(), "dead letter replayed");

@@ -1,5 +1,7 @@
 //! A lead as the API shows it: scores as of the request, breakdowns and history.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -12,9 +14,9 @@ use crate::{
         assignments::{self, AssignmentView},
         events,
         leads::{self, Review},
-        nurture, transitions,
+        nurture, source_ids, transitions,
     },
-    domain::{DisqualifyReason, Email, EventType, Profile, RejectReason, Stage},
+    domain::{DisqualifyReason, Email, EventType, IdSystem, Profile, RejectReason, Stage},
     engine::{Asset, FitHit, IntentState, NurtureState, RuleSet, Segment},
     error::ApiError,
 };
@@ -30,6 +32,9 @@ pub struct LeadView {
     pub id: Uuid,
     pub email: String,
     pub account: Option<AccountRef>,
+    /// The lead's ids in the systems that sent its events, by system (`hubspot`,
+    /// `salesforce`, `segment_user`, `segment_anonymous`, `marketo`).
+    pub source_ids: BTreeMap<String, Vec<String>>,
     pub profile: Profile,
     pub lifecycle_stage: Stage,
     /// Set while the lead is on the suppression list.
@@ -154,6 +159,8 @@ pub struct History {
 pub enum LeadKey {
     Id(Uuid),
     Email(Email),
+    /// The lead's id in another system.
+    SourceId(IdSystem, String),
 }
 
 /// Loads a lead and renders it as of `now`.
@@ -167,11 +174,16 @@ pub async fn lead_view(
     let lead = match &key {
         LeadKey::Id(id) => leads::by_id(&mut conn, *id).await?,
         LeadKey::Email(email) => leads::by_email(&mut conn, email).await?,
+        LeadKey::SourceId(system, id) => match source_ids::lead_of(&mut conn, *system, id).await? {
+            Some(lead_id) => leads::by_id(&mut conn, lead_id).await?,
+            None => None,
+        },
     };
     let lead = lead.ok_or_else(|| {
         ApiError::NotFound(match key {
             LeadKey::Id(id) => format!("lead {id}"),
             LeadKey::Email(_) => "lead with that email".to_owned(),
+            LeadKey::SourceId(system, id) => format!("lead with {} id {id:?}", system.as_str()),
         })
     })?;
     let account = match lead.account_id {
@@ -180,6 +192,7 @@ pub async fn lead_view(
             .map(|domain| AccountRef { id, domain }),
         None => None,
     };
+    let source_ids = source_ids::of_lead(&mut conn, lead.id).await?;
     let handoff = assignments::latest_for_lead(&mut conn, lead.id).await?;
     let log = nurture::for_lead(&mut conn, lead.id, RECENT_NURTURE).await?;
     let nurture = nurture_view(&lead.nurture, log, rules);
@@ -194,6 +207,7 @@ pub async fn lead_view(
         id: lead.id,
         email: lead.email.to_string(),
         account,
+        source_ids,
         profile: lead.profile,
         lifecycle_stage: lead.stage,
         disqualified_reason: lead.disqualified_reason,

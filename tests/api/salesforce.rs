@@ -349,6 +349,24 @@ async fn a_contact_a_custom_field_and_a_country_name_are_mapped() {
     assert_eq!(lead["profile"]["country"], "DE");
     assert_eq!(lead["profile"]["title"], "Head of Growth");
     assert_eq!(lead["profile"]["demand_state"], Value::from(demand_state));
+    assert_eq!(
+        lead["source_ids"],
+        serde_json::json!({ "salesforce": ["0035e000000aaaaAAA"] }),
+        "the lead remembers its Salesforce id"
+    );
+    let (status, found) = app
+        .get("/api/v1/leads?salesforce_id=0035e000000aaaaAAA")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["id"], lead["id"]);
+    let (status, _) = app
+        .get("/api/v1/leads?salesforce_id=0035e000000bbbbAAA")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, both) = app
+        .get("/api/v1/leads?salesforce_id=0035e000000aaaaAAA&email=ana@globex.de")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{both}");
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 use super::canonical::{Limits, MAX_TEXT_CHARS};
 use crate::{
     config::SalesforceSettings,
-    domain::{LeadEvent, Unmappable},
+    domain::{IdSystem, Mapped, SourceId, Unmappable},
     error::ApiError,
 };
 
@@ -49,15 +49,6 @@ pub fn verify_token(presented: &str, settings: &SalesforceSettings) -> Result<()
     } else {
         Err(refused())
     }
-}
-
-/// What a message maps to.
-#[derive(Debug, Default)]
-pub struct Mapped {
-    /// One per notification that maps, in message order.
-    pub events: Vec<LeadEvent>,
-    /// The notifications that do not, to keep as dead letters.
-    pub unmappable: Vec<Unmappable>,
 }
 
 /// An Outbound Message, parsed: well-formed XML in the shape of the WSDL, not yet mapped.
@@ -156,7 +147,16 @@ impl<'a> Message<'a> {
             })?;
             let record = record::Record::read(sobject);
             match record.event(id, organization_id, settings, limits, now) {
-                Ok(event) => mapped.events.push(event),
+                Ok(event) => {
+                    if let Some(record_id) = record.id() {
+                        mapped.source_ids.push(SourceId {
+                            system: IdSystem::Salesforce,
+                            id: record_id.to_owned(),
+                            email: event.email.clone(),
+                        });
+                    }
+                    mapped.events.push(event);
+                }
                 Err(reason) => mapped.unmappable.push(Unmappable {
                     event_id: id.to_owned(),
                     reason,
@@ -210,10 +210,10 @@ pub fn replay(
     settings: &SalesforceSettings,
     limits: &Limits<'_>,
     now: DateTime<Utc>,
-) -> Result<Vec<LeadEvent>, ApiError> {
+) -> Result<Mapped, ApiError> {
     let mapped = Message::parse(payload.as_bytes())?.map(settings, limits, now)?;
-    match mapped.unmappable.into_iter().next() {
-        Some(still) => Err(ApiError::field("payload", still.reason)),
-        None => Ok(mapped.events),
+    match mapped.unmappable.first() {
+        Some(still) => Err(ApiError::field("payload", still.reason.clone())),
+        None => Ok(mapped),
     }
 }

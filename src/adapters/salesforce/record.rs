@@ -57,6 +57,11 @@ impl<'d> Record<'d> {
             .and_then(|(_, v)| *v)
     }
 
+    /// The record's own Id (`00Q…` for a Lead, `003…` for a Contact), if sent.
+    pub(super) fn id(&self) -> Option<&'d str> {
+        self.value("Id")
+    }
+
     /// The event notification `id` stands for, or why there can be none. Its time is the
     /// record's `LastModifiedDate` (Salesforce's own clock, so that late and out-of-order
     /// deliveries fold as ingest folds any), `now` if the message does not send it.
@@ -162,7 +167,7 @@ impl<'d> Record<'d> {
     fn properties(&self, organization_id: &str) -> Map<String, Value> {
         let mut properties = Map::new();
         properties.insert("sobject".into(), self.kind.into());
-        if let Some(id) = self.value("Id") {
+        if let Some(id) = self.id() {
             properties.insert("record_id".into(), id.into());
         }
         properties.insert("organization_id".into(), organization_id.into());
