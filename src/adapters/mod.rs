@@ -8,6 +8,8 @@ pub mod backtest_csv;
 pub mod calibration;
 pub mod candidate_rules;
 pub mod canonical;
+mod country;
 pub mod json;
 pub mod rescore_request;
 pub mod salesforce;
+mod vendor_fields;

@@ -3,22 +3,21 @@
 
 use chrono::{DateTime, Utc};
 use roxmltree::Node;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-use super::country;
 use crate::{
-    adapters::canonical::{Checker, Limits, RawLead},
+    adapters::{
+        canonical::{Checker, Limits},
+        vendor_fields,
+    },
     config::SalesforceSettings,
-    domain::{EventType, LeadEvent, LeadField, ProfileField},
+    domain::{EventType, LeadEvent},
 };
 
 const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// The sObject types mapped to leads: both carry a person's email.
 const MAPPED_TYPES: [&str; 2] = ["Lead", "Contact"];
-
-/// Which Salesforce field filled each lead field.
-type FilledBy<'d> = Vec<(LeadField, &'d str)>;
 
 /// An `sObject` as sent.
 pub(super) struct Record<'d> {
@@ -79,35 +78,24 @@ impl<'d> Record<'d> {
                 self.kind
             ));
         }
-        let (mut raw, filled_by, mut problems) = self.raw_lead(settings);
-        if raw.email.is_none() {
-            return Err(
-                "the record has no email (no field mapped to email has a value), so it names no lead"
-                    .to_owned(),
-            );
-        }
+        let fields = self
+            .fields
+            .iter()
+            .filter_map(|(name, value)| value.map(|v| (*name, v)));
+        let lead = vendor_fields::lead(fields, &settings.fields, limits);
         let mut errors = Vec::new();
-        let mut check = Checker::new("", &mut errors);
-        let email = check.email("lead.email", raw.email.take());
-        let profile = check.profile(raw, limits);
         let occurred_at = match self.value("LastModifiedDate") {
-            Some(at) => check.timestamp(at, limits, now),
+            Some(at) => Checker::new("", &mut errors).timestamp(at, limits, now),
             None => Some(now),
         };
-        problems.extend(errors.iter().map(|e| {
-            let field = match e.field.strip_prefix("lead.") {
-                Some(wire) => filled_by
-                    .iter()
-                    .find(|(target, _)| target.as_str() == wire)
-                    .map(|(_, sf)| format!("{sf} ({})", e.field))
-                    .unwrap_or_else(|| e.field.clone()),
-                None if e.field == "occurred_at" => "LastModifiedDate (occurred_at)".to_owned(),
-                None => e.field.clone(),
-            };
-            format!("{field}: {}", e.detail)
-        }));
-        match (email, occurred_at) {
-            (Some(email), Some(occurred_at)) if problems.is_empty() => Ok(LeadEvent {
+        let mut problems: Vec<String> = lead.as_ref().err().cloned().into_iter().collect();
+        problems.extend(
+            errors
+                .iter()
+                .map(|e| format!("LastModifiedDate ({}): {}", e.field, e.detail)),
+        );
+        match (lead, occurred_at) {
+            (Ok((email, profile)), Some(occurred_at)) if problems.is_empty() => Ok(LeadEvent {
                 event_id: id.to_owned(),
                 source: super::SOURCE.to_owned(),
                 event_type: self.event_type(settings),
@@ -118,32 +106,6 @@ impl<'d> Record<'d> {
             }),
             _ => Err(problems.join("; ")),
         }
-    }
-
-    /// The lead object the mapped fields make, which Salesforce field filled each lead field
-    /// (the first with a value, in document order), and the values that are not even of the
-    /// right kind (a count that is no number).
-    fn raw_lead(&self, settings: &SalesforceSettings) -> (RawLead, FilledBy<'d>, Vec<String>) {
-        let mut raw = RawLead::default();
-        let mut filled_by = FilledBy::new();
-        let mut problems = Vec::new();
-        for (name, value) in &self.fields {
-            let Some(value) = value else { continue };
-            let target = settings
-                .fields
-                .iter()
-                .find(|(sf, _)| sf.eq_ignore_ascii_case(name))
-                .map(|(_, target)| *target);
-            let Some(target) = target else { continue };
-            if filled_by.iter().any(|(t, _)| *t == target) {
-                continue;
-            }
-            filled_by.push((target, *name));
-            if let Err(problem) = fill(&mut raw, target, value) {
-                problems.push(format!("{name} ({}): {problem}", target.as_str()));
-            }
-        }
-        (raw, filled_by, problems)
     }
 
     /// `profile_update` (a record changed), unless the configured field's value names
@@ -173,35 +135,4 @@ impl<'d> Record<'d> {
         properties.insert("organization_id".into(), organization_id.into());
         properties
     }
-}
-
-/// Puts `value` into the lead object's `target` field; a country name becomes its ISO code
-/// (an unknown one is left for the checks to report).
-fn fill(raw: &mut RawLead, target: LeadField, value: &str) -> Result<(), String> {
-    let text = Some(value.to_owned());
-    match target {
-        LeadField::Email => raw.email = text,
-        LeadField::Profile(field) => match field {
-            ProfileField::FirstName => raw.first_name = text,
-            ProfileField::LastName => raw.last_name = text,
-            ProfileField::Title => raw.title = text,
-            ProfileField::Company => raw.company = text,
-            ProfileField::Industry => raw.industry = text,
-            ProfileField::EmployeeCount => raw.employee_count = Some(number(value)?),
-            ProfileField::AnnualRevenue => raw.annual_revenue = Some(number(value)?),
-            ProfileField::Country => raw.country = country::iso_code(value).or(text),
-            ProfileField::DemandState => raw.demand_state = text,
-        },
-    }
-    Ok(())
-}
-
-/// An `xsd:int` or `xsd:double` as Salesforce writes them (`250`, `5.0E7`).
-fn number(value: &str) -> Result<Number, String> {
-    value
-        .parse::<i64>()
-        .map(Number::from)
-        .ok()
-        .or_else(|| value.parse::<f64>().ok().and_then(Number::from_f64))
-        .ok_or_else(|| format!("{value:?} is not a number"))
 }
