@@ -10,13 +10,14 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     adapters::canonical::Limits,
+    clients::hubspot::CrmApi,
     config::Settings,
     db,
     domain::KeyHash,
     engine::RuleSet,
     http, jobs,
     usecase::{
-        self,
+        self, hubspot,
         ingest::{GroupCommit, GroupCommitSettings},
         key_cache::KeyCache,
     },
@@ -43,6 +44,8 @@ pub struct AppState {
     pub admin_key: Option<KeyHash>,
     /// Recently resolved API keys (`auth.key_cache_secs`).
     pub key_cache: Arc<KeyCache>,
+    /// HubSpot's CRM API, when an access token is configured.
+    pub hubspot_api: Option<CrmApi>,
 }
 
 impl AppState {
@@ -66,8 +69,10 @@ impl AppState {
         let key_cache = Arc::new(KeyCache::new(Duration::from_secs(
             settings.auth.key_cache_secs,
         )));
+        let hubspot_api = CrmApi::from_settings(&settings.sources.hubspot);
         Self {
             pool,
+            hubspot_api,
             settings: Arc::new(settings),
             rules,
             clock,
@@ -80,6 +85,15 @@ impl AppState {
     /// The current time, from the injected clock.
     pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
+    }
+
+    /// The HubSpot connector's settings and API client, with `limits`.
+    pub fn hubspot<'a>(&'a self, limits: &'a Limits<'a>) -> hubspot::Connector<'a> {
+        hubspot::Connector {
+            settings: &self.settings.sources.hubspot,
+            api: self.hubspot_api.as_ref(),
+            limits,
+        }
     }
 
     /// The canonical-event limits from the settings.

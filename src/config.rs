@@ -13,6 +13,10 @@ use figment::{
 };
 use serde::Deserialize;
 
+mod hubspot;
+
+pub use hubspot::{HubSpotSettings, PropertySignal};
+
 use crate::{
     adapters::salesforce::OrgId,
     domain::{EventType, LeadField, Secret},
@@ -40,6 +44,8 @@ pub struct Settings {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourcesSettings {
+    #[serde(default)]
+    pub hubspot: HubSpotSettings,
     #[serde(default)]
     pub salesforce: SalesforceSettings,
 }
@@ -350,7 +356,12 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
             "must be at least 1 and below server.request_timeout_secs",
         ));
     }
-    if let Some((key, problem)) = settings.sources.salesforce.problem() {
+    let sources = &settings.sources;
+    if let Some((key, problem)) = sources
+        .hubspot
+        .problem()
+        .or_else(|| sources.salesforce.problem())
+    {
         return Err(bad(key, &problem));
     }
     if let Some(key) = &settings.auth.admin_key {
@@ -501,6 +512,83 @@ mod tests {
         load_rules(&dir).unwrap();
     }
 
+    /// `shipped` with the connector of `section` (and no other) enabled.
+    fn enable(shipped: &str, section: &str) -> String {
+        let at = shipped.find(&format!("[{section}]")).unwrap();
+        let (before, after) = shipped.split_at(at);
+        format!(
+            "{before}{}",
+            after.replacen("enabled = false", "enabled = true", 1)
+        )
+    }
+
+    #[test]
+    fn the_hubspot_connector_is_off_by_default_and_checked_when_on() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-hs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/default.toml");
+        std::fs::write(dir.join("default.toml"), shipped).unwrap();
+        let hubspot = load_settings(&dir).unwrap().sources.hubspot;
+        assert!(!hubspot.enabled);
+        assert_eq!(hubspot.properties["email"], LeadField::Email);
+        assert_eq!(hubspot.signals.len(), 8);
+        assert!(hubspot.read_properties().contains(&"lifecyclestage"));
+
+        let on = enable(shipped, "sources.hubspot");
+        let secret = "client_secret = \"yyyyyyyy-yyyy\"";
+        let base = "public_base_url = \"https://lr.example.com\"";
+        let with_secret = on.replace("# client_secret = \"\"", secret);
+        let cases = [
+            (
+                on.clone(),
+                "default.toml: sources.hubspot.client_secret: must be set",
+            ),
+            (
+                with_secret.clone(),
+                "sources.hubspot.public_base_url: must be set",
+            ),
+            (
+                with_secret.replace(
+                    "# public_base_url = \"https://leadrouter.example.com\"",
+                    "public_base_url = \"lr.example.com\"",
+                ),
+                "\"lr.example.com\" is not an http(s) URL",
+            ),
+            (
+                with_secret
+                    .replace(
+                        "# public_base_url = \"https://leadrouter.example.com\"",
+                        base,
+                    )
+                    .replace("api_timeout_ms = 1500", "api_timeout_ms = 9000"),
+                "sources.hubspot.api_timeout_ms: must be 1 to 4000",
+            ),
+            (
+                with_secret
+                    .replace(
+                        "# public_base_url = \"https://leadrouter.example.com\"",
+                        base,
+                    )
+                    .replace("email = \"email\"", "email = \"title\""),
+                "sources.hubspot.properties: no property maps to email",
+            ),
+        ];
+        for (text, expected) in cases {
+            std::fs::write(dir.join("default.toml"), text).unwrap();
+            let error = load_settings(&dir).unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected} not in {error}");
+        }
+        let good = with_secret.replace(
+            "# public_base_url = \"https://leadrouter.example.com\"",
+            base,
+        );
+        std::fs::write(dir.join("default.toml"), good).unwrap();
+        let hubspot = load_settings(&dir).unwrap().sources.hubspot;
+        assert!(hubspot.enabled);
+        assert_eq!(format!("{:?}", hubspot.client_secret), "Some(***)");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn the_salesforce_connector_is_off_by_default_and_checked_when_on() {
         let dir = std::env::temp_dir().join(format!("leadrouter-sf-{}", std::process::id()));
@@ -512,7 +600,7 @@ mod tests {
         assert_eq!(salesforce.fields["Email"], LeadField::Email);
         assert_eq!(salesforce.fields.len(), 10);
 
-        let on = shipped.replace("enabled = false", "enabled = true");
+        let on = enable(shipped, "sources.salesforce");
         let token = format!("token = \"{}\"", "t".repeat(32));
         let cases = [
             (

@@ -71,6 +71,14 @@ pub enum ApiError {
     /// that ingest does not retry, event by event, against a database that is down.
     #[error("the database cannot be reached: {0}")]
     DatabaseUnreachable(String),
+    /// A vendor API the request depends on cannot be reached, refused or is rate limiting
+    /// us: 503, with its own `Retry-After` when it gave one, so the vendor redelivers.
+    #[error("{service} cannot be reached: {cause}")]
+    UpstreamUnavailable {
+        service: &'static str,
+        cause: String,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -95,9 +103,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) | ApiError::ConflictWithFacts { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) | ApiError::DatabaseUnreachable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::DatabaseUnreachable(_)
+            | ApiError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,6 +122,11 @@ impl ApiError {
             // The driver's words go to the log; the client learns only to come back.
             ApiError::DatabaseUnreachable(_) => {
                 "the database cannot be reached right now; retry shortly".to_owned()
+            }
+            ApiError::UpstreamUnavailable { service, .. } => {
+                format!(
+                    "{service} cannot be reached right now, so nothing was stored; retry shortly"
+                )
             }
             other => other.to_string(),
         }
@@ -273,7 +286,14 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(reason) | ApiError::DatabaseUnreachable(reason) => {
                 Some(reason.clone())
             }
+            ApiError::UpstreamUnavailable { .. } => Some(self.to_string()),
             _ => None,
+        };
+        let retry_after = match &self {
+            ApiError::UpstreamUnavailable {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => RETRY_AFTER_SECS,
         };
         let (errors, facts) = match self {
             ApiError::Validation(errors) => (errors, serde_json::Map::new()),
@@ -284,7 +304,7 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         // RFC 9110 §11.6.1: a 401 says which scheme would be accepted.
         if status == StatusCode::UNAUTHORIZED {

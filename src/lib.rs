@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod db;
 pub mod domain;

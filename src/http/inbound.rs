@@ -12,12 +12,12 @@ use super::{
     routes::Routes,
 };
 use crate::{
-    adapters::salesforce,
+    adapters::{self, salesforce},
     app::AppState,
     db::dead_letters::DeadLetter,
     error::ApiError,
     usecase::{
-        Page,
+        self, Page,
         inbound::{self, Replayed},
     },
 };
@@ -48,9 +48,13 @@ async fn replay(
     let id = uuid("id", &id)?;
     let now = state.now();
     let limits = state.limits();
-    let settings = &state.settings.sources.salesforce;
-    let map = |source: &str, payload: &str| match source {
-        salesforce::SOURCE => salesforce::replay(payload, settings, &limits, now),
+    let sources = &state.settings.sources;
+    let hubspot = state.hubspot(&limits);
+    let map = async |source: &str, payload: &str| match source {
+        salesforce::SOURCE => salesforce::replay(payload, &sources.salesforce, &limits, now),
+        adapters::hubspot::SOURCE => {
+            usecase::hubspot::replay(&state.pool, hubspot, payload, now).await
+        }
         other => Err(ApiError::Conflict(format!(
             "no connector replays dead letters of source {other:?}"
         ))),

@@ -8,6 +8,7 @@ mod dashboard;
 mod extract;
 mod handoff;
 mod health;
+mod hubspot;
 mod inbound;
 mod leads;
 pub mod listener;
@@ -48,6 +49,7 @@ fn api() -> routes::Routes {
     routes::Routes::default()
         .merge(health::router())
         .merge(webhooks::router())
+        .merge(hubspot::router())
         .merge(salesforce::router())
         .merge(inbound::router())
         .merge(leads::router())

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Page,
-    ingest::{self, GroupCommit, IngestOutcome},
+    ingest::{self, EventStatus, GroupCommit, IngestOutcome},
 };
 use crate::{
     db::{
@@ -20,12 +20,39 @@ use crate::{
     error::ApiError,
 };
 
+/// What a connector's route answers once a payload is stored.
+#[derive(Debug, Serialize)]
+pub struct Receipt {
+    /// Events stored for the first time.
+    pub accepted: usize,
+    /// Events stored before (a redelivery): nothing changed.
+    pub duplicates: usize,
+    /// Records kept as dead letters, new or kept before.
+    pub dead_letters: usize,
+    pub results: Vec<IngestOutcome>,
+}
+
+impl Receipt {
+    fn new(results: Vec<IngestOutcome>, dead_letters: usize) -> Self {
+        let duplicates = results
+            .iter()
+            .filter(|r| r.status == EventStatus::Duplicate)
+            .count();
+        Self {
+            accepted: results.len() - duplicates,
+            duplicates,
+            dead_letters,
+            results,
+        }
+    }
+}
+
 /// Stores a payload's unmappable records as dead letters of `source`, ingests its events,
 /// then ties the vendor's ids to the leads; returns ingest's outcomes once all three are
 /// committed. They are separate commits, in that order, since ingest is a unit of work of its
 /// own (group commit) and an id can only be tied to a lead that exists: if a step fails, the
 /// vendor's redelivery finds what was kept already (dead letters and events are unique per
-/// source and event id, ids per system) and does the rest.
+/// source and event id, ids per system) and does the rest. Answers with the [`Receipt`].
 #[tracing::instrument(
     skip_all,
     fields(
@@ -40,7 +67,7 @@ pub async fn receive(
     now: DateTime<Utc>,
     source: &str,
     mapped: Mapped,
-) -> Result<Vec<IngestOutcome>, ApiError> {
+) -> Result<Receipt, ApiError> {
     let Mapped {
         events,
         unmappable,
@@ -64,7 +91,7 @@ pub async fn receive(
         let mut conn = pool.acquire().await?;
         source_ids::record(&mut conn, &source_ids, now).await?;
     }
-    Ok(outcomes)
+    Ok(Receipt::new(outcomes, unmappable.len()))
 }
 
 /// A page of dead letters, newest first, optionally of one source.
@@ -104,7 +131,7 @@ pub async fn replay(
     group_commit: &GroupCommit,
     now: DateTime<Utc>,
     id: Uuid,
-    map: impl FnOnce(&str, &str) -> Result<Mapped, ApiError>,
+    map: impl AsyncFnOnce(&str, &str) -> Result<Mapped, ApiError>,
 ) -> Result<Replayed, ApiError> {
     let mut tx = pool.begin().await?;
     let letter = dead_letters::lock(&mut tx, id)
@@ -116,7 +143,7 @@ pub async fn replay(
             at.to_rfc3339()
         )));
     }
-    let mapped = map(&letter.source, &letter.payload)?;
+    let mapped = map(&letter.source, &letter.payload).await?;
     let results = if mapped.events.is_empty() {
         Vec::new()
     } else {

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod backtest;
 pub mod evaluation;
 pub mod handoff;
+pub mod hubspot;
 pub mod inbound;
 pub mod ingest;
 pub mod key_cache;

@@ -1,0 +1,178 @@
+//! HubSpot's CRM API, for the one read the webhook connector needs: contacts by id
+//! (`POST /crm/v3/objects/contacts/batch/read`, at most 100 ids a call), authenticated with
+//! a private app's access token.
+//!
+//! Every failure is a 503 for the webhook being handled ([`ApiError::UpstreamUnavailable`]),
+//! so HubSpot redelivers it later: an event is never acknowledged unless it was stored. A 429
+//! or a 5xx is retried within the call's budget when HubSpot's `Retry-After` fits in it.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::{config::HubSpotSettings, domain::Secret, error::ApiError};
+
+/// Most ids one batch read takes.
+pub const MAX_BATCH_READ: usize = 100;
+/// How long all the calls for one webhook may take together: HubSpot waits 5 s for the
+/// answer, and the events must still be stored after.
+const BUDGET: Duration = Duration::from_millis(3_500);
+/// The wait before retrying a 5xx that gave no `Retry-After`.
+const SERVER_ERROR_BACKOFF: Duration = Duration::from_millis(250);
+const SERVICE: &str = "HubSpot's API";
+
+/// A client of HubSpot's CRM API.
+#[derive(Clone, Debug)]
+pub struct CrmApi {
+    http: reqwest::Client,
+    batch_read_url: String,
+    token: Secret,
+}
+
+/// The contact properties a read returns: id to (property, value), null values left out.
+pub type ReadContacts = BTreeMap<String, Vec<(String, String)>>;
+
+#[derive(Serialize)]
+struct BatchRead<'a> {
+    properties: &'a [&'a str],
+    inputs: Vec<Input<'a>>,
+}
+
+#[derive(Serialize)]
+struct Input<'a> {
+    id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct BatchResult {
+    #[serde(default)]
+    results: Vec<ContactObject>,
+}
+
+#[derive(Deserialize)]
+struct ContactObject {
+    id: String,
+    #[serde(default)]
+    properties: BTreeMap<String, Option<String>>,
+}
+
+/// HubSpot's error body (`{"status":"error","message":…,"category":…}`).
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+    category: Option<String>,
+}
+
+impl CrmApi {
+    /// The client the settings describe, if an access token is configured.
+    pub fn from_settings(settings: &HubSpotSettings) -> Option<Self> {
+        let token = settings.access_token.clone()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.api_timeout_ms))
+            .build()
+            .ok()?;
+        Some(Self {
+            http,
+            batch_read_url: format!(
+                "{}/crm/v3/objects/contacts/batch/read",
+                settings.api_base_url.trim_end_matches('/')
+            ),
+            token,
+        })
+    }
+
+    /// Reads contacts `ids` with `properties`, in batches of [`MAX_BATCH_READ`]. An id
+    /// HubSpot does not find (deleted, or never a contact) is absent from the result.
+    pub async fn read_contacts(
+        &self,
+        ids: &[&str],
+        properties: &[&str],
+    ) -> Result<ReadContacts, ApiError> {
+        let deadline = Instant::now() + BUDGET;
+        let mut found = ReadContacts::new();
+        for chunk in ids.chunks(MAX_BATCH_READ) {
+            let request = BatchRead {
+                properties,
+                inputs: chunk.iter().map(|id| Input { id }).collect(),
+            };
+            for contact in self.batch_read(&request, deadline).await?.results {
+                let properties = contact
+                    .properties
+                    .into_iter()
+                    .filter_map(|(name, value)| value.map(|v| (name, v)))
+                    .collect();
+                found.insert(contact.id, properties);
+            }
+        }
+        Ok(found)
+    }
+
+    /// One batch read, retried on 429 and 5xx while the wait fits before `deadline`.
+    async fn batch_read(
+        &self,
+        request: &BatchRead<'_>,
+        deadline: Instant,
+    ) -> Result<BatchResult, ApiError> {
+        loop {
+            let sent = self
+                .http
+                .post(&self.batch_read_url)
+                .bearer_auth(self.token.expose())
+                .json(request)
+                .send()
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(e) => return Err(unavailable(format!("{e}"), None)),
+            };
+            let status = response.status();
+            // 207: some ids were not found, the rest are in `results`.
+            if status.is_success() {
+                return response
+                    .json::<BatchResult>()
+                    .await
+                    .map_err(|e| unavailable(format!("an unreadable answer: {e}"), None));
+            }
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let error: Option<ErrorBody> = response.json().await.ok();
+            let said = error
+                .map(|e| {
+                    format!(
+                        "{}{}",
+                        e.category.map(|c| format!("{c}: ")).unwrap_or_default(),
+                        e.message.unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            let cause = format!("{} {status} {said}", self.batch_read_url);
+            let retryable =
+                status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            let wait = retry_after.unwrap_or(SERVER_ERROR_BACKOFF);
+            if retryable && Instant::now() + wait < deadline {
+                tracing::warn!(%status, wait_ms = wait.as_millis() as u64, "HubSpot's API asked to retry");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if !retryable {
+                // A wrong token or scope is the operator's to fix; redelivery finds it fixed.
+                tracing::error!(%status, cause = %said, "HubSpot's API refused the contact read");
+            }
+            return Err(unavailable(cause, retry_after));
+        }
+    }
+}
+
+fn unavailable(cause: String, retry_after: Option<Duration>) -> ApiError {
+    ApiError::UpstreamUnavailable {
+        service: SERVICE,
+        cause,
+        retry_after_secs: retry_after
+            .map_or(crate::error::RETRY_AFTER_SECS, |d| d.as_secs().max(1)),
+    }
+}

@@ -1,0 +1,3 @@
+//! Clients of the vendors' APIs the connectors call.
+
+pub mod hubspot;
