@@ -524,3 +524,28 @@ async fn an_unreachable_database_is_a_503_server_fault_with_retry_after() {
     answer.assert_fault(StatusCode::SERVICE_UNAVAILABLE, "soapenv:Server");
     assert!(answer.headers.contains_key("retry-after"));
 }
+
+/// Salesforce sends at most 100 notifications in a message; more is not Salesforce.
+#[tokio::test]
+async fn a_message_of_101_notifications_is_a_422_client_fault_and_nothing_is_stored() {
+    let db = TestDb::new().await;
+    let app = spawn(db.pool.clone()).await;
+    let notifications: Vec<String> = (0..101)
+        .map(|i| {
+            let email = format!("lead{i}@acme.io");
+            notification(
+                &format!("04l0000000{i:05}AAA"),
+                "Lead",
+                &[("Email", email.as_str())],
+            )
+        })
+        .collect();
+    let answer = post(&app, message(&notifications)).await;
+    answer.assert_fault(StatusCode::UNPROCESSABLE_ENTITY, "soapenv:Client");
+    assert!(
+        answer.text().contains("Envelope.Body.notifications"),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(stored(&app).await, (0, 0, 0));
+}
