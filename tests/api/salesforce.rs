@@ -684,3 +684,27 @@ async fn the_body_limit_elsewhere_is_still_problem_json() {
             .starts_with("application/problem+json")
     );
 }
+
+/// The layers in front of the handler answer in SOAP here too: the access policy (which
+/// opens only `POST` on this path, so a `GET` needs a key) and the `%00` guard.
+#[tokio::test]
+async fn a_get_or_a_nul_in_the_token_is_a_soap_fault_too() {
+    let db = TestDb::new().await;
+    let app = spawn(db.pool.clone()).await;
+    let get = reqwest::get(format!("{}{PATH}", app.base)).await.unwrap();
+    let answer = Answer {
+        status: get.status(),
+        headers: get.headers().clone(),
+        body: get.bytes().await.unwrap().to_vec(),
+    };
+    answer.assert_fault(StatusCode::UNAUTHORIZED, "soapenv:Client");
+    assert!(!answer.headers.contains_key("www-authenticate"));
+    let nul = post_to(
+        &app.base,
+        "/webhooks/salesforce/a%00b",
+        fixture_with_emails(),
+    )
+    .await;
+    nul.assert_fault(StatusCode::UNPROCESSABLE_ENTITY, "soapenv:Client");
+    assert!(nul.text().contains("path: "), "{}", nul.text());
+}
