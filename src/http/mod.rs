@@ -95,7 +95,10 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(server.request_timeout_secs),
         ))
-        .layer(middleware::from_fn(problems::render_and_log))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            problems::render_and_log,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()

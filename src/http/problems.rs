@@ -1,21 +1,40 @@
-//! Makes every error response problem+json (or leaves a SOAP fault as it is) and logs 5xx
-//! causes once, inside the request span.
+//! Makes every error response problem+json, or on the Salesforce route a SOAP fault, and logs
+//! 5xx causes once, inside the request span.
 
 use axum::{
-    extract::Request,
-    http::{StatusCode, header},
+    body::Body,
+    extract::{MatchedPath, Request, State},
+    http::{StatusCode, header, response::Parts},
     middleware::Next,
     response::Response,
 };
 
+use super::salesforce;
 use crate::{
     adapters::salesforce::soap,
+    app::AppState,
     error::{InternalCause, PROBLEM_JSON, problem_response},
 };
 
+/// How much of an error body is read to reword it.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
 /// Rewrites bare error responses from layers and axum (413, 408, 405, rejected extractors)
 /// as problem+json, and logs the cause attached by [`ApiError`](crate::error::ApiError).
-pub async fn render_and_log(request: Request, next: Next) -> Response {
+///
+/// The Salesforce route, while enabled, answers only in SOAP (Salesforce reads nothing
+/// else): there every error that is not a SOAP fault already, bare or problem+json (from a
+/// layer in front of the handler), becomes one.
+pub async fn render_and_log(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let soap_route = state.settings.sources.salesforce.enabled
+        && request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|path| path.as_str() == salesforce::PATH);
     let response = next.run(request).await;
     let status = response.status();
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
@@ -25,47 +44,92 @@ pub async fn render_and_log(request: Request, next: Next) -> Response {
             tracing::error!(error = %cause, "request failed");
         }
     }
-    // A SOAP fault (the Salesforce route's) is rendered already, for a client that reads
-    // only SOAP.
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| {
-            v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
-                || v.as_bytes() == soap::CONTENT_TYPE.as_bytes()
-        });
-    if !status.is_client_error() && !status.is_server_error() || is_problem {
+    if !status.is_client_error() && !status.is_server_error() {
         return response;
     }
-    let detail = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            "the request body is larger than the configured limit".to_owned()
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    if content_type.is_some_and(|v| v.as_bytes() == soap::CONTENT_TYPE.as_bytes()) {
+        return response;
+    }
+    if content_type.is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())) {
+        if !soap_route {
+            return response;
         }
-        StatusCode::REQUEST_TIMEOUT => {
-            "the request took longer than the configured timeout".to_owned()
+        let (parts, body) = response.into_parts();
+        let detail = problem_detail(&read(body).await).unwrap_or_else(|| reason(status));
+        return salesforce::as_soap_fault(parts, &detail);
+    }
+    let (parts, body) = response.into_parts();
+    let (detail, keep_headers) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "the request body is larger than the configured limit".to_owned(),
+            true,
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "the request took longer than the configured timeout".to_owned(),
+            true,
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("this endpoint does not accept that method".to_owned(), true)
         }
-        StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not accept that method".to_owned(),
         _ => {
-            let (_, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
-            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-            return problem_response(
-                status,
-                if text.is_empty() {
-                    "request refused".to_owned()
-                } else {
-                    text
-                },
-                Vec::new(),
-            );
+            let text = String::from_utf8_lossy(&read(body).await).trim().to_owned();
+            let detail = if text.is_empty() {
+                "request refused".to_owned()
+            } else {
+                text
+            };
+            (detail, false)
         }
     };
-    let (parts, _) = response.into_parts();
+    if soap_route {
+        return salesforce::as_soap_fault(parts, &detail);
+    }
     let mut rewritten = problem_response(status, detail, Vec::new());
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            rewritten.headers_mut().insert(name, value.clone());
-        }
+    if keep_headers {
+        copy_headers(&parts, &mut rewritten);
     }
     rewritten
+}
+
+/// The headers of `parts` on `response`, but for its own content type and length.
+fn copy_headers(parts: &Parts, response: &mut Response) {
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+}
+
+/// Up to [`ERROR_BODY_LIMIT`] bytes of `body`; nothing if it is longer or fails.
+async fn read(body: Body) -> bytes::Bytes {
+    axum::body::to_bytes(body, ERROR_BODY_LIMIT)
+        .await
+        .unwrap_or_default()
+}
+
+fn reason(status: StatusCode) -> String {
+    status.canonical_reason().unwrap_or("Error").to_owned()
+}
+
+/// What a problem says: each of its `errors` as `field: detail`, else its `detail`.
+fn problem_detail(body: &[u8]) -> Option<String> {
+    let problem: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let errors: Vec<String> = problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some(format!(
+                "{}: {}",
+                e["field"].as_str()?,
+                e["detail"].as_str()?
+            ))
+        })
+        .collect();
+    if errors.is_empty() {
+        problem["detail"].as_str().map(str::to_owned)
+    } else {
+        Some(errors.join("; "))
+    }
 }

@@ -3,7 +3,7 @@
 use axum::{
     body::{Body, Bytes},
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header, response::Parts},
     response::{IntoResponse, Response},
 };
 
@@ -15,9 +15,12 @@ use crate::{
     usecase::inbound,
 };
 
+/// The route path, which answers only in SOAP (see [`as_soap_fault`]).
+pub(super) const PATH: &str = "/webhooks/salesforce/{token}";
+
 /// `POST /webhooks/salesforce/{token}`.
 pub fn router() -> Routes {
-    Routes::default().post("/webhooks/salesforce/{token}", receive)
+    Routes::default().post(PATH, receive)
 }
 
 /// The Ack once every notification is committed (as an event or a dead letter), else a SOAP
@@ -29,8 +32,7 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     if !state.settings.sources.salesforce.enabled {
-        return ApiError::NotFound("endpoint POST /webhooks/salesforce/{token}".to_owned())
-            .into_response();
+        return ApiError::NotFound(format!("endpoint POST {PATH}")).into_response();
     }
     match accept(&state, &token, &headers, &body).await {
         Ok(()) => (
@@ -66,7 +68,6 @@ async fn accept(
 /// `error` as the SOAP fault Salesforce reads, keeping its status and headers (a 503's
 /// `Retry-After`) and the cause the logging layer reads.
 fn soap_fault(error: ApiError) -> Response {
-    let client = error.status().is_client_error();
     let detail = match &error {
         ApiError::Validation(errors) => errors
             .iter()
@@ -75,8 +76,17 @@ fn soap_fault(error: ApiError) -> Response {
             .join("; "),
         other => other.detail(),
     };
-    let mut response = error.into_response();
-    let headers = response.headers_mut();
+    let (parts, _) = error.into_response().into_parts();
+    as_soap_fault(parts, &detail)
+}
+
+/// An error response as a SOAP fault saying `detail`: a `soapenv:Client` fault for a 4xx,
+/// `soapenv:Server` otherwise. The status, the other headers and the extensions stay. Also
+/// used for the errors the shared layers make on this route (413, 408, 405), which
+/// Salesforce would otherwise get as problem+json.
+pub(super) fn as_soap_fault(mut parts: Parts, detail: &str) -> Response {
+    let client = parts.status.is_client_error();
+    let headers = &mut parts.headers;
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(soap::CONTENT_TYPE),
@@ -84,6 +94,5 @@ fn soap_fault(error: ApiError) -> Response {
     headers.remove(header::CONTENT_LENGTH);
     // The problem's `Bearer` challenge names a scheme this route does not take.
     headers.remove(header::WWW_AUTHENTICATE);
-    *response.body_mut() = Body::from(soap::fault(client, &detail));
-    response
+    Response::from_parts(parts, Body::from(soap::fault(client, detail)))
 }

@@ -542,3 +542,187 @@ async fn an_unreachable_database_is_a_503_server_fault_with_retry_after() {
     answer.assert_fault(StatusCode::SERVICE_UNAVAILABLE, "soapenv:Server");
     assert!(answer.headers.contains_key("retry-after"));
 }
+
+/// Salesforce sends at most 100 notifications in a message; more is not Salesforce.
+#[tokio::test]
+async fn a_message_of_101_notifications_is_a_422_client_fault_and_nothing_is_stored() {
+    let db = TestDb::new().await;
+    let app = spawn(db.pool.clone()).await;
+    let notifications: Vec<String> = (0..101)
+        .map(|i| {
+            let email = format!("lead{i}@acme.io");
+            notification(
+                &format!("04l0000000{i:05}AAA"),
+                "Lead",
+                &[("Email", email.as_str())],
+            )
+        })
+        .collect();
+    let answer = post(&app, message(&notifications)).await;
+    answer.assert_fault(StatusCode::UNPROCESSABLE_ENTITY, "soapenv:Client");
+    assert!(
+        answer.text().contains("Envelope.Body.notifications"),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(stored(&app).await, (0, 0, 0));
+}
+
+/// The connector with a 4 KiB body limit and a 1 s request timeout.
+async fn spawn_strict(pool: sqlx::PgPool) -> TestApp {
+    TestApp::spawn_with_settings(pool, |settings| {
+        enable(settings);
+        settings.server.body_limit_bytes = 4096;
+        settings.server.request_timeout_secs = 1;
+    })
+    .await
+}
+
+/// A message of 8 KiB and more.
+fn big_message() -> String {
+    let notifications: Vec<String> = (0..40)
+        .map(|i| {
+            let email = format!("lead{i}@acme.io");
+            notification(
+                &format!("04l0000000{i:05}AAA"),
+                "Lead",
+                &[("Email", email.as_str()), ("Company", &"Acme ".repeat(20))],
+            )
+        })
+        .collect();
+    let body = message(&notifications);
+    assert!(body.len() > 8192, "{}", body.len());
+    body
+}
+
+/// Sends `head` then `body` on a connection of its own, waits `pause`, sends `rest`, and
+/// reads the answer until the server closes the connection.
+async fn exchange(
+    app: &TestApp,
+    head: String,
+    body: &[u8],
+    pause: Duration,
+    rest: &[u8],
+) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    tokio::time::sleep(pause).await;
+    // The server may have answered and closed already.
+    let _ = stream.write_all(rest).await;
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+            value.trim().parse().unwrap(),
+        );
+    }
+    Answer {
+        status: StatusCode::from_u16(status).unwrap(),
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// The body limit is a shared layer in front of the handler; on this route its 413 is still
+/// a SOAP fault, whether the length is announced or the body is chunked past the limit.
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_client_fault() {
+    let db = TestDb::new().await;
+    let app = spawn_strict(db.pool.clone()).await;
+    let body = big_message();
+    let announced = post(&app, body.clone()).await;
+    announced.assert_fault(StatusCode::PAYLOAD_TOO_LARGE, "soapenv:Client");
+    assert!(
+        announced
+            .text()
+            .contains("larger than the configured limit")
+    );
+
+    let head = format!(
+        "POST {PATH} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/xml; charset=utf-8\r\n\
+         SOAPAction: \"\"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        app.base.trim_start_matches("http://")
+    );
+    let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    let streamed = exchange(&app, head, chunked.as_bytes(), Duration::ZERO, b"").await;
+    streamed.assert_fault(StatusCode::PAYLOAD_TOO_LARGE, "soapenv:Client");
+    assert_eq!(stored(&app).await, (0, 0, 0));
+}
+
+/// The request timeout is a shared layer too: a body that stops coming is a 408 SOAP fault.
+#[tokio::test]
+async fn a_request_past_the_timeout_is_a_408_client_fault() {
+    let db = TestDb::new().await;
+    let app = spawn_strict(db.pool.clone()).await;
+    let body = message(&[]);
+    let head = format!(
+        "POST {PATH} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/xml; charset=utf-8\r\n\
+         SOAPAction: \"\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        app.base.trim_start_matches("http://"),
+        body.len()
+    );
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let answer = exchange(&app, head, first, Duration::from_millis(1500), rest).await;
+    answer.assert_fault(StatusCode::REQUEST_TIMEOUT, "soapenv:Client");
+    assert!(
+        answer.text().contains("configured timeout"),
+        "{}",
+        answer.text()
+    );
+}
+
+/// Only this route answers in SOAP: elsewhere the same limit is problem+json.
+#[tokio::test]
+async fn the_body_limit_elsewhere_is_still_problem_json() {
+    let db = TestDb::new().await;
+    let app = spawn_strict(db.pool.clone()).await;
+    let answer = post_to(&app.base, "/webhooks/events", big_message()).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        answer.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
+}
+
+/// The layers in front of the handler answer in SOAP here too: the access policy (which
+/// opens only `POST` on this path, so a `GET` needs a key) and the `%00` guard.
+#[tokio::test]
+async fn a_get_or_a_nul_in_the_token_is_a_soap_fault_too() {
+    let db = TestDb::new().await;
+    let app = spawn(db.pool.clone()).await;
+    let get = reqwest::get(format!("{}{PATH}", app.base)).await.unwrap();
+    let answer = Answer {
+        status: get.status(),
+        headers: get.headers().clone(),
+        body: get.bytes().await.unwrap().to_vec(),
+    };
+    answer.assert_fault(StatusCode::UNAUTHORIZED, "soapenv:Client");
+    assert!(!answer.headers.contains_key("www-authenticate"));
+    let nul = post_to(
+        &app.base,
+        "/webhooks/salesforce/a%00b",
+        fixture_with_emails(),
+    )
+    .await;
+    nul.assert_fault(StatusCode::UNPROCESSABLE_ENTITY, "soapenv:Client");
+    assert!(nul.text().contains("path: "), "{}", nul.text());
+}

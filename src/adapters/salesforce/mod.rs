@@ -35,6 +35,10 @@ pub const SOURCE: &str = "salesforce";
 const SOAP_ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const OUTBOUND_NS: &str = "http://soap.sforce.com/2005/09/outbound";
 
+/// The most `Notification`s Salesforce puts in one message (Outbound Messaging WSDL); a
+/// message with more did not come from Salesforce and is refused whole.
+pub const MAX_NOTIFICATIONS: usize = 100;
+
 /// Whether `presented` (the URL's last segment) is the configured token, compared in
 /// constant time over SHA-256 digests so that neither the content nor the length leaks.
 pub fn verify_token(presented: &str, settings: &SalesforceSettings) -> Result<(), ApiError> {
@@ -116,7 +120,8 @@ impl<'a> Message<'a> {
 
     /// Maps every notification: to an event, or to an [`Unmappable`] saying why not. A
     /// notification without an `Id` or an `sObject` breaks the WSDL and refuses the message,
-    /// since without its Id a redelivery could not be recognised.
+    /// since without its Id a redelivery could not be recognised; so do more than
+    /// [`MAX_NOTIFICATIONS`] notifications.
     pub fn map(
         &self,
         settings: &SalesforceSettings,
@@ -126,10 +131,21 @@ impl<'a> Message<'a> {
         let notifications = self.notifications()?;
         let organization_id = self.organization_id().unwrap_or_default();
         let mut mapped = Mapped::default();
-        let all = notifications
-            .children()
-            .filter(|n| n.has_tag_name((OUTBOUND_NS, "Notification")));
-        for (i, notification) in all.enumerate() {
+        let all = || {
+            notifications
+                .children()
+                .filter(|n| n.has_tag_name((OUTBOUND_NS, "Notification")))
+        };
+        let count = all().count();
+        if count > MAX_NOTIFICATIONS {
+            return Err(ApiError::field(
+                "Envelope.Body.notifications",
+                format!(
+                    "holds {count} Notifications; Salesforce sends at most {MAX_NOTIFICATIONS}"
+                ),
+            ));
+        }
+        for (i, notification) in all().enumerate() {
             let id = child(notification, OUTBOUND_NS, "Id")
                 .and_then(|n| n.text())
                 .map(str::trim)

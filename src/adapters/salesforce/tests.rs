@@ -396,3 +396,28 @@ fn what_is_not_an_outbound_message_is_refused_before_anything_maps() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn a_message_of_more_than_100_notifications_is_refused_whole() {
+    let leads = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let email = format!("lead{i}@acme.io");
+                notification(
+                    &format!("04l0000000{i:05}AAA"),
+                    "Lead",
+                    &[("Email", &email)],
+                )
+            })
+            .collect()
+    };
+    let full = map(&message(&leads(MAX_NOTIFICATIONS)), &settings());
+    assert_eq!(full.events.len(), 100);
+    let over = message(&leads(MAX_NOTIFICATIONS + 1));
+    let Err(ApiError::Validation(errors)) = receive(over.as_bytes(), &settings(), &limits(), now())
+    else {
+        panic!("101 notifications are refused");
+    };
+    assert_eq!(errors[0].field, "Envelope.Body.notifications");
+    assert!(errors[0].detail.contains("101"), "{}", errors[0].detail);
+}
