@@ -18,6 +18,8 @@ pub const MAX_BATCH_READ: usize = 100;
 /// How long all the calls for one webhook may take together: HubSpot waits 5 s for the
 /// answer, and the events must still be stored after.
 const BUDGET: Duration = Duration::from_millis(3_500);
+/// Retries of one call after a 429 or a 5xx, at most: HubSpot is not to be hammered.
+const MAX_RETRIES: u32 = 2;
 /// The wait before retrying a 5xx that gave no `Retry-After`.
 const SERVER_ERROR_BACKOFF: Duration = Duration::from_millis(250);
 const SERVICE: &str = "HubSpot's API";
@@ -114,6 +116,7 @@ impl CrmApi {
         request: &BatchRead<'_>,
         deadline: Instant,
     ) -> Result<BatchResult, ApiError> {
+        let mut attempt = 0;
         loop {
             let sent = self
                 .http
@@ -154,9 +157,10 @@ impl CrmApi {
             let retryable =
                 status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             let wait = retry_after.unwrap_or(SERVER_ERROR_BACKOFF);
-            if retryable && Instant::now() + wait < deadline {
+            if retryable && attempt < MAX_RETRIES && Instant::now() + wait < deadline {
                 tracing::warn!(%status, wait_ms = wait.as_millis() as u64, "HubSpot's API asked to retry");
                 tokio::time::sleep(wait).await;
+                attempt += 1;
                 continue;
             }
             if !retryable {

@@ -61,6 +61,9 @@ pub const POLICY: &[Rule] = &[
     open("GET", "/dashboard/dashboard.css"),
     // Inbound events.
     only("POST", "/webhooks/events", &[Source, Admin]),
+    // HubSpot cannot send an API key: the route verifies HubSpot's signature of each request
+    // with the app's client secret (`adapters::hubspot::signature`).
+    open("POST", "/webhooks/hubspot"),
     // Salesforce cannot send an API key: the route authenticates each message itself, by the
     // secret token in its URL and the organization id in the envelope
     // (`adapters::salesforce`).
@@ -181,7 +184,13 @@ mod tests {
         for rule in POLICY {
             match rule.access {
                 Access::Open => assert!(
-                    ["/healthz", "/readyz", "/webhooks/salesforce/{token}"].contains(&rule.path)
+                    [
+                        "/healthz",
+                        "/readyz",
+                        "/webhooks/hubspot",
+                        "/webhooks/salesforce/{token}",
+                    ]
+                    .contains(&rule.path)
                         || rule.path == "/dashboard"
                         || rule.path.starts_with("/dashboard/"),
                     "{} {} is open",

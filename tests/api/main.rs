@@ -14,6 +14,7 @@ mod fuzz;
 mod handoff;
 mod health;
 mod helpers;
+mod hubspot;
 mod ingest;
 mod leads;
 mod metrics;

@@ -1,0 +1,217 @@
+//! A local server that answers as HubSpot's CRM API documents its batch read of contacts
+//! (`POST /crm/v3/objects/contacts/batch/read`): a bearer token or 401, at most 100 inputs or
+//! 400, 200 when every id is found and 207 with an `OBJECT_NOT_FOUND` error when some are not,
+//! and, when told to, 429 with `Retry-After` or a 5xx. It records what it was asked.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub const TOKEN: &str = "pat-na1-00000000-0000-0000-0000-000000000000";
+
+/// A scripted answer, used before the normal one.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// 429 with this `Retry-After` (seconds), as HubSpot's rate limiter answers.
+    RateLimited(u64),
+    /// 502, HubSpot's answer when its backend fails.
+    BadGateway,
+}
+
+/// One request as received.
+#[derive(Clone, Debug)]
+pub struct Asked {
+    pub authorization: Option<String>,
+    pub ids: Vec<String>,
+    pub properties: Vec<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    contacts: BTreeMap<String, BTreeMap<String, String>>,
+    faults: VecDeque<Fault>,
+    /// Every request is a 502 while set.
+    down: bool,
+    asked: Vec<Asked>,
+}
+
+/// The stand-in, serving until dropped with the test's runtime.
+#[derive(Clone)]
+pub struct HubSpotApi {
+    pub base: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl HubSpotApi {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new()
+            .route("/crm/v3/objects/contacts/batch/read", post(batch_read))
+            .with_state(inner.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base, inner }
+    }
+
+    /// Makes contact `id` exist with `properties`.
+    pub fn contact(&self, id: &str, properties: &[(&str, &str)]) {
+        let properties = properties
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.inner
+            .lock()
+            .unwrap()
+            .contacts
+            .insert(id.to_owned(), properties);
+    }
+
+    /// Answers the next request with `fault`.
+    pub fn fail_next(&self, fault: Fault) {
+        self.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// Makes every request a 502 (HubSpot down) until set back.
+    pub fn set_down(&self, down: bool) {
+        self.inner.lock().unwrap().down = down;
+    }
+
+    /// Every request so far.
+    pub fn asked(&self) -> Vec<Asked> {
+        self.inner.lock().unwrap().asked.clone()
+    }
+}
+
+fn error(status: StatusCode, category: &str, message: &str) -> Response {
+    let body = json!({
+        "status": "error",
+        "message": message,
+        "correlationId": "aeb5f871-7f07-4993-9211-075dc63e7cbf",
+        "category": category,
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn batch_read(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let texts = |key: &str, field: &str| -> Vec<String> {
+        body[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| {
+                        if field.is_empty() {
+                            i.as_str()
+                        } else {
+                            i[field].as_str()
+                        }
+                    })
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ids = texts("inputs", "id");
+    let properties = texts("properties", "");
+    inner.asked.push(Asked {
+        authorization: authorization.clone(),
+        ids: ids.clone(),
+        properties: properties.clone(),
+    });
+    if authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+        );
+    }
+    if ids.len() > 100 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Batch input cannot exceed 100 inputs.",
+        );
+    }
+    if inner.down {
+        return error(StatusCode::BAD_GATEWAY, "INTERNAL_ERROR", "Bad Gateway");
+    }
+    match inner.faults.pop_front() {
+        Some(Fault::RateLimited(secs)) => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITS",
+                "You have reached your secondly limit.",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
+            return response;
+        }
+        Some(Fault::BadGateway) => {
+            return error(StatusCode::BAD_GATEWAY, "INTERNAL_ERROR", "Bad Gateway");
+        }
+        None => {}
+    }
+    let (mut results, mut missing) = (Vec::new(), Vec::new());
+    for id in &ids {
+        match inner.contacts.get(id) {
+            Some(stored) => {
+                let props: serde_json::Map<String, Value> = properties
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.clone(),
+                            stored.get(p).map_or(Value::Null, |v| v.clone().into()),
+                        )
+                    })
+                    .collect();
+                results.push(json!({
+                    "id": id,
+                    "properties": props,
+                    "createdAt": "2026-11-01T09:00:00.000Z",
+                    "updatedAt": "2026-11-20T09:00:00.000Z",
+                    "archived": false,
+                }));
+            }
+            None => missing.push(id.clone()),
+        }
+    }
+    let mut answer = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": "2026-11-20T10:00:00.000Z",
+        "completedAt": "2026-11-20T10:00:00.020Z",
+    });
+    if missing.is_empty() {
+        return (StatusCode::OK, Json(answer)).into_response();
+    }
+    answer["numErrors"] = 1.into();
+    answer["errors"] = json!([{
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
+        "context": { "ids": missing },
+    }]);
+    (StatusCode::MULTI_STATUS, Json(answer)).into_response()
+}
