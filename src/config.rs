@@ -13,6 +13,10 @@ use figment::{
 };
 use serde::Deserialize;
 
+mod segment;
+
+pub use segment::{MIN_SEGMENT_SECRET_CHARS, SegmentSettings};
+
 use crate::{
     adapters::salesforce::OrgId,
     domain::{EventType, LeadField, Secret},
@@ -42,6 +46,8 @@ pub struct Settings {
 pub struct SourcesSettings {
     #[serde(default)]
     pub salesforce: SalesforceSettings,
+    #[serde(default)]
+    pub segment: SegmentSettings,
 }
 
 /// Salesforce Outbound Messages (`POST /webhooks/salesforce/{token}`).
@@ -351,6 +357,9 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
         ));
     }
     if let Some((key, problem)) = settings.sources.salesforce.problem() {
+        return Err(bad(key, &problem));
+    }
+    if let Some((key, problem)) = settings.sources.segment.problem() {
         return Err(bad(key, &problem));
     }
     if let Some(key) = &settings.auth.admin_key {

@@ -1,7 +1,7 @@
 //! Inbound formats mapped to canonical types: lead events
 //! ([`LeadEvent`](crate::domain::LeadEvent)), rows of the tiered account list, and the
 //! calibration requests (records to preview or backtest, candidate rules, rescoring), and the
-//! native payloads of other systems (Salesforce Outbound Messages).
+//! native payloads of other systems (Salesforce Outbound Messages, Segment calls).
 
 pub mod account_list;
 pub mod backtest_csv;
@@ -11,3 +11,4 @@ pub mod canonical;
 pub mod json;
 pub mod rescore_request;
 pub mod salesforce;
+pub mod segment;

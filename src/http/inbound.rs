@@ -11,14 +11,17 @@ use super::{
     extract::{Paging, uuid},
     routes::Routes,
 };
+use sqlx::PgConnection;
+
 use crate::{
-    adapters::salesforce,
+    adapters::{self, salesforce},
     app::AppState,
     db::dead_letters::DeadLetter,
     error::ApiError,
     usecase::{
         Page,
         inbound::{self, Replayed},
+        segment,
     },
 };
 
@@ -48,9 +51,12 @@ async fn replay(
     let id = uuid("id", &id)?;
     let now = state.now();
     let limits = state.limits();
-    let settings = &state.settings.sources.salesforce;
-    let map = |source: &str, payload: &str| match source {
-        salesforce::SOURCE => salesforce::replay(payload, settings, &limits, now),
+    let sources = &state.settings.sources;
+    let map = async |conn: &mut PgConnection, source: &str, payload: &str| match source {
+        salesforce::SOURCE => salesforce::replay(payload, &sources.salesforce, &limits, now),
+        adapters::segment::SOURCE => {
+            segment::replay_map(conn, payload, &sources.segment, &limits, now).await
+        }
         other => Err(ApiError::Conflict(format!(
             "no connector replays dead letters of source {other:?}"
         ))),

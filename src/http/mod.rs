@@ -19,6 +19,7 @@ mod reps;
 mod review;
 mod routes;
 mod salesforce;
+mod segment;
 mod suppression;
 mod webhooks;
 
@@ -49,6 +50,7 @@ fn api() -> routes::Routes {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(salesforce::router())
+        .merge(segment::router())
         .merge(inbound::router())
         .merge(leads::router())
         .merge(suppression::router())

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
@@ -93,9 +93,9 @@ pub struct Replayed {
     pub results: Vec<IngestOutcome>,
 }
 
-/// Replays dead letter `id`: maps its payload again with `map(source, payload)` (the
-/// connector's current mapping), ingests the events, ties the ids and marks it replayed,
-/// exactly once: the
+/// Replays dead letter `id`: maps its payload again with `map(conn, source, payload)` (the
+/// connector's current mapping, which may read ids stored by now on `conn`, the replay's
+/// transaction), ingests the events, ties the ids and marks it replayed, exactly once: the
 /// dead letter stays locked while it is replayed, and a replayed one is a 409. Should the mark
 /// fail to commit after ingest did, a second replay ingests the same events again, which ingest
 /// recognises as duplicates.
@@ -104,7 +104,7 @@ pub async fn replay(
     group_commit: &GroupCommit,
     now: DateTime<Utc>,
     id: Uuid,
-    map: impl FnOnce(&str, &str) -> Result<Mapped, ApiError>,
+    map: impl AsyncFnOnce(&mut PgConnection, &str, &str) -> Result<Mapped, ApiError>,
 ) -> Result<Replayed, ApiError> {
     let mut tx = pool.begin().await?;
     let letter = dead_letters::lock(&mut tx, id)
@@ -116,7 +116,7 @@ pub async fn replay(
             at.to_rfc3339()
         )));
     }
-    let mapped = map(&letter.source, &letter.payload)?;
+    let mapped = map(&mut tx, &letter.source, &letter.payload).await?;
     let results = if mapped.events.is_empty() {
         Vec::new()
     } else {
