@@ -521,7 +521,8 @@ mod tests {
         assert_eq!(salesforce.fields["Email"], LeadField::Email);
         assert_eq!(salesforce.fields.len(), 10);
 
-        let on = shipped.replace("enabled = false", "enabled = true");
+        // The first `enabled` is `[sources.salesforce]`'s.
+        let on = shipped.replacen("enabled = false", "enabled = true", 1);
         let token = format!("token = \"{}\"", "t".repeat(32));
         let cases = [
             (
