@@ -14,8 +14,10 @@ use figment::{
 use serde::Deserialize;
 
 mod hubspot;
+mod segment;
 
 pub use hubspot::{HubSpotSettings, PropertySignal};
+pub use segment::{MIN_SEGMENT_SECRET_CHARS, SegmentSettings};
 
 use crate::{
     adapters::salesforce::OrgId,
@@ -48,6 +50,8 @@ pub struct SourcesSettings {
     pub hubspot: HubSpotSettings,
     #[serde(default)]
     pub salesforce: SalesforceSettings,
+    #[serde(default)]
+    pub segment: SegmentSettings,
 }
 
 /// Salesforce Outbound Messages (`POST /webhooks/salesforce/{token}`).
@@ -362,6 +366,9 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
         .problem()
         .or_else(|| sources.salesforce.problem())
     {
+        return Err(bad(key, &problem));
+    }
+    if let Some((key, problem)) = settings.sources.segment.problem() {
         return Err(bad(key, &problem));
     }
     if let Some(key) = &settings.auth.admin_key {

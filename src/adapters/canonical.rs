@@ -256,7 +256,10 @@ impl<'a> Checker<'a> {
 
     /// `properties`: any JSON object, within [`MAX_PROPERTIES_BYTES`] and
     /// [`MAX_PROPERTIES_DEPTH`], since each is stored with its event.
-    fn properties(&mut self, properties: Map<String, Value>) -> Option<Map<String, Value>> {
+    pub(super) fn properties(
+        &mut self,
+        properties: Map<String, Value>,
+    ) -> Option<Map<String, Value>> {
         let (bytes, depth) = object_size(&properties, 0);
         if depth > MAX_PROPERTIES_DEPTH {
             self.fail(

@@ -1,16 +1,18 @@
 //! Inbound formats mapped to canonical types: lead events
 //! ([`LeadEvent`](crate::domain::LeadEvent)), rows of the tiered account list, and the
 //! calibration requests (records to preview or backtest, candidate rules, rescoring), and the
-//! native payloads of other systems (HubSpot webhooks, Salesforce Outbound Messages).
+//! native payloads of other systems (HubSpot webhooks, Salesforce Outbound Messages, Segment
+//! calls).
 
 pub mod account_list;
 pub mod backtest_csv;
 pub mod calibration;
 pub mod candidate_rules;
 pub mod canonical;
-mod country;
+pub(super) mod country;
 pub mod hubspot;
 pub mod json;
 pub mod rescore_request;
 pub mod salesforce;
+pub mod segment;
 mod vendor_fields;

@@ -11,6 +11,8 @@ use super::{
     extract::{Paging, uuid},
     routes::Routes,
 };
+use sqlx::PgConnection;
+
 use crate::{
     adapters::{self, salesforce},
     app::AppState,
@@ -19,6 +21,7 @@ use crate::{
     usecase::{
         self, Page,
         inbound::{self, Replayed},
+        segment,
     },
 };
 
@@ -50,10 +53,13 @@ async fn replay(
     let limits = state.limits();
     let sources = &state.settings.sources;
     let hubspot = state.hubspot(&limits);
-    let map = async |source: &str, payload: &str| match source {
+    let map = async |conn: &mut PgConnection, source: &str, payload: &str| match source {
         salesforce::SOURCE => salesforce::replay(payload, &sources.salesforce, &limits, now),
         adapters::hubspot::SOURCE => {
             usecase::hubspot::replay(&state.pool, hubspot, payload, now).await
+        }
+        adapters::segment::SOURCE => {
+            segment::replay_map(conn, payload, &sources.segment, &limits, now).await
         }
         other => Err(ApiError::Conflict(format!(
             "no connector replays dead letters of source {other:?}"

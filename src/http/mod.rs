@@ -20,6 +20,7 @@ mod reps;
 mod review;
 mod routes;
 mod salesforce;
+mod segment;
 mod suppression;
 mod webhooks;
 
@@ -51,6 +52,7 @@ fn api() -> routes::Routes {
         .merge(webhooks::router())
         .merge(hubspot::router())
         .merge(salesforce::router())
+        .merge(segment::router())
         .merge(inbound::router())
         .merge(leads::router())
         .merge(suppression::router())

@@ -68,6 +68,9 @@ pub const POLICY: &[Rule] = &[
     // secret token in its URL and the organization id in the envelope
     // (`adapters::salesforce`).
     open("POST", "/webhooks/salesforce/{token}"),
+    // Segment cannot send an API key either: each request is signed with the destination's
+    // shared secret (`X-Signature`, `adapters::segment`).
+    open("POST", "/webhooks/segment"),
     // Inbound dead letters: ops look, only admin replays.
     only("GET", "/api/v1/inbound/dead-letters", OPERATORS),
     only("POST", "/api/v1/inbound/dead-letters/{id}/replay", ADMIN),
@@ -189,6 +192,7 @@ mod tests {
                         "/readyz",
                         "/webhooks/hubspot",
                         "/webhooks/salesforce/{token}",
+                        "/webhooks/segment",
                     ]
                     .contains(&rule.path)
                         || rule.path == "/dashboard"

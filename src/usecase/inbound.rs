@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
@@ -27,13 +27,22 @@ pub struct Receipt {
     pub accepted: usize,
     /// Events stored before (a redelivery): nothing changed.
     pub duplicates: usize,
-    /// Records kept as dead letters, new or kept before.
-    pub dead_letters: usize,
+    /// Records kept as dead letters (new or kept before), each with why.
+    pub dead_letters: Vec<DeadLettered>,
+    /// What ingest did with each event.
     pub results: Vec<IngestOutcome>,
 }
 
+/// A record kept as a dead letter.
+#[derive(Debug, Serialize)]
+pub struct DeadLettered {
+    /// The vendor's id for it (HubSpot: the idempotency key; Segment: the `messageId`).
+    pub event_id: String,
+    pub reason: String,
+}
+
 impl Receipt {
-    fn new(results: Vec<IngestOutcome>, dead_letters: usize) -> Self {
+    fn new(results: Vec<IngestOutcome>, dead_letters: Vec<DeadLettered>) -> Self {
         let duplicates = results
             .iter()
             .filter(|r| r.status == EventStatus::Duplicate)
@@ -91,7 +100,14 @@ pub async fn receive(
         let mut conn = pool.acquire().await?;
         source_ids::record(&mut conn, &source_ids, now).await?;
     }
-    Ok(Receipt::new(outcomes, unmappable.len()))
+    let dead_letters = unmappable
+        .into_iter()
+        .map(|u| DeadLettered {
+            event_id: u.event_id,
+            reason: u.reason,
+        })
+        .collect();
+    Ok(Receipt::new(outcomes, dead_letters))
 }
 
 /// A page of dead letters, newest first, optionally of one source.
@@ -120,9 +136,9 @@ pub struct Replayed {
     pub results: Vec<IngestOutcome>,
 }
 
-/// Replays dead letter `id`: maps its payload again with `map(source, payload)` (the
-/// connector's current mapping), ingests the events, ties the ids and marks it replayed,
-/// exactly once: the
+/// Replays dead letter `id`: maps its payload again with `map(conn, source, payload)` (the
+/// connector's current mapping, which may read ids stored by now on `conn`, the replay's
+/// transaction), ingests the events, ties the ids and marks it replayed, exactly once: the
 /// dead letter stays locked while it is replayed, and a replayed one is a 409. Should the mark
 /// fail to commit after ingest did, a second replay ingests the same events again, which ingest
 /// recognises as duplicates.
@@ -131,7 +147,7 @@ pub async fn replay(
     group_commit: &GroupCommit,
     now: DateTime<Utc>,
     id: Uuid,
-    map: impl AsyncFnOnce(&str, &str) -> Result<Mapped, ApiError>,
+    map: impl AsyncFnOnce(&mut PgConnection, &str, &str) -> Result<Mapped, ApiError>,
 ) -> Result<Replayed, ApiError> {
     let mut tx = pool.begin().await?;
     let letter = dead_letters::lock(&mut tx, id)
@@ -143,7 +159,7 @@ pub async fn replay(
             at.to_rfc3339()
         )));
     }
-    let mapped = map(&letter.source, &letter.payload).await?;
+    let mapped = map(&mut tx, &letter.source, &letter.payload).await?;
     let results = if mapped.events.is_empty() {
         Vec::new()
     } else {

@@ -16,6 +16,7 @@ pub mod preview;
 pub mod reps;
 pub mod rescore;
 pub mod review;
+pub mod segment;
 pub mod suppression;
 
 /// One page of a list, with the total across pages.

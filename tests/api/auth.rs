@@ -60,6 +60,8 @@ fn endpoints() -> Vec<Endpoint> {
             Some(event.clone()),
             &[Source, Admin],
         ),
+        // Off by default (404); it authenticates by HubSpot's signature, not by key.
+        endpoint(M::POST, "/webhooks/hubspot", Some(event.clone()), OPEN),
         // Off by default (404); it authenticates by its URL token, not by key.
         endpoint(
             M::POST,
@@ -67,6 +69,8 @@ fn endpoints() -> Vec<Endpoint> {
             Some(event.clone()),
             OPEN,
         ),
+        // Off by default (404); it authenticates by its X-Signature, not by key.
+        endpoint(M::POST, "/webhooks/segment", Some(event.clone()), OPEN),
         endpoint(M::GET, "/api/v1/inbound/dead-letters", None, &[Admin, Ops]),
         endpoint(
             M::POST,

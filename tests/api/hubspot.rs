@@ -408,10 +408,8 @@ async fn a_contact_hubspot_does_not_have_or_an_unmapped_property_is_a_dead_lette
         ],
     )
     .await;
-    assert_eq!(
-        (answer["accepted"].clone(), answer["dead_letters"].clone()),
-        (1.into(), 2.into())
-    );
+    assert_eq!(answer["accepted"], 1, "{answer:#}");
+    assert_eq!(answer["dead_letters"].as_array().unwrap().len(), 2);
     let (_, letters) = app.get("/api/v1/inbound/dead-letters?source=hubspot").await;
     let reasons: Vec<&str> = letters["items"]
         .as_array()
@@ -507,7 +505,7 @@ async fn creation_signals_deletion_and_merge_map_as_hubspot_means_them() {
         "primaryObjectId": 101, "mergedObjectIds": [202], "newObjectId": 101,
     });
     let answer = deliver(&app, &[merge]).await;
-    assert_eq!(answer["dead_letters"], 0);
+    assert_eq!(answer["dead_letters"], json!([]));
     let (_, merged) = app.get("/api/v1/leads?hubspot_id=202").await;
     assert_eq!(
         merged["email"], "ana@globex.de",

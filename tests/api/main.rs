@@ -22,6 +22,7 @@ mod metrics_requests;
 mod nurture;
 mod rescore;
 mod salesforce;
+mod segment;
 mod sla;
 mod slow_clients;
 mod startup;
