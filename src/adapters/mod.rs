@@ -1,13 +1,14 @@
 //! Inbound formats mapped to canonical types: lead events
 //! ([`LeadEvent`](crate::domain::LeadEvent)), rows of the tiered account list, and the
 //! calibration requests (records to preview or backtest, candidate rules, rescoring), and the
-//! native payloads of other systems (Salesforce Outbound Messages).
+//! native payloads of other systems (Salesforce Outbound Messages, Marketo webhooks).
 
 pub mod account_list;
 pub mod backtest_csv;
 pub mod calibration;
 pub mod candidate_rules;
 pub mod canonical;
+pub mod country;
 pub mod json;
 pub mod rescore_request;
 pub mod salesforce;

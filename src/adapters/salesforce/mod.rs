@@ -9,7 +9,6 @@
 //! maps to one canonical `profile_update` event ([`record`]), or, if it cannot be mapped, to
 //! an [`Unmappable`] kept as a dead letter.
 
-mod country;
 mod org_id;
 mod record;
 pub mod soap;

@@ -3,13 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use roxmltree::Node;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-use super::country;
 use crate::{
     adapters::canonical::{Checker, Limits, RawLead},
     config::SalesforceSettings,
-    domain::{EventType, LeadEvent, LeadField, ProfileField},
+    domain::{EventType, LeadEvent, LeadField},
 };
 
 const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
@@ -139,7 +138,7 @@ impl<'d> Record<'d> {
                 continue;
             }
             filled_by.push((target, *name));
-            if let Err(problem) = fill(&mut raw, target, value) {
+            if let Err(problem) = raw.fill(target, value) {
                 problems.push(format!("{name} ({}): {problem}", target.as_str()));
             }
         }
@@ -173,35 +172,4 @@ impl<'d> Record<'d> {
         properties.insert("organization_id".into(), organization_id.into());
         properties
     }
-}
-
-/// Puts `value` into the lead object's `target` field; a country name becomes its ISO code
-/// (an unknown one is left for the checks to report).
-fn fill(raw: &mut RawLead, target: LeadField, value: &str) -> Result<(), String> {
-    let text = Some(value.to_owned());
-    match target {
-        LeadField::Email => raw.email = text,
-        LeadField::Profile(field) => match field {
-            ProfileField::FirstName => raw.first_name = text,
-            ProfileField::LastName => raw.last_name = text,
-            ProfileField::Title => raw.title = text,
-            ProfileField::Company => raw.company = text,
-            ProfileField::Industry => raw.industry = text,
-            ProfileField::EmployeeCount => raw.employee_count = Some(number(value)?),
-            ProfileField::AnnualRevenue => raw.annual_revenue = Some(number(value)?),
-            ProfileField::Country => raw.country = country::iso_code(value).or(text),
-            ProfileField::DemandState => raw.demand_state = text,
-        },
-    }
-    Ok(())
-}
-
-/// An `xsd:int` or `xsd:double` as Salesforce writes them (`250`, `5.0E7`).
-fn number(value: &str) -> Result<Number, String> {
-    value
-        .parse::<i64>()
-        .map(Number::from)
-        .ok()
-        .or_else(|| value.parse::<f64>().ok().and_then(Number::from_f64))
-        .ok_or_else(|| format!("{value:?} is not a number"))
 }
