@@ -10,5 +10,6 @@ pub mod candidate_rules;
 pub mod canonical;
 pub mod country;
 pub mod json;
+pub mod marketo;
 pub mod rescore_request;
 pub mod salesforce;

@@ -330,7 +330,9 @@ fn a_dead_letter_payload_is_a_message_of_its_one_notification_and_replays() {
     settings
         .fields
         .insert("Work_Email__c".into(), LeadField::Email);
-    let events = replay(&dead.payload, &settings, &limits(), now()).unwrap().events;
+    let events = replay(&dead.payload, &settings, &limits(), now())
+        .unwrap()
+        .events;
     assert_eq!(events[0].event_id, "n-work");
     assert_eq!(events[0].email.as_str(), "w@x.io");
     assert_eq!(events[0].profile.title.as_deref(), Some("CTO & founder"));
