@@ -12,7 +12,7 @@ use super::{
     routes::Routes,
 };
 use crate::{
-    adapters::salesforce,
+    adapters::{marketo, salesforce},
     app::AppState,
     db::dead_letters::DeadLetter,
     error::ApiError,
@@ -48,9 +48,10 @@ async fn replay(
     let id = uuid("id", &id)?;
     let now = state.now();
     let limits = state.limits();
-    let settings = &state.settings.sources.salesforce;
+    let sources = &state.settings.sources;
     let map = |source: &str, payload: &str| match source {
-        salesforce::SOURCE => salesforce::replay(payload, settings, &limits, now),
+        salesforce::SOURCE => salesforce::replay(payload, &sources.salesforce, &limits, now),
+        marketo::SOURCE => marketo::replay(payload, &sources.marketo, &limits, now),
         other => Err(ApiError::Conflict(format!(
             "no connector replays dead letters of source {other:?}"
         ))),

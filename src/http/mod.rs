@@ -11,6 +11,7 @@ mod health;
 mod inbound;
 mod leads;
 pub mod listener;
+mod marketo;
 mod metrics;
 mod nurture;
 mod policy;
@@ -49,6 +50,7 @@ fn api() -> routes::Routes {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(salesforce::router())
+        .merge(marketo::router())
         .merge(inbound::router())
         .merge(leads::router())
         .merge(suppression::router())

@@ -67,6 +67,8 @@ fn endpoints() -> Vec<Endpoint> {
             Some(event.clone()),
             OPEN,
         ),
+        // Off by default (404); it authenticates by its secret header, not by key.
+        endpoint(M::POST, "/webhooks/marketo", Some(event.clone()), OPEN),
         endpoint(M::GET, "/api/v1/inbound/dead-letters", None, &[Admin, Ops]),
         endpoint(
             M::POST,
