@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod leads;
+mod marketo;
 mod metrics;
 mod metrics_requests;
 mod nurture;
