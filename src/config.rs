@@ -25,6 +25,10 @@ use crate::{
     engine::Rules,
 };
 
+mod marketo;
+
+pub use marketo::{MIN_MARKETO_SECRET_CHARS, MarketoSettings};
+
 /// Service settings (`config/default.toml`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +56,7 @@ pub struct SourcesSettings {
     pub salesforce: SalesforceSettings,
     #[serde(default)]
     pub segment: SegmentSettings,
+    pub marketo: MarketoSettings,
 }
 
 /// Salesforce Outbound Messages (`POST /webhooks/salesforce/{token}`).
@@ -371,6 +376,9 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     if let Some((key, problem)) = settings.sources.segment.problem() {
         return Err(bad(key, &problem));
     }
+    if let Some((key, problem)) = settings.sources.marketo.problem() {
+        return Err(bad(key, &problem));
+    }
     if let Some(key) = &settings.auth.admin_key {
         if key.expose().chars().count() < MIN_ADMIN_KEY_CHARS {
             return Err(bad(
@@ -657,6 +665,87 @@ mod tests {
         let salesforce = load_settings(&dir).unwrap().sources.salesforce;
         assert!(salesforce.organization_ids[0].matches("00D5e000000abcdEAA"));
         assert_eq!(format!("{:?}", salesforce.token), "Some(***)");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_marketo_connector_is_off_by_default_and_checked_when_on() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-mkto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/default.toml");
+        std::fs::write(dir.join("default.toml"), shipped).unwrap();
+        let marketo = load_settings(&dir).unwrap().sources.marketo;
+        assert!(!marketo.enabled);
+        assert_eq!(marketo.header, "X-Leadrouter-Secret");
+        assert_eq!(marketo.fields["Email"], LeadField::Email);
+        assert_eq!(
+            marketo.event_type("demo request"),
+            Some(EventType::DemoRequest)
+        );
+        assert_eq!(marketo.events.len(), 9);
+
+        let (head, tail) = shipped.split_at(shipped.find("[sources.marketo]").unwrap());
+        let on = format!(
+            "{head}{}",
+            tail.replacen("enabled = false", "enabled = true", 1)
+        );
+        let secret = format!("secret = \"{}\"", "m".repeat(32));
+        let zone = "time_zone = \"America/Chicago\"";
+        let cases = [
+            (
+                on.clone(),
+                "default.toml: sources.marketo.secret: must be set",
+            ),
+            (
+                on.replace("# secret = \"\"", "secret = \"too short\""),
+                "sources.marketo.secret: must be set",
+            ),
+            (
+                on.replace("# secret = \"\"", &secret),
+                "sources.marketo.time_zone: must name",
+            ),
+            (
+                on.replace("# secret = \"\"", &secret).replace(
+                    "# time_zone = \"America/Chicago\"",
+                    "time_zone = \"Central\"",
+                ),
+                "unknown time zone \"Central\"",
+            ),
+            (
+                on.replace("# secret = \"\"", &secret)
+                    .replace("# time_zone = \"America/Chicago\"", zone)
+                    .replace("header = \"X-Leadrouter-Secret\"", "header = \"X Secret\""),
+                "sources.marketo.header: \"X Secret\" is not an HTTP header name",
+            ),
+            (
+                on.replace("# secret = \"\"", &secret)
+                    .replace("# time_zone = \"America/Chicago\"", zone)
+                    .replace(
+                        "Email = \"email\"\nFirstName",
+                        "Email = \"title\"\nFirstName",
+                    ),
+                "sources.marketo.fields: no member maps to email",
+            ),
+            (
+                on.replace(
+                    "\"Demo Request\" = \"demo_request\"",
+                    "\"Demo Request\" = \"demo\"",
+                ),
+                "demo",
+            ),
+        ];
+        for (text, expected) in cases {
+            std::fs::write(dir.join("default.toml"), text).unwrap();
+            let error = load_settings(&dir).unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected} not in {error}");
+        }
+        let good = on
+            .replace("# secret = \"\"", &secret)
+            .replace("# time_zone = \"America/Chicago\"", zone);
+        std::fs::write(dir.join("default.toml"), good).unwrap();
+        let marketo = load_settings(&dir).unwrap().sources.marketo;
+        assert!(marketo.enabled);
+        assert_eq!(format!("{:?}", marketo.secret), "Some(***)");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -7,10 +7,10 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
-use super::json;
+use super::{country, json};
 
 use crate::{
-    domain::{Email, EventType, LeadEvent, Profile, text},
+    domain::{Email, EventType, LeadEvent, LeadField, Profile, ProfileField, text},
     error::{ApiError, FieldError},
 };
 
@@ -88,6 +88,42 @@ pub(super) struct RawLead {
     pub(super) annual_revenue: Option<Number>,
     pub(super) country: Option<String>,
     pub(super) demand_state: Option<String>,
+}
+
+impl RawLead {
+    /// Puts the text `value` of another system's field into `target`, as the connectors'
+    /// field mappings do: a count or an amount written as text becomes a number, a country
+    /// name its ISO code (an unknown one is left for the checks to report). `Err` says why
+    /// `value` is not even of the right kind.
+    pub(super) fn fill(&mut self, target: LeadField, value: &str) -> Result<(), String> {
+        let text = Some(value.to_owned());
+        match target {
+            LeadField::Email => self.email = text,
+            LeadField::Profile(field) => match field {
+                ProfileField::FirstName => self.first_name = text,
+                ProfileField::LastName => self.last_name = text,
+                ProfileField::Title => self.title = text,
+                ProfileField::Company => self.company = text,
+                ProfileField::Industry => self.industry = text,
+                ProfileField::EmployeeCount => self.employee_count = Some(number_text(value)?),
+                ProfileField::AnnualRevenue => self.annual_revenue = Some(number_text(value)?),
+                ProfileField::Country => self.country = country::iso_code(value).or(text),
+                ProfileField::DemandState => self.demand_state = text,
+            },
+        }
+        Ok(())
+    }
+}
+
+/// A number written as text, as other systems write them (`250`, `5.0E7`, `50000000.0`).
+fn number_text(value: &str) -> Result<Number, String> {
+    let value = value.trim();
+    value
+        .parse::<i64>()
+        .map(Number::from)
+        .ok()
+        .or_else(|| value.parse::<f64>().ok().and_then(Number::from_f64))
+        .ok_or_else(|| format!("{value:?} is not a number"))
 }
 
 /// Parses and validates a request body into canonical events.

@@ -1,7 +1,8 @@
-//! Countries as Salesforce users type them ("United States", "USA", "Germany") to ISO 3166-1
-//! alpha-2 codes, which the profile holds. Salesforce's Country is free text unless the org
-//! turns on State and Country Picklists, so the common names and abbreviations are mapped here;
-//! a two-letter code passes through.
+//! Countries as CRM and marketing-automation users type them ("United States", "USA",
+//! "Germany") to ISO 3166-1 alpha-2 codes, which the profile holds. Salesforce's Country is free
+//! text unless the org turns on State and Country Picklists, and Marketo's Country is a text
+//! field too, so the common names and abbreviations are mapped here; a two-letter code passes
+//! through.
 
 /// Names and abbreviations, lower-case with dots removed, and the code each stands for.
 const NAMES: &[(&str, &str)] = &[

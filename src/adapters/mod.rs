@@ -1,8 +1,8 @@
 //! Inbound formats mapped to canonical types: lead events
 //! ([`LeadEvent`](crate::domain::LeadEvent)), rows of the tiered account list, and the
 //! calibration requests (records to preview or backtest, candidate rules, rescoring), and the
-//! native payloads of other systems (HubSpot webhooks, Salesforce Outbound Messages, Segment
-//! calls).
+//! native payloads of other systems (HubSpot webhooks, Marketo webhooks, Salesforce Outbound
+//! Messages, Segment calls).
 
 pub mod account_list;
 pub mod backtest_csv;
@@ -12,6 +12,7 @@ pub mod canonical;
 pub(super) mod country;
 pub mod hubspot;
 pub mod json;
+pub mod marketo;
 pub mod rescore_request;
 pub mod salesforce;
 pub mod segment;

@@ -5,19 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Number;
-
-use super::{
-    canonical::{Checker, Limits, RawLead},
-    country,
-};
-use crate::domain::{Email, LeadField, Profile, ProfileField};
+use super::canonical::{Checker, Limits, RawLead};
+use crate::domain::{Email, LeadField, Profile};
 
 /// The lead that `fields` (vendor field name and value, in the record's order; empty values
 /// are absent) make through `mapping` (vendor field name, matched case-insensitively, to the
 /// lead field it fills; where two fill one, the first with a value wins): its email and
-/// profile, or every problem, joined. A record without an email names no lead.
+/// profile, or every problem, joined, each naming the vendor's field after `prefix` (where
+/// the vendor's payload keeps its fields, e.g. `lead.`). A record without an email names no
+/// lead.
 pub(super) fn lead<'v>(
+    prefix: &str,
     fields: impl IntoIterator<Item = (&'v str, &'v str)>,
     mapping: &BTreeMap<String, LeadField>,
     limits: &Limits<'_>,
@@ -39,8 +37,11 @@ pub(super) fn lead<'v>(
             continue;
         }
         filled_by.push((target, name));
-        if let Err(problem) = fill(&mut raw, target, value) {
-            problems.push(format!("{name} ({}): {problem}", target.as_str()));
+        if let Err(problem) = raw.fill(target, value) {
+            problems.push(format!(
+                "{prefix}{name} (lead.{}): {problem}",
+                target.as_str()
+            ));
         }
     }
     if raw.email.is_none() {
@@ -61,7 +62,7 @@ pub(super) fn lead<'v>(
                 .map(|(_, name)| *name)
         });
         match vendor {
-            Some(name) => format!("{name} ({}): {}", e.field, e.detail),
+            Some(name) => format!("{prefix}{name} ({}): {}", e.field, e.detail),
             None => format!("{}: {}", e.field, e.detail),
         }
     }));
@@ -69,35 +70,4 @@ pub(super) fn lead<'v>(
         Some(email) if problems.is_empty() => Ok((email, profile)),
         _ => Err(problems.join("; ")),
     }
-}
-
-/// Puts `value` into the lead object's `target` field; a country name becomes its ISO code
-/// (an unknown one is left for the checks to report).
-fn fill(raw: &mut RawLead, target: LeadField, value: &str) -> Result<(), String> {
-    let text = Some(value.to_owned());
-    match target {
-        LeadField::Email => raw.email = text,
-        LeadField::Profile(field) => match field {
-            ProfileField::FirstName => raw.first_name = text,
-            ProfileField::LastName => raw.last_name = text,
-            ProfileField::Title => raw.title = text,
-            ProfileField::Company => raw.company = text,
-            ProfileField::Industry => raw.industry = text,
-            ProfileField::EmployeeCount => raw.employee_count = Some(number(value)?),
-            ProfileField::AnnualRevenue => raw.annual_revenue = Some(number(value)?),
-            ProfileField::Country => raw.country = country::iso_code(value).or(text),
-            ProfileField::DemandState => raw.demand_state = text,
-        },
-    }
-    Ok(())
-}
-
-/// A number as vendors write them in text (`250`, `5.0E7`, `1500000.00`).
-fn number(value: &str) -> Result<Number, String> {
-    value
-        .parse::<i64>()
-        .map(Number::from)
-        .ok()
-        .or_else(|| value.parse::<f64>().ok().and_then(Number::from_f64))
-        .ok_or_else(|| format!("{value:?} is not a number"))
 }

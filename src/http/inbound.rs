@@ -14,7 +14,7 @@ use super::{
 use sqlx::PgConnection;
 
 use crate::{
-    adapters::{self, salesforce},
+    adapters::{self, marketo, salesforce},
     app::AppState,
     db::dead_letters::DeadLetter,
     error::ApiError,
@@ -55,6 +55,7 @@ async fn replay(
     let hubspot = state.hubspot(&limits);
     let map = async |conn: &mut PgConnection, source: &str, payload: &str| match source {
         salesforce::SOURCE => salesforce::replay(payload, &sources.salesforce, &limits, now),
+        marketo::SOURCE => marketo::replay(payload, &sources.marketo, &limits, now),
         adapters::hubspot::SOURCE => {
             usecase::hubspot::replay(&state.pool, hubspot, payload, now).await
         }

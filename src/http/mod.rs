@@ -12,6 +12,7 @@ mod hubspot;
 mod inbound;
 mod leads;
 pub mod listener;
+mod marketo;
 mod metrics;
 mod nurture;
 mod policy;
@@ -53,6 +54,7 @@ fn api() -> routes::Routes {
         .merge(hubspot::router())
         .merge(salesforce::router())
         .merge(segment::router())
+        .merge(marketo::router())
         .merge(inbound::router())
         .merge(leads::router())
         .merge(suppression::router())

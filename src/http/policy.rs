@@ -71,6 +71,9 @@ pub const POLICY: &[Rule] = &[
     // Segment cannot send an API key either: each request is signed with the destination's
     // shared secret (`X-Signature`, `adapters::segment`).
     open("POST", "/webhooks/segment"),
+    // Nor can Marketo: the route checks the secret custom header of each call
+    // (`adapters::marketo`).
+    open("POST", "/webhooks/marketo"),
     // Inbound dead letters: ops look, only admin replays.
     only("GET", "/api/v1/inbound/dead-letters", OPERATORS),
     only("POST", "/api/v1/inbound/dead-letters/{id}/replay", ADMIN),
@@ -193,6 +196,7 @@ mod tests {
                         "/webhooks/hubspot",
                         "/webhooks/salesforce/{token}",
                         "/webhooks/segment",
+                        "/webhooks/marketo",
                     ]
                     .contains(&rule.path)
                         || rule.path == "/dashboard"

@@ -71,6 +71,8 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         // Off by default (404); it authenticates by its X-Signature, not by key.
         endpoint(M::POST, "/webhooks/segment", Some(event.clone()), OPEN),
+        // Off by default (404); it authenticates by its secret header, not by key.
+        endpoint(M::POST, "/webhooks/marketo", Some(event.clone()), OPEN),
         endpoint(M::GET, "/api/v1/inbound/dead-letters", None, &[Admin, Ops]),
         endpoint(
             M::POST,

@@ -17,6 +17,7 @@ mod helpers;
 mod hubspot;
 mod ingest;
 mod leads;
+mod marketo;
 mod metrics;
 mod metrics_requests;
 mod nurture;

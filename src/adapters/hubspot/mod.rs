@@ -245,6 +245,7 @@ fn notification(
     };
     let fields = record_fields(settings, &changed, known);
     let (email, profile) = vendor_fields::lead(
+        "",
         fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         &settings.properties,
         limits,
@@ -343,6 +344,7 @@ fn workflow(
     };
     let fields = record_fields(settings, &snapshot.properties, known);
     let (email, profile) = vendor_fields::lead(
+        "",
         fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         &settings.properties,
         limits,

@@ -82,7 +82,7 @@ impl<'d> Record<'d> {
             .fields
             .iter()
             .filter_map(|(name, value)| value.map(|v| (*name, v)));
-        let lead = vendor_fields::lead(fields, &settings.fields, limits);
+        let lead = vendor_fields::lead("", fields, &settings.fields, limits);
         let mut errors = Vec::new();
         let occurred_at = match self.value("LastModifiedDate") {
             Some(at) => Checker::new("", &mut errors).timestamp(at, limits, now),

@@ -295,7 +295,7 @@ fn records_that_cannot_be_mapped_say_which_field_and_the_rest_map() {
         ),
         (
             "n-count",
-            "NumberOfEmployees (employee_count): \"lots\" is not a number",
+            "NumberOfEmployees (lead.employee_count): \"lots\" is not a number",
         ),
         ("n-future", "LastModifiedDate (occurred_at): "),
         ("n-account", "\"Account\" is not mapped"),
