@@ -9,7 +9,7 @@ pub mod backtest_csv;
 pub mod calibration;
 pub mod candidate_rules;
 pub mod canonical;
-pub(super) mod country;
+mod country;
 pub mod hubspot;
 pub mod json;
 pub mod marketo;

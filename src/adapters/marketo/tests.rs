@@ -157,7 +157,7 @@ fn an_unknown_event_no_email_or_a_bad_field_is_a_dead_letter_with_the_call_as_se
         ),
         (
             RENDERED.replace(r#""Jane""#, "true"),
-            "lead.FirstName (first_name): is a boolean",
+            "lead.FirstName (lead.first_name): is a boolean",
         ),
         (
             RENDERED.replace("2026-11-20 06:00:00", "2026-11-23 06:00:00"),

@@ -2,15 +2,12 @@
 //! mapping and page paths, validated by the canonical schema's own checks ([`Checker`]).
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use crate::{
-    adapters::{
-        canonical::{Checker, Limits, MAX_TEXT_CHARS, RawLead},
-        country,
-    },
+    adapters::canonical::{Checker, Limits, MAX_TEXT_CHARS, RawLead},
     config::SegmentSettings,
-    domain::{Email, EventType, IdSystem, LeadEvent, LeadField, ProfileField, text},
+    domain::{Email, EventType, IdSystem, LeadEvent, LeadField, text},
 };
 
 /// Why a message that names nobody is kept: a later `identify` may tie its ids to an email.
@@ -334,8 +331,9 @@ fn path_ci<'j>(object: &'j Map<String, Value>, keys: &[&str]) -> Option<&'j Valu
     }
 }
 
-/// Puts trait `value` into the lead object's `target` field: whether it did (an object, or
-/// empty text, is no value for a field), or why the value is of the wrong kind.
+/// Puts trait `value` into the lead object's `target` field ([`RawLead::fill`]): whether it
+/// did (an object, or empty text, is no value for a field), or why the value is of the wrong
+/// kind.
 fn fill(raw: &mut RawLead, target: LeadField, value: &Value) -> Result<bool, String> {
     let text = match value {
         Value::String(s) if s.trim().is_empty() => return Ok(false),
@@ -344,29 +342,6 @@ fn fill(raw: &mut RawLead, target: LeadField, value: &Value) -> Result<bool, Str
         Value::Object(_) | Value::Array(_) => return Ok(false),
         other => return Err(format!("{other} is not text")),
     };
-    let count = |value: &Value| match value {
-        Value::Number(n) => Ok(n.clone()),
-        _ => text
-            .trim()
-            .parse::<i64>()
-            .map(Number::from)
-            .ok()
-            .or_else(|| text.trim().parse::<f64>().ok().and_then(Number::from_f64))
-            .ok_or_else(|| format!("{text:?} is not a number")),
-    };
-    match target {
-        LeadField::Email => raw.email = Some(text),
-        LeadField::Profile(field) => match field {
-            ProfileField::FirstName => raw.first_name = Some(text),
-            ProfileField::LastName => raw.last_name = Some(text),
-            ProfileField::Title => raw.title = Some(text),
-            ProfileField::Company => raw.company = Some(text),
-            ProfileField::Industry => raw.industry = Some(text),
-            ProfileField::EmployeeCount => raw.employee_count = Some(count(value)?),
-            ProfileField::AnnualRevenue => raw.annual_revenue = Some(count(value)?),
-            ProfileField::Country => raw.country = country::iso_code(&text).or(Some(text)),
-            ProfileField::DemandState => raw.demand_state = Some(text),
-        },
-    }
+    raw.fill(target, &text)?;
     Ok(true)
 }
