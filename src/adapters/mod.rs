@@ -16,4 +16,6 @@ pub mod marketo;
 pub mod rescore_request;
 pub mod salesforce;
 pub mod segment;
+#[cfg(test)]
+mod testing;
 mod vendor_fields;

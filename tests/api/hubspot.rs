@@ -135,14 +135,28 @@ async fn send(
     }
 }
 
+/// POSTs notifications, v1-signed.
+async fn post_notifications(app: &TestApp, notifications: &[Value]) -> Answer {
+    let body = Value::from(notifications.to_vec()).to_string();
+    post_v1(app, "/webhooks/hubspot", &body).await
+}
+
+/// POSTs notifications, v1-signed, and asserts a 503 with `retry_after`, nothing stored.
+async fn refused_for_now(app: &TestApp, notifications: &[Value], retry_after: &str) {
+    let answer = post_notifications(app, notifications).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:#}",
+        answer.body
+    );
+    assert_eq!(answer.headers["retry-after"], retry_after);
+    assert_eq!(app.count("lead_events").await, 0);
+}
+
 /// POSTs notifications, v1-signed, and asserts a 200.
 async fn deliver(app: &TestApp, notifications: &[Value]) -> Value {
-    let answer = post_v1(
-        app,
-        "/webhooks/hubspot",
-        &Value::from(notifications.to_vec()).to_string(),
-    )
-    .await;
+    let answer = post_notifications(app, notifications).await;
     assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
     answer.body
 }
@@ -335,39 +349,11 @@ async fn when_the_crm_api_fails_the_webhook_is_a_503_so_hubspot_redelivers_and_n
     let body = [change(1, 101, "jobtitle", "VP Growth", 1)];
 
     api.fail_next(Fault::RateLimited(30));
-    let answer = post_v1(
-        &app,
-        "/webhooks/hubspot",
-        &Value::from(body.to_vec()).to_string(),
-    )
-    .await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{:#}",
-        answer.body
-    );
-    assert_eq!(
-        answer.headers["retry-after"], "30",
-        "HubSpot's own wait, passed on"
-    );
-    assert_eq!(app.count("lead_events").await, 0);
+    refused_for_now(&app, &body, "30").await; // HubSpot's own wait, passed on
 
     api.set_down(true);
     let before = api.asked().len();
-    let answer = post_v1(
-        &app,
-        "/webhooks/hubspot",
-        &Value::from(body.to_vec()).to_string(),
-    )
-    .await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{:#}",
-        answer.body
-    );
-    assert_eq!(answer.headers["retry-after"], "1");
+    refused_for_now(&app, &body, "1").await;
     assert_eq!(
         api.asked().len() - before,
         3,
@@ -575,7 +561,7 @@ async fn more_than_100_notifications_are_refused_and_the_connector_is_off_by_def
     let many: Vec<Value> = (0..101)
         .map(|i| change(i, 101, "jobtitle", "CTO", 1))
         .collect();
-    let answer = post_v1(&app, "/webhooks/hubspot", &Value::from(many).to_string()).await;
+    let answer = post_notifications(&app, &many).await;
     assert_eq!(
         answer.status,
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -19,7 +19,9 @@ use serde_json::{Map, Value, json};
 use super::{canonical::Limits, vendor_fields};
 use crate::{
     config::HubSpotSettings,
-    domain::{Email, EventType, IdSystem, LeadEvent, LeadField, Mapped, SourceId, Unmappable},
+    domain::{
+        Email, EventType, IdSystem, LeadEvent, LeadField, Mapped, Profile, SourceId, Unmappable,
+    },
     error::ApiError,
 };
 
@@ -244,12 +246,7 @@ fn notification(
         Some(contact()?)
     };
     let fields = record_fields(settings, &changed, known);
-    let (email, profile) = vendor_fields::lead(
-        "",
-        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &settings.properties,
-        limits,
-    )?;
+    let (email, profile) = lead(settings, &fields, limits)?;
     let mut properties = Map::new();
     properties.insert("hubspot_event".into(), kind.into());
     let mut put = |key: &str, value: &Option<String>| {
@@ -311,6 +308,16 @@ fn record_fields(
     fields
 }
 
+/// The lead that a contact's `fields` make through the property mapping.
+fn lead(
+    settings: &HubSpotSettings,
+    fields: &[(String, String)],
+    limits: &Limits<'_>,
+) -> Result<(Email, Profile), String> {
+    let fields = fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    vendor_fields::lead("", fields, &settings.properties, limits)
+}
+
 /// Copies the kept properties found in `fields` into the event's properties.
 fn kept(
     settings: &HubSpotSettings,
@@ -343,12 +350,7 @@ fn workflow(
         None => None,
     };
     let fields = record_fields(settings, &snapshot.properties, known);
-    let (email, profile) = vendor_fields::lead(
-        "",
-        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &settings.properties,
-        limits,
-    )?;
+    let (email, profile) = lead(settings, &fields, limits)?;
     let occurred_at = match snapshot.property("lastmodifieddate") {
         Some(at) => stamp(at, limits, now)?,
         None => now,

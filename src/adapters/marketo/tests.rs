@@ -1,23 +1,9 @@
 use std::collections::BTreeMap;
 
-use chrono::{Duration, TimeZone};
+use crate::adapters::testing::{limits, now};
 
 use super::*;
 use crate::domain::{EventType, LeadField, ProfileField, Secret};
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-}
-
-const STATES: &[String] = &[];
-
-fn limits() -> Limits<'static> {
-    Limits {
-        max_batch_events: 100,
-        max_future_skew: Duration::minutes(5),
-        demand_states: STATES,
-    }
-}
 
 /// The shipped mapping, in Chicago.
 fn settings() -> MarketoSettings {

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
-use chrono::{Duration, TimeZone};
+use crate::adapters::testing::{limits, now};
+use chrono::TimeZone;
 
 use super::*;
 use crate::domain::{EventType, LeadField, ProfileField, Secret};
@@ -10,20 +11,6 @@ use crate::domain::{EventType, LeadField, ProfileField, Secret};
 const FIXTURE: &[u8] = include_bytes!("../../../tests/api/data/salesforce-outbound-lead.xml");
 /// The same project's message with no OrganizationId and no Notification.
 const EMPTY: &[u8] = include_bytes!("../../../tests/api/data/salesforce-outbound-empty.xml");
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-}
-
-const STATES: &[String] = &[];
-
-fn limits() -> Limits<'static> {
-    Limits {
-        max_batch_events: 100,
-        max_future_skew: Duration::minutes(5),
-        demand_states: STATES,
-    }
-}
 
 /// The shipped mapping, for the fixture's organization.
 fn settings() -> SalesforceSettings {

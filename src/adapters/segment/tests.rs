@@ -1,4 +1,4 @@
-use chrono::{Duration, TimeZone};
+use crate::adapters::testing::{limits, now};
 use figment::{
     Figment,
     providers::{Format, Toml},
@@ -16,20 +16,6 @@ const TRACK: &[u8] = include_bytes!("../../../tests/api/data/segment-track.json"
 const WEBHOOKS_PAGE: &[u8] = include_bytes!("../../../tests/api/data/segment-webhooks-page.json");
 
 const SECRET: &str = "lr-segment-test-secret-0123456789abcdef";
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-}
-
-const STATES: &[String] = &[];
-
-fn limits() -> Limits<'static> {
-    Limits {
-        max_batch_events: 100,
-        max_future_skew: Duration::minutes(5),
-        demand_states: STATES,
-    }
-}
 
 /// The shipped `[sources.segment]`, enabled with [`SECRET`].
 fn settings() -> SegmentSettings {
