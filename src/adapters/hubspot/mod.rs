@@ -8,6 +8,8 @@
 
 mod payload;
 pub mod signature;
+#[cfg(test)]
+mod tests;
 
 pub use payload::{MAX_NOTIFICATIONS, Notification, Payload, Snapshot, parse};
 

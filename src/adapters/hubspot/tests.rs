@@ -1,0 +1,244 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::adapters::testing::{limits, now};
+
+/// The shipped `[sources.hubspot]`.
+fn settings() -> HubSpotSettings {
+    use figment::{
+        Figment,
+        providers::{Format, Toml},
+    };
+    Figment::from(Toml::string(include_str!("../../../config/default.toml")))
+        .extract_inner("sources.hubspot")
+        .expect("the shipped section parses")
+}
+
+fn at_ms() -> i64 {
+    now().timestamp_millis() - 60_000
+}
+
+fn change(property: &str, value: &str) -> Value {
+    json!({
+        "eventId": 100, "subscriptionId": 7, "portalId": 62515, "occurredAt": at_ms(),
+        "subscriptionType": "contact.propertyChange", "attemptNumber": 0, "objectId": 101,
+        "propertyName": property, "propertyValue": value, "changeSource": "CRM",
+    })
+}
+
+fn payload(items: &[Value]) -> Payload {
+    parse(Value::from(items.to_vec()).to_string().as_bytes()).unwrap()
+}
+
+fn known() -> Contacts {
+    let contact = Contact {
+        email: Some(Email::parse("ana@globex.de").unwrap()),
+        properties: Vec::new(),
+    };
+    Contacts::from([("101".to_owned(), Ok(contact))])
+}
+
+fn map(payload: &Payload, contacts: &Contacts) -> Received {
+    payload.map(
+        &settings(),
+        contacts,
+        EventType::ProfileUpdate,
+        &limits(),
+        now(),
+    )
+}
+
+#[test]
+fn the_key_is_the_change_itself_so_a_redelivery_has_the_same_one() {
+    let first = payload(&[change("jobtitle", "CTO")]);
+    let mut again = change("jobtitle", "CTO");
+    again["attemptNumber"] = 4.into();
+    let mut later = change("jobtitle", "CTO");
+    later["occurredAt"] = (at_ms() + 1).into();
+    let key = |p: &Payload| match p {
+        Payload::Notifications(all) => all[0].0.key(),
+        Payload::Workflow(_) => unreachable!(),
+    };
+    assert_eq!(key(&first), key(&payload(&[again])));
+    assert_ne!(
+        key(&first),
+        key(&payload(&[later])),
+        "same eventId, another change"
+    );
+}
+
+#[test]
+fn a_signal_wins_over_the_mapping_and_the_first_signal_wins() {
+    let received = map(
+        &payload(&[
+            change("recent_conversion_event_name", "Demo request form"),
+            change("recent_conversion_event_name", "Newsletter"),
+            change(
+                "hs_analytics_last_url",
+                "https://globex.example/compare/us-vs-them",
+            ),
+            change("jobtitle", "CTO"),
+        ]),
+        &known(),
+    );
+    let types: Vec<EventType> = received
+        .mapped
+        .events
+        .iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            EventType::DemoRequest,
+            EventType::FormSubmission,
+            EventType::ComparisonPageVisit,
+            EventType::ProfileUpdate,
+        ]
+    );
+    assert_eq!(
+        received.mapped.events[3].profile.title.as_deref(),
+        Some("CTO")
+    );
+    assert!(
+        received
+            .mapped
+            .events
+            .iter()
+            .all(|e| e.email.as_str() == "ana@globex.de")
+    );
+}
+
+#[test]
+fn an_email_change_names_its_lead_without_a_lookup_and_others_need_one() {
+    let p = payload(&[
+        change("email", "Ana.New@Globex.de"),
+        change("jobtitle", "CTO"),
+        json!({"occurredAt": at_ms(), "subscriptionType": "contact.deletion", "objectId": 202}),
+    ]);
+    let needed = p.contact_ids(&settings());
+    assert_eq!(
+        needed,
+        [
+            Needed {
+                id: "101".into(),
+                readable: true
+            },
+            Needed {
+                id: "202".into(),
+                readable: false
+            },
+        ],
+        "the email change needs nothing; a deleted contact cannot be read from the API"
+    );
+    let received = map(&p, &Contacts::new());
+    assert_eq!(received.mapped.events.len(), 1);
+    assert_eq!(
+        received.mapped.events[0].email.as_str(),
+        "ana.new@globex.de"
+    );
+    assert_eq!(received.mapped.source_ids[0].id, "101");
+    assert_eq!(received.mapped.unmappable.len(), 2);
+}
+
+#[test]
+fn eventtype_is_read_like_subscriptiontype_and_ids_may_be_text() {
+    let p = payload(&[json!({
+        "eventId": "55", "portalId": "62515", "occurredAt": at_ms(),
+        "eventType": "contact.propertyChange", "objectId": "101",
+        "propertyName": "firstname", "propertyValue": "Ana",
+    })]);
+    let received = map(&p, &known());
+    assert_eq!(
+        received.mapped.events[0].profile.first_name.as_deref(),
+        Some("Ana")
+    );
+}
+
+#[test]
+fn a_merge_moves_ids_and_makes_no_event() {
+    let p = payload(&[json!({
+        "occurredAt": at_ms(), "subscriptionType": "contact.merge", "objectId": 101,
+        "primaryObjectId": 101, "mergedObjectIds": [202, "303"],
+    })]);
+    let received = map(&p, &Contacts::new());
+    assert_eq!(
+        received.merges,
+        [Merge {
+            primary: "101".into(),
+            merged: vec!["202".into(), "303".into()]
+        }]
+    );
+    assert!(received.mapped.events.is_empty() && received.mapped.unmappable.is_empty());
+}
+
+#[test]
+fn unknown_kinds_future_times_and_unmapped_properties_are_dead_letters_naming_why() {
+    let mut future = change("jobtitle", "CTO");
+    future["occurredAt"] = (now().timestamp_millis() + 3_600_000).into();
+    let received = map(
+        &payload(&[
+            json!({"occurredAt": at_ms(), "subscriptionType": "deal.creation", "objectId": 9}),
+            future,
+            change("hs_persona", "persona_1"),
+        ]),
+        &known(),
+    );
+    let reasons: Vec<&str> = received
+        .mapped
+        .unmappable
+        .iter()
+        .map(|u| u.reason.as_str())
+        .collect();
+    assert!(
+        reasons[0].contains("\"deal.creation\" notifications are not mapped"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("is in the future"), "{reasons:?}");
+    assert!(
+        reasons[2].contains("property \"hs_persona\" is not mapped"),
+        "{reasons:?}"
+    );
+    let again = parse_dead_letter(&received.mapped.unmappable[2].payload)
+        .unwrap()
+        .0;
+    assert!(matches!(again, Payload::Notifications(ref all) if all.len() == 1));
+}
+
+#[test]
+fn a_workflow_dead_letter_replays_with_its_event_type_and_key() {
+    let body = json!({"vid": 77, "properties": {"firstname": {"value": "Kim"}}});
+    let p = parse(body.to_string().as_bytes()).unwrap();
+    let received = p.map(
+        &settings(),
+        &Contacts::new(),
+        EventType::DemoRequest,
+        &limits(),
+        now(),
+    );
+    let [letter] = &received.mapped.unmappable[..] else {
+        panic!("{:?}", received.mapped)
+    };
+    assert!(letter.reason.contains("no email"), "{}", letter.reason);
+    let (again, event) = parse_dead_letter(&letter.payload).unwrap();
+    assert_eq!(event, EventType::DemoRequest);
+    let Payload::Workflow(snapshot) = &again else {
+        panic!("a workflow")
+    };
+    assert_eq!(
+        workflow_key(snapshot),
+        letter.event_id,
+        "the key it arrived with"
+    );
+}
+
+#[test]
+fn more_than_100_notifications_or_a_scalar_body_are_refused() {
+    let many: Vec<Value> = (0..101).map(|_| change("jobtitle", "CTO")).collect();
+    assert!(parse(Value::from(many).to_string().as_bytes()).is_err());
+    assert!(parse(b"42").is_err());
+    assert!(
+        parse(br#"[{"objectId": 1}]"#).is_err(),
+        "occurredAt is required"
+    );
+}
