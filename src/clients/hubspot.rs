@@ -1,6 +1,6 @@
-//! HubSpot's CRM API, for the one read the webhook connector needs: contacts by id
-//! (`POST /crm/v3/objects/contacts/batch/read`, at most 100 ids a call), authenticated with
-//! a private app's access token.
+//! HubSpot's CRM API, for the one read the webhook connector needs: contacts and companies
+//! by id (`POST /crm/v3/objects/{contacts,companies}/batch/read`, at most 100 ids a call),
+//! authenticated with a private app's access token.
 //!
 //! Every failure is a 503 for the webhook being handled ([`ApiError::UpstreamUnavailable`]),
 //! so HubSpot redelivers it later: an event is never acknowledged unless it was stored. A 429
@@ -28,12 +28,28 @@ const SERVICE: &str = "HubSpot's API";
 #[derive(Clone, Debug)]
 pub struct CrmApi {
     http: reqwest::Client,
-    batch_read_url: String,
+    objects_url: String,
     token: Secret,
 }
 
-/// The contact properties a read returns: id to (property, value), null values left out.
-pub type ReadContacts = BTreeMap<String, Vec<(String, String)>>;
+/// The CRM objects the connector reads.
+#[derive(Clone, Copy, Debug)]
+pub enum Object {
+    Contacts,
+    Companies,
+}
+
+impl Object {
+    fn path(self) -> &'static str {
+        match self {
+            Object::Contacts => "contacts",
+            Object::Companies => "companies",
+        }
+    }
+}
+
+/// The properties a read returns: id to (property, value), null values left out.
+pub type ReadObjects = BTreeMap<String, Vec<(String, String)>>;
 
 #[derive(Serialize)]
 struct BatchRead<'a> {
@@ -49,11 +65,11 @@ struct Input<'a> {
 #[derive(Deserialize)]
 struct BatchResult {
     #[serde(default)]
-    results: Vec<ContactObject>,
+    results: Vec<CrmObject>,
 }
 
 #[derive(Deserialize)]
-struct ContactObject {
+struct CrmObject {
     id: String,
     #[serde(default)]
     properties: BTreeMap<String, Option<String>>,
@@ -76,29 +92,31 @@ impl CrmApi {
             .ok()?;
         Some(Self {
             http,
-            batch_read_url: format!(
-                "{}/crm/v3/objects/contacts/batch/read",
+            objects_url: format!(
+                "{}/crm/v3/objects",
                 settings.api_base_url.trim_end_matches('/')
             ),
             token,
         })
     }
 
-    /// Reads contacts `ids` with `properties`, in batches of [`MAX_BATCH_READ`]. An id
-    /// HubSpot does not find (deleted, or never a contact) is absent from the result.
-    pub async fn read_contacts(
+    /// Reads `object`s `ids` with `properties`, in batches of [`MAX_BATCH_READ`]. An id
+    /// HubSpot does not find (deleted, or never one) is absent from the result.
+    pub async fn read(
         &self,
+        object: Object,
         ids: &[&str],
         properties: &[&str],
-    ) -> Result<ReadContacts, ApiError> {
+    ) -> Result<ReadObjects, ApiError> {
         let deadline = Instant::now() + BUDGET;
-        let mut found = ReadContacts::new();
+        let url = format!("{}/{}/batch/read", self.objects_url, object.path());
+        let mut found = ReadObjects::new();
         for chunk in ids.chunks(MAX_BATCH_READ) {
             let request = BatchRead {
                 properties,
                 inputs: chunk.iter().map(|id| Input { id }).collect(),
             };
-            for contact in self.batch_read(&request, deadline).await?.results {
+            for contact in self.batch_read(&url, &request, deadline).await?.results {
                 let properties = contact
                     .properties
                     .into_iter()
@@ -113,6 +131,7 @@ impl CrmApi {
     /// One batch read, retried on 429 and 5xx while the wait fits before `deadline`.
     async fn batch_read(
         &self,
+        url: &str,
         request: &BatchRead<'_>,
         deadline: Instant,
     ) -> Result<BatchResult, ApiError> {
@@ -120,7 +139,7 @@ impl CrmApi {
         loop {
             let sent = self
                 .http
-                .post(&self.batch_read_url)
+                .post(url)
                 .bearer_auth(self.token.expose())
                 .json(request)
                 .send()
@@ -153,7 +172,7 @@ impl CrmApi {
                     )
                 })
                 .unwrap_or_default();
-            let cause = format!("{} {status} {said}", self.batch_read_url);
+            let cause = format!("{url} {status} {said}");
             let retryable =
                 status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             let wait = retry_after.unwrap_or(SERVER_ERROR_BACKOFF);
@@ -165,7 +184,7 @@ impl CrmApi {
             }
             if !retryable {
                 // A wrong token or scope is the operator's to fix; redelivery finds it fixed.
-                tracing::error!(%status, cause = %said, "HubSpot's API refused the contact read");
+                tracing::error!(%status, cause = %said, "HubSpot's API refused the read");
             }
             return Err(unavailable(cause, retry_after));
         }

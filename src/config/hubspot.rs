@@ -40,6 +40,12 @@ pub struct HubSpotSettings {
     /// Property changes that are events of their own, first match wins.
     #[serde(default)]
     pub signals: Vec<PropertySignal>,
+    /// The company property whose value is the account's tier (through `company_tiers`);
+    /// companies set no tier without one.
+    pub company_tier_property: Option<String>,
+    /// Values of `company_tier_property` (case-insensitive) and the tier (1 to 3) each is.
+    #[serde(default)]
+    pub company_tiers: BTreeMap<String, i64>,
 }
 
 /// A property change that means an event: `property` changed to a value containing
@@ -83,6 +89,8 @@ impl Default for HubSpotSettings {
             properties: BTreeMap::new(),
             kept_properties: Vec::new(),
             signals: Vec::new(),
+            company_tier_property: None,
+            company_tiers: BTreeMap::new(),
         }
     }
 }
@@ -126,6 +134,12 @@ impl HubSpotSettings {
                 "must be 1 to 4000: HubSpot waits 5 s for the whole webhook".to_owned(),
             ));
         }
+        if let Some((name, tier)) = self.company_tiers.iter().find(|(_, t)| !(1..=3).contains(*t)) {
+            return Some((
+                "sources.hubspot.company_tiers",
+                format!("{name:?} = {tier}: a tier is 1, 2 or 3"),
+            ));
+        }
         if !self.properties.values().any(|f| *f == LeadField::Email) {
             return Some((
                 "sources.hubspot.properties",
@@ -133,6 +147,13 @@ impl HubSpotSettings {
             ));
         }
         None
+    }
+
+    /// The company properties to read from HubSpot's API.
+    pub fn company_properties(&self) -> Vec<&str> {
+        let mut names = vec!["domain", "name"];
+        names.extend(self.company_tier_property.as_deref());
+        names
     }
 
     /// The contact properties to read from HubSpot's API: every mapped or kept one.

@@ -80,6 +80,7 @@ async fn accept(
         &payload,
         event,
         now,
+        &state.rules,
     )
     .await
 }

@@ -57,7 +57,7 @@ async fn replay(
         salesforce::SOURCE => salesforce::replay(payload, &sources.salesforce, &limits, now),
         marketo::SOURCE => marketo::replay(payload, &sources.marketo, &limits, now),
         adapters::hubspot::SOURCE => {
-            usecase::hubspot::replay(&state.pool, hubspot, payload, now).await
+            usecase::hubspot::replay(&state.pool, hubspot, &state.rules, payload, now).await
         }
         adapters::segment::SOURCE => {
             segment::replay_map(conn, payload, &sources.segment, &limits, now).await

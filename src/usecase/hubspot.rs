@@ -1,23 +1,29 @@
 //! HubSpot webhooks: the contacts a payload names only by id are resolved (from the ids leads
-//! remember, else from HubSpot's CRM API), then the payload is mapped and received as every
-//! connector's is ([`inbound::receive`]), and HubSpot's merges move the ids they name.
+//! remember, else from HubSpot's CRM API) and its companies read, then the payload is mapped
+//! and received as every connector's is ([`inbound::receive`]); companies are written to the
+//! tiered account list and HubSpot's merges move the ids they name.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::{
+    accounts,
     inbound::{self, Receipt},
     ingest::GroupCommit,
 };
 use crate::{
     adapters::{
+        account_list::{AccountInput, Row},
         canonical::Limits,
-        hubspot::{self, Contact, Contacts, Payload},
+        hubspot::{self, Contact, Contacts, Payload, Resolved},
     },
-    clients::hubspot::CrmApi,
+    clients::hubspot::{CrmApi, Object},
     config::HubSpotSettings,
     db::source_ids,
     domain::{EventType, IdSystem, Mapped},
+    engine::RuleSet,
     error::ApiError,
 };
 
@@ -38,9 +44,11 @@ pub async fn receive(
     payload: &Payload,
     event: EventType,
     now: DateTime<Utc>,
+    rules: &RuleSet,
 ) -> Result<Receipt, ApiError> {
-    let contacts = resolve(pool, connector, payload).await?;
-    let received = payload.map(connector.settings, &contacts, event, connector.limits, now);
+    let resolved = resolve(pool, connector, payload).await?;
+    let received = payload.map(connector.settings, &resolved, event, connector.limits, now);
+    write_accounts(pool, rules, received.accounts, now).await?;
     let receipt =
         inbound::receive(pool, group_commit, now, hubspot::SOURCE, received.mapped).await?;
     if !received.merges.is_empty() {
@@ -56,29 +64,76 @@ pub async fn receive(
     Ok(receipt)
 }
 
-/// Maps a dead letter's payload again with the current settings, resolving its contact as
-/// on arrival; a 422 if it still cannot be mapped.
+/// Maps a dead letter's payload again with the current settings, resolving its ids as on
+/// arrival (and writing the account a company notification describes); a 422 if it still
+/// cannot be mapped.
 pub async fn replay(
     pool: &PgPool,
     connector: Connector<'_>,
+    rules: &RuleSet,
     payload: &str,
     now: DateTime<Utc>,
 ) -> Result<Mapped, ApiError> {
     let (payload, event) = hubspot::parse_dead_letter(payload)?;
-    let contacts = resolve(pool, connector, &payload).await?;
-    let mapped = payload
-        .map(connector.settings, &contacts, event, connector.limits, now)
-        .mapped;
-    match mapped.unmappable.first() {
-        Some(still) => Err(ApiError::field("payload", still.reason.clone())),
-        None => Ok(mapped),
+    let resolved = resolve(pool, connector, &payload).await?;
+    let received = payload.map(connector.settings, &resolved, event, connector.limits, now);
+    if let Some(still) = received.mapped.unmappable.first() {
+        return Err(ApiError::field("payload", still.reason.clone()));
     }
+    write_accounts(pool, rules, received.accounts, now).await?;
+    Ok(received.mapped)
 }
 
-/// Every contact the payload needs: from the ids leads remember, else read from HubSpot's
-/// API (one batch read for all of them). HubSpot failing is a 503, so the webhook is
-/// redelivered; a contact HubSpot does not have is a reason for a dead letter.
+/// Writes the accounts companies describe to the tiered account list, in one transaction
+/// (the last of a domain wins), as `POST /api/v1/accounts/import` does.
+async fn write_accounts(
+    pool: &PgPool,
+    rules: &RuleSet,
+    accounts: Vec<AccountInput>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let mut by_domain: Vec<AccountInput> = Vec::new();
+    for account in accounts.into_iter().rev() {
+        if !by_domain.iter().any(|a| a.domain == account.domain) {
+            by_domain.push(account);
+        }
+    }
+    let rows = by_domain
+        .into_iter()
+        .map(|input| Row {
+            label: format!("company of {}", input.domain.as_deref().unwrap_or("")),
+            input,
+        })
+        .collect();
+    let report = accounts::import(pool, rules, rows, Vec::new(), now).await?;
+    tracing::info!(created = report.created, updated = report.updated, "HubSpot companies written to the account list");
+    Ok(())
+}
+
+/// Every contact and company the payload needs. Contacts come from the ids leads remember,
+/// else from HubSpot's API (one batch read for all of them); companies always from the API,
+/// as they are now. HubSpot failing is a 503, so the webhook is redelivered; an id HubSpot
+/// does not have is a reason for a dead letter.
 async fn resolve(
+    pool: &PgPool,
+    connector: Connector<'_>,
+    payload: &Payload,
+) -> Result<Resolved, ApiError> {
+    let contacts = resolve_contacts(pool, connector, payload).await?;
+    let ids = payload.company_ids(connector.settings);
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let properties = connector.settings.company_properties();
+    let companies = read_or_explain(connector, Object::Companies, &ids, &properties).await?;
+    Ok(Resolved {
+        contacts,
+        companies,
+    })
+}
+
+async fn resolve_contacts(
     pool: &PgPool,
     connector: Connector<'_>,
     payload: &Payload,
@@ -113,29 +168,50 @@ async fn resolve(
             }
         }
     }
-    if to_read.is_empty() {
-        return Ok(contacts);
-    }
-    let Some(api) = connector.api else {
-        for id in to_read {
-            let why = format!(
-                "contact {id} is not known here, and no access token is configured to read it \
-                 from HubSpot (sources.hubspot.access_token)"
-            );
-            contacts.insert(id.to_owned(), Err(why));
-        }
-        return Ok(contacts);
-    };
-    let mut read = api
-        .read_contacts(&to_read, &connector.settings.read_properties())
-        .await?;
-    for id in to_read {
-        let found = read.remove(id).map(|properties| Contact {
+    let properties = connector.settings.read_properties();
+    let read = read_or_explain(connector, Object::Contacts, &to_read, &properties).await?;
+    contacts.extend(read.into_iter().map(|(id, found)| {
+        let contact = found.map(|properties| Contact {
             email: None,
             properties,
         });
-        let found = found.ok_or_else(|| format!("contact {id} was not found in HubSpot"));
-        contacts.insert(id.to_owned(), found);
-    }
+        (id, contact)
+    }));
     Ok(contacts)
+}
+
+/// Reads `ids` from HubSpot's API: each one's properties, or why there are none (not found,
+/// or no access token to ask with).
+async fn read_or_explain(
+    connector: Connector<'_>,
+    object: Object,
+    ids: &[&str],
+    properties: &[&str],
+) -> Result<BTreeMap<String, Result<Vec<(String, String)>, String>>, ApiError> {
+    let mut found = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    let kind = match object {
+        Object::Contacts => "contact",
+        Object::Companies => "company",
+    };
+    let Some(api) = connector.api else {
+        for id in ids {
+            let why = format!(
+                "{kind} {id} is not known here, and no access token is configured to read it \
+                 from HubSpot (sources.hubspot.access_token)"
+            );
+            found.insert((*id).to_owned(), Err(why));
+        }
+        return Ok(found);
+    };
+    let mut read = api.read(object, ids, properties).await?;
+    for id in ids {
+        let one = read
+            .remove(*id)
+            .ok_or_else(|| format!("{kind} {id} was not found in HubSpot"));
+        found.insert((*id).to_owned(), one);
+    }
+    Ok(found)
 }

@@ -6,6 +6,7 @@
 //! an email (and properties) by the caller ([`Payload::contact_ids`], then [`Payload::map`]
 //! with what was found), from the ids leads remember or from HubSpot's CRM API.
 
+mod company;
 mod payload;
 pub mod signature;
 #[cfg(test)]
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::{canonical::Limits, vendor_fields};
+use super::{account_list::AccountInput, canonical::Limits, vendor_fields};
 use crate::{
     config::HubSpotSettings,
     domain::{
@@ -42,6 +43,17 @@ pub struct Contact {
 /// Each contact id a payload needs: what was found, or why nothing was.
 pub type Contacts = BTreeMap<String, Result<Contact, String>>;
 
+/// Each company id a payload needs: its properties as read from HubSpot, or why there are
+/// none.
+pub type Companies = BTreeMap<String, Result<Vec<(String, String)>, String>>;
+
+/// What the caller found of the ids a payload names.
+#[derive(Clone, Debug, Default)]
+pub struct Resolved {
+    pub contacts: Contacts,
+    pub companies: Companies,
+}
+
 /// HubSpot merged `merged` into `primary`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Merge {
@@ -49,11 +61,13 @@ pub struct Merge {
     pub merged: Vec<String>,
 }
 
-/// What a payload maps to: events, dead letters and ids, and the merges to apply.
+/// What a payload maps to: events, dead letters and ids, the merges to apply and the
+/// accounts its companies describe.
 #[derive(Debug, Default)]
 pub struct Received {
     pub mapped: Mapped,
     pub merges: Vec<Merge>,
+    pub accounts: Vec<AccountInput>,
 }
 
 /// A contact id the payload needs resolved, and whether HubSpot's API may be asked (a
@@ -109,12 +123,28 @@ impl Payload {
         needed
     }
 
-    /// Maps the payload with `contacts` resolved: `event` is the type a workflow's webhook
+    /// The companies to read from HubSpot's API before [`Payload::map`]: those whose
+    /// notifications say something about their account.
+    pub fn company_ids(&self, settings: &HubSpotSettings) -> Vec<String> {
+        let Payload::Notifications(all) = self else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = all
+            .iter()
+            .filter(|(n, _)| company::is_company(n) && company::relevant(n, settings).is_ok())
+            .filter_map(|(n, _)| n.object_id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Maps the payload with its ids resolved: `event` is the type a workflow's webhook
     /// stands for (the URL's `event` parameter).
     pub fn map(
         &self,
         settings: &HubSpotSettings,
-        contacts: &Contacts,
+        resolved: &Resolved,
         event: EventType,
         limits: &Limits<'_>,
         now: DateTime<Utc>,
@@ -132,21 +162,27 @@ impl Payload {
                             continue;
                         }
                     }
-                    let outcome = notification(n, settings, contacts, limits, now);
-                    keep(
-                        &mut received.mapped,
-                        outcome,
-                        n.object_id.as_deref(),
-                        || Unmappable {
-                            event_id: n.key(),
-                            reason: String::new(),
-                            payload: format!("[{raw}]"),
-                        },
-                    );
+                    let letter = || Unmappable {
+                        event_id: n.key(),
+                        reason: String::new(),
+                        payload: format!("[{raw}]"),
+                    };
+                    if company::is_company(n) {
+                        match company_account(n, settings, &resolved.companies) {
+                            Ok(account) => received.accounts.push(account),
+                            Err(reason) => {
+                                received.mapped.unmappable.push(Unmappable { reason, ..letter() })
+                            }
+                        }
+                        continue;
+                    }
+                    let outcome = notification(n, settings, &resolved.contacts, limits, now);
+                    keep(&mut received.mapped, outcome, n.object_id.as_deref(), letter);
                 }
             }
             Payload::Workflow(snapshot) => {
-                let outcome = workflow(snapshot, settings, contacts, event, limits, now);
+                let outcome =
+                    workflow(snapshot, settings, &resolved.contacts, event, limits, now);
                 let id = workflow_key(snapshot);
                 let payload =
                     json!({ "workflow": { "event_id": id, "event": event, "body": snapshot.raw } });
@@ -185,6 +221,21 @@ fn keep(
             mapped.events.push(event);
         }
         Err(reason) => mapped.unmappable.push(Unmappable { reason, ..letter() }),
+    }
+}
+
+/// The account a company notification describes, from the company as read.
+fn company_account(
+    n: &Notification,
+    settings: &HubSpotSettings,
+    companies: &Companies,
+) -> Result<AccountInput, String> {
+    company::relevant(n, settings)?;
+    let id = n.object_id.as_deref().ok_or("the notification has no objectId")?;
+    match companies.get(id) {
+        Some(Ok(properties)) => company::account(id, properties, settings),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err(format!("company {id} is not known")),
     }
 }
 

@@ -30,18 +30,21 @@ fn payload(items: &[Value]) -> Payload {
     parse(Value::from(items.to_vec()).to_string().as_bytes()).unwrap()
 }
 
-fn known() -> Contacts {
+fn known() -> Resolved {
     let contact = Contact {
         email: Some(Email::parse("ana@globex.de").unwrap()),
         properties: Vec::new(),
     };
-    Contacts::from([("101".to_owned(), Ok(contact))])
+    Resolved {
+        contacts: Contacts::from([("101".to_owned(), Ok(contact))]),
+        companies: Companies::new(),
+    }
 }
 
-fn map(payload: &Payload, contacts: &Contacts) -> Received {
+fn map(payload: &Payload, resolved: &Resolved) -> Received {
     payload.map(
         &settings(),
-        contacts,
+        resolved,
         EventType::ProfileUpdate,
         &limits(),
         now(),
@@ -131,7 +134,7 @@ fn an_email_change_names_its_lead_without_a_lookup_and_others_need_one() {
         ],
         "the email change needs nothing; a deleted contact cannot be read from the API"
     );
-    let received = map(&p, &Contacts::new());
+    let received = map(&p, &Resolved::default());
     assert_eq!(received.mapped.events.len(), 1);
     assert_eq!(
         received.mapped.events[0].email.as_str(),
@@ -161,7 +164,7 @@ fn a_merge_moves_ids_and_makes_no_event() {
         "occurredAt": at_ms(), "subscriptionType": "contact.merge", "objectId": 101,
         "primaryObjectId": 101, "mergedObjectIds": [202, "303"],
     })]);
-    let received = map(&p, &Contacts::new());
+    let received = map(&p, &Resolved::default());
     assert_eq!(
         received.merges,
         [Merge {
@@ -211,7 +214,7 @@ fn a_workflow_dead_letter_replays_with_its_event_type_and_key() {
     let p = parse(body.to_string().as_bytes()).unwrap();
     let received = p.map(
         &settings(),
-        &Contacts::new(),
+        &Resolved::default(),
         EventType::DemoRequest,
         &limits(),
         now(),
@@ -241,4 +244,43 @@ fn more_than_100_notifications_or_a_scalar_body_are_refused() {
         parse(br#"[{"objectId": 1}]"#).is_err(),
         "occurredAt is required"
     );
+}
+
+#[test]
+fn a_company_is_its_account_as_read_with_the_tier_its_property_names() {
+    let company = |property: &str| {
+        json!({
+            "occurredAt": at_ms(), "subscriptionType": "company.propertyChange",
+            "objectId": 5001, "propertyName": property, "propertyValue": "x",
+        })
+    };
+    let p = payload(&[
+        company("hs_ideal_customer_profile"),
+        company("description"),
+        json!({"occurredAt": at_ms(), "subscriptionType": "company.creation", "objectId": 5002}),
+    ]);
+    assert_eq!(p.company_ids(&settings()), ["5001", "5002"], "not for a description");
+    let read = |pairs: &[(&str, &str)]| {
+        Ok(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    };
+    let resolved = Resolved {
+        contacts: Contacts::new(),
+        companies: Companies::from([
+            (
+                "5001".to_owned(),
+                read(&[("domain", "globex.de"), ("name", "Globex"), ("hs_ideal_customer_profile", "tier_1")]),
+            ),
+            ("5002".to_owned(), read(&[("name", "No Domain Inc")])),
+        ]),
+    };
+    let received = map(&p, &resolved);
+    let [account] = &received.accounts[..] else {
+        panic!("{:?}", received.accounts)
+    };
+    assert_eq!(account.domain.as_deref(), Some("globex.de"));
+    assert_eq!(account.tier, Some(Some(1)));
+    assert_eq!(account.name, Some(Some("Globex".to_owned())));
+    let reasons: Vec<&str> = received.mapped.unmappable.iter().map(|u| u.reason.as_str()).collect();
+    assert!(reasons[0].contains("\"description\" says nothing of its account"), "{reasons:?}");
+    assert!(reasons[1].contains("company 5002 has no domain"), "{reasons:?}");
 }
