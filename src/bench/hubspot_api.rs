@@ -12,7 +12,7 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::State,
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::post,
@@ -37,7 +37,9 @@ pub enum Fault {
 pub struct Asked {
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
-    /// The contact ids of `inputs`.
+    /// The object type read (`contacts`, `companies`).
+    pub object: String,
+    /// The ids of `inputs`.
     pub ids: Vec<String>,
     /// The properties asked for.
     pub properties: Vec<String>,
@@ -50,6 +52,7 @@ type Directory = Arc<dyn Fn(&str) -> Option<Vec<(String, String)>> + Send + Sync
 #[derive(Default)]
 struct Inner {
     contacts: BTreeMap<String, BTreeMap<String, String>>,
+    companies: BTreeMap<String, BTreeMap<String, String>>,
     directory: Option<Directory>,
     faults: VecDeque<Fault>,
     /// Every request is a 502 while set.
@@ -70,7 +73,7 @@ impl HubSpotApi {
     pub async fn start() -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
-            .route("/crm/v3/objects/contacts/batch/read", post(batch_read))
+            .route("/crm/v3/objects/{object}/batch/read", post(batch_read))
             .with_state(inner.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -98,6 +101,19 @@ impl HubSpotApi {
     /// Makes every id that `directory` gives properties for a contact too (those set with
     /// [`HubSpotApi::contact`] come first): for more contacts than are worth storing, such as a
     /// benchmark's, which reads new ones all the time.
+    /// Makes company `id` exist with `properties`.
+    pub fn company(&self, id: &str, properties: &[(&str, &str)]) {
+        let properties = properties
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.inner
+            .lock()
+            .unwrap()
+            .companies
+            .insert(id.to_owned(), properties);
+    }
+
     pub fn contacts_from(
         &self,
         directory: impl Fn(&str) -> Option<Vec<(String, String)>> + Send + Sync + 'static,
@@ -138,6 +154,7 @@ fn error(status: StatusCode, category: &str, message: &str) -> Response {
 
 async fn batch_read(
     State(inner): State<Arc<Mutex<Inner>>>,
+    Path(object): Path<String>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
@@ -167,6 +184,7 @@ async fn batch_read(
     let ids = texts("inputs", "id");
     let properties = texts("properties", "");
     inner.asked.push(Asked {
+        object: object.clone(),
         authorization: authorization.clone(),
         ids: ids.clone(),
         properties: properties.clone(),
@@ -207,10 +225,14 @@ async fn batch_read(
     }
     let (mut results, mut missing) = (Vec::new(), Vec::new());
     for id in &ids {
-        let stored = inner.contacts.get(id).cloned().or_else(|| {
-            let directory = inner.directory.as_ref()?;
-            Some(directory(id)?.into_iter().collect())
-        });
+        let stored = match object.as_str() {
+            "contacts" => inner.contacts.get(id).cloned().or_else(|| {
+                let directory = inner.directory.as_ref()?;
+                Some(directory(id)?.into_iter().collect())
+            }),
+            "companies" => inner.companies.get(id).cloned(),
+            _ => None,
+        };
         match stored {
             Some(stored) => {
                 let props: serde_json::Map<String, Value> = properties
@@ -246,7 +268,10 @@ async fn batch_read(
     answer["errors"] = json!([{
         "status": "error",
         "category": "OBJECT_NOT_FOUND",
-        "message": "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
+        "message": format!(
+            "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
+            if object == "companies" { "COMPANY" } else { "CONTACT" }
+        ),
         "context": { "ids": missing },
     }]);
     (StatusCode::MULTI_STATUS, Json(answer)).into_response()

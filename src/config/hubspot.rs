@@ -23,7 +23,8 @@ pub struct HubSpotSettings {
     /// HubSpot's API, which resolves contact ids that no lead remembers yet.
     #[serde(default = "default_api_base_url")]
     pub api_base_url: String,
-    /// A private app's access token with the `crm.objects.contacts.read` scope; from the
+    /// A private app's access token (scopes `crm.objects.contacts.read` and
+    /// `crm.objects.companies.read`); from the
     /// environment only (`LEADROUTER_SOURCES__HUBSPOT__ACCESS_TOKEN`). Without one, an event
     /// naming an unknown contact is kept as a dead letter.
     pub access_token: Option<Secret>,
@@ -134,7 +135,11 @@ impl HubSpotSettings {
                 "must be 1 to 4000: HubSpot waits 5 s for the whole webhook".to_owned(),
             ));
         }
-        if let Some((name, tier)) = self.company_tiers.iter().find(|(_, t)| !(1..=3).contains(*t)) {
+        if let Some((name, tier)) = self
+            .company_tiers
+            .iter()
+            .find(|(_, t)| !(1..=3).contains(*t))
+        {
             return Some((
                 "sources.hubspot.company_tiers",
                 format!("{name:?} = {tier}: a tier is 1, 2 or 3"),

@@ -109,7 +109,11 @@ async fn write_accounts(
         })
         .collect();
     let report = accounts::import(pool, rules, rows, Vec::new(), now).await?;
-    tracing::info!(created = report.created, updated = report.updated, "HubSpot companies written to the account list");
+    tracing::info!(
+        created = report.created,
+        updated = report.updated,
+        "HubSpot companies written to the account list"
+    );
     Ok(())
 }
 

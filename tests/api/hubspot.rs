@@ -576,3 +576,58 @@ async fn more_than_100_notifications_are_refused_and_the_connector_is_off_by_def
     let answer = post_v1(&off, "/webhooks/hubspot", "[]").await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_company_notification_writes_its_account_and_tier_as_hubspot_holds_it_now() {
+    let db = TestDb::new().await;
+    let api = HubSpotApi::start().await.unwrap();
+    ana(&api);
+    api.company(
+        "5001",
+        &[
+            ("domain", "globex.de"),
+            ("name", "Globex GmbH"),
+            ("hs_ideal_customer_profile", "tier_1"),
+        ],
+    );
+    let app = spawn(&db, &api).await;
+    deliver(&app, &[change(1, 101, "jobtitle", "VP Growth", 1)]).await;
+    let company = |event_id: u64, value: &str, minutes: i64| {
+        json!({
+            "eventId": event_id, "portalId": 62_515, "occurredAt": at(minutes),
+            "subscriptionType": "company.propertyChange", "objectId": 5001,
+            "propertyName": "hs_ideal_customer_profile", "propertyValue": value,
+        })
+    };
+    // Delivered out of order: both write the company as read now, tier 1.
+    let answer = deliver(&app, &[company(9, "tier_1", 5), company(8, "tier_3", 2)]).await;
+    assert_eq!(answer["dead_letters"], json!([]), "{answer:#}");
+    let (status, account) = app.get("/api/v1/accounts/globex.de").await;
+    assert_eq!(status, StatusCode::OK, "{account:#}");
+    assert_eq!(
+        (account["name"].clone(), account["tier"].clone()),
+        (json!("Globex GmbH"), json!(1))
+    );
+    let asked = api.asked();
+    let read = asked.iter().find(|a| a.object == "companies").unwrap();
+    assert_eq!(read.ids, ["5001"], "one read for both notifications");
+    let tier: Option<i16> =
+        sqlx::query_scalar("select account_tier from leads where email = 'ana@globex.de'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(tier, Some(1), "the account's leads carry its tier");
+
+    let unknown = json!({
+        "eventId": 10, "portalId": 62_515, "occurredAt": at(6),
+        "subscriptionType": "company.creation", "objectId": 5999,
+    });
+    let answer = deliver(&app, &[unknown]).await;
+    assert!(
+        answer["dead_letters"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("company 5999 was not found in HubSpot"),
+        "{answer:#}"
+    );
+}

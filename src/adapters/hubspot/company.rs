@@ -4,9 +4,7 @@
 //! write the company as it is now.
 
 use super::Notification;
-use crate::{
-    adapters::account_list::AccountInput, config::HubSpotSettings, domain::AccountDomain,
-};
+use crate::{adapters::account_list::AccountInput, config::HubSpotSettings, domain::AccountDomain};
 
 pub(super) const CREATION: &str = "company.creation";
 pub(super) const PROPERTY_CHANGE: &str = "company.propertyChange";

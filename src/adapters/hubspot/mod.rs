@@ -170,19 +170,24 @@ impl Payload {
                     if company::is_company(n) {
                         match company_account(n, settings, &resolved.companies) {
                             Ok(account) => received.accounts.push(account),
-                            Err(reason) => {
-                                received.mapped.unmappable.push(Unmappable { reason, ..letter() })
-                            }
+                            Err(reason) => received
+                                .mapped
+                                .unmappable
+                                .push(Unmappable { reason, ..letter() }),
                         }
                         continue;
                     }
                     let outcome = notification(n, settings, &resolved.contacts, limits, now);
-                    keep(&mut received.mapped, outcome, n.object_id.as_deref(), letter);
+                    keep(
+                        &mut received.mapped,
+                        outcome,
+                        n.object_id.as_deref(),
+                        letter,
+                    );
                 }
             }
             Payload::Workflow(snapshot) => {
-                let outcome =
-                    workflow(snapshot, settings, &resolved.contacts, event, limits, now);
+                let outcome = workflow(snapshot, settings, &resolved.contacts, event, limits, now);
                 let id = workflow_key(snapshot);
                 let payload =
                     json!({ "workflow": { "event_id": id, "event": event, "body": snapshot.raw } });
@@ -231,7 +236,10 @@ fn company_account(
     companies: &Companies,
 ) -> Result<AccountInput, String> {
     company::relevant(n, settings)?;
-    let id = n.object_id.as_deref().ok_or("the notification has no objectId")?;
+    let id = n
+        .object_id
+        .as_deref()
+        .ok_or("the notification has no objectId")?;
     match companies.get(id) {
         Some(Ok(properties)) => company::account(id, properties, settings),
         Some(Err(why)) => Err(why.clone()),

@@ -259,16 +259,27 @@ fn a_company_is_its_account_as_read_with_the_tier_its_property_names() {
         company("description"),
         json!({"occurredAt": at_ms(), "subscriptionType": "company.creation", "objectId": 5002}),
     ]);
-    assert_eq!(p.company_ids(&settings()), ["5001", "5002"], "not for a description");
+    assert_eq!(
+        p.company_ids(&settings()),
+        ["5001", "5002"],
+        "not for a description"
+    );
     let read = |pairs: &[(&str, &str)]| {
-        Ok(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        Ok(pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect())
     };
     let resolved = Resolved {
         contacts: Contacts::new(),
         companies: Companies::from([
             (
                 "5001".to_owned(),
-                read(&[("domain", "globex.de"), ("name", "Globex"), ("hs_ideal_customer_profile", "tier_1")]),
+                read(&[
+                    ("domain", "globex.de"),
+                    ("name", "Globex"),
+                    ("hs_ideal_customer_profile", "tier_1"),
+                ]),
             ),
             ("5002".to_owned(), read(&[("name", "No Domain Inc")])),
         ]),
@@ -280,7 +291,18 @@ fn a_company_is_its_account_as_read_with_the_tier_its_property_names() {
     assert_eq!(account.domain.as_deref(), Some("globex.de"));
     assert_eq!(account.tier, Some(Some(1)));
     assert_eq!(account.name, Some(Some("Globex".to_owned())));
-    let reasons: Vec<&str> = received.mapped.unmappable.iter().map(|u| u.reason.as_str()).collect();
-    assert!(reasons[0].contains("\"description\" says nothing of its account"), "{reasons:?}");
-    assert!(reasons[1].contains("company 5002 has no domain"), "{reasons:?}");
+    let reasons: Vec<&str> = received
+        .mapped
+        .unmappable
+        .iter()
+        .map(|u| u.reason.as_str())
+        .collect();
+    assert!(
+        reasons[0].contains("\"description\" says nothing of its account"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("company 5002 has no domain"),
+        "{reasons:?}"
+    );
 }
