@@ -1,5 +1,9 @@
 //! What the benchmark binaries (`src/bin/*bench*.rs`, `loadgen`) share: their flags, the
-//! scratch database they start from, the shipped config, and medians. Not used by the service.
+//! scratch database they start from, the shipped config, and medians; and a stand-in of
+//! HubSpot's CRM API that the benchmark and the tests share ([`hubspot_api`]). Not used by the
+//! service.
+
+pub mod hubspot_api;
 
 use std::collections::HashMap;
 

@@ -1,20 +1,21 @@
 //! HubSpot over real HTTP: app webhooks (v1- and v3-signed notification arrays shaped as
 //! HubSpot's docs show them) and workflow webhooks, with the CRM API played by a local
-//! stand-in ([`stand_in`]): signatures, resolution of contact ids, redelivery, out-of-order
-//! delivery, the API failing, merges, dead letters and their replay.
-
-mod stand_in;
+//! stand-in ([`leadrouter::bench::hubspot_api`]): signatures, resolution of contact ids,
+//! redelivery, out-of-order delivery, the API failing, merges, dead letters and their replay.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use leadrouter::{config::Settings, domain::Secret};
+use leadrouter::{
+    bench::hubspot_api::{Fault, HubSpotApi, TOKEN},
+    config::Settings,
+    domain::Secret,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{TestApp, t0};
 use crate::test_db::TestDb;
-use stand_in::{Fault, HubSpotApi, TOKEN};
 
 const SECRET: &str = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
 const PUBLIC: &str = "https://leadrouter.example.com";
@@ -166,7 +167,7 @@ fn ana(api: &HubSpotApi) {
 #[tokio::test]
 async fn a_change_to_an_unknown_contact_is_resolved_through_the_crm_api_then_from_the_lead() {
     let db = TestDb::new().await;
-    let api = HubSpotApi::start().await;
+    let api = HubSpotApi::start().await.unwrap();
     ana(&api);
     let app = spawn(&db, &api).await;
 
@@ -228,7 +229,7 @@ async fn a_change_to_an_unknown_contact_is_resolved_through_the_crm_api_then_fro
 #[tokio::test]
 async fn v3_signatures_over_the_public_uri_are_verified_and_bad_or_stale_ones_store_nothing() {
     let db = TestDb::new().await;
-    let api = HubSpotApi::start().await;
+    let api = HubSpotApi::start().await.unwrap();
     ana(&api);
     let app = spawn(&db, &api).await;
     let body = Value::from(vec![change(1, 101, "jobtitle", "VP Growth", 1)]).to_string();
@@ -293,7 +294,7 @@ async fn v3_signatures_over_the_public_uri_are_verified_and_bad_or_stale_ones_st
 #[tokio::test]
 async fn a_redelivered_batch_changes_nothing_and_reversed_changes_end_as_in_order() {
     let db = TestDb::new().await;
-    let api = HubSpotApi::start().await;
+    let api = HubSpotApi::start().await.unwrap();
     ana(&api);
     let app = spawn(&db, &api).await;
     let first = change(7, 101, "jobtitle", "Director", 1);
@@ -329,7 +330,7 @@ async fn a_redelivered_batch_changes_nothing_and_reversed_changes_end_as_in_orde
 #[tokio::test]
 async fn when_the_crm_api_fails_the_webhook_is_a_503_so_hubspot_redelivers_and_nothing_is_stored() {
     let db = TestDb::new().await;
-    let api = HubSpotApi::start().await;
+    let api = HubSpotApi::start().await.unwrap();
     ana(&api);
     let app = spawn(&db, &api).await;
     let body = [change(1, 101, "jobtitle", "VP Growth", 1)];
@@ -396,7 +397,7 @@ async fn when_the_crm_api_fails_the_webhook_is_a_503_so_hubspot_redelivers_and_n
 #[tokio::test]
 async fn a_contact_hubspot_does_not_have_or_an_unmapped_property_is_a_dead_letter_replayed_once() {
     let db = TestDb::new().await;
-    let api = HubSpotApi::start().await;
+    let api = HubSpotApi::start().await.unwrap();
     ana(&api);
     let app = spawn(&db, &api).await;
     let answer = deliver(
@@ -463,7 +464,7 @@ async fn a_contact_hubspot_does_not_have_or_an_unmapped_property_is_a_dead_lette
 #[tokio::test]
 async fn creation_signals_deletion_and_merge_map_as_hubspot_means_them() {
     let db = TestDb::new().await;
-    let api = HubSpotApi::start().await;
+    let api = HubSpotApi::start().await.unwrap();
     ana(&api);
     api.contact("202", &[("email", "bo@globex.de"), ("firstname", "Bo")]);
     let app = spawn(&db, &api).await;
@@ -522,7 +523,7 @@ async fn creation_signals_deletion_and_merge_map_as_hubspot_means_them() {
 #[tokio::test]
 async fn a_workflow_webhook_with_its_contact_is_an_event_of_the_urls_type_once() {
     let db = TestDb::new().await;
-    let api = HubSpotApi::start().await;
+    let api = HubSpotApi::start().await.unwrap();
     let app = spawn(&db, &api).await;
     // The contact record HubSpot's workflow action sends.
     let body = json!({
@@ -572,7 +573,7 @@ async fn a_workflow_webhook_with_its_contact_is_an_event_of_the_urls_type_once()
 #[tokio::test]
 async fn more_than_100_notifications_are_refused_and_the_connector_is_off_by_default() {
     let db = TestDb::new().await;
-    let api = HubSpotApi::start().await;
+    let api = HubSpotApi::start().await.unwrap();
     let app = spawn(&db, &api).await;
     let many: Vec<Value> = (0..101)
         .map(|i| change(i, 101, "jobtitle", "CTO", 1))

@@ -2,6 +2,8 @@
 //! (`POST /crm/v3/objects/contacts/batch/read`): a bearer token or 401, at most 100 inputs or
 //! 400, 200 when every id is found and 207 with an `OBJECT_NOT_FOUND` error when some are not,
 //! and, when told to, 429 with `Retry-After` or a 5xx. It records what it was asked.
+//!
+//! The e2e tests (`tests/api/hubspot.rs`) and `loadgen`'s HubSpot phase both use it.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -18,6 +20,7 @@ use axum::{
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+/// The access token it accepts (`Authorization: Bearer …`); any other is a 401.
 pub const TOKEN: &str = "pat-na1-00000000-0000-0000-0000-000000000000";
 
 /// A scripted answer, used before the normal one.
@@ -32,37 +35,51 @@ pub enum Fault {
 /// One request as received.
 #[derive(Clone, Debug)]
 pub struct Asked {
+    /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The contact ids of `inputs`.
     pub ids: Vec<String>,
+    /// The properties asked for.
     pub properties: Vec<String>,
 }
+
+/// Contacts made by rule rather than one by one: an id's properties, or `None` for an id that
+/// is no contact.
+type Directory = Arc<dyn Fn(&str) -> Option<Vec<(String, String)>> + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
     contacts: BTreeMap<String, BTreeMap<String, String>>,
+    directory: Option<Directory>,
     faults: VecDeque<Fault>,
     /// Every request is a 502 while set.
     down: bool,
     asked: Vec<Asked>,
 }
 
-/// The stand-in, serving until dropped with the test's runtime.
+/// The stand-in, serving on the runtime that started it until that runtime ends.
 #[derive(Clone)]
 pub struct HubSpotApi {
+    /// Where it listens (`http://127.0.0.1:port`): the connector's `api_base_url`.
     pub base: String,
     inner: Arc<Mutex<Inner>>,
 }
 
 impl HubSpotApi {
-    pub async fn start() -> Self {
+    /// Listens on a free local port and serves in a task of the current runtime.
+    pub async fn start() -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/crm/v3/objects/contacts/batch/read", post(batch_read))
             .with_state(inner.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { base, inner }
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the HubSpot API stand-in stopped");
+            }
+        });
+        Ok(Self { base, inner })
     }
 
     /// Makes contact `id` exist with `properties`.
@@ -78,6 +95,16 @@ impl HubSpotApi {
             .insert(id.to_owned(), properties);
     }
 
+    /// Makes every id that `directory` gives properties for a contact too (those set with
+    /// [`HubSpotApi::contact`] come first): for more contacts than are worth storing, such as a
+    /// benchmark's, which reads new ones all the time.
+    pub fn contacts_from(
+        &self,
+        directory: impl Fn(&str) -> Option<Vec<(String, String)>> + Send + Sync + 'static,
+    ) {
+        self.inner.lock().unwrap().directory = Some(Arc::new(directory));
+    }
+
     /// Answers the next request with `fault`.
     pub fn fail_next(&self, fault: Fault) {
         self.inner.lock().unwrap().faults.push_back(fault);
@@ -91,6 +118,11 @@ impl HubSpotApi {
     /// Every request so far.
     pub fn asked(&self) -> Vec<Asked> {
         self.inner.lock().unwrap().asked.clone()
+    }
+
+    /// How many requests it has received.
+    pub fn requests(&self) -> usize {
+        self.inner.lock().unwrap().asked.len()
     }
 }
 
@@ -175,7 +207,11 @@ async fn batch_read(
     }
     let (mut results, mut missing) = (Vec::new(), Vec::new());
     for id in &ids {
-        match inner.contacts.get(id) {
+        let stored = inner.contacts.get(id).cloned().or_else(|| {
+            let directory = inner.directory.as_ref()?;
+            Some(directory(id)?.into_iter().collect())
+        });
+        match stored {
             Some(stored) => {
                 let props: serde_json::Map<String, Value> = properties
                     .iter()
