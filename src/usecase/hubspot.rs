@@ -40,7 +40,8 @@ pub async fn receive(
     now: DateTime<Utc>,
 ) -> Result<Receipt, ApiError> {
     let contacts = resolve(pool, connector, payload).await?;
-    let received = payload.map(connector.settings, &contacts, event, connector.limits, now);
+    let mut received = payload.map(connector.settings, &contacts, event, connector.limits, now);
+    forget_remembered(&mut received.mapped, &contacts);
     let receipt =
         inbound::receive(pool, group_commit, now, hubspot::SOURCE, received.mapped).await?;
     if !received.merges.is_empty() {
@@ -66,13 +67,27 @@ pub async fn replay(
 ) -> Result<Mapped, ApiError> {
     let (payload, event) = hubspot::parse_dead_letter(payload)?;
     let contacts = resolve(pool, connector, &payload).await?;
-    let mapped = payload
+    let mut mapped = payload
         .map(connector.settings, &contacts, event, connector.limits, now)
         .mapped;
+    forget_remembered(&mut mapped, &contacts);
     match mapped.unmappable.first() {
         Some(still) => Err(ApiError::field("payload", still.reason.clone())),
         None => Ok(mapped),
     }
+}
+
+/// Drops the ids to tie that a lead remembers already: those resolved from the lead's memory
+/// whose event names that lead's email. Tying them again changes nothing, but it would still
+/// lock each one's row and commit, once per notification of a contact seen before: the
+/// connector's common case.
+fn forget_remembered(mapped: &mut Mapped, contacts: &Contacts) {
+    mapped.source_ids.retain(|tie| {
+        !matches!(
+            contacts.get(&tie.id),
+            Some(Ok(Contact { email: Some(email), .. })) if *email == tie.email
+        )
+    });
 }
 
 /// Every contact the payload needs: from the ids leads remember, else read from HubSpot's
