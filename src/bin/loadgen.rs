@@ -4,10 +4,16 @@
 //! durable single-row INSERTs of an event row at the same concurrency, and the HTTP floor
 //! (events refused by validation, no database work). Then the cost of nurture: single events
 //! at concurrency 16 and 64 for segmented leads with nurture off and on, with how many nurture
-//! writes each event caused.
+//! writes each event caused. And the HubSpot connector ([`hubspot`]): batches of 100
+//! property changes, for contacts leads remember and for contacts read from a stand-in of
+//! HubSpot's CRM API, against canonical batches in the same round.
 //!
-//! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3] [--only ingest|nurture]
-//! [--database-url URL]`
+//! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3]
+//! [--only ingest|nurture|hubspot] [--database-url URL]`
+
+// A crate root looks for its modules beside it, where Cargo would take them for binaries.
+#[path = "loadgen/hubspot.rs"]
+mod hubspot;
 
 use std::{
     collections::HashMap,
@@ -21,7 +27,8 @@ use std::{
 use chrono::Utc;
 use leadrouter::{
     app::{self, AppState},
-    bench,
+    bench::{self, hubspot_api::HubSpotApi},
+    config::Settings,
     domain::Role,
     engine::RuleSet,
     usecase::{
@@ -54,21 +61,24 @@ struct Args {
     rounds: usize,
     database_url: String,
     /// Which phases run: the ingest ones (baseline, single, batches, open loop), the nurture
-    /// pair, or both.
+    /// pair, the HubSpot ones, or all.
     ingest: bool,
     nurture: bool,
+    hubspot: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
     let flags = bench::flags(&["seconds", "rounds", "database-url", "only"])?;
     let only: String = bench::flag(&flags, "only", "all".to_owned())?;
     anyhow::ensure!(
-        ["all", "ingest", "nurture"].contains(&only.as_str()),
-        "--only takes ingest or nurture, not {only}"
+        ["all", "ingest", "nurture", "hubspot"].contains(&only.as_str()),
+        "--only takes ingest, nurture or hubspot, not {only}"
     );
+    let runs = |phases: &str| only == "all" || only == phases;
     Ok(Args {
-        ingest: only != "nurture",
-        nurture: only != "ingest",
+        ingest: runs("ingest"),
+        nurture: runs("nurture"),
+        hubspot: runs("hubspot"),
         seconds: bench::flag(&flags, "seconds", 5)?,
         rounds: bench::flag(&flags, "rounds", 3)?,
         database_url: bench::flag(
@@ -513,17 +523,29 @@ async fn main() -> anyhow::Result<()> {
         .await?;
 
     // The services get their own runtime, as they would in their own process: the shipped
-    // rules, and the segmented pair without and with nurture (only one is busy at a time).
-    let variants = [
-        rules.clone(),
-        segmented(&rules, false)?,
-        segmented(&rules, true)?,
+    // rules, and the segmented pair without and with nurture (only one is busy at a time);
+    // for the HubSpot phases, a fourth with the connector on, reading contacts from a
+    // stand-in of HubSpot's API that runs with the client.
+    let hubspot_api = if args.hubspot {
+        Some(HubSpotApi::start().await?)
+    } else {
+        None
+    };
+    let mut variants: Vec<(Settings, RuleSet)> = vec![
+        (settings.clone(), rules.clone()),
+        (settings.clone(), segmented(&rules, false)?),
+        (settings.clone(), segmented(&rules, true)?),
     ];
+    if let Some(api) = &hubspot_api {
+        variants.push((hubspot::settings(&settings, api), rules.clone()));
+    }
     let mut listeners = Vec::new();
     let mut urls = Vec::new();
+    let mut bases = Vec::new();
     for _ in &variants {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
+        bases.push(format!("http://{}", listener.local_addr()?));
         urls.push(format!("http://{}/webhooks/events", listener.local_addr()?));
         listeners.push(listener);
     }
@@ -539,9 +561,8 @@ async fn main() -> anyhow::Result<()> {
             .build()?;
         rt.block_on(async move {
             let mut services = Vec::new();
-            for (rules, listener) in variants.into_iter().zip(listeners) {
-                let state =
-                    AppState::new(pool.clone(), settings.clone(), rules, app::system_clock());
+            for ((settings, rules), listener) in variants.into_iter().zip(listeners) {
+                let state = AppState::new(pool.clone(), settings, rules, app::system_clock());
                 writers_tx.send(state.group_commit.clone())?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 services.push(tokio::spawn(app::serve(
@@ -570,6 +591,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .pool_max_idle_per_host(128)
         .build()?;
+    // HubSpot signs its requests and sends no key.
+    let hubspot_client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
+    let hubspot_bench = hubspot_api.map(|api| hubspot::Bench {
+        events_url: urls[3].clone(),
+        hubspot_url: format!("{}/webhooks/hubspot", bases[3]),
+        api,
+    });
 
     if args.ingest {
         warm_up(&client, &url, "", &admin_pool).await?;
@@ -578,6 +608,9 @@ async fn main() -> anyhow::Result<()> {
         for (mode, url) in &nurture_urls {
             warm_up(&client, url, &format!("nurture-{mode}-"), &admin_pool).await?;
         }
+    }
+    if let Some(bench) = &hubspot_bench {
+        hubspot::prepare(bench, &client, &admin_pool).await?;
     }
     println!(
         "leadrouter ingest benchmark: {} rounds of {} s per phase, {} cores",
@@ -784,6 +817,18 @@ async fn main() -> anyhow::Result<()> {
                 println!("{:<34} {ratio:>10.2}", format!("  {name}"));
                 record(&name, ratio);
             }
+        }
+
+        if let Some(bench) = &hubspot_bench {
+            hubspot::round(
+                bench,
+                round,
+                &client,
+                &hubspot_client,
+                args.seconds,
+                &mut record,
+            )
+            .await?;
         }
     }
 

@@ -47,7 +47,8 @@ pub async fn receive(
     rules: &RuleSet,
 ) -> Result<Receipt, ApiError> {
     let resolved = resolve(pool, connector, payload).await?;
-    let received = payload.map(connector.settings, &resolved, event, connector.limits, now);
+    let mut received = payload.map(connector.settings, &resolved, event, connector.limits, now);
+    forget_remembered(&mut received.mapped, &resolved.contacts);
     write_accounts(pool, rules, received.accounts, now).await?;
     let receipt =
         inbound::receive(pool, group_commit, now, hubspot::SOURCE, received.mapped).await?;
@@ -76,7 +77,8 @@ pub async fn replay(
 ) -> Result<Mapped, ApiError> {
     let (payload, event) = hubspot::parse_dead_letter(payload)?;
     let resolved = resolve(pool, connector, &payload).await?;
-    let received = payload.map(connector.settings, &resolved, event, connector.limits, now);
+    let mut received = payload.map(connector.settings, &resolved, event, connector.limits, now);
+    forget_remembered(&mut received.mapped, &resolved.contacts);
     if let Some(still) = received.mapped.unmappable.first() {
         return Err(ApiError::field("payload", still.reason.clone()));
     }
@@ -115,6 +117,19 @@ async fn write_accounts(
         "HubSpot companies written to the account list"
     );
     Ok(())
+}
+
+/// Drops the ids to tie that a lead remembers already: those resolved from the lead's memory
+/// whose event names that lead's email. Tying them again changes nothing, but it would still
+/// lock each one's row and commit, once per notification of a contact seen before: the
+/// connector's common case.
+fn forget_remembered(mapped: &mut Mapped, contacts: &Contacts) {
+    mapped.source_ids.retain(|tie| {
+        !matches!(
+            contacts.get(&tie.id),
+            Some(Ok(Contact { email: Some(email), .. })) if *email == tie.email
+        )
+    });
 }
 
 /// Every contact and company the payload needs. Contacts come from the ids leads remember,
