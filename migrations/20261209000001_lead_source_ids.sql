@@ -5,14 +5,16 @@
 create table lead_source_ids (
     system       text not null,
     external_id  text not null,
-    lead_id      uuid not null references leads (id) on delete cascade,
+    -- The lead, by its email (a lead's email never changes): resolving a vendor's id to the
+    -- email its events need is then one index-only lookup.
+    email        text not null references leads (email) on delete cascade,
     -- When a payload last tied this id to this lead.
     recorded_at  timestamptz not null,
-    primary key (system, external_id),
+    constraint lead_source_ids_pkey primary key (system, external_id) include (email),
     constraint lead_source_ids_system_known check (
         system in ('hubspot', 'salesforce', 'segment_user', 'segment_anonymous', 'marketo')),
     constraint lead_source_ids_external_id_text check (
         char_length(external_id) between 1 and 256)
 );
 
-create index lead_source_ids_lead_idx on lead_source_ids (lead_id);
+create index lead_source_ids_email_idx on lead_source_ids (email);

@@ -124,7 +124,7 @@ fn find_string(
 }
 
 /// serde_json appends " at line L column C", which is noise next to a field path.
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     message
         .find(" at line ")
         .map_or(message, |i| &message[..i])

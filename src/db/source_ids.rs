@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::bind::column;
 use crate::domain::{Email, IdSystem, SourceId};
@@ -21,15 +20,15 @@ pub async fn record(
         return Ok(0);
     }
     let done = sqlx::query(
-        "insert into lead_source_ids (system, external_id, lead_id, recorded_at)
-         select distinct on (s.system, s.external_id) s.system, s.external_id, l.id, $4
+        "insert into lead_source_ids (system, external_id, email, recorded_at)
+         select distinct on (s.system, s.external_id) s.system, s.external_id, l.email, $4
            from unnest($1::text[], $2::text[], $3::text[]) with ordinality
                   as s(system, external_id, email, n)
            join leads l on l.email = s.email
           order by s.system, s.external_id, s.n desc
          on conflict (system, external_id) do update
-            set lead_id = excluded.lead_id, recorded_at = excluded.recorded_at
-          where lead_source_ids.lead_id <> excluded.lead_id",
+            set email = excluded.email, recorded_at = excluded.recorded_at
+          where lead_source_ids.email <> excluded.email",
     )
     .bind(column(ids, |s| s.system.as_str()))
     .bind(column(ids, |s| s.id.as_str()))
@@ -47,9 +46,8 @@ pub async fn emails(
     ids: &[&str],
 ) -> sqlx::Result<BTreeMap<String, Email>> {
     let rows: Vec<(String, String)> = sqlx::query_as(
-        "select s.external_id, l.email
-           from lead_source_ids s join leads l on l.id = s.lead_id
-          where s.system = $1 and s.external_id = any($2)",
+        "select external_id, email from lead_source_ids
+          where system = $1 and external_id = any($2)",
     )
     .bind(system.as_str())
     .bind(ids)
@@ -63,29 +61,25 @@ pub async fn emails(
         .collect()
 }
 
-/// The lead `system`'s `id` names, if any.
+/// The email of the lead `system`'s `id` names, if any.
 pub async fn lead_of(
     conn: &mut PgConnection,
     system: IdSystem,
     id: &str,
-) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("select lead_id from lead_source_ids where system = $1 and external_id = $2")
-        .bind(system.as_str())
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+) -> sqlx::Result<Option<Email>> {
+    Ok(emails(conn, system, &[id]).await?.into_values().next())
 }
 
-/// Every id lead `lead_id` has, by system, each system's ids in order.
+/// Every id the lead of `email` has, by system, each system's ids in order.
 pub async fn of_lead(
     conn: &mut PgConnection,
-    lead_id: Uuid,
+    email: &Email,
 ) -> sqlx::Result<BTreeMap<String, Vec<String>>> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "select system, external_id from lead_source_ids
-          where lead_id = $1 order by system, external_id",
+          where email = $1 order by system, external_id",
     )
-    .bind(lead_id)
+    .bind(email.as_str())
     .fetch_all(conn)
     .await?;
     let mut ids = BTreeMap::<String, Vec<String>>::new();
@@ -105,10 +99,10 @@ pub async fn merge(
     at: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let done = sqlx::query(
-        "update lead_source_ids s set lead_id = p.lead_id, recorded_at = $4
+        "update lead_source_ids s set email = p.email, recorded_at = $4
            from lead_source_ids p
           where p.system = $1 and p.external_id = $2
-            and s.system = $1 and s.external_id = any($3) and s.lead_id <> p.lead_id",
+            and s.system = $1 and s.external_id = any($3) and s.email <> p.email",
     )
     .bind(system.as_str())
     .bind(primary)

@@ -175,7 +175,7 @@ pub async fn lead_view(
         LeadKey::Id(id) => leads::by_id(&mut conn, *id).await?,
         LeadKey::Email(email) => leads::by_email(&mut conn, email).await?,
         LeadKey::SourceId(system, id) => match source_ids::lead_of(&mut conn, *system, id).await? {
-            Some(lead_id) => leads::by_id(&mut conn, lead_id).await?,
+            Some(email) => leads::by_email(&mut conn, &email).await?,
             None => None,
         },
     };
@@ -192,7 +192,7 @@ pub async fn lead_view(
             .map(|domain| AccountRef { id, domain }),
         None => None,
     };
-    let source_ids = source_ids::of_lead(&mut conn, lead.id).await?;
+    let source_ids = source_ids::of_lead(&mut conn, &lead.email).await?;
     let handoff = assignments::latest_for_lead(&mut conn, lead.id).await?;
     let log = nurture::for_lead(&mut conn, lead.id, RECENT_NURTURE).await?;
     let nurture = nurture_view(&lead.nurture, log, rules);

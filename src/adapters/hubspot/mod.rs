@@ -165,7 +165,7 @@ impl Payload {
                     let letter = || Unmappable {
                         event_id: n.key(),
                         reason: String::new(),
-                        payload: format!("[{raw}]"),
+                        payload: format!("[{}]", raw.get()),
                     };
                     if company::is_company(n) {
                         match company_account(n, settings, &resolved.companies) {

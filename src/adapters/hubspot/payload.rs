@@ -3,10 +3,13 @@
 //! contact with its properties).
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 use sha2::{Digest, Sha256};
 
-use crate::{adapters::json, error::ApiError};
+use crate::{
+    adapters::json::{self, strip_position},
+    error::ApiError,
+};
 
 /// The most notifications one app webhook request carries.
 pub const MAX_NOTIFICATIONS: usize = 100;
@@ -14,8 +17,8 @@ pub const MAX_NOTIFICATIONS: usize = 100;
 /// A request's body, parsed.
 #[derive(Debug)]
 pub enum Payload {
-    /// App webhooks: every notification, each with its own JSON for a dead letter.
-    Notifications(Vec<(Notification, String)>),
+    /// App webhooks: every notification, each with its JSON as sent, for a dead letter.
+    Notifications(Vec<(Notification, Box<RawValue>)>),
     /// A workflow's webhook.
     Workflow(Snapshot),
 }
@@ -96,17 +99,22 @@ impl Snapshot {
 
 /// Parses a body: an array is app webhooks, an object a workflow's webhook.
 pub fn parse(body: &[u8]) -> Result<Payload, ApiError> {
-    match json::decode::<Value>(body)? {
-        Value::Array(items) => notifications(items).map(Payload::Notifications),
-        Value::Object(object) => Ok(Payload::Workflow(snapshot(object, body))),
-        _ => Err(ApiError::field(
-            "body",
-            "must be a JSON array of webhook notifications or a workflow's contact object",
-        )),
+    // Each notification is read once, from its own text, which stays at hand for a dead letter.
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => notifications(json::decode(body)?).map(Payload::Notifications),
+        _ => match json::decode::<Value>(body)? {
+            Value::Object(object) => Ok(Payload::Workflow(snapshot(object, body))),
+            _ => Err(ApiError::field(
+                "body",
+                "must be a JSON array of webhook notifications or a workflow's contact object",
+            )),
+        },
     }
 }
 
-fn notifications(items: Vec<Value>) -> Result<Vec<(Notification, String)>, ApiError> {
+fn notifications(
+    items: Vec<Box<RawValue>>,
+) -> Result<Vec<(Notification, Box<RawValue>)>, ApiError> {
     if items.len() > MAX_NOTIFICATIONS {
         return Err(ApiError::field(
             "body",
@@ -120,10 +128,9 @@ fn notifications(items: Vec<Value>) -> Result<Vec<(Notification, String)>, ApiEr
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let raw = item.to_string();
-            let notification = serde_json::from_value(item)
-                .map_err(|e| ApiError::field(format!("[{i}]"), e.to_string()))?;
-            Ok((notification, raw))
+            let notification = serde_json::from_str(item.get())
+                .map_err(|e| ApiError::field(format!("[{i}]"), strip_position(&e.to_string())))?;
+            Ok((notification, item))
         })
         .collect()
 }
