@@ -171,7 +171,7 @@ impl Path {
 #[derive(Deserialize)]
 struct Receipt {
     accepted: u64,
-    dead_letters: u64,
+    dead_letters: Vec<serde_json::Value>,
 }
 
 /// POSTs `body` signed as HubSpot's v1 scheme signs: hex SHA-256 of secret and body. Every
@@ -191,8 +191,8 @@ async fn post_signed(client: &reqwest::Client, url: &str, body: String) -> anyho
     anyhow::ensure!(status.is_success(), "hubspot answered {status}: {text}");
     let receipt: Receipt = serde_json::from_str(&text)?;
     anyhow::ensure!(
-        receipt.accepted == BATCH as u64 && receipt.dead_letters == 0,
-        "hubspot accepted {} of {BATCH}, {} dead letters",
+        receipt.accepted == BATCH as u64 && receipt.dead_letters.is_empty(),
+        "hubspot accepted {} of {BATCH}, dead letters: {:?}",
         receipt.accepted,
         receipt.dead_letters
     );
