@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{extract::require_json, routes::Routes};
+use super::{extract::require_json, inbound::vendor_problem, routes::Routes};
 use crate::{
     adapters::hubspot::{self, signature},
     app::AppState,
@@ -40,7 +40,7 @@ async fn receive(
     }
     match accept(&state, &method, &uri, &query, &headers, &body).await {
         Ok(receipt) => Json(receipt).into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => vendor_problem(error),
     }
 }
 

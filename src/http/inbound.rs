@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use axum::{
     Json,
     extract::{Path, Query, State},
+    http::header,
+    response::{IntoResponse, Response},
 };
 
 use super::{
@@ -24,6 +26,14 @@ use crate::{
         segment,
     },
 };
+
+/// `error` as a connector route answers it: the problem, without the `Bearer` challenge of a
+/// 401, since a vendor authenticates by its own scheme (a signature, a secret header).
+pub(super) fn vendor_problem(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().remove(header::WWW_AUTHENTICATE);
+    response
+}
 
 /// `GET /api/v1/inbound/dead-letters` and `POST /api/v1/inbound/dead-letters/{id}/replay`.
 pub fn router() -> Routes {

@@ -4,11 +4,11 @@ use axum::{
     Json,
     body::Bytes,
     extract::State,
-    http::{HeaderMap, header},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 
-use super::{extract::require_json, routes::Routes};
+use super::{extract::require_json, inbound::vendor_problem, routes::Routes};
 use crate::{
     adapters::marketo,
     app::AppState,
@@ -29,12 +29,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     }
     match accept(&state, &headers, &body).await {
         Ok(received) => Json(received).into_response(),
-        Err(error) => {
-            let mut response = error.into_response();
-            // The problem's `Bearer` challenge names a scheme this route does not take.
-            response.headers_mut().remove(header::WWW_AUTHENTICATE);
-            response
-        }
+        Err(error) => vendor_problem(error),
     }
 }
 

@@ -1,8 +1,14 @@
 //! Segment's Webhooks destination: `POST /webhooks/segment`.
 
-use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
 
-use super::{extract::require_json, routes::Routes};
+use super::{extract::require_json, inbound::vendor_problem, routes::Routes};
 use crate::{
     adapters::segment::{self, Payload},
     app::AppState,
@@ -18,11 +24,15 @@ pub fn router() -> Routes {
 /// 200 with a summary once every message is committed (as an event or a dead letter). The
 /// signature is checked before the body is parsed; while the connector is disabled the route
 /// answers like an unknown path.
-async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Receipt>, ApiError> {
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match accept(&state, &headers, &body).await {
+        Ok(receipt) => Json(receipt).into_response(),
+        Err(error) => vendor_problem(error),
+    }
+}
+
+/// The signature first (before the body is parsed), then the body and the store.
+async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Receipt, ApiError> {
     let settings = &state.settings.sources.segment;
     if !settings.enabled {
         return Err(ApiError::NotFound(
@@ -32,13 +42,18 @@ async fn receive(
     let signature = headers
         .get(segment::SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or_default());
-    segment::verify_signature(signature, &body, settings)?;
-    require_json(&headers)?;
+    segment::verify_signature(signature, body, settings)?;
+    require_json(headers)?;
     let limits = state.limits();
-    let payload = Payload::parse(&body, &limits)?;
+    let payload = Payload::parse(body, &limits)?;
     let now = state.now();
-    let pool = &state.pool;
-    let received =
-        usecase::receive(pool, &state.group_commit, now, &payload, settings, &limits).await?;
-    Ok(Json(received))
+    usecase::receive(
+        &state.pool,
+        &state.group_commit,
+        now,
+        &payload,
+        settings,
+        &limits,
+    )
+    .await
 }

@@ -277,6 +277,10 @@ async fn v3_signatures_over_the_public_uri_are_verified_and_bad_or_stale_ones_st
     );
     let unsigned = send(&app, "/webhooks/hubspot", &body, &[]).await;
     assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        !unsigned.headers.contains_key("www-authenticate"),
+        "no Bearer challenge: HubSpot signs"
+    );
     assert_eq!(unsigned.body["status"], 401);
     assert_eq!(app.count("lead_events").await, 0, "nothing stored");
 

@@ -176,6 +176,10 @@ async fn a_missing_or_wrong_signature_is_a_401_and_nothing_is_stored() {
         let answer = post_signed(&app.base, IDENTIFY, signature).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{signature:?}");
         assert!(
+            !answer.headers.contains_key("www-authenticate"),
+            "no Bearer challenge: Segment signs"
+        );
+        assert!(
             answer.headers["content-type"]
                 .to_str()
                 .unwrap()
