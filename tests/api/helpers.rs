@@ -273,6 +273,19 @@ impl TestApp {
         body
     }
 
+    /// Replays dead letter `path` (`/api/v1/inbound/dead-letters/{id}/replay`) and asserts
+    /// that its event is accepted and that a second replay is a 409: exactly once. Returns
+    /// the first answer.
+    pub async fn replay_once(&self, path: &str) -> Value {
+        let (status, replayed) = self.post_json(path, &Value::Null).await;
+        assert_eq!(status, StatusCode::OK, "{replayed:#}");
+        assert_eq!(replayed["results"][0]["status"], "accepted", "{replayed:#}");
+        assert!(replayed["dead_letter"]["replayed_at"].is_string());
+        let (status, again) = self.post_json(path, &Value::Null).await;
+        assert_eq!(status, StatusCode::CONFLICT, "a second replay: {again:#}");
+        replayed
+    }
+
     /// Row count of a table.
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("select count(*) from {table}"))
