@@ -16,6 +16,7 @@ pub mod marketo;
 pub mod rescore_request;
 pub mod salesforce;
 pub mod segment;
+pub mod slack;
 #[cfg(test)]
 mod testing;
 mod vendor_fields;
