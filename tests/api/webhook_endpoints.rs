@@ -134,6 +134,15 @@ async fn an_endpoint_is_created_listed_changed_and_rotated_and_its_secret_shown_
     assert_eq!(on["url"], "http://127.0.0.1:9000/hook");
     assert_eq!(on["topics"], json!(["rep.assigned", "manager.escalation"]));
 
+    // Disabled by the dispatcher (a 410): an operator's "off" keeps the first reason.
+    sqlx::query("update webhook_endpoints set enabled = false, disabled_reason = 'HTTP 410 Gone'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, still_off) = patch(&app, &id, json!({"enabled": false})).await;
+    assert_eq!(still_off["disabled_reason"], "HTTP 410 Gone");
+    patch(&app, &id, json!({"enabled": true})).await;
+
     let (status, rotated) = app
         .post_json(&format!("{ENDPOINTS}/{id}/rotate-secret"), &json!({}))
         .await;
