@@ -7,16 +7,19 @@ pub mod api_keys;
 pub mod assignments;
 mod bind;
 pub mod dead_letters;
+pub mod delivery_log;
 pub mod events;
 pub mod ingest;
 pub mod leads;
 pub mod metrics;
 pub mod nurture;
 pub mod outbox;
+pub mod outbox_totals;
 pub mod reps;
 pub mod reviews;
 pub mod source_ids;
 pub mod transitions;
+pub mod webhook_endpoints;
 
 pub(crate) use bind::{Bind, unnest};
 

@@ -10,7 +10,7 @@ use super::bind::{Bind, unnest};
 /// A message to send.
 #[derive(Debug, Clone)]
 pub struct Message {
-    /// What it is about: `rep.assigned`, `manager.escalation`, ...
+    /// What it is about: one of [`Topic`](crate::domain::Topic)'s names.
     pub topic: &'static str,
     /// Who receives it (an email address).
     pub recipient: String,

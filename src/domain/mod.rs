@@ -12,6 +12,7 @@ mod rejection;
 mod role;
 mod stage;
 pub mod text;
+mod topic;
 
 pub use account_domain::{AccountDomain, AccountDomainError};
 pub use api_key::{KEY_PREFIX, KEY_RANDOM_BYTES, KeyHash, Secret, format_key, shown_prefix};
@@ -24,3 +25,4 @@ pub use record::{LeadRecord, Outcome, RecordEvent, UnknownOutcome};
 pub use rejection::{RejectReason, UnknownRejectReason};
 pub use role::{Caller, LeadScope, Role, UnknownRole};
 pub use stage::{Stage, UnknownStage};
+pub use topic::{Topic, UnknownTopic, message_id, parse_message_id};

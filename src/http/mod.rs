@@ -15,6 +15,7 @@ pub mod listener;
 mod marketo;
 mod metrics;
 mod nurture;
+mod outbox;
 mod policy;
 mod problems;
 mod reps;
@@ -23,6 +24,7 @@ mod routes;
 mod salesforce;
 mod segment;
 mod suppression;
+mod webhook_endpoints;
 mod webhooks;
 
 pub use routes::Endpoint;
@@ -64,6 +66,8 @@ fn api() -> routes::Routes {
         .merge(handoff::router())
         .merge(accounts::router())
         .merge(api_keys::router())
+        .merge(webhook_endpoints::router())
+        .merge(outbox::router())
         .merge(calibration::router())
         .merge(metrics::router())
         .merge(dashboard::router())

@@ -120,6 +120,21 @@ pub const POLICY: &[Rule] = &[
     only("POST", "/api/v1/api-keys", ADMIN),
     only("GET", "/api/v1/api-keys", ADMIN),
     only("POST", "/api/v1/api-keys/{id}/revoke", ADMIN),
+    // Outbound webhooks: admin registers receivers (and sees their secrets, once) and acts on
+    // deliveries; ops watch the outbox as a whole.
+    only("POST", "/api/v1/webhook-endpoints", ADMIN),
+    only("GET", "/api/v1/webhook-endpoints", ADMIN),
+    only("GET", "/api/v1/webhook-endpoints/{id}", ADMIN),
+    only("PATCH", "/api/v1/webhook-endpoints/{id}", ADMIN),
+    only(
+        "POST",
+        "/api/v1/webhook-endpoints/{id}/rotate-secret",
+        ADMIN,
+    ),
+    only("GET", "/api/v1/webhook-endpoints/{id}/deliveries", ADMIN),
+    only("POST", "/api/v1/webhook-endpoints/{id}/replay-dead", ADMIN),
+    only("POST", "/api/v1/outbox/messages/{id}/retry", ADMIN),
+    only("GET", "/api/v1/outbox", OPERATORS),
 ];
 
 /// What the fail-closed default allows: a route that nobody put in the policy.

@@ -16,7 +16,7 @@ use crate::{
         outbox::{self, Message},
         transitions::{self, NewTransition},
     },
-    domain::Stage,
+    domain::{Stage, Topic},
     engine::{IntentState, RuleSet},
     usecase::reps,
 };
@@ -115,7 +115,7 @@ async fn escalate(
             at: now,
         });
         messages.push(Message {
-            topic: "manager.escalation",
+            topic: Topic::ManagerEscalation.as_str(),
             recipient: d
                 .manager_email
                 .clone()

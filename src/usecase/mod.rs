@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod backtest;
+pub mod deliveries_admin;
 pub mod evaluation;
 pub mod handoff;
 pub mod hubspot;
@@ -18,6 +19,7 @@ pub mod rescore;
 pub mod review;
 pub mod segment;
 pub mod suppression;
+pub mod webhook_endpoints;
 
 /// One page of a list, with the total across pages.
 #[derive(Debug, serde::Serialize)]

@@ -185,6 +185,45 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/nurture", None, &[Admin, Ops]),
         endpoint(
+            M::POST,
+            "/api/v1/webhook-endpoints",
+            Some(json!({"url": "https://hooks.example.com/walk", "topics": ["rep.assigned"]})),
+            &[Admin],
+        ),
+        endpoint(M::GET, "/api/v1/webhook-endpoints", None, &[Admin]),
+        endpoint(M::GET, "/api/v1/webhook-endpoints/{id}", None, &[Admin]),
+        endpoint(
+            M::PATCH,
+            "/api/v1/webhook-endpoints/{id}",
+            Some(json!({"enabled": false})),
+            &[Admin],
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/webhook-endpoints/{id}/rotate-secret",
+            None,
+            &[Admin],
+        ),
+        endpoint(
+            M::GET,
+            "/api/v1/webhook-endpoints/{id}/deliveries",
+            None,
+            &[Admin],
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/webhook-endpoints/{id}/replay-dead",
+            None,
+            &[Admin],
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/outbox/messages/{id}/retry",
+            None,
+            &[Admin],
+        ),
+        endpoint(M::GET, "/api/v1/outbox", None, &[Admin, Ops]),
+        endpoint(
             M::GET,
             "/api/v1/metrics/disqualifications",
             None,
@@ -196,6 +235,11 @@ fn endpoints() -> Vec<Endpoint> {
 /// A concrete path for `route`: placeholders filled with values the handlers accept.
 fn concrete(route: &str) -> String {
     let some_id = Uuid::new_v4().to_string();
+    // Outbox messages are numbered, not UUIDs: an unknown one, so the handler answers 404.
+    let some_id = match route.starts_with("/api/v1/outbox/messages/") {
+        true => "msg_999999".to_owned(),
+        false => some_id,
+    };
     let path = route
         .replace("{id}", &some_id)
         .replace("{lead_id}", &some_id)

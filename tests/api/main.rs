@@ -30,3 +30,4 @@ mod startup;
 mod suppression;
 mod test_db;
 mod validation;
+mod webhook_endpoints;

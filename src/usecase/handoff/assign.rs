@@ -20,7 +20,7 @@ use crate::{
         reps::{self, Rep},
         transitions,
     },
-    domain::Stage,
+    domain::{Stage, Topic},
     engine::{self, Choice, PacketFacts, PacketOwner, RepFacts, RoutingFacts, RuleSet, Touch},
     error::ApiError,
     usecase::evaluation,
@@ -92,7 +92,7 @@ pub async fn assign(
         let new = new_assignment(conn, lead, rep, rule, trigger, rules, now).await?;
         let id = assignments::insert(conn, &new).await?;
         messages.push(Message {
-            topic: "rep.assigned",
+            topic: Topic::RepAssigned.as_str(),
             recipient: rep.email.clone(),
             payload: json!({
                 "assignment_id": id, "lead_id": lead.id, "lead_email": lead.email.as_str(),

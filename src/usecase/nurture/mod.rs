@@ -15,7 +15,7 @@ use crate::{
         leads::Lead,
         nurture::{self, NewEntry},
     },
-    domain::LeadEvent,
+    domain::{LeadEvent, Topic},
     engine::{self, Channel, NurtureEvent, NurtureFacts, NurtureRecord, RuleSet},
     error::ApiError,
 };
@@ -99,11 +99,12 @@ pub fn rows(planned: &[(&Lead, Vec<NurtureRecord>)], now: DateTime<Utc>) -> Rows
             let touch_key = || format!("nurture-touch:{}:{}:{}", lead.id, r.enrollment, r.step);
             match &r.touch {
                 Some(asset) if asset.channel == Channel::SalesTouch => {
-                    rows.messages.push(message(None, "rep.task", touch_key()));
+                    rows.messages
+                        .push(message(None, Topic::RepTask.as_str(), touch_key()));
                 }
                 Some(_) => rows.messages.push(message(
                     Some(lead.email.as_str().to_owned()),
-                    "nurture.touch",
+                    Topic::NurtureTouch.as_str(),
                     touch_key(),
                 )),
                 None => {}
@@ -117,7 +118,8 @@ pub fn rows(planned: &[(&Lead, Vec<NurtureRecord>)], now: DateTime<Utc>) -> Rows
                     r.step,
                     now.timestamp_micros()
                 );
-                rows.messages.push(message(None, "rep.nurture_signal", key));
+                rows.messages
+                    .push(message(None, Topic::RepNurtureSignal.as_str(), key));
             }
             rows.entries.push(NewEntry {
                 lead_id: lead.id,
