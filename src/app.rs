@@ -142,7 +142,8 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     jobs.spawn(jobs::dispatcher::run(
-        state.clone(),
+        state.pool.clone(),
+        state.clock.clone(),
         jobs::dispatcher::Settings::from_jobs(&job_settings),
         shutdown.clone(),
     ));

@@ -22,7 +22,7 @@ use uuid::Uuid;
 pub use send::client;
 
 use crate::{
-    app::AppState,
+    app::Clock,
     config::JobSettings,
     db::deliveries::{self, Attempt, Claim, Due, InFlight, Outcome},
 };
@@ -107,7 +107,9 @@ pub async fn tick(
     let mut sending = JoinSet::new();
     for due in due {
         let (pool, client) = (pool.clone(), client.clone());
-        sending.spawn(async move { deliver(&pool, &client, &due, now).await });
+        sending.spawn(async move {
+            deliver(&pool, (&client, settings.attempt_timeout), &due, now).await
+        });
     }
     let mut report = DispatchReport::default();
     let mut failed = None;
@@ -126,11 +128,11 @@ pub async fn tick(
 /// Sends `due` at `now` and records the attempt; returns its outcome.
 async fn deliver(
     pool: &PgPool,
-    client: &reqwest::Client,
+    (client, timeout): (&reqwest::Client, Duration),
     due: &Due,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Outcome> {
-    let sent = send::attempt(client, due, now.timestamp()).await;
+    let sent = send::attempt(client, timeout, due, now.timestamp()).await;
     let latency = chrono::Duration::from_std(sent.latency).unwrap_or(chrono::Duration::MAX);
     let finished_at = now + latency;
     let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
@@ -188,32 +190,34 @@ fn log(due: &Due, attempt: &Attempt, outcome: Outcome) {
 /// timeout). Woken by the outbox trigger's notifications, by an attempt ending (room for
 /// another), and every poll interval (retries falling due, notifications missed while the
 /// listener reconnected).
-pub async fn run(state: AppState, settings: Settings, shutdown: CancellationToken) {
+pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: CancellationToken) {
     let client = client(settings.attempt_timeout);
     let wake = Arc::new(Notify::new());
-    let listening = tokio::spawn(listen(state.pool.clone(), wake.clone(), shutdown.clone()));
+    let listening = tokio::spawn(listen(pool.clone(), wake.clone(), shutdown.clone()));
     let mut sending: JoinSet<Uuid> = JoinSet::new();
     let mut busy: HashMap<Uuid, i32> = HashMap::new();
     loop {
         let room = settings.batch - i64::try_from(sending.len()).unwrap_or(i64::MAX);
         let mut pause = settings.poll_interval;
         if room > 0 {
-            let now = state.now();
+            let now = clock();
             let in_flight: Vec<InFlight> = busy
                 .iter()
                 .map(|(&endpoint_id, &count)| InFlight { endpoint_id, count })
                 .collect();
             let claimed = async {
-                let mut conn = state.pool.acquire().await?;
+                let mut conn = pool.acquire().await?;
                 deliveries::claim_due(&mut conn, now, settings.claim(room), &in_flight).await
             };
             match claimed.await {
                 Ok(due) => {
                     for due in due {
                         *busy.entry(due.endpoint_id).or_default() += 1;
-                        let (pool, client) = (state.pool.clone(), client.clone());
+                        let (pool, client) = (pool.clone(), client.clone());
                         sending.spawn(async move {
-                            if let Err(error) = deliver(&pool, &client, &due, now).await {
+                            if let Err(error) =
+                                deliver(&pool, (&client, settings.attempt_timeout), &due, now).await
+                            {
                                 // The lease runs out and the delivery is tried again.
                                 tracing::error!(
                                     outbox.id = due.message_id, endpoint.id = %due.endpoint_id,

@@ -27,8 +27,14 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .expect("the TLS backend initialises")
 }
 
-/// POSTs `due`'s envelope, signed at `timestamp` (Unix seconds).
-pub async fn attempt(client: &reqwest::Client, due: &Due, timestamp: i64) -> Sent {
+/// POSTs `due`'s envelope, signed at `timestamp` (Unix seconds), through `client` (whose
+/// timeout is `timeout`).
+pub async fn attempt(
+    client: &reqwest::Client,
+    timeout: Duration,
+    due: &Due,
+    timestamp: i64,
+) -> Sent {
     let id = standard_webhooks::message_id(due.message_id);
     let body = standard_webhooks::envelope(&due.topic, due.created_at, &due.payload);
     let headers = match standard_webhooks::headers(&due.secret, &id, timestamp, &body) {
@@ -62,7 +68,7 @@ pub async fn attempt(client: &reqwest::Client, due: &Due, timestamp: i64) -> Sen
             error: None,
             latency,
         },
-        Err(error) => failed(describe(error, client_timeout(latency)), latency),
+        Err(error) => failed(describe(error, timeout), latency),
     }
 }
 
@@ -77,15 +83,10 @@ fn failed(error: String, latency: Duration) -> Sent {
     }
 }
 
-/// The timeout as it showed, rounded to seconds, for the message.
-fn client_timeout(latency: Duration) -> u64 {
-    latency.as_secs_f64().round() as u64
-}
-
 /// Why an attempt got no answer, without the URL (it may carry a token) but with the causes.
-fn describe(error: reqwest::Error, waited_secs: u64) -> String {
+fn describe(error: reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
-        return format!("no answer within {waited_secs} s");
+        return format!("no answer within {} s", timeout.as_secs_f64());
     }
     let kind = if error.is_connect() {
         "could not connect"
