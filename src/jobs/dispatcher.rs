@@ -15,7 +15,10 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sqlx::{PgPool, postgres::PgListener};
-use tokio::{sync::Notify, task::JoinSet};
+use tokio::{
+    sync::Notify,
+    task::{self, JoinSet},
+};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -191,73 +194,83 @@ fn log(due: &Due, attempt: &Attempt, outcome: Outcome) {
 /// another), and every poll interval (retries falling due, notifications missed while the
 /// listener reconnected).
 pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: CancellationToken) {
-    let client = client(settings.attempt_timeout);
     let wake = Arc::new(Notify::new());
     let listening = tokio::spawn(listen(pool.clone(), wake.clone(), shutdown.clone()));
-    let mut sending: JoinSet<Uuid> = JoinSet::new();
-    let mut busy: HashMap<Uuid, i32> = HashMap::new();
+    let mut running = Running {
+        client: client(settings.attempt_timeout),
+        pool,
+        settings,
+        sending: JoinSet::new(),
+        endpoints: HashMap::new(),
+    };
     loop {
-        let room = settings.batch - i64::try_from(sending.len()).unwrap_or(i64::MAX);
-        let mut pause = settings.poll_interval;
-        if room > 0 {
-            let now = clock();
-            let in_flight: Vec<InFlight> = busy
-                .iter()
-                .map(|(&endpoint_id, &count)| InFlight { endpoint_id, count })
-                .collect();
-            let claimed = async {
-                let mut conn = pool.acquire().await?;
-                deliveries::claim_due(&mut conn, now, settings.claim(room), &in_flight).await
-            };
-            match claimed.await {
-                Ok(due) => {
-                    for due in due {
-                        *busy.entry(due.endpoint_id).or_default() += 1;
-                        let (pool, client) = (pool.clone(), client.clone());
-                        sending.spawn(async move {
-                            if let Err(error) =
-                                deliver(&pool, (&client, settings.attempt_timeout), &due, now).await
-                            {
-                                // The lease runs out and the delivery is tried again.
-                                tracing::error!(
-                                    outbox.id = due.message_id, endpoint.id = %due.endpoint_id,
-                                    error = format!("{error:#}"), "delivery attempt failed"
-                                );
-                            }
-                            due.endpoint_id
-                        });
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(error = %error, "claiming due deliveries failed");
-                    pause = ERROR_PAUSE;
-                }
+        let pause = match running.claim_and_send(clock()).await {
+            Ok(()) => settings.poll_interval,
+            Err(error) => {
+                tracing::error!(error = %error, "claiming due deliveries failed");
+                ERROR_PAUSE
             }
-        }
+        };
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = wake.notified() => {}
-            Some(done) = sending.join_next(), if !sending.is_empty() => {
-                if let Ok(endpoint) = done {
-                    release(&mut busy, endpoint);
-                } else {
-                    // A panicked task's endpoint is unknown; recount from the tasks left.
-                    busy.clear();
-                }
+            Some(done) = running.sending.join_next_with_id(), if !running.sending.is_empty() => {
+                let id = done.map_or_else(|panicked| panicked.id(), |(id, ())| id);
+                running.endpoints.remove(&id);
             }
             () = tokio::time::sleep(pause) => {}
         }
     }
-    while sending.join_next().await.is_some() {}
+    while running.sending.join_next().await.is_some() {}
     listening.abort();
 }
 
-fn release(busy: &mut HashMap<Uuid, i32>, endpoint: Uuid) {
-    if let Some(count) = busy.get_mut(&endpoint) {
-        *count -= 1;
-        if *count <= 0 {
-            busy.remove(&endpoint);
+/// The running job's attempts in flight.
+struct Running {
+    pool: PgPool,
+    client: reqwest::Client,
+    settings: Settings,
+    sending: JoinSet<()>,
+    /// The endpoint each task in `sending` sends to.
+    endpoints: HashMap<task::Id, Uuid>,
+}
+
+impl Running {
+    /// Claims what is due at `now`, within the room left in the batch and per endpoint, and
+    /// starts sending it.
+    async fn claim_and_send(&mut self, now: DateTime<Utc>) -> sqlx::Result<()> {
+        let room = self.settings.batch - i64::try_from(self.sending.len()).unwrap_or(i64::MAX);
+        if room <= 0 {
+            return Ok(());
         }
+        let mut counts: HashMap<Uuid, i32> = HashMap::new();
+        for endpoint in self.endpoints.values() {
+            *counts.entry(*endpoint).or_default() += 1;
+        }
+        let in_flight: Vec<InFlight> = counts
+            .into_iter()
+            .map(|(endpoint_id, count)| InFlight { endpoint_id, count })
+            .collect();
+        let mut conn = self.pool.acquire().await?;
+        let due =
+            deliveries::claim_due(&mut conn, now, self.settings.claim(room), &in_flight).await?;
+        drop(conn);
+        for due in due {
+            let endpoint = due.endpoint_id;
+            let (pool, client) = (self.pool.clone(), self.client.clone());
+            let timeout = self.settings.attempt_timeout;
+            let handle = self.sending.spawn(async move {
+                if let Err(error) = deliver(&pool, (&client, timeout), &due, now).await {
+                    // Unrecorded: the lease runs out and the delivery is tried again.
+                    tracing::error!(
+                        outbox.id = due.message_id, endpoint.id = %due.endpoint_id,
+                        error = format!("{error:#}"), "recording a delivery attempt failed"
+                    );
+                }
+            });
+            self.endpoints.insert(handle.id(), endpoint);
+        }
+        Ok(())
     }
 }
 

@@ -2,124 +2,32 @@
 //! Webhooks, retried on schedule with the injected clock, given up on 410 and at the end of
 //! the schedule, one slow receiver never holding up another, and two dispatchers at once.
 
+mod receiver;
+
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration as StdDuration, Instant},
 };
 
-use axum::{
-    Router,
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
-    routing::post,
-};
-use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, Mac};
 use leadrouter::{
     adapters::standard_webhooks::generate_secret,
     app::Clock,
     db::outbox::{self, Message},
     jobs::dispatcher::{self, DispatchReport, Settings},
 };
-use serde_json::{Value, json};
-use sha2::Sha256;
+use serde_json::json;
 use sqlx::{PgPool, postgres::PgPoolOptions};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use self::receiver::{Receiver, Reply, verify};
 use crate::{
     handoff::{mql, team},
     helpers::TestApp,
     test_db::TestDb,
 };
-
-/// How the receiver answers.
-#[derive(Debug, Clone, Copy)]
-enum Reply {
-    Ok,
-    Status(u16),
-    TooManyRequests {
-        retry_after_secs: u32,
-    },
-    /// Never within any attempt timeout of these tests.
-    Hang,
-}
-
-/// A request as the receiver got it.
-#[derive(Debug, Clone)]
-struct Received {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> &str {
-        self.headers[name].to_str().unwrap()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-#[derive(Clone)]
-struct Receiver {
-    url: String,
-    reply: Arc<Mutex<Reply>>,
-    requests: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Receiver {
-    /// A receiver on a random port, answering 200 until told otherwise.
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let receiver = Self {
-            url: format!("http://{}/hook", listener.local_addr().unwrap()),
-            reply: Arc::new(Mutex::new(Reply::Ok)),
-            requests: Arc::default(),
-        };
-        let router = Router::new()
-            .route("/hook", post(answer))
-            .with_state(receiver.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        receiver
-    }
-
-    fn answer_with(&self, reply: Reply) {
-        *self.reply.lock().unwrap() = reply;
-    }
-
-    fn requests(&self) -> Vec<Received> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-async fn answer(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
-    receiver
-        .requests
-        .lock()
-        .unwrap()
-        .push(Received { headers, body });
-    let reply = *receiver.reply.lock().unwrap();
-    match reply {
-        Reply::Ok => StatusCode::NO_CONTENT.into_response(),
-        Reply::Status(status) => StatusCode::from_u16(status).unwrap().into_response(),
-        Reply::TooManyRequests { retry_after_secs } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", retry_after_secs.to_string())],
-        )
-            .into_response(),
-        Reply::Hang => {
-            tokio::time::sleep(StdDuration::from_secs(60)).await;
-            StatusCode::OK.into_response()
-        }
-    }
-}
 
 /// An enabled endpoint for `topics` at `url`, inserted directly; returns (id, secret).
 async fn endpoint(pool: &PgPool, url: &str, topics: &[&str]) -> (Uuid, String) {
@@ -191,27 +99,6 @@ async fn attempts(pool: &PgPool, endpoint: Uuid) -> Vec<(Option<i32>, i32, Optio
     .fetch_all(pool)
     .await
     .unwrap()
-}
-
-/// The receiver's side of Standard Webhooks, written from the specification.
-fn verify(secret: &str, request: &Received) -> bool {
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap())
-        .unwrap();
-    let mut signed = format!(
-        "{}.{}.",
-        request.header("webhook-id"),
-        request.header("webhook-timestamp")
-    )
-    .into_bytes();
-    signed.extend_from_slice(&request.body);
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-    mac.update(&signed);
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    request
-        .header("webhook-signature")
-        .split(' ')
-        .any(|signature| signature == expected)
 }
 
 /// An MQL assigned through the API reaches the endpoint subscribed to `rep.assigned` in the
