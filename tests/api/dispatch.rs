@@ -466,3 +466,27 @@ async fn the_running_dispatcher_sends_new_messages_at_once() {
         .unwrap();
     assert_eq!(receiver.requests().len(), 2);
 }
+
+/// A receiver that refuses the connection is retried, the attempt logged without a status.
+#[tokio::test]
+async fn a_refused_connection_is_retried() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(db.pool.clone()).await;
+    let closed = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let (endpoint_id, _) =
+        endpoint(&app.pool, &format!("http://{closed}/hook"), &["rep.task"]).await;
+    tasks(&app.pool, 1, app.now()).await;
+
+    assert_eq!(tick(&app, settings()).await.retried, 1);
+    let log = attempts(&app.pool, endpoint_id).await;
+    let [(None, _, Some(error))] = &log[..] else {
+        panic!("{log:?}");
+    };
+    assert!(error.starts_with("could not connect: "), "{error}");
+    let (status, made, last_error, _) = delivery(&app.pool, endpoint_id).await;
+    assert_eq!((status.as_str(), made), ("pending", 1));
+    assert_eq!(last_error.as_ref(), Some(error));
+}
