@@ -52,6 +52,8 @@ pub struct Claim {
 ///
 /// Endpoint by endpoint, so a receiver with a long backlog takes `per_endpoint` turns, never
 /// the whole batch. Deliveries to a disabled endpoint wait, pending, until it is enabled.
+/// Which endpoints go first when more are due than `claim.limit` is the planner's choice; the
+/// rest are claimed as soon as room frees up.
 pub async fn claim_due(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
