@@ -141,9 +141,16 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
         Duration::from_secs(job_settings.metrics_fold_interval_secs),
         shutdown.clone(),
     ));
+    jobs.spawn(jobs::dispatcher::run(
+        state.pool.clone(),
+        state.clock.clone(),
+        jobs::dispatcher::Settings::from_jobs(&job_settings),
+        shutdown.clone(),
+    ));
     jobs.close();
     serve(listener, state, shutdown).await?;
-    // Let a sweep in progress finish its transaction before the pool closes.
+    // Let a sweep in progress finish its transaction, and attempts in flight their recording,
+    // before the pool closes.
     jobs.wait().await;
     pool.close().await;
     tracing::info!("leadrouter stopped");

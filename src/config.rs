@@ -197,6 +197,16 @@ pub struct JobSettings {
     pub sla_batch: i64,
     /// Seconds between folds of the daily metrics' deltas.
     pub metrics_fold_interval_secs: u64,
+    /// Seconds between the dispatcher's looks for due deliveries when no notification wakes
+    /// it (retries falling due, missed notifications).
+    pub dispatcher_poll_interval_secs: u64,
+    /// Deliveries one dispatcher has in flight at most.
+    pub dispatcher_batch: i64,
+    /// Seconds an attempt may take (connecting, sending, the answer's status) before it
+    /// counts as failed.
+    pub dispatcher_attempt_timeout_secs: u64,
+    /// Deliveries to one endpoint one dispatcher has in flight at most.
+    pub dispatcher_endpoint_concurrency: i32,
 }
 
 /// PostgreSQL connection.
@@ -341,6 +351,27 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     }
     if settings.jobs.sla_batch < 1 {
         return Err(bad("jobs.sla_batch", "must be at least 1"));
+    }
+    if settings.jobs.dispatcher_poll_interval_secs == 0 {
+        return Err(bad(
+            "jobs.dispatcher_poll_interval_secs",
+            "must be at least 1",
+        ));
+    }
+    if settings.jobs.dispatcher_batch < 1 {
+        return Err(bad("jobs.dispatcher_batch", "must be at least 1"));
+    }
+    if settings.jobs.dispatcher_attempt_timeout_secs == 0 {
+        return Err(bad(
+            "jobs.dispatcher_attempt_timeout_secs",
+            "must be at least 1",
+        ));
+    }
+    if settings.jobs.dispatcher_endpoint_concurrency < 1 {
+        return Err(bad(
+            "jobs.dispatcher_endpoint_concurrency",
+            "must be at least 1",
+        ));
     }
     if settings.database.max_connections == 0 {
         return Err(bad("database.max_connections", "must be at least 1"));

@@ -2,7 +2,7 @@
 //! ([`LeadEvent`](crate::domain::LeadEvent)), rows of the tiered account list, and the
 //! calibration requests (records to preview or backtest, candidate rules, rescoring), and the
 //! native payloads of other systems (HubSpot webhooks, Marketo webhooks, Salesforce Outbound
-//! Messages, Segment calls).
+//! Messages, Segment calls); and the signing of outbound webhooks (Standard Webhooks).
 
 pub mod account_list;
 pub mod backtest_csv;
@@ -17,6 +17,7 @@ pub mod rescore_request;
 pub mod salesforce;
 pub mod segment;
 pub mod slack;
+pub mod standard_webhooks;
 #[cfg(test)]
 mod testing;
 mod vendor_fields;

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod assignments;
 mod bind;
 pub mod dead_letters;
+pub mod deliveries;
 pub mod delivery_log;
 pub mod events;
 pub mod ingest;

@@ -7,6 +7,7 @@ mod backtest;
 mod calibration;
 mod concurrency;
 mod dashboard;
+mod dispatch;
 mod disqualification;
 mod faults;
 mod funnel_seed;

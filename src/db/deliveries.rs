@@ -1,0 +1,229 @@
+//! Deliveries: one per outbox message and subscribed endpoint, claimed by the dispatchers of
+//! every replica and settled attempt by attempt.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Why an endpoint is disabled when its receiver answers 410.
+pub const GONE_REASON: &str = "the receiver answered 410 Gone";
+
+/// What the other pending deliveries of an endpoint that answered 410 are left with.
+const GONE_ERROR: &str = "not sent: the endpoint was disabled when its receiver answered 410 Gone";
+
+/// A claimed delivery: everything needed to send it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Due {
+    pub delivery_id: i64,
+    pub message_id: i64,
+    pub topic: String,
+    pub payload: Value,
+    /// When the message was written: the envelope's `timestamp`.
+    pub created_at: DateTime<Utc>,
+    pub endpoint_id: Uuid,
+    pub url: String,
+    pub secret: String,
+    /// Attempts made before this one.
+    pub attempts: i32,
+}
+
+/// Deliveries this dispatcher already has in flight to one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    pub endpoint_id: Uuid,
+    pub count: i32,
+}
+
+/// How many to claim, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    /// At most this many deliveries in all.
+    pub limit: i64,
+    /// At most this many in flight per endpoint, counting `in_flight`.
+    pub per_endpoint: i32,
+    /// A claimed delivery is due again this long after `now`, should its dispatcher die.
+    pub lease: Duration,
+}
+
+/// Claims the deliveries due at `now` to enabled endpoints, oldest first per endpoint, and
+/// moves them `claim.lease` into the future. Rows another dispatcher is claiming are skipped,
+/// so concurrent claims never return the same delivery.
+///
+/// Endpoint by endpoint, so a receiver with a long backlog takes `per_endpoint` turns, never
+/// the whole batch. Deliveries to a disabled endpoint wait, pending, until it is enabled.
+/// Which endpoints go first when more are due than `claim.limit` is the planner's choice; the
+/// rest are claimed as soon as room frees up.
+pub async fn claim_due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    claim: Claim,
+    in_flight: &[InFlight],
+) -> sqlx::Result<Vec<Due>> {
+    sqlx::query_as(
+        "with picked as (
+             select d.id
+               from webhook_endpoints e
+               left join unnest($4::uuid[], $5::int4[]) as busy (endpoint_id, count)
+                      on busy.endpoint_id = e.id
+              cross join lateral (
+                     select d.id from deliveries d
+                      where d.endpoint_id = e.id and d.status = 'pending'
+                        and d.next_attempt_at <= $1
+                      order by d.next_attempt_at
+                      limit greatest($3 - coalesce(busy.count, 0), 0)
+                        for update of d skip locked
+                    ) d
+              where e.enabled
+              limit $2
+         )
+         update deliveries d set next_attempt_at = $1 + $6
+           from picked p, outbox o, webhook_endpoints e
+          where d.id = p.id and o.id = d.message_id and e.id = d.endpoint_id
+         returning d.id as delivery_id, d.message_id, o.topic, o.payload, o.created_at,
+                   e.id as endpoint_id, e.url, e.secret, d.attempts",
+    )
+    .bind(now)
+    .bind(claim.limit)
+    .bind(claim.per_endpoint)
+    .bind(in_flight.iter().map(|f| f.endpoint_id).collect::<Vec<_>>())
+    .bind(in_flight.iter().map(|f| f.count).collect::<Vec<_>>())
+    .bind(claim.lease)
+    .fetch_all(conn)
+    .await
+}
+
+/// One attempt at a delivery, as it went.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub delivery_id: i64,
+    pub message_id: i64,
+    pub endpoint_id: Uuid,
+    pub attempted_at: DateTime<Utc>,
+    /// When the answer (or the failure) came.
+    pub finished_at: DateTime<Utc>,
+    /// The receiver's status; `None` when it did not answer.
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    /// Why there was no answer (or why the answer was not taken).
+    pub error: Option<String>,
+}
+
+/// What an attempt leaves its delivery in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Failed; tried again at `at`.
+    Retry {
+        at: DateTime<Utc>,
+    },
+    /// Failed, and it was the last attempt of the schedule.
+    Dead,
+    /// The receiver answered 410 Gone: the delivery is dead, the endpoint disabled, and its
+    /// other pending deliveries dead too (an operator re-enables it and replays them).
+    Gone,
+}
+
+/// Records `attempt` and its `outcome`, in the caller's transaction. Also counts the attempt
+/// on the outbox message, and marks the message delivered once every one of its deliveries is.
+///
+/// A delivery that is no longer pending (an operator, or a 410 on a sibling, settled it while
+/// this attempt was in flight) keeps its state, unless this attempt delivered it: the log then
+/// tells the truth.
+pub async fn record(
+    conn: &mut PgConnection,
+    attempt: &Attempt,
+    outcome: Outcome,
+) -> sqlx::Result<()> {
+    // Locks in one order everywhere (message, endpoint, deliveries): two deliveries of one
+    // message finishing together then see each other when deciding the message is delivered,
+    // and two 410s from one endpoint do not deadlock.
+    sqlx::query("select 1 from outbox where id = $1 for update")
+        .bind(attempt.message_id)
+        .execute(&mut *conn)
+        .await?;
+    if outcome == Outcome::Gone {
+        disable_gone(conn, attempt).await?;
+    }
+    sqlx::query(
+        "insert into delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(attempt.delivery_id)
+    .bind(attempt.attempted_at)
+    .bind(attempt.status_code)
+    .bind(attempt.latency_ms)
+    .bind(&attempt.error)
+    .execute(&mut *conn)
+    .await?;
+    settle(conn, attempt, outcome).await?;
+    sqlx::query(
+        "update outbox o
+            set attempts = o.attempts + 1,
+                delivered_at = coalesce(o.delivered_at, case when not exists (
+                    select 1 from deliveries d where d.message_id = o.id and d.status <> 'delivered'
+                ) then $2 end)
+          where o.id = $1",
+    )
+    .bind(attempt.message_id)
+    .bind(attempt.finished_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the delivery to the state `outcome` names.
+async fn settle(conn: &mut PgConnection, attempt: &Attempt, outcome: Outcome) -> sqlx::Result<()> {
+    let last_error = attempt.error.clone().or_else(|| {
+        attempt
+            .status_code
+            .map(|status| format!("the receiver answered {status}"))
+    });
+    let query = match outcome {
+        Outcome::Delivered => sqlx::query(
+            "update deliveries set status = 'delivered', delivered_at = $2,
+                    attempts = attempts + 1
+              where id = $1 and status <> 'delivered'",
+        )
+        .bind(attempt.delivery_id)
+        .bind(attempt.finished_at),
+        Outcome::Retry { at } => sqlx::query(
+            "update deliveries set attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+              where id = $1 and status = 'pending'",
+        )
+        .bind(attempt.delivery_id)
+        .bind(at)
+        .bind(last_error),
+        Outcome::Dead | Outcome::Gone => sqlx::query(
+            "update deliveries set status = 'dead', attempts = attempts + 1, last_error = $2
+              where id = $1 and status = 'pending'",
+        )
+        .bind(attempt.delivery_id)
+        .bind(last_error),
+    };
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Disables the endpoint that answered 410 and gives up its other pending deliveries.
+async fn disable_gone(conn: &mut PgConnection, attempt: &Attempt) -> sqlx::Result<()> {
+    sqlx::query(
+        "update webhook_endpoints set enabled = false, disabled_reason = $2, updated_at = $3
+          where id = $1 and enabled",
+    )
+    .bind(attempt.endpoint_id)
+    .bind(GONE_REASON)
+    .bind(attempt.finished_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "update deliveries set status = 'dead', last_error = $3
+          where endpoint_id = $1 and status = 'pending' and id <> $2",
+    )
+    .bind(attempt.endpoint_id)
+    .bind(attempt.delivery_id)
+    .bind(GONE_ERROR)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

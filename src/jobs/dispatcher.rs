@@ -1,0 +1,322 @@
+//! The dispatcher: sends outbox messages to the webhook endpoints subscribed to their topic,
+//! signed per Standard Webhooks, retrying on the Standard Webhooks schedule (docs/outbound.md).
+//!
+//! Deliveries are claimed in the database (`for update skip locked`, leased past the attempt
+//! timeout), so any number of replicas may run it: a delivery goes out once per attempt, and a
+//! replica that dies mid-attempt leaves it due again when the lease ends. Delivery is at least
+//! once; receivers dedupe on `webhook-id`.
+
+pub mod schedule;
+mod send;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use sqlx::{PgPool, postgres::PgListener};
+use tokio::{
+    sync::Notify,
+    task::{self, JoinSet},
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use send::client;
+
+use crate::{
+    app::Clock,
+    config::JobSettings,
+    db::deliveries::{self, Attempt, Claim, Due, InFlight, Outcome},
+};
+
+/// The channel the outbox trigger notifies when it adds deliveries.
+pub const CHANNEL: &str = "outbox_deliveries";
+
+/// How far past the attempt timeout a claim reaches, for the recording of the outcome.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// After a failed claim or a lost listener, the wait before trying again.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// The dispatcher's settings (`jobs.dispatcher_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub poll_interval: Duration,
+    /// Deliveries in flight at most.
+    pub batch: i64,
+    pub attempt_timeout: Duration,
+    /// Deliveries in flight per endpoint at most.
+    pub per_endpoint: i32,
+}
+
+impl Settings {
+    /// The `jobs.dispatcher_*` settings.
+    pub fn from_jobs(jobs: &JobSettings) -> Self {
+        Self {
+            poll_interval: Duration::from_secs(jobs.dispatcher_poll_interval_secs),
+            batch: jobs.dispatcher_batch,
+            attempt_timeout: Duration::from_secs(jobs.dispatcher_attempt_timeout_secs),
+            per_endpoint: jobs.dispatcher_endpoint_concurrency,
+        }
+    }
+
+    fn claim(&self, limit: i64) -> Claim {
+        Claim {
+            limit,
+            per_endpoint: self.per_endpoint,
+            lease: chrono::Duration::from_std(self.attempt_timeout + LEASE_MARGIN)
+                .unwrap_or(chrono::Duration::MAX),
+        }
+    }
+}
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub delivered: usize,
+    pub retried: usize,
+    /// Given up: the schedule ran out.
+    pub dead: usize,
+    /// Given up: the receiver answered 410 and its endpoint is disabled.
+    pub gone: usize,
+}
+
+impl DispatchReport {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Delivered => self.delivered += 1,
+            Outcome::Retry { .. } => self.retried += 1,
+            Outcome::Dead => self.dead += 1,
+            Outcome::Gone => self.gone += 1,
+        }
+    }
+}
+
+/// One pass at `now`: claims what is due (up to the batch, a few per endpoint), sends it all
+/// at once and records each attempt as it ends, so a slow receiver delays only itself.
+#[tracing::instrument(skip_all)]
+pub async fn tick(
+    pool: &PgPool,
+    client: &reqwest::Client,
+    now: DateTime<Utc>,
+    settings: Settings,
+) -> anyhow::Result<DispatchReport> {
+    let mut conn = pool.acquire().await?;
+    let due = deliveries::claim_due(&mut conn, now, settings.claim(settings.batch), &[])
+        .await
+        .context("claiming due deliveries")?;
+    drop(conn);
+    let mut sending = JoinSet::new();
+    for due in due {
+        let (pool, client) = (pool.clone(), client.clone());
+        sending.spawn(async move {
+            deliver(&pool, (&client, settings.attempt_timeout), &due, now).await
+        });
+    }
+    let mut report = DispatchReport::default();
+    let mut failed = None;
+    while let Some(done) = sending.join_next().await {
+        match done.context("a delivery task panicked").and_then(|r| r) {
+            Ok(outcome) => report.add(outcome),
+            Err(error) => failed = Some(error),
+        }
+    }
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    Ok(report)
+}
+
+/// Sends `due` at `now` and records the attempt; returns its outcome.
+async fn deliver(
+    pool: &PgPool,
+    (client, timeout): (&reqwest::Client, Duration),
+    due: &Due,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Outcome> {
+    let sent = send::attempt(client, timeout, due, now.timestamp()).await;
+    let latency = chrono::Duration::from_std(sent.latency).unwrap_or(chrono::Duration::MAX);
+    let finished_at = now + latency;
+    let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
+    let outcome = schedule::outcome(&sent.answer, due.attempts, finished_at, jitter);
+    let attempt = Attempt {
+        delivery_id: due.delivery_id,
+        message_id: due.message_id,
+        endpoint_id: due.endpoint_id,
+        attempted_at: now,
+        finished_at,
+        status_code: sent.answer.status.map(i32::from),
+        latency_ms: i32::try_from(sent.latency.as_millis()).unwrap_or(i32::MAX),
+        error: sent.error,
+    };
+    let mut tx = pool.begin().await?;
+    deliveries::record(&mut tx, &attempt, outcome)
+        .await
+        .context("recording a delivery attempt")?;
+    tx.commit().await?;
+    log(due, &attempt, outcome);
+    Ok(outcome)
+}
+
+fn log(due: &Due, attempt: &Attempt, outcome: Outcome) {
+    let (id, endpoint, topic) = (due.message_id, due.endpoint_id, due.topic.as_str());
+    let (status, latency, error) = (
+        attempt.status_code,
+        attempt.latency_ms,
+        attempt.error.as_deref(),
+    );
+    let number = due.attempts + 1;
+    match outcome {
+        Outcome::Delivered => tracing::debug!(
+            outbox.id = id, endpoint.id = %endpoint, topic, attempt = number,
+            http.status = status, duration_ms = latency, "delivered"
+        ),
+        Outcome::Retry { at } => tracing::info!(
+            outbox.id = id, endpoint.id = %endpoint, topic, attempt = number,
+            http.status = status, duration_ms = latency, error, retry_at = %at,
+            "delivery failed; retrying"
+        ),
+        Outcome::Dead => tracing::warn!(
+            outbox.id = id, endpoint.id = %endpoint, topic, attempt = number,
+            http.status = status, duration_ms = latency, error,
+            "delivery failed for the last time; dead"
+        ),
+        Outcome::Gone => tracing::warn!(
+            outbox.id = id, endpoint.id = %endpoint, topic, attempt = number,
+            "the receiver answered 410 Gone; endpoint disabled, its pending deliveries dead"
+        ),
+    }
+}
+
+/// Dispatches until `shutdown`, then lets attempts in flight finish (each within the attempt
+/// timeout). Woken by the outbox trigger's notifications, by an attempt ending (room for
+/// another), and every poll interval (retries falling due, notifications missed while the
+/// listener reconnected).
+pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: CancellationToken) {
+    let wake = Arc::new(Notify::new());
+    let listening = tokio::spawn(listen(pool.clone(), wake.clone(), shutdown.clone()));
+    let mut running = Running {
+        client: client(settings.attempt_timeout),
+        pool,
+        settings,
+        sending: JoinSet::new(),
+        endpoints: HashMap::new(),
+    };
+    loop {
+        let pause = match running.claim_and_send(clock()).await {
+            Ok(()) => settings.poll_interval,
+            Err(error) => {
+                tracing::error!(error = %error, "claiming due deliveries failed");
+                ERROR_PAUSE
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = wake.notified() => {}
+            Some(done) = running.sending.join_next_with_id(), if !running.sending.is_empty() => {
+                let id = done.map_or_else(|panicked| panicked.id(), |(id, ())| id);
+                running.endpoints.remove(&id);
+            }
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+    while running.sending.join_next().await.is_some() {}
+    listening.abort();
+}
+
+/// The running job's attempts in flight.
+struct Running {
+    pool: PgPool,
+    client: reqwest::Client,
+    settings: Settings,
+    sending: JoinSet<()>,
+    /// The endpoint each task in `sending` sends to.
+    endpoints: HashMap<task::Id, Uuid>,
+}
+
+impl Running {
+    /// Claims what is due at `now`, within the room left in the batch and per endpoint, and
+    /// starts sending it.
+    async fn claim_and_send(&mut self, now: DateTime<Utc>) -> sqlx::Result<()> {
+        let room = self.settings.batch - i64::try_from(self.sending.len()).unwrap_or(i64::MAX);
+        if room <= 0 {
+            return Ok(());
+        }
+        let mut counts: HashMap<Uuid, i32> = HashMap::new();
+        for endpoint in self.endpoints.values() {
+            *counts.entry(*endpoint).or_default() += 1;
+        }
+        let in_flight: Vec<InFlight> = counts
+            .into_iter()
+            .map(|(endpoint_id, count)| InFlight { endpoint_id, count })
+            .collect();
+        let mut conn = self.pool.acquire().await?;
+        let due =
+            deliveries::claim_due(&mut conn, now, self.settings.claim(room), &in_flight).await?;
+        drop(conn);
+        for due in due {
+            let endpoint = due.endpoint_id;
+            let (pool, client) = (self.pool.clone(), self.client.clone());
+            let timeout = self.settings.attempt_timeout;
+            let handle = self.sending.spawn(async move {
+                if let Err(error) = deliver(&pool, (&client, timeout), &due, now).await {
+                    // Unrecorded: the lease runs out and the delivery is tried again.
+                    tracing::error!(
+                        outbox.id = due.message_id, endpoint.id = %due.endpoint_id,
+                        error = format!("{error:#}"), "recording a delivery attempt failed"
+                    );
+                }
+            });
+            self.endpoints.insert(handle.id(), endpoint);
+        }
+        Ok(())
+    }
+}
+
+/// Wakes the dispatcher on every notification of [`CHANNEL`], and after a reconnect (some may
+/// have been missed). Reconnects after a pause when the connection fails.
+async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        let mut listener = match subscribe(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "dispatcher cannot LISTEN; polling"
+                );
+                if shutdown
+                    .run_until_cancelled(tokio::time::sleep(ERROR_PAUSE))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        // A notification missed while not listening is picked up here.
+        wake.notify_one();
+        loop {
+            match shutdown.run_until_cancelled(listener.try_recv()).await {
+                None => return,
+                Some(Ok(_)) => wake.notify_one(),
+                Some(Err(error)) => {
+                    tracing::warn!(error = %error, "dispatcher lost its LISTEN connection");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn subscribe(pool: &PgPool) -> anyhow::Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool)
+        .await
+        .context("connecting the listener")?;
+    listener
+        .listen(CHANNEL)
+        .await
+        .with_context(|| format!("LISTEN {CHANNEL}"))?;
+    Ok(listener)
+}
