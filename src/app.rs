@@ -123,7 +123,7 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let state = AppState::new(pool.clone(), settings, rules, system_clock());
     let jobs = TaskTracker::new();
-    let job_settings = state.settings.jobs;
+    let job_settings = state.settings.jobs.clone();
     jobs.spawn(jobs::sweeper::run(
         state.clone(),
         Duration::from_secs(job_settings.sweep_interval_secs),

@@ -184,7 +184,7 @@ pub struct IngestSettings {
 }
 
 /// Background jobs.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSettings {
     /// Seconds between sweeps for the time-based disqualification rules.
@@ -207,6 +207,8 @@ pub struct JobSettings {
     pub dispatcher_attempt_timeout_secs: u64,
     /// Deliveries to one endpoint one dispatcher has in flight at most.
     pub dispatcher_endpoint_concurrency: i32,
+    /// The link to a lead in messages people read (Slack), `{id}` standing for its id.
+    pub dispatcher_lead_url: String,
 }
 
 /// PostgreSQL connection.

@@ -24,6 +24,8 @@ pub struct Due {
     pub endpoint_id: Uuid,
     pub url: String,
     pub secret: String,
+    /// `standard_webhooks` or `slack`.
+    pub format: String,
     /// Attempts made before this one.
     pub attempts: i32,
 }
@@ -81,7 +83,7 @@ pub async fn claim_due(
            from picked p, outbox o, webhook_endpoints e
           where d.id = p.id and o.id = d.message_id and e.id = d.endpoint_id
          returning d.id as delivery_id, d.message_id, o.topic, o.payload, o.created_at,
-                   e.id as endpoint_id, e.url, e.secret, d.attempts",
+                   e.id as endpoint_id, e.url, e.secret, e.format, d.attempts",
     )
     .bind(now)
     .bind(claim.limit)

@@ -13,6 +13,8 @@ pub struct WebhookEndpoint {
     pub id: Uuid,
     pub url: String,
     pub topics: Vec<String>,
+    /// `standard_webhooks` (the signed envelope) or `slack` (a Slack incoming webhook).
+    pub format: String,
     pub enabled: bool,
     /// Why it is disabled (`None` while enabled).
     pub disabled_reason: Option<String>,
@@ -38,7 +40,7 @@ pub struct EndpointWithCounts {
     pub deliveries: DeliveryCounts,
 }
 
-const COLUMNS: &str = "id, url, topics, enabled, disabled_reason, created_at, updated_at";
+const COLUMNS: &str = "id, url, topics, format, enabled, disabled_reason, created_at, updated_at";
 
 /// Inserts `endpoint` with `secret`; returns it as stored.
 pub async fn insert(
@@ -47,12 +49,14 @@ pub async fn insert(
     secret: &str,
 ) -> sqlx::Result<WebhookEndpoint> {
     sqlx::query_as(&format!(
-        "insert into webhook_endpoints ({COLUMNS}, secret) values ($1, $2, $3, $4, $5, $6, $7, $8)
+        "insert into webhook_endpoints ({COLUMNS}, secret)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          returning {COLUMNS}"
     ))
     .bind(endpoint.id)
     .bind(&endpoint.url)
     .bind(&endpoint.topics)
+    .bind(&endpoint.format)
     .bind(endpoint.enabled)
     .bind(&endpoint.disabled_reason)
     .bind(endpoint.created_at)
@@ -119,8 +123,8 @@ pub async fn set_secret(
 
 /// The columns of [`EndpointWithCounts`], over `webhook_endpoints e` grouped by `e.id`
 /// and left-joined to `deliveries d`.
-const WITH_COUNTS: &str = "e.id, e.url, e.topics, e.enabled, e.disabled_reason, e.created_at,
-    e.updated_at,
+const WITH_COUNTS: &str = "e.id, e.url, e.topics, e.format, e.enabled, e.disabled_reason,
+    e.created_at, e.updated_at,
     count(d.id) filter (where d.status = 'pending') as pending,
     count(d.id) filter (where d.status = 'delivered') as delivered,
     count(d.id) filter (where d.status = 'dead') as dead";
@@ -139,7 +143,7 @@ pub async fn list(
            from (select * from webhook_endpoints
                   order by created_at desc, id desc limit $1 offset $2) e
            left join deliveries d on d.endpoint_id = e.id
-          group by e.id, e.url, e.topics, e.enabled, e.disabled_reason, e.created_at,
+          group by e.id, e.url, e.topics, e.format, e.enabled, e.disabled_reason, e.created_at,
                    e.updated_at
           order by e.created_at desc, e.id desc"
     ))

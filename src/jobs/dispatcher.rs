@@ -48,6 +48,8 @@ pub struct Settings {
     pub attempt_timeout: Duration,
     /// Deliveries in flight per endpoint at most.
     pub per_endpoint: i32,
+    /// The link to a lead in Slack messages, `{id}` standing for its id.
+    pub lead_url: &'static str,
 }
 
 impl Settings {
@@ -58,6 +60,8 @@ impl Settings {
             batch: jobs.dispatcher_batch,
             attempt_timeout: Duration::from_secs(jobs.dispatcher_attempt_timeout_secs),
             per_endpoint: jobs.dispatcher_endpoint_concurrency,
+            // Made once per process, for the life of the process.
+            lead_url: Box::leak(jobs.dispatcher_lead_url.clone().into_boxed_str()),
         }
     }
 
@@ -110,9 +114,7 @@ pub async fn tick(
     let mut sending = JoinSet::new();
     for due in due {
         let (pool, client) = (pool.clone(), client.clone());
-        sending.spawn(async move {
-            deliver(&pool, (&client, settings.attempt_timeout), &due, now).await
-        });
+        sending.spawn(async move { deliver(&pool, (&client, settings), &due, now).await });
     }
     let mut report = DispatchReport::default();
     let mut failed = None;
@@ -131,11 +133,11 @@ pub async fn tick(
 /// Sends `due` at `now` and records the attempt; returns its outcome.
 async fn deliver(
     pool: &PgPool,
-    (client, timeout): (&reqwest::Client, Duration),
+    (client, settings): (&reqwest::Client, Settings),
     due: &Due,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Outcome> {
-    let sent = send::attempt(client, timeout, due, now.timestamp()).await;
+    let sent = send::attempt(client, settings, due, now.timestamp()).await;
     let latency = chrono::Duration::from_std(sent.latency).unwrap_or(chrono::Duration::MAX);
     let finished_at = now + latency;
     let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
@@ -258,9 +260,9 @@ impl Running {
         for due in due {
             let endpoint = due.endpoint_id;
             let (pool, client) = (self.pool.clone(), self.client.clone());
-            let timeout = self.settings.attempt_timeout;
+            let settings = self.settings;
             let handle = self.sending.spawn(async move {
-                if let Err(error) = deliver(&pool, (&client, timeout), &due, now).await {
+                if let Err(error) = deliver(&pool, (&client, settings), &due, now).await {
                     // Unrecorded: the lease runs out and the delivery is tried again.
                     tracing::error!(
                         outbox.id = due.message_id, endpoint.id = %due.endpoint_id,

@@ -15,6 +15,9 @@ use crate::{
     error::{ApiError, FieldError},
 };
 
+/// What an endpoint may receive (`webhook_endpoints_format_known`): the signed Standard
+/// Webhooks envelope, or a Slack incoming webhook's message.
+pub const FORMATS: [&str; 2] = ["standard_webhooks", "slack"];
 /// Most topics one endpoint subscribes to (`webhook_endpoints_topics_some`).
 const MAX_TOPICS: usize = 32;
 /// Longest URL, in bytes.
@@ -29,6 +32,8 @@ pub struct CreateInput {
     // Optional here so that a missing field is a 422 naming it, like a wrong one.
     pub url: Option<String>,
     pub topics: Option<Vec<String>>,
+    /// `standard_webhooks` (the default) or `slack`.
+    pub format: Option<String>,
 }
 
 /// A change to an endpoint; absent fields keep their value.
@@ -72,6 +77,16 @@ pub async fn create(
             None
         }
     };
+    let format = input.format.as_deref().unwrap_or(FORMATS[0]);
+    if !FORMATS.contains(&format) {
+        errors.push(FieldError::new(
+            "format",
+            format!(
+                "{format:?} is not a format; expected one of {}",
+                FORMATS.join(", ")
+            ),
+        ));
+    }
     let (Some(url), Some(topics), true) = (url, topics, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -79,6 +94,7 @@ pub async fn create(
         id: Uuid::now_v7(),
         url,
         topics,
+        format: format.to_owned(),
         enabled: true,
         disabled_reason: None,
         created_at: now,

@@ -66,6 +66,7 @@ fn settings() -> Settings {
         batch: 100,
         attempt_timeout: StdDuration::from_secs(2),
         per_endpoint: 4,
+        lead_url: "https://leadrouter.example.com/api/v1/leads/{id}",
     }
 }
 
@@ -489,4 +490,52 @@ async fn a_refused_connection_is_retried() {
     let (status, made, last_error, _) = delivery(&app.pool, endpoint_id).await;
     assert_eq!((status.as_str(), made), ("pending", 1));
     assert_eq!(last_error.as_ref(), Some(error));
+}
+
+#[tokio::test]
+async fn a_slack_endpoint_gets_the_assignment_as_a_message_a_rep_reads() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(db.pool.clone()).await;
+    let receiver = Receiver::start().await;
+    let (status, created) = app
+        .post_json(
+            "/api/v1/webhook-endpoints",
+            &json!({"url": receiver.url, "topics": ["rep.assigned"], "format": "slack"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{created:#}");
+    assert_eq!(created["format"], "slack");
+    team(&app).await;
+    let lead = mql(&app, "jane@acme.io").await;
+
+    let report = tick(&app, settings()).await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let requests = receiver.requests();
+    let body = requests[0].json();
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("New MQL for "), "{body:#}");
+    assert!(text.contains("jane@acme.io"), "{body:#}");
+    let all = body.to_string();
+    for expected in ["*Why now:*", "*Opener:*", "Acknowledge by", "Open the lead"] {
+        assert!(all.contains(expected), "{expected} not in {all}");
+    }
+    assert!(
+        all.contains(&format!(
+            "https://leadrouter.example.com/api/v1/leads/{lead}"
+        )),
+        "{all}"
+    );
+    assert!(
+        requests[0].headers.get("webhook-signature").is_none(),
+        "Slack reads no signature"
+    );
+
+    let (status, refused) = app
+        .post_json(
+            "/api/v1/webhook-endpoints",
+            &json!({"url": receiver.url, "topics": ["rep.assigned"], "format": "teams"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused["errors"][0]["field"], "format");
 }

@@ -4,8 +4,12 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
+use super::Settings;
 use super::schedule::{self, Answer};
-use crate::{adapters::standard_webhooks, db::deliveries::Due};
+use crate::{
+    adapters::{slack, standard_webhooks},
+    db::deliveries::Due,
+};
 
 /// How an attempt went, before it is judged.
 #[derive(Debug)]
@@ -27,19 +31,26 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .expect("the TLS backend initialises")
 }
 
-/// POSTs `due`'s envelope, signed at `timestamp` (Unix seconds), through `client` (whose
-/// timeout is `timeout`).
+/// POSTs `due` through `client` (whose timeout is the settings'): the envelope signed at
+/// `timestamp` (Unix seconds), or for a Slack endpoint the message Slack shows.
 pub async fn attempt(
     client: &reqwest::Client,
-    timeout: Duration,
+    settings: Settings,
     due: &Due,
     timestamp: i64,
 ) -> Sent {
-    let id = crate::domain::message_id(due.message_id);
-    let body = standard_webhooks::envelope(&due.topic, due.created_at, &due.payload);
-    let headers = match standard_webhooks::headers(&due.secret, &id, timestamp, &body) {
-        Ok(headers) => headers,
-        Err(error) => return failed(error.to_string(), Duration::ZERO),
+    let timeout = settings.attempt_timeout;
+    let (body, headers) = if due.format == "slack" {
+        let link = |lead_id: &str| settings.lead_url.replace("{id}", lead_id);
+        let message = slack::render(&due.topic, &due.payload, &link);
+        (message.to_string().into_bytes(), Vec::new())
+    } else {
+        let id = crate::domain::message_id(due.message_id);
+        let body = standard_webhooks::envelope(&due.topic, due.created_at, &due.payload);
+        match standard_webhooks::headers(&due.secret, &id, timestamp, &body) {
+            Ok(headers) => (body, headers.to_vec()),
+            Err(error) => return failed(error.to_string(), Duration::ZERO),
+        }
     };
     let mut request = client
         .post(&due.url)
