@@ -15,6 +15,8 @@ pub struct WebhookEndpoint {
     pub topics: Vec<String>,
     /// `standard_webhooks` (the signed envelope) or `slack` (a Slack incoming webhook).
     pub format: String,
+    /// Only the messages for this person (a rep's or manager's email); every one when none.
+    pub recipient: Option<String>,
     pub enabled: bool,
     /// Why it is disabled (`None` while enabled).
     pub disabled_reason: Option<String>,
@@ -40,7 +42,8 @@ pub struct EndpointWithCounts {
     pub deliveries: DeliveryCounts,
 }
 
-const COLUMNS: &str = "id, url, topics, format, enabled, disabled_reason, created_at, updated_at";
+const COLUMNS: &str =
+    "id, url, topics, format, recipient, enabled, disabled_reason, created_at, updated_at";
 
 /// Inserts `endpoint` with `secret`; returns it as stored.
 pub async fn insert(
@@ -50,13 +53,14 @@ pub async fn insert(
 ) -> sqlx::Result<WebhookEndpoint> {
     sqlx::query_as(&format!(
         "insert into webhook_endpoints ({COLUMNS}, secret)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          returning {COLUMNS}"
     ))
     .bind(endpoint.id)
     .bind(&endpoint.url)
     .bind(&endpoint.topics)
     .bind(&endpoint.format)
+    .bind(&endpoint.recipient)
     .bind(endpoint.enabled)
     .bind(&endpoint.disabled_reason)
     .bind(endpoint.created_at)
@@ -123,7 +127,8 @@ pub async fn set_secret(
 
 /// The columns of [`EndpointWithCounts`], over `webhook_endpoints e` grouped by `e.id`
 /// and left-joined to `deliveries d`.
-const WITH_COUNTS: &str = "e.id, e.url, e.topics, e.format, e.enabled, e.disabled_reason,
+const WITH_COUNTS: &str =
+    "e.id, e.url, e.topics, e.format, e.recipient, e.enabled, e.disabled_reason,
     e.created_at, e.updated_at,
     count(d.id) filter (where d.status = 'pending') as pending,
     count(d.id) filter (where d.status = 'delivered') as delivered,
@@ -143,7 +148,7 @@ pub async fn list(
            from (select * from webhook_endpoints
                   order by created_at desc, id desc limit $1 offset $2) e
            left join deliveries d on d.endpoint_id = e.id
-          group by e.id, e.url, e.topics, e.format, e.enabled, e.disabled_reason, e.created_at,
+          group by e.id, e.url, e.topics, e.format, e.recipient, e.enabled, e.disabled_reason, e.created_at,
                    e.updated_at
           order by e.created_at desc, e.id desc"
     ))

@@ -11,7 +11,7 @@ use super::Page;
 use crate::{
     adapters::standard_webhooks,
     db::webhook_endpoints::{self, EndpointWithCounts, WebhookEndpoint},
-    domain::{Secret, Topic},
+    domain::{Email, Secret, Topic},
     error::{ApiError, FieldError},
 };
 
@@ -34,6 +34,8 @@ pub struct CreateInput {
     pub topics: Option<Vec<String>>,
     /// `standard_webhooks` (the default) or `slack`.
     pub format: Option<String>,
+    /// Only the messages for this person (a rep's or manager's email).
+    pub recipient: Option<String>,
 }
 
 /// A change to an endpoint; absent fields keep their value.
@@ -87,6 +89,14 @@ pub async fn create(
             ),
         ));
     }
+    let recipient = match input.recipient.as_deref().map(Email::parse) {
+        None => None,
+        Some(Ok(email)) => Some(email.as_str().to_owned()),
+        Some(Err(why)) => {
+            errors.push(FieldError::new("recipient", why.to_string()));
+            None
+        }
+    };
     let (Some(url), Some(topics), true) = (url, topics, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -95,6 +105,7 @@ pub async fn create(
         url,
         topics,
         format: format.to_owned(),
+        recipient,
         enabled: true,
         disabled_reason: None,
         created_at: now,

@@ -505,11 +505,32 @@ async fn a_slack_endpoint_gets_the_assignment_as_a_message_a_rep_reads() {
         .await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{created:#}");
     assert_eq!(created["format"], "slack");
+    // A rep's own channel takes only that rep's messages.
+    let mine = Receiver::start().await;
+    let theirs = Receiver::start().await;
+    for (receiver, rep) in [(&mine, "Ray@us.example"), (&theirs, "someone@us.example")] {
+        let (status, created) = app
+            .post_json(
+                "/api/v1/webhook-endpoints",
+                &json!({"url": receiver.url, "topics": ["rep.assigned"], "format": "slack",
+                        "recipient": rep}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{created:#}");
+    }
     team(&app).await;
     let lead = mql(&app, "jane@acme.io").await;
 
     let report = tick(&app, settings()).await;
-    assert_eq!(report.delivered, 1, "{report:?}");
+    assert_eq!(
+        report.delivered, 2,
+        "the team's channel and Ray's: {report:?}"
+    );
+    assert_eq!(mine.requests().len(), 1, "Ray's channel");
+    assert!(
+        theirs.requests().is_empty(),
+        "another rep's channel gets nothing"
+    );
     let requests = receiver.requests();
     let body = requests[0].json();
     let text = body["text"].as_str().unwrap();
