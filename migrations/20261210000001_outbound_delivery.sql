@@ -8,6 +8,12 @@ create table webhook_endpoints (
     topics           text[] not null,
     -- A Standard Webhooks secret: `whsec_` and base64 of the key bytes.
     secret           text not null,
+    -- What it receives: the Standard Webhooks envelope, signed, or a Slack incoming webhook's
+    -- message (a Slack webhook URL is its own secret; Slack reads no signature).
+    format           text not null default 'standard_webhooks',
+    -- Only the messages for this person (a rep's or a manager's own Slack channel); null
+    -- takes every message of its topics.
+    recipient        text,
     enabled          boolean not null default true,
     -- Why it was disabled: by an operator, or by the receiver answering 410 Gone.
     disabled_reason  text,
@@ -16,7 +22,9 @@ create table webhook_endpoints (
     constraint webhook_endpoints_url_http check (url ~ '^https?://[^[:space:]]+$'),
     constraint webhook_endpoints_topics_some check (cardinality(topics) between 1 and 32),
     constraint webhook_endpoints_secret_form check (secret ~ '^whsec_[A-Za-z0-9+/=]{24,}$'),
-    constraint webhook_endpoints_disabled_has_reason check (enabled or disabled_reason is not null)
+    constraint webhook_endpoints_disabled_has_reason check (enabled or disabled_reason is not null),
+    constraint webhook_endpoints_format_known check (format in ('standard_webhooks', 'slack')),
+    constraint webhook_endpoints_recipient_normalised check (recipient = lower(btrim(recipient)))
 );
 
 create table deliveries (
@@ -55,13 +63,16 @@ create table delivery_attempts (
 create index delivery_attempts_delivery_idx on delivery_attempts (delivery_id, id);
 
 -- Every message any writer puts in the outbox fans out to the enabled endpoints subscribed to
--- its topic, in the writer's transaction, and wakes the dispatchers: no writer needs to know.
+-- its topic (and to its recipient, for an endpoint that names one), in the writer's
+-- transaction, and wakes the dispatchers: no writer needs to know.
 create function outbox_fan_out() returns trigger language plpgsql as $$
 begin
     insert into deliveries (message_id, endpoint_id, next_attempt_at, created_at)
     select n.id, e.id, n.created_at, n.created_at
       from new_messages n
-      join webhook_endpoints e on e.enabled and n.topic = any (e.topics)
+      join webhook_endpoints e
+        on e.enabled and n.topic = any (e.topics)
+       and (e.recipient is null or e.recipient = n.recipient)
     on conflict on constraint deliveries_message_endpoint_key do nothing;
     if found then
         perform pg_notify('outbox_deliveries', '');

@@ -87,33 +87,25 @@ impl HubSpotApi {
 
     /// Makes contact `id` exist with `properties`.
     pub fn contact(&self, id: &str, properties: &[(&str, &str)]) {
-        let properties = properties
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
         self.inner
             .lock()
             .unwrap()
             .contacts
-            .insert(id.to_owned(), properties);
+            .insert(id.to_owned(), owned(properties));
+    }
+
+    /// Makes company `id` exist with `properties`.
+    pub fn company(&self, id: &str, properties: &[(&str, &str)]) {
+        self.inner
+            .lock()
+            .unwrap()
+            .companies
+            .insert(id.to_owned(), owned(properties));
     }
 
     /// Makes every id that `directory` gives properties for a contact too (those set with
     /// [`HubSpotApi::contact`] come first): for more contacts than are worth storing, such as a
     /// benchmark's, which reads new ones all the time.
-    /// Makes company `id` exist with `properties`.
-    pub fn company(&self, id: &str, properties: &[(&str, &str)]) {
-        let properties = properties
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        self.inner
-            .lock()
-            .unwrap()
-            .companies
-            .insert(id.to_owned(), properties);
-    }
-
     pub fn contacts_from(
         &self,
         directory: impl Fn(&str) -> Option<Vec<(String, String)>> + Send + Sync + 'static,
@@ -140,6 +132,13 @@ impl HubSpotApi {
     pub fn requests(&self) -> usize {
         self.inner.lock().unwrap().asked.len()
     }
+}
+
+fn owned(properties: &[(&str, &str)]) -> BTreeMap<String, String> {
+    properties
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn error(status: StatusCode, category: &str, message: &str) -> Response {
