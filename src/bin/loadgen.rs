@@ -858,7 +858,7 @@ async fn main() -> anyhow::Result<()> {
         }
 
         if let Some(bench) = &delivery_bench {
-            delivery::round(bench, &client, args.seconds, &mut record).await?;
+            delivery::round(bench, round, &client, args.seconds, &mut record).await?;
         }
     }
 

@@ -4,21 +4,21 @@
 //!   assigned to a rep at once), sent open loop at half their closed-loop peak, each timed from
 //!   its send to the arrival of its `rep.assigned` webhook at a local receiver;
 //! - dispatcher throughput: [`THROUGHPUT_MESSAGES`] outbox rows written in one statement for a
-//!   topic one endpoint takes, answered 204 at once, timed until every delivery is `delivered`.
+//!   topic one endpoint takes, answered 204 at once, timed until every delivery is `delivered`;
+//! - ingest with the dispatcher draining a backlog against ingest with none.
 
 use std::{
-    collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
-use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post as route_post};
 use chrono::Utc;
 use leadrouter::{
     adapters::standard_webhooks::generate_secret,
+    bench::webhook_receiver::WebhookReceiver,
     db::outbox::{self, Message},
     domain::Role,
     jobs::dispatcher,
@@ -48,19 +48,12 @@ const THROUGHPUT_TOPIC: &str = "bench.throughput";
 const P99_TARGET_MS: f64 = 1_000.0;
 const P50_TARGET_MS: f64 = 100.0;
 const THROUGHPUT_TARGET: f64 = 2_000.0;
-
-/// What the local receiver has seen: when each lead's `rep.assigned` first arrived, and how
-/// many throughput messages came.
-#[derive(Default)]
-struct Arrivals {
-    assigned: Mutex<HashMap<String, Instant>>,
-    fast: AtomicU64,
-}
+const INGEST_RATIO_TARGET: f64 = 0.8;
 
 /// The service's events URL, the receiver's record and the throughput endpoint.
 pub struct Bench {
     events_url: String,
-    arrivals: Arc<Arrivals>,
+    receiver: WebhookReceiver,
     fast_endpoint: Uuid,
     pool: PgPool,
     next_lead: Arc<AtomicU64>,
@@ -69,16 +62,10 @@ pub struct Bench {
 /// Starts the receiver, subscribes it to `rep.assigned` and the throughput topic, and sets up
 /// the account and the team through the service's API (`base`) with an admin key.
 pub async fn prepare(base: &str, events_url: &str, pool: &PgPool) -> anyhow::Result<Bench> {
-    let arrivals = Arc::new(Arrivals::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let receiver = format!("http://{}", listener.local_addr()?);
-    let router = Router::new()
-        .route("/assigned", route_post(assigned))
-        .route("/fast", route_post(fast))
-        .with_state(arrivals.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    endpoint(pool, &format!("{receiver}/assigned"), "rep.assigned").await?;
-    let fast_endpoint = endpoint(pool, &format!("{receiver}/fast"), THROUGHPUT_TOPIC).await?;
+    let receiver = WebhookReceiver::start().await?;
+    endpoint(pool, &format!("{}/assigned", receiver.base), "rep.assigned").await?;
+    let fast_endpoint =
+        endpoint(pool, &format!("{}/fast", receiver.base), THROUGHPUT_TOPIC).await?;
 
     let admin = api_keys::mint(
         pool,
@@ -125,7 +112,7 @@ pub async fn prepare(base: &str, events_url: &str, pool: &PgPool) -> anyhow::Res
     }
     Ok(Bench {
         events_url: events_url.to_owned(),
-        arrivals,
+        receiver,
         fast_endpoint,
         pool: pool.clone(),
         next_lead: Arc::default(),
@@ -156,27 +143,6 @@ async fn endpoint(pool: &PgPool, url: &str, topic: &str) -> anyhow::Result<Uuid>
     Ok(id)
 }
 
-/// Records when a lead's `rep.assigned` first arrived (a retry would arrive later).
-async fn assigned(State(arrivals): State<Arc<Arrivals>>, body: Bytes) -> StatusCode {
-    let at = Instant::now();
-    let email = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|b| b["data"]["lead_email"].as_str().map(str::to_owned));
-    match email {
-        Some(email) => {
-            let mut seen = arrivals.assigned.lock().expect("arrivals lock");
-            seen.entry(email).or_insert(at);
-            StatusCode::NO_CONTENT
-        }
-        None => StatusCode::BAD_REQUEST,
-    }
-}
-
-async fn fast(State(arrivals): State<Arc<Arrivals>>) -> StatusCode {
-    arrivals.fast.fetch_add(1, Ordering::Relaxed);
-    StatusCode::NO_CONTENT
-}
-
 impl Bench {
     fn new_lead(&self) -> String {
         let n = self.next_lead.fetch_add(1, Ordering::Relaxed);
@@ -184,7 +150,7 @@ impl Bench {
     }
 
     fn arrived(&self) -> usize {
-        self.arrivals.assigned.lock().expect("arrivals lock").len()
+        self.receiver.assigned()
     }
 
     /// Waits until `sent` leads have arrived or [`GRACE`] has passed since the last arrival;
@@ -227,6 +193,7 @@ async fn demo(client: &reqwest::Client, url: &str, email: &str) -> anyhow::Resul
 /// One round: speed to lead, then dispatcher throughput; `record` keeps the figures.
 pub async fn round(
     bench: &Bench,
+    round: usize,
     client: &reqwest::Client,
     seconds: u64,
     record: &mut impl FnMut(&str, f64),
@@ -239,7 +206,84 @@ pub async fn round(
         verdict(rate >= THROUGHPUT_TARGET)
     );
     record("dispatcher messages/s", rate);
+    backlog(bench, client, round, seconds, rate, record).await
+}
+
+/// Ingest's rate with the dispatcher draining a backlog against its rate with none, in turns
+/// (the backlog first in even rounds). The backlog is what the dispatcher takes the phase and
+/// two seconds more to deliver at `rate`, the rate it just measured, so it drains through the
+/// whole phase and soon after.
+async fn backlog(
+    bench: &Bench,
+    client: &reqwest::Client,
+    round: usize,
+    seconds: u64,
+    rate: f64,
+    record: &mut impl FnMut(&str, f64),
+) -> anyhow::Result<()> {
+    let size = (rate * (seconds + 2) as f64).ceil() as usize;
+    let mut rates = [0.0; 2];
+    let mut order = [false, true];
+    if round % 2 == 0 {
+        order.reverse();
+    }
+    for draining in order {
+        let target = bench.delivered().await? + size as i64;
+        if draining {
+            enqueue(bench, size).await?;
+        }
+        let (ingest, arrivals) = demo_loop(bench, client, seconds).await?;
+        let left = target - bench.delivered().await?;
+        bench.settle(arrivals).await;
+        rates[usize::from(draining)] = ingest;
+        let name = format!("ingest c={PEAK_CONCURRENCY}");
+        if draining {
+            bench.drained(target).await?;
+            println!(
+                "{:<34} {ingest:>10.0} demo requests/s ({size} messages queued, {left} \
+                 undelivered at its end)",
+                format!("{name}, dispatcher draining")
+            );
+        } else {
+            println!(
+                "{:<34} {ingest:>10.0} demo requests/s",
+                format!("{name}, no backlog")
+            );
+        }
+    }
+    let ratio = rates[1] / rates[0];
+    println!(
+        "{:<34} {ratio:>10.2} (target ≥ {INGEST_RATIO_TARGET}: {})",
+        "  ratio draining/none",
+        verdict(ratio >= INGEST_RATIO_TARGET)
+    );
+    record("ingest no backlog requests/s", rates[0]);
+    record("ingest draining requests/s", rates[1]);
+    record("ratio ingest draining/none", ratio);
     Ok(())
+}
+
+/// Demo requests for new leads in a closed loop at [`PEAK_CONCURRENCY`] for `seconds`: their
+/// rate, and how many `rep.assigned` the receiver will have seen once theirs have arrived.
+async fn demo_loop(
+    bench: &Bench,
+    client: &reqwest::Client,
+    seconds: u64,
+) -> anyhow::Result<(f64, usize)> {
+    let (before, leads) = (bench.arrived(), bench.next_lead.clone());
+    let first = leads.load(Ordering::Relaxed);
+    let url = bench.events_url.clone();
+    let client = client.clone();
+    let figures = closed_loop(PEAK_CONCURRENCY, seconds, move |_| {
+        let (client, url, leads) = (client.clone(), url.clone(), leads.clone());
+        async move {
+            let email = format!("lead{}@{DOMAIN}", leads.fetch_add(1, Ordering::Relaxed));
+            demo(&client, &url, &email).await.map(|()| 1)
+        }
+    })
+    .await?;
+    let sent = bench.next_lead.load(Ordering::Relaxed) - first;
+    Ok((figures.events_per_sec, before + sent as usize))
 }
 
 async fn speed_to_lead(
@@ -248,52 +292,22 @@ async fn speed_to_lead(
     seconds: u64,
     record: &mut impl FnMut(&str, f64),
 ) -> anyhow::Result<()> {
-    let url = bench.events_url.clone();
-    let (before, leads) = (bench.arrived(), bench.next_lead.clone());
-    let first = leads.load(Ordering::Relaxed);
-    let peak = closed_loop(PEAK_CONCURRENCY, PEAK_SECONDS, {
-        let (client, url) = (client.clone(), url.clone());
-        move |_| {
-            let (client, url, leads) = (client.clone(), url.clone(), leads.clone());
-            async move {
-                let email = format!("lead{}@{DOMAIN}", leads.fetch_add(1, Ordering::Relaxed));
-                demo(&client, &url, &email).await.map(|()| 1)
-            }
-        }
-    })
-    .await?;
     // The peak's webhooks go out before the measured run starts.
-    let peak_sent = bench.next_lead.load(Ordering::Relaxed) - first;
-    let already = bench.settle(before + peak_sent as usize).await;
-    let peak = peak.events_per_sec;
+    let (peak, arrivals) = demo_loop(bench, client, PEAK_SECONDS).await?;
+    let already = bench.settle(arrivals).await;
+    let url = bench.events_url.clone();
     let rate = peak / 2.0;
 
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    let (start, mut sending) = (Instant::now(), Vec::new());
-    while start.elapsed() < Duration::from_secs(seconds) {
-        ticker.tick().await;
-        let sent_at = Instant::now();
-        let (client, url, slots, email) =
-            (client.clone(), url.clone(), slots.clone(), bench.new_lead());
-        sending.push(tokio::spawn(async move {
-            let _slot = slots.acquire().await?;
-            demo(&client, &url, &email).await?;
-            anyhow::Ok((email, sent_at))
-        }));
-    }
-    let mut sent = Vec::new();
-    for request in sending {
-        sent.push(request.await??);
-    }
+    let sent = open_loop(bench, client, &url, rate, seconds).await?;
     bench.settle(already + sent.len()).await;
-    let seen = bench.arrivals.assigned.lock().expect("arrivals lock");
+    let arrivals = bench
+        .receiver
+        .arrivals(sent.iter().map(|(email, _)| email.as_str()));
     let mut latencies: Vec<Duration> = sent
         .iter()
-        .filter_map(|(email, at)| seen.get(email).map(|arrival| *arrival - *at))
+        .zip(arrivals)
+        .filter_map(|((_, at), arrival)| arrival.map(|arrival| arrival - *at))
         .collect();
-    drop(seen);
     latencies.sort();
     let pct = |p: f64| {
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
@@ -329,6 +343,41 @@ async fn speed_to_lead(
     Ok(())
 }
 
+/// Demo requests for new leads at `rate` for `seconds`, whatever the latency: each lead's
+/// email and the tick its request was due at, so time spent waiting for one of the
+/// [`IN_FLIGHT`] slots or behind a late tick counts.
+async fn open_loop(
+    bench: &Bench,
+    client: &reqwest::Client,
+    url: &str,
+    rate: f64,
+    seconds: u64,
+) -> anyhow::Result<Vec<(String, Instant)>> {
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let (start, mut sending) = (Instant::now(), Vec::new());
+    while start.elapsed() < Duration::from_secs(seconds) {
+        let due = ticker.tick().await.into_std();
+        let (client, url, slots, email) = (
+            client.clone(),
+            url.to_owned(),
+            slots.clone(),
+            bench.new_lead(),
+        );
+        sending.push(tokio::spawn(async move {
+            let _slot = slots.acquire().await?;
+            demo(&client, &url, &email).await?;
+            anyhow::Ok((email, due))
+        }));
+    }
+    let mut sent = Vec::new();
+    for request in sending {
+        sent.push(request.await??);
+    }
+    Ok(sent)
+}
+
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "missed" }
 }
@@ -344,15 +393,16 @@ fn print_slo(p50: f64, p99: f64) {
 /// Writes [`THROUGHPUT_MESSAGES`] outbox rows in one statement and waits until every delivery
 /// they fanned out to is `delivered`; returns messages per second from the write's start.
 async fn throughput(bench: &Bench) -> anyhow::Result<f64> {
-    let delivered = || {
-        sqlx::query_scalar::<_, i64>(
-            "select count(*) from deliveries where endpoint_id = $1 and status = 'delivered'",
-        )
-        .bind(bench.fast_endpoint)
-        .fetch_one(&bench.pool)
-    };
-    let before = delivered().await?;
-    let messages: Vec<Message> = (0..THROUGHPUT_MESSAGES)
+    let target = bench.delivered().await? + THROUGHPUT_MESSAGES as i64;
+    let start = Instant::now();
+    enqueue(bench, THROUGHPUT_MESSAGES).await?;
+    bench.drained(target).await?;
+    Ok(THROUGHPUT_MESSAGES as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Writes `n` messages for the throughput endpoint to the outbox, in one statement.
+async fn enqueue(bench: &Bench, n: usize) -> anyhow::Result<()> {
+    let messages: Vec<Message> = (0..n)
         .map(|n| Message {
             topic: THROUGHPUT_TOPIC,
             recipient: "loadgen".to_owned(),
@@ -360,22 +410,37 @@ async fn throughput(bench: &Bench) -> anyhow::Result<f64> {
             dedupe_key: format!("bench-throughput:{}", Uuid::now_v7()),
         })
         .collect();
-    let start = Instant::now();
     outbox::enqueue(&mut *bench.pool.acquire().await?, &messages, Utc::now()).await?;
-    let target = before + THROUGHPUT_MESSAGES as i64;
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let done = delivered().await?;
-        if done >= target {
-            break;
-        }
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(300),
-            "{} of {THROUGHPUT_MESSAGES} delivered after 300 s",
-            done - before
-        );
+    Ok(())
+}
+
+impl Bench {
+    /// Deliveries to the throughput endpoint that are `delivered`.
+    async fn delivered(&self) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "select count(*) from deliveries where endpoint_id = $1 and status = 'delivered'",
+        )
+        .bind(self.fast_endpoint)
+        .fetch_one(&self.pool)
+        .await
     }
-    Ok(THROUGHPUT_MESSAGES as f64 / start.elapsed().as_secs_f64())
+
+    /// Waits until [`Bench::delivered`] reaches `target`, looking every 100 ms.
+    async fn drained(&self, target: i64) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let done = self.delivered().await?;
+            if done >= target {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(300),
+                "{} deliveries still pending after 300 s",
+                target - done
+            );
+        }
+    }
 }
 
 /// The targets against the medians of `table`.
@@ -398,5 +463,10 @@ pub fn summary(table: &[(String, Vec<f64>)], settings: dispatcher::Settings) {
     println!(
         "  dispatcher ≥ {THROUGHPUT_TARGET:.0} messages/s: {} ({rate:.0}/s)",
         verdict(rate >= THROUGHPUT_TARGET)
+    );
+    let ratio = median("ratio ingest draining/none");
+    println!(
+        "  ingest draining ≥ {INGEST_RATIO_TARGET}× none: {} ({ratio:.2}×)",
+        verdict(ratio >= INGEST_RATIO_TARGET)
     );
 }
