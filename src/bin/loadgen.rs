@@ -6,12 +6,16 @@
 //! at concurrency 16 and 64 for segmented leads with nurture off and on, with how many nurture
 //! writes each event caused. And the HubSpot connector ([`hubspot`]): batches of 100
 //! property changes, for contacts leads remember and for contacts read from a stand-in of
-//! HubSpot's CRM API, against canonical batches in the same round.
+//! HubSpot's CRM API, against canonical batches in the same round. And delivery
+//! ([`delivery`]), with the outbox dispatcher running: speed to lead (a demo request to its
+//! `rep.assigned` webhook at a local receiver) and the dispatcher's throughput.
 //!
 //! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3]
-//! [--only ingest|nurture|hubspot] [--database-url URL]`
+//! [--only ingest|nurture|hubspot|delivery] [--database-url URL]`
 
 // A crate root looks for its modules beside it, where Cargo would take them for binaries.
+#[path = "loadgen/delivery.rs"]
+mod delivery;
 #[path = "loadgen/hubspot.rs"]
 mod hubspot;
 
@@ -31,6 +35,7 @@ use leadrouter::{
     config::Settings,
     domain::Role,
     engine::RuleSet,
+    jobs::dispatcher,
     usecase::{
         api_keys::{self, MintInput},
         ingest::{GroupCommit, GroupTotals},
@@ -61,24 +66,26 @@ struct Args {
     rounds: usize,
     database_url: String,
     /// Which phases run: the ingest ones (baseline, single, batches, open loop), the nurture
-    /// pair, the HubSpot ones, or all.
+    /// pair, the HubSpot ones, the delivery ones, or all.
     ingest: bool,
     nurture: bool,
     hubspot: bool,
+    delivery: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
     let flags = bench::flags(&["seconds", "rounds", "database-url", "only"])?;
     let only: String = bench::flag(&flags, "only", "all".to_owned())?;
     anyhow::ensure!(
-        ["all", "ingest", "nurture", "hubspot"].contains(&only.as_str()),
-        "--only takes ingest, nurture or hubspot, not {only}"
+        ["all", "ingest", "nurture", "hubspot", "delivery"].contains(&only.as_str()),
+        "--only takes ingest, nurture, hubspot or delivery, not {only}"
     );
     let runs = |phases: &str| only == "all" || only == phases;
     Ok(Args {
         ingest: runs("ingest"),
         nurture: runs("nurture"),
         hubspot: runs("hubspot"),
+        delivery: runs("delivery"),
         seconds: bench::flag(&flags, "seconds", 5)?,
         rounds: bench::flag(&flags, "rounds", 3)?,
         database_url: bench::flag(
@@ -551,6 +558,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let shutdown = CancellationToken::new();
     let server_shutdown = shutdown.clone();
+    // The dispatcher runs with the services, as app::run spawns it, for the delivery phases.
+    let dispatcher_settings = dispatcher::Settings::from_jobs(&settings.jobs);
+    let dispatching = args.delivery.then(|| (pool.clone(), dispatcher_settings));
     // Each service's group commit, handed back to read its totals around a phase.
     let (writers_tx, writers_rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
@@ -561,6 +571,14 @@ async fn main() -> anyhow::Result<()> {
             .build()?;
         rt.block_on(async move {
             let mut services = Vec::new();
+            let dispatcher = dispatching.map(|(pool, settings)| {
+                tokio::spawn(dispatcher::run(
+                    pool,
+                    app::system_clock(),
+                    settings,
+                    server_shutdown.clone(),
+                ))
+            });
             for ((settings, rules), listener) in variants.into_iter().zip(listeners) {
                 let state = AppState::new(pool.clone(), settings, rules, app::system_clock());
                 writers_tx.send(state.group_commit.clone())?;
@@ -573,6 +591,9 @@ async fn main() -> anyhow::Result<()> {
             }
             for service in services {
                 service.await??;
+            }
+            if let Some(dispatcher) = dispatcher {
+                dispatcher.await?;
             }
             anyhow::Ok(())
         })
@@ -612,6 +633,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(bench) = &hubspot_bench {
         hubspot::prepare(bench, &client, &admin_pool).await?;
     }
+    let delivery_bench = if args.delivery {
+        Some(delivery::prepare(&bases[0], &url, &admin_pool).await?)
+    } else {
+        None
+    };
     println!(
         "leadrouter ingest benchmark: {} rounds of {} s per phase, {} cores",
         args.rounds,
@@ -830,6 +856,10 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
         }
+
+        if let Some(bench) = &delivery_bench {
+            delivery::round(bench, round, &client, args.seconds, &mut record).await?;
+        }
     }
 
     // The lowest and highest round beside each median: a target met by the median but not by
@@ -848,6 +878,9 @@ async fn main() -> anyhow::Result<()> {
             "{name:<34} {:>10.2} {lowest:>10.2} {highest:>10.2}",
             bench::median(values.clone())
         );
+    }
+    if args.delivery {
+        delivery::summary(&table, dispatcher_settings);
     }
     shutdown.cancel();
     server.join().expect("server thread")?;
