@@ -17,21 +17,39 @@ pub struct Rep {
     pub countries: Json<Vec<String>>,
     pub industries: Json<Vec<String>>,
     pub active: bool,
+    /// The Slack incoming webhook of their own channel; a trigger keeps it as their Slack
+    /// webhook endpoint (`webhook_endpoints.rep_id`). Shown as its origin only: the URL is
+    /// all Slack asks of a sender.
+    #[serde(serialize_with = "origin_only")]
+    pub slack_webhook_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, name, email, role, manager_id, countries, industries, active, created_at, updated_at";
+/// `https://hooks.slack.com/…` for a stored webhook URL.
+fn origin_only<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let origin = url.as_deref().map(|url| {
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let end = url[after_scheme..]
+            .find(['/', ':', '?'])
+            .map_or(url.len(), |i| after_scheme + i);
+        format!("{}/…", &url[..end])
+    });
+    s.serialize_some(&origin)
+}
+
+const COLUMNS: &str = "id, name, email, role, manager_id, countries, industries, active,
+    slack_webhook_url, created_at, updated_at";
 
 /// Inserts or overwrites `rep` (by id); returns it as stored.
 pub async fn save(conn: &mut PgConnection, rep: &Rep) -> sqlx::Result<Rep> {
     sqlx::query_as(&format!(
-        "insert into reps ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "insert into reps ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          on conflict (id) do update set name = excluded.name, email = excluded.email,
              role = excluded.role, manager_id = excluded.manager_id,
              countries = excluded.countries, industries = excluded.industries,
-             active = excluded.active, updated_at = excluded.updated_at
+             active = excluded.active, slack_webhook_url = excluded.slack_webhook_url,
+             updated_at = excluded.updated_at
          returning {COLUMNS}"
     ))
     .bind(rep.id)
@@ -42,6 +60,7 @@ pub async fn save(conn: &mut PgConnection, rep: &Rep) -> sqlx::Result<Rep> {
     .bind(&rep.countries)
     .bind(&rep.industries)
     .bind(rep.active)
+    .bind(&rep.slack_webhook_url)
     .bind(rep.created_at)
     .bind(rep.updated_at)
     .fetch_one(conn)

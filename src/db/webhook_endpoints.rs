@@ -20,6 +20,9 @@ pub struct WebhookEndpoint {
     pub enabled: bool,
     /// Why it is disabled (`None` while enabled).
     pub disabled_reason: Option<String>,
+    /// The rep whose record keeps this endpoint (their Slack channel): it changes only with
+    /// the rep's `slack_webhook_url`, never over the endpoints API.
+    pub rep_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -43,6 +46,9 @@ pub struct EndpointWithCounts {
 }
 
 const COLUMNS: &str =
+    "id, url, topics, format, recipient, enabled, disabled_reason, rep_id, created_at, updated_at";
+/// The columns an insert through the API writes (the rep's trigger writes `rep_id`).
+const INSERTED: &str =
     "id, url, topics, format, recipient, enabled, disabled_reason, created_at, updated_at";
 
 /// Inserts `endpoint` with `secret`; returns it as stored.
@@ -52,7 +58,7 @@ pub async fn insert(
     secret: &str,
 ) -> sqlx::Result<WebhookEndpoint> {
     sqlx::query_as(&format!(
-        "insert into webhook_endpoints ({COLUMNS}, secret)
+        "insert into webhook_endpoints ({INSERTED}, secret)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          returning {COLUMNS}"
     ))
@@ -128,7 +134,7 @@ pub async fn set_secret(
 /// The columns of [`EndpointWithCounts`], over `webhook_endpoints e` grouped by `e.id`
 /// and left-joined to `deliveries d`.
 const WITH_COUNTS: &str =
-    "e.id, e.url, e.topics, e.format, e.recipient, e.enabled, e.disabled_reason,
+    "e.id, e.url, e.topics, e.format, e.recipient, e.enabled, e.disabled_reason, e.rep_id,
     e.created_at, e.updated_at,
     count(d.id) filter (where d.status = 'pending') as pending,
     count(d.id) filter (where d.status = 'delivered') as delivered,
@@ -148,8 +154,8 @@ pub async fn list(
            from (select * from webhook_endpoints
                   order by created_at desc, id desc limit $1 offset $2) e
            left join deliveries d on d.endpoint_id = e.id
-          group by e.id, e.url, e.topics, e.format, e.recipient, e.enabled, e.disabled_reason, e.created_at,
-                   e.updated_at
+          group by e.id, e.url, e.topics, e.format, e.recipient, e.enabled, e.disabled_reason,
+                   e.rep_id, e.created_at, e.updated_at
           order by e.created_at desc, e.id desc"
     ))
     .bind(limit)

@@ -19,6 +19,10 @@ pub enum Topic {
     RepTask,
     /// Engagement in nurture that the owning rep should hear of.
     RepNurtureSignal,
+    /// A lead moved from one stage to another (written by a trigger on `lead_transitions`).
+    LeadStageChanged,
+    /// A lead's Fit or Intent changed (written by a trigger on `leads`).
+    LeadScored,
 }
 
 /// A topic name that is not one of [`Topic`]'s.
@@ -28,12 +32,14 @@ pub struct UnknownTopic(pub String);
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 5] = [
+    pub const ALL: [Topic; 7] = [
         Topic::RepAssigned,
         Topic::ManagerEscalation,
         Topic::NurtureTouch,
         Topic::RepTask,
         Topic::RepNurtureSignal,
+        Topic::LeadStageChanged,
+        Topic::LeadScored,
     ];
 
     /// The stored name, as in `outbox.topic` and `webhook_endpoints.topics`.
@@ -44,6 +50,8 @@ impl Topic {
             Topic::NurtureTouch => "nurture.touch",
             Topic::RepTask => "rep.task",
             Topic::RepNurtureSignal => "rep.nurture_signal",
+            Topic::LeadStageChanged => "lead.stage_changed",
+            Topic::LeadScored => "lead.scored",
         }
     }
 
@@ -107,7 +115,7 @@ mod tests {
         assert_eq!(
             unknown.to_string(),
             "unknown topic \"rep.assign\"; known: rep.assigned, manager.escalation, \
-             nurture.touch, rep.task, rep.nurture_signal"
+             nurture.touch, rep.task, rep.nurture_signal, lead.stage_changed, lead.scored"
         );
     }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use sqlx::{PgConnection, PgPool, types::Json};
 use uuid::Uuid;
 
-use super::handoff::assign;
+use super::{handoff::assign, webhook_endpoints::check_url};
 use crate::{
     db::{
         leads::{self, Lead},
@@ -30,11 +30,18 @@ pub struct RepInput {
     pub countries: Option<Vec<String>>,
     pub industries: Option<Vec<String>>,
     pub active: Option<bool>,
+    /// The Slack incoming webhook of their own channel; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    pub slack_webhook_url: Option<Option<String>>,
 }
 
 /// Tells a present `null` (Some(None)) from an absent field (None).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
-    Option::<Uuid>::deserialize(d).map(Some)
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Every rep, optionally only active or inactive ones.
@@ -105,6 +112,7 @@ async fn merge(
         countries: Json(Vec::new()),
         industries: Json(Vec::new()),
         active: true,
+        slack_webhook_url: None,
         created_at: now,
         updated_at: now,
     });
@@ -163,6 +171,15 @@ async fn merge(
     }
     if let Some(active) = input.active {
         rep.active = active;
+    }
+    match input.slack_webhook_url {
+        Some(Some(url)) => {
+            if let Some(url) = check_url("slack_webhook_url", &url, &mut errors) {
+                rep.slack_webhook_url = Some(url);
+            }
+        }
+        Some(None) => rep.slack_webhook_url = None,
+        None => {}
     }
     if let Some(manager_id) = input.manager_id {
         rep.manager_id = manager_id;

@@ -66,7 +66,7 @@ pub async fn create(
 ) -> Result<WithSecret, ApiError> {
     let mut errors = Vec::new();
     let url = match &input.url {
-        Some(url) => check_url(url, &mut errors),
+        Some(url) => check_url("url", url, &mut errors),
         None => {
             errors.push(FieldError::new("url", "is required"));
             None
@@ -108,6 +108,7 @@ pub async fn create(
         recipient,
         enabled: true,
         disabled_reason: None,
+        rep_id: None,
         created_at: now,
         updated_at: now,
     };
@@ -154,7 +155,10 @@ pub async fn update(
     now: DateTime<Utc>,
 ) -> Result<EndpointWithCounts, ApiError> {
     let mut errors = Vec::new();
-    let url = input.url.as_deref().map(|u| check_url(u, &mut errors));
+    let url = input
+        .url
+        .as_deref()
+        .map(|u| check_url("url", u, &mut errors));
     let topics = input
         .topics
         .as_deref()
@@ -166,6 +170,7 @@ pub async fn update(
     let mut endpoint = webhook_endpoints::by_id(&mut tx, id, true)
         .await?
         .ok_or_else(|| not_found(id))?;
+    refuse_rep_owned(&endpoint)?;
     if let Some(Some(url)) = url {
         endpoint.url = url;
     }
@@ -204,12 +209,29 @@ pub async fn rotate_secret(
     now: DateTime<Utc>,
 ) -> Result<WithSecret, ApiError> {
     let secret = generate_secret();
-    let mut conn = pool.acquire().await?;
-    let endpoint = webhook_endpoints::set_secret(&mut conn, id, secret.expose(), now)
+    let mut tx = pool.begin().await?;
+    let current = webhook_endpoints::by_id(&mut tx, id, true)
         .await?
         .ok_or_else(|| not_found(id))?;
+    refuse_rep_owned(&current)?;
+    let endpoint = webhook_endpoints::set_secret(&mut tx, id, secret.expose(), now)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    tx.commit().await?;
     tracing::info!("rotated a webhook endpoint's secret");
     Ok(WithSecret { endpoint, secret })
+}
+
+/// The 409 for changing, over the endpoints API, the Slack endpoint a rep record keeps.
+fn refuse_rep_owned(endpoint: &WebhookEndpoint) -> Result<(), ApiError> {
+    match endpoint.rep_id {
+        Some(rep) => Err(ApiError::Conflict(format!(
+            "webhook endpoint {} is rep {rep}'s Slack channel: change the rep's \
+             slack_webhook_url (PATCH /api/v1/reps/{rep}) instead",
+            endpoint.id
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The 404 for endpoint `id`.
@@ -222,11 +244,11 @@ fn generate_secret() -> Secret {
     Secret::new(standard_webhooks::generate_secret())
 }
 
-/// `raw` as stored (normalised by the URL parser), or `None` with its problem in `errors`:
-/// an absolute `https` URL without credentials; plain `http` only to this machine
-/// (`localhost`, `127.0.0.1`, `[::1]`), for receivers under development.
-fn check_url(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let problem = |detail: &str| FieldError::new("url", detail);
+/// `raw` as stored (normalised by the URL parser), or `None` with its problem in `errors`
+/// under `field`: an absolute `https` URL without credentials; plain `http` only to this
+/// machine (`localhost`, `127.0.0.1`, `[::1]`), for receivers under development.
+pub(crate) fn check_url(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let problem = |detail: &str| FieldError::new(field, detail);
     if raw.len() > MAX_URL_LEN {
         errors.push(problem(&format!("is longer than {MAX_URL_LEN} bytes")));
         return None;
@@ -297,7 +319,7 @@ mod tests {
 
     fn url(raw: &str) -> Result<String, Vec<FieldError>> {
         let mut errors = Vec::new();
-        check_url(raw, &mut errors).ok_or(errors)
+        check_url("url", raw, &mut errors).ok_or(errors)
     }
 
     fn topics(names: &[&str]) -> Result<Vec<String>, Vec<String>> {

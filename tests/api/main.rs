@@ -21,6 +21,7 @@ mod leads;
 mod marketo;
 mod metrics;
 mod metrics_requests;
+mod notifications;
 mod nurture;
 mod rescore;
 mod salesforce;
