@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: Debian's headless Chromium loads `/dashboard` from the
-//! test service, the page fetches the metrics views with the key from the URL fragment and
-//! draws them, and every number drawn must be the number of the JSON view it names.
+//! test service, the page fetches the metrics views and the outbox overview with the key from
+//! the URL fragment and draws them, and every number drawn must be the number of the JSON view
+//! it names.
 
 use std::{
     collections::HashMap,
@@ -154,13 +155,16 @@ fn at_path<'a>(json: &'a Value, path: &str) -> &'a Value {
         })
 }
 
-/// What the page shows for `value`: counts as they are, rates as percentages, medians in hours.
+/// What the page shows for `value`: counts as they are, rates as percentages, medians in hours,
+/// the outbox's lag in seconds.
 fn shown(path: &str, value: &Value) -> Option<String> {
     if value.is_null() {
         return Some("n/a".to_owned());
     }
     let number = value.as_f64()?;
-    if path.ends_with("share") || path.ends_with("_to_sal") || path.ends_with("_to_sql") {
+    if path == "lag_seconds" {
+        Some(format!("{value} s"))
+    } else if path.ends_with("share") || path.ends_with("_to_sal") || path.ends_with("_to_sql") {
         Some(format!("{:.1}%", number * 100.0))
     } else if path.ends_with("seconds") {
         Some(format!("{:.1} h", number / 3600.0))
@@ -174,7 +178,16 @@ async fn the_dashboard_draws_the_numbers_of_the_json_views() {
     let db = TestDb::new().await;
     let pool = db.pool.clone();
     let app = TestApp::spawn(pool).await;
+    // The assignments of the seed wait for this receiver (no dispatcher runs in the test).
+    let (status, endpoint) = app
+        .post_json(
+            "/api/v1/webhook-endpoints",
+            &serde_json::json!({"url": "http://127.0.0.1:9/hook", "topics": ["rep.assigned"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     seed(&app).await;
+    app.advance(chrono::Duration::minutes(5));
     let key = app.mint_key(Role::Ops, None).await;
     let dom = rendered_dom(format!("{}/dashboard?{PERIOD}#key={key}", app.base)).await;
     let all = elements(&dom);
@@ -199,13 +212,13 @@ async fn the_dashboard_draws_the_numbers_of_the_json_views() {
     for element in &drawn {
         let source = &element.attrs["data-source"];
         if !views.contains_key(source) {
-            let (status, json) = app.get(&format!("/api/v1/metrics/{source}")).await;
+            let (status, json) = app.get(source).await;
             assert_eq!(status, StatusCode::OK, "{source}: {json}");
             views.insert(source.clone(), json);
         }
-        *by_view
-            .entry(source.split('?').next().unwrap().to_owned())
-            .or_default() += 1;
+        let view = source.split('?').next().unwrap();
+        let view = view.strip_prefix("/api/v1/metrics/").unwrap_or(view);
+        *by_view.entry(view.to_owned()).or_default() += 1;
         let path = &element.attrs["data-path"];
         let expected = at_path(&views[source], path);
         let value = &element.attrs["data-value"];
@@ -221,8 +234,10 @@ async fn the_dashboard_draws_the_numbers_of_the_json_views() {
         }
     }
     // Every chart drew: the funnel's six steps, two conversions, rejections by week and reason,
-    // SLA by rep and tier, the disqualification reasons.
+    // SLA by rep and tier, the disqualification reasons, the deliveries (five facts, one topic
+    // and one endpoint with three statuses each).
     for (view, at_least) in [
+        ("/api/v1/outbox", 5 + 2 * 3 * 2),
         ("funnel", 6 * 2 + 3 + 2 * (4 + 3) * 3),
         ("rejections", 3 * 5 + 8),
         ("sla", (3 + 3) * 4 * 2),
@@ -234,10 +249,16 @@ async fn the_dashboard_draws_the_numbers_of_the_json_views() {
             "{view}: {drawn} numbers drawn, expected at least {at_least}"
         );
     }
-    let funnel = &views[&format!("funnel?{PERIOD}")];
+    let funnel = &views[&format!("/api/v1/metrics/funnel?{PERIOD}")];
     assert_eq!(
         funnel["total"]["mqls"], 6,
         "the seeded funnel is the one drawn"
+    );
+    let outbox = &views["/api/v1/outbox"];
+    assert!(
+        outbox["deliveries"]["pending"].as_i64().unwrap() > 0
+            && outbox["lag_seconds"].as_i64().unwrap() >= 300,
+        "the seed's assignments wait for the endpoint: {outbox:#}"
     );
 }
 

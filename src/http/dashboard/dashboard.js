@@ -1,6 +1,6 @@
-// The funnel review page: reads the metrics views with the user's ops key and draws them as
-// SVG. Every number drawn carries where it came from (data-source: the view and its query;
-// data-path: where in its JSON) and its raw value (data-value), so a test can hold the page
+// The funnel review page: reads the metrics views and the outbox overview with the user's ops
+// key and draws them as SVG. Every number drawn carries where it came from (data-source: the
+// API path and its query; data-path: where in its JSON) and its raw value (data-value), so a test can hold the page
 // to the JSON. No third-party code, no request but to this service.
 'use strict';
 
@@ -34,8 +34,10 @@
     }
     if (by) query.set('by', by);
     const text = query.toString();
-    return view + (text ? '?' + text : '');
+    return '/api/v1/metrics/' + view + (text ? '?' + text : '');
   }
+
+  const OUTBOX = '/api/v1/outbox';
 
   class Refused extends Error {
     constructor(status, detail) {
@@ -45,7 +47,7 @@
   }
 
   async function load(src, key) {
-    const response = await fetch('/api/v1/metrics/' + src, {
+    const response = await fetch(src, {
       headers: { Authorization: 'Bearer ' + key },
       cache: 'no-store',
     });
@@ -57,6 +59,7 @@
   const count = (v) => String(v);
   const percent = (v) => (v === null ? 'n/a' : (v * 100).toFixed(1) + '%');
   const hours = (s) => (s === null ? 'n/a' : (s / 3600).toFixed(1) + ' h');
+  const seconds = (s) => (s === null ? 'n/a' : s + ' s');
 
   function svgEl(name, attrs, text) {
     const node = document.createElementNS(SVG_NS, name);
@@ -198,6 +201,31 @@
     })));
   }
 
+  // Pending, delivered and dead per topic or endpoint; the lag of the oldest pending.
+  function drawDeliveries(src, overview) {
+    const d = overview.deliveries;
+    $('delivery-facts').replaceChildren(
+      'pending ', bind(htmlEl('strong', {}, count(d.pending)), src, 'deliveries/pending', d.pending),
+      ' · delivered ', bind(htmlEl('strong', {}, count(d.delivered)), src, 'deliveries/delivered', d.delivered),
+      ' · dead ', bind(htmlEl('strong', {}, count(d.dead)), src, 'deliveries/dead', d.dead),
+      ' · oldest pending for ', bind(htmlEl('strong', {}, seconds(overview.lag_seconds)), src, 'lag_seconds',
+        overview.lag_seconds),
+      ' · messages no endpoint wanted ', bind(htmlEl('strong', {}, count(overview.messages_without_endpoint)), src,
+        'messages_without_endpoint', overview.messages_without_endpoint),
+    );
+    const statuses = (label, at, g) => [
+      { label: label, heading: true },
+      { label: '  pending', value: g.pending, format: count, src: src, path: at + 'pending', colour: COLOURS[1] },
+      { label: '  delivered', value: g.delivered, format: count, src: src, path: at + 'delivered', colour: COLOURS[3] },
+      { label: '  dead', value: g.dead, format: count, src: src, path: at + 'dead', colour: COLOURS[2] },
+    ];
+    const busy = overview.by_topic.filter((t) => t.pending + t.delivered + t.dead > 0);
+    bars($('delivery-topic'), 'Deliveries by topic',
+      busy.flatMap((t) => statuses(t.topic, 'by_topic/topic=' + t.topic + '/', t)));
+    bars($('delivery-endpoint'), 'Deliveries by endpoint', overview.by_endpoint.flatMap((e) =>
+      statuses(e.url + (e.enabled ? '' : ' (disabled)'), 'by_endpoint/endpoint_id=' + e.endpoint_id + '/', e)));
+  }
+
   function showPeriod(period) {
     const from = period.from.slice(0, 10);
     const last = new Date(Date.parse(period.to) - 1).toISOString().slice(0, 10);
@@ -224,7 +252,7 @@
     const src = {
       funnel: source('funnel'), tier: source('funnel', 'tier'), rep: source('funnel', 'rep'),
       rejections: source('rejections'), slaRep: source('sla', 'rep'), slaTier: source('sla', 'tier'),
-      disqualifications: source('disqualifications'),
+      disqualifications: source('disqualifications'), outbox: OUTBOX,
     };
     try {
       const names = Object.keys(src);
@@ -241,6 +269,7 @@
       drawSla('sla-rep', 'SLA by rep', src.slaRep, r.slaRep, true);
       drawSla('sla-tier', 'SLA by tier', src.slaTier, r.slaTier, false);
       drawDisqualifications(src.disqualifications, r.disqualifications);
+      drawDeliveries(src.outbox, r.outbox);
       $('charts').hidden = false;
       setState('ready', showPeriod(r.funnel.period));
     } catch (error) {
@@ -248,7 +277,7 @@
         sessionStorage.removeItem(KEY_STORE);
         $('key-box').hidden = false;
       }
-      setState('error', 'Could not load the metrics: ' + error.message);
+      setState('error', 'Could not load the numbers: ' + error.message);
     }
   }
 
