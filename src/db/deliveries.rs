@@ -126,84 +126,132 @@ pub enum Outcome {
     Gone,
 }
 
-/// Records `attempt` and its `outcome`, in the caller's transaction. Also counts the attempt
-/// on the outbox message, and marks the message delivered once every one of its deliveries is.
+/// Records each attempt and its outcome, in the caller's transaction: a handful of set-based
+/// statements for the whole batch. Also counts the attempts on their outbox messages, and marks
+/// a message delivered once every one of its deliveries is.
 ///
 /// A delivery that is no longer pending (an operator, or a 410 on a sibling, settled it while
 /// this attempt was in flight) keeps its state, unless this attempt delivered it: the log then
 /// tells the truth.
-pub async fn record(
-    conn: &mut PgConnection,
-    attempt: &Attempt,
-    outcome: Outcome,
-) -> sqlx::Result<()> {
-    // Locks in one order everywhere (message, endpoint, deliveries): two deliveries of one
-    // message finishing together then see each other when deciding the message is delivered,
-    // and two 410s from one endpoint do not deadlock.
-    sqlx::query("select 1 from outbox where id = $1 for update")
-        .bind(attempt.message_id)
+pub async fn record(conn: &mut PgConnection, attempts: &[(Attempt, Outcome)]) -> sqlx::Result<()> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    // Locks in one order everywhere (messages by id, endpoint, deliveries): two deliveries of
+    // one message finishing together then see each other when deciding the message is
+    // delivered, and two dispatchers recording at once do not deadlock.
+    let mut messages: Vec<i64> = attempts.iter().map(|(a, _)| a.message_id).collect();
+    messages.sort_unstable();
+    messages.dedup();
+    sqlx::query("select 1 from outbox where id = any($1) order by id for update")
+        .bind(&messages)
         .execute(&mut *conn)
         .await?;
-    if outcome == Outcome::Gone {
+    for (attempt, _) in attempts.iter().filter(|(_, o)| *o == Outcome::Gone) {
         disable_gone(conn, attempt).await?;
     }
+    let delivery_ids: Vec<i64> = attempts.iter().map(|(a, _)| a.delivery_id).collect();
+    let finished: Vec<DateTime<Utc>> = attempts.iter().map(|(a, _)| a.finished_at).collect();
     sqlx::query(
         "insert into delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error)
-         values ($1, $2, $3, $4, $5)",
+         select * from unnest($1::int8[], $2::timestamptz[], $3::int4[], $4::int4[], $5::text[])",
     )
-    .bind(attempt.delivery_id)
-    .bind(attempt.attempted_at)
-    .bind(attempt.status_code)
-    .bind(attempt.latency_ms)
-    .bind(&attempt.error)
+    .bind(&delivery_ids)
+    .bind(
+        attempts
+            .iter()
+            .map(|(a, _)| a.attempted_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|(a, _)| a.status_code)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|(a, _)| a.latency_ms)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|(a, _)| a.error.clone())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
-    settle(conn, attempt, outcome).await?;
+    settle(conn, attempts, (&delivery_ids, &finished)).await?;
     sqlx::query(
         "update outbox o
-            set attempts = o.attempts + 1,
+            set attempts = o.attempts + c.attempts,
                 delivered_at = coalesce(o.delivered_at, case when not exists (
                     select 1 from deliveries d where d.message_id = o.id and d.status <> 'delivered'
-                ) then $2 end)
-          where o.id = $1",
+                ) then c.finished_at end)
+           from (select message_id, count(*) as attempts, max(finished_at) as finished_at
+                   from unnest($1::int8[], $2::timestamptz[]) as a (message_id, finished_at)
+                  group by message_id) c
+          where o.id = c.message_id",
     )
-    .bind(attempt.message_id)
-    .bind(attempt.finished_at)
+    .bind(
+        attempts
+            .iter()
+            .map(|(a, _)| a.message_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(&finished)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Moves the delivery to the state `outcome` names.
-async fn settle(conn: &mut PgConnection, attempt: &Attempt, outcome: Outcome) -> sqlx::Result<()> {
-    let last_error = attempt.error.clone().or_else(|| {
-        attempt
-            .status_code
-            .map(|status| format!("the receiver answered {status}"))
-    });
-    let query = match outcome {
-        Outcome::Delivered => sqlx::query(
-            "update deliveries set status = 'delivered', delivered_at = $2,
-                    attempts = attempts + 1
-              where id = $1 and status <> 'delivered'",
-        )
-        .bind(attempt.delivery_id)
-        .bind(attempt.finished_at),
-        Outcome::Retry { at } => sqlx::query(
-            "update deliveries set attempts = attempts + 1, next_attempt_at = $2, last_error = $3
-              where id = $1 and status = 'pending'",
-        )
-        .bind(attempt.delivery_id)
-        .bind(at)
-        .bind(last_error),
-        Outcome::Dead | Outcome::Gone => sqlx::query(
-            "update deliveries set status = 'dead', attempts = attempts + 1, last_error = $2
-              where id = $1 and status = 'pending'",
-        )
-        .bind(attempt.delivery_id)
-        .bind(last_error),
-    };
-    query.execute(conn).await?;
+/// Moves each delivery to the state its outcome names: delivered whatever it was; retried
+/// or dead only while still pending.
+async fn settle(
+    conn: &mut PgConnection,
+    attempts: &[(Attempt, Outcome)],
+    (delivery_ids, finished): (&[i64], &[DateTime<Utc>]),
+) -> sqlx::Result<()> {
+    let mut kinds = Vec::with_capacity(attempts.len());
+    let mut retry_at = Vec::with_capacity(attempts.len());
+    let mut last_error = Vec::with_capacity(attempts.len());
+    for (attempt, outcome) in attempts {
+        let (kind, at) = match outcome {
+            Outcome::Delivered => ("delivered", None),
+            Outcome::Retry { at } => ("retry", Some(*at)),
+            Outcome::Dead | Outcome::Gone => ("dead", None),
+        };
+        kinds.push(kind);
+        retry_at.push(at);
+        last_error.push(attempt.error.clone().or_else(|| {
+            attempt
+                .status_code
+                .map(|status| format!("the receiver answered {status}"))
+        }));
+    }
+    sqlx::query(
+        "update deliveries d
+            set status = case s.kind when 'retry' then d.status else s.kind end,
+                delivered_at = case s.kind when 'delivered' then s.finished_at
+                                           else d.delivered_at end,
+                attempts = d.attempts + 1,
+                next_attempt_at = coalesce(s.retry_at, d.next_attempt_at),
+                last_error = case s.kind when 'delivered' then d.last_error else s.last_error end
+           from unnest($1::int8[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
+                as s (id, kind, finished_at, retry_at, last_error)
+          where d.id = s.id
+            and case s.kind when 'delivered' then d.status <> 'delivered'
+                            else d.status = 'pending' end",
+    )
+    .bind(delivery_ids)
+    .bind(&kinds)
+    .bind(finished)
+    .bind(&retry_at)
+    .bind(&last_error)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -14,9 +14,12 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::{
+    PgPool,
+    postgres::{PgListener, PgPoolOptions},
+};
 use tokio::{
-    sync::Notify,
+    sync::{Notify, mpsc},
     task::{self, JoinSet},
 };
 use tokio_util::sync::CancellationToken;
@@ -35,6 +38,12 @@ pub const CHANNEL: &str = "outbox_deliveries";
 
 /// How far past the attempt timeout a claim reaches, for the recording of the outcome.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// Ended attempts recorded in one transaction at most.
+const RECORD_BATCH: usize = 500;
+
+/// The dispatcher's connections: claims, the recorder, and the listener.
+const DISPATCHER_CONNECTIONS: u32 = 3;
 
 /// After a failed claim or a lost listener, the wait before trying again.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
@@ -130,14 +139,38 @@ pub async fn tick(
     Ok(report)
 }
 
-/// Sends `due` at `now` and records the attempt; returns its outcome.
+/// Sends `due` at `now` and records the attempt on its own; returns its outcome.
 async fn deliver(
     pool: &PgPool,
     (client, settings): (&reqwest::Client, Settings),
     due: &Due,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Outcome> {
-    let sent = send::attempt(client, settings, due, now.timestamp()).await;
+    let finished = attempt(client, settings, due.clone(), now).await;
+    let mut tx = pool.begin().await?;
+    deliveries::record(&mut tx, &[(finished.attempt.clone(), finished.outcome)])
+        .await
+        .context("recording a delivery attempt")?;
+    tx.commit().await?;
+    finished.log();
+    Ok(finished.outcome)
+}
+
+/// An attempt that has ended, judged, to be recorded.
+struct Finished {
+    due: Due,
+    attempt: Attempt,
+    outcome: Outcome,
+}
+
+/// Sends `due` at `now` and judges the answer.
+async fn attempt(
+    client: &reqwest::Client,
+    settings: Settings,
+    due: Due,
+    now: DateTime<Utc>,
+) -> Finished {
+    let sent = send::attempt(client, settings, &due, now.timestamp()).await;
     let latency = chrono::Duration::from_std(sent.latency).unwrap_or(chrono::Duration::MAX);
     let finished_at = now + latency;
     let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
@@ -152,13 +185,17 @@ async fn deliver(
         latency_ms: i32::try_from(sent.latency.as_millis()).unwrap_or(i32::MAX),
         error: sent.error,
     };
-    let mut tx = pool.begin().await?;
-    deliveries::record(&mut tx, &attempt, outcome)
-        .await
-        .context("recording a delivery attempt")?;
-    tx.commit().await?;
-    log(due, &attempt, outcome);
-    Ok(outcome)
+    Finished {
+        due,
+        attempt,
+        outcome,
+    }
+}
+
+impl Finished {
+    fn log(&self) {
+        log(&self.due, &self.attempt, self.outcome);
+    }
 }
 
 fn log(due: &Due, attempt: &Attempt, outcome: Outcome) {
@@ -192,18 +229,26 @@ fn log(due: &Due, attempt: &Attempt, outcome: Outcome) {
 }
 
 /// Dispatches until `shutdown`, then lets attempts in flight finish (each within the attempt
-/// timeout). Woken by the outbox trigger's notifications, by an attempt ending (room for
-/// another), and every poll interval (retries falling due, notifications missed while the
-/// listener reconnected).
+/// timeout) and records them. Woken by the outbox trigger's notifications, by attempts ending
+/// (room for more), and every poll interval (retries falling due, notifications missed while
+/// the listener reconnected).
+///
+/// An attempt's slot frees as soon as its answer is in; the outcomes are recorded by one task,
+/// many per transaction, so the rate is not one commit per delivery. Until recorded, a claimed
+/// delivery stays leased, so no dispatcher sends it again meanwhile.
 pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: CancellationToken) {
+    let pool = unsynced(&pool);
     let wake = Arc::new(Notify::new());
     let listening = tokio::spawn(listen(pool.clone(), wake.clone(), shutdown.clone()));
+    let (finished, to_record) = mpsc::unbounded_channel();
+    let recording = tokio::spawn(record_batches(pool.clone(), to_record));
     let mut running = Running {
         client: client(settings.attempt_timeout),
         pool,
         settings,
         sending: JoinSet::new(),
         endpoints: HashMap::new(),
+        finished,
     };
     loop {
         let pause = match running.claim_and_send(clock()).await {
@@ -217,14 +262,68 @@ pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: Cance
             () = shutdown.cancelled() => break,
             () = wake.notified() => {}
             Some(done) = running.sending.join_next_with_id(), if !running.sending.is_empty() => {
-                let id = done.map_or_else(|panicked| panicked.id(), |(id, ())| id);
-                running.endpoints.remove(&id);
+                running.ended(done);
+                while let Some(done) = running.sending.try_join_next_with_id() {
+                    running.ended(done);
+                }
             }
             () = tokio::time::sleep(pause) => {}
         }
     }
     while running.sending.join_next().await.is_some() {}
+    drop(running);
+    let _ = recording.await;
     listening.abort();
+}
+
+/// The dispatcher's own connections to `pool`'s database, committing without waiting for the
+/// WAL flush: a claim or a recorded attempt lost to a database crash only makes a delivery due
+/// again, which at-least-once delivery (one message id) allows, and a commit per batch no
+/// longer waits on the disk.
+fn unsynced(pool: &PgPool) -> PgPool {
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("synchronous_commit", "off")]);
+    PgPoolOptions::new()
+        .max_connections(DISPATCHER_CONNECTIONS)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with(options)
+}
+
+/// Records what `to_record` receives, everything waiting at once in one transaction, until every
+/// sender is gone. A batch that cannot be recorded is tried once more; then its deliveries stay
+/// leased and are sent again when the lease ends (at least once).
+async fn record_batches(pool: PgPool, mut to_record: mpsc::UnboundedReceiver<Finished>) {
+    let mut batch = Vec::new();
+    while to_record.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let attempts: Vec<(Attempt, Outcome)> = batch
+            .iter()
+            .map(|f| (f.attempt.clone(), f.outcome))
+            .collect();
+        let mut result = record_in_one(&pool, &attempts).await;
+        if result.is_err() {
+            tokio::time::sleep(ERROR_PAUSE).await;
+            result = record_in_one(&pool, &attempts).await;
+        }
+        match result {
+            Ok(()) => batch.iter().for_each(Finished::log),
+            Err(error) => tracing::error!(
+                attempts = batch.len(),
+                error = format!("{error:#}"),
+                "recording delivery attempts failed; they are sent again when their lease ends"
+            ),
+        }
+        batch.clear();
+    }
+}
+
+async fn record_in_one(pool: &PgPool, attempts: &[(Attempt, Outcome)]) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    deliveries::record(&mut tx, attempts)
+        .await
+        .context("recording delivery attempts")?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The running job's attempts in flight.
@@ -235,9 +334,17 @@ struct Running {
     sending: JoinSet<()>,
     /// The endpoint each task in `sending` sends to.
     endpoints: HashMap<task::Id, Uuid>,
+    /// Where ended attempts go to be recorded.
+    finished: mpsc::UnboundedSender<Finished>,
 }
 
 impl Running {
+    /// Frees the slot of an attempt that has ended.
+    fn ended(&mut self, done: Result<(task::Id, ()), task::JoinError>) {
+        let id = done.map_or_else(|panicked| panicked.id(), |(id, ())| id);
+        self.endpoints.remove(&id);
+    }
+
     /// Claims what is due at `now`, within the room left in the batch and per endpoint, and
     /// starts sending it.
     async fn claim_and_send(&mut self, now: DateTime<Utc>) -> sqlx::Result<()> {
@@ -259,16 +366,11 @@ impl Running {
         drop(conn);
         for due in due {
             let endpoint = due.endpoint_id;
-            let (pool, client) = (self.pool.clone(), self.client.clone());
-            let settings = self.settings;
+            let (client, settings) = (self.client.clone(), self.settings);
+            let finished = self.finished.clone();
             let handle = self.sending.spawn(async move {
-                if let Err(error) = deliver(&pool, (&client, settings), &due, now).await {
-                    // Unrecorded: the lease runs out and the delivery is tried again.
-                    tracing::error!(
-                        outbox.id = due.message_id, endpoint.id = %due.endpoint_id,
-                        error = format!("{error:#}"), "recording a delivery attempt failed"
-                    );
-                }
+                // The recorder outlives every sender.
+                let _ = finished.send(attempt(&client, settings, due, now).await);
             });
             self.endpoints.insert(handle.id(), endpoint);
         }
