@@ -4,6 +4,7 @@
 //! service.
 
 pub mod hubspot_api;
+pub mod salesforce_api;
 pub mod webhook_receiver;
 
 use std::collections::HashMap;

@@ -1,0 +1,1 @@
+//! A local stand-in of Salesforce's REST API (to come).
