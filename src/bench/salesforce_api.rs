@@ -54,6 +54,9 @@ const STANDARD_FIELDS: &[&str] = &[
 /// A scripted answer for the next update call, after its token is checked.
 #[derive(Clone, Debug)]
 pub enum Fault {
+    /// 401 `INVALID_SESSION_ID` whatever the token, as when the session was ended between
+    /// the token check and the call.
+    InvalidSession,
     /// 503 `SERVER_UNAVAILABLE`, as during maintenance.
     Unavailable,
     /// 403 `REQUEST_LIMIT_EXCEEDED` for too many concurrent long-running requests.

@@ -46,11 +46,15 @@ pub struct LeadsApi {
 
 impl LeadsApi {
     /// The client the settings describe, with its own HTTP client and their timeout.
+    ///
+    /// # Panics
+    ///
+    /// As `reqwest::Client::new` does, if the TLS backend cannot be initialised.
     pub fn new(settings: &SalesforceApiSettings) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(settings.timeout_secs))
             .build()
-            .unwrap_or_default();
+            .expect("the TLS backend initialises");
         Self::with_client(settings, http)
     }
 
@@ -77,7 +81,7 @@ impl LeadsApi {
     /// as Salesforce's `EXCEEDED_ID_LIMIT`), and the caller is to split the batch. A record
     /// whose id is not a Lead's (`00Q…`) is not sent either, and is answered as a permanent
     /// [`NOT_A_LEAD`] failure along with Salesforce's answer for the rest.
-    #[tracing::instrument(skip_all, fields(records = records.len()))]
+    #[tracing::instrument(skip_all, fields(salesforce.records = records.len()))]
     pub async fn update(&self, records: &[RecordUpdate]) -> BatchAnswer {
         if records.len() > MAX_BATCH {
             return BatchAnswer::Refused {

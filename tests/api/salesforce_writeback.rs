@@ -176,6 +176,66 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
     assert_ne!(asked[2].authorization, old);
 }
 
+/// Calls that find the token revoked at the same time share one renewal.
+#[tokio::test]
+async fn concurrent_calls_renew_a_revoked_token_once() {
+    let (api, client) = org(2).await;
+    assert_eq!(
+        failed(
+            client
+                .update(&[update(&lead_id(1), scores(1, "MQL"))])
+                .await
+        ),
+        vec![]
+    );
+    api.revoke_tokens();
+
+    let first = [update(&lead_id(1), scores(2, "SQL"))];
+    let second = [update(&lead_id(2), scores(3, "SQL"))];
+    let (a, b) = tokio::join!(client.update(&first), client.update(&second));
+
+    assert_eq!((failed(a), failed(b)), (vec![], vec![]));
+    assert_eq!(api.token_requests(), 2);
+    assert_eq!(api.fields_of(&lead_id(2)).unwrap()["Fit_Score__c"], 3);
+}
+
+#[tokio::test]
+async fn a_token_rejected_again_after_renewal_is_refused() {
+    let (api, client) = org(1).await;
+    api.fail_next(Fault::InvalidSession);
+    api.fail_next(Fault::InvalidSession);
+
+    let answer = client
+        .update(&[update(&lead_id(1), scores(1, "MQL"))])
+        .await;
+
+    assert!(
+        matches!(&answer, BatchAnswer::Refused { status: 401, error } if error.contains("INVALID_SESSION_ID")),
+        "{answer:?}"
+    );
+    // Renewed once and tried once more; no loop.
+    assert_eq!((api.calls(), api.token_requests()), (2, 2));
+}
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_is_unavailable() {
+    let (api, _) = org(1).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut settings = api.settings();
+    settings.login_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+
+    let answer = LeadsApi::new(&settings)
+        .update(&[update(&lead_id(1), scores(1, "MQL"))])
+        .await;
+
+    assert!(
+        matches!(&answer, BatchAnswer::Unavailable { error, retry_after: None } if error.contains("token endpoint")),
+        "{answer:?}"
+    );
+    assert_eq!(api.calls(), 0);
+}
+
 #[tokio::test]
 async fn bad_credentials_are_refused_without_a_loop() {
     let (api, _) = org(1).await;

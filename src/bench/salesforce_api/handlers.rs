@@ -100,6 +100,13 @@ pub(super) async fn update(
         inner.faults.pop_front()
     };
     match fault {
+        Some(Fault::InvalidSession) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_SESSION_ID",
+                "Session expired or invalid",
+            );
+        }
         Some(Fault::Unavailable) => {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -301,3 +301,10 @@ async fn ids_that_are_no_leads_fail_for_good_without_a_call() {
     assert_eq!(failed.len(), 2);
     assert!(failed.iter().all(|f| f.code == NOT_A_LEAD && !f.retryable));
 }
+
+#[test]
+fn the_client_never_shows_its_secret_in_debug_output() {
+    let shown = format!("{:?}", unreachable_api());
+    assert!(!shown.contains("secret\""), "{shown}");
+    assert!(shown.contains("***"));
+}
