@@ -9,7 +9,7 @@
 //! org's daily request allocation spent: 403 `REQUEST_LIMIT_EXCEEDED`; scripted 503s, the
 //! concurrent-request limit and hangs). It counts the calls and records what it was asked.
 //!
-//! The e2e tests (`tests/api/salesforce_writeback.rs`) use it, and the write-back benchmark can.
+//! The e2e tests (`tests/api/salesforce_writeback.rs`) use it; so can a write-back benchmark.
 
 mod handlers;
 

@@ -388,3 +388,57 @@ async fn a_field_salesforce_does_not_know_refuses_the_whole_call() {
             .contains_key("Fit_Score__c")
     );
 }
+
+/// The client always sends `allOrNone: false`; the stand-in honours `true` as Salesforce
+/// does, for whoever sends it.
+#[tokio::test]
+async fn the_stand_in_rolls_back_every_record_of_a_failed_all_or_none_call() {
+    use leadrouter::bench::salesforce_api::{CLIENT_ID, CLIENT_SECRET};
+    let (api, _) = org(1).await;
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/services/oauth2/token", api.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = json!({ "allOrNone": true, "records": [
+        { "attributes": { "type": "Lead" }, "id": lead_id(1), "Fit_Score__c": 70 },
+        { "attributes": { "type": "Lead" }, "id": lead_id(2), "Fit_Score__c": 20 },
+    ]});
+
+    let results: Value = http
+        .patch(format!(
+            "{}/services/data/v62.0/composite/sobjects",
+            token["instance_url"].as_str().unwrap()
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        results[0]["errors"][0]["statusCode"],
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    );
+    assert_eq!(
+        results[1]["errors"][0]["statusCode"],
+        "INVALID_CROSS_REFERENCE_KEY"
+    );
+    assert!(
+        !api.fields_of(&lead_id(1))
+            .unwrap()
+            .contains_key("Fit_Score__c")
+    );
+}

@@ -181,50 +181,10 @@ fn serve(inner: &mut Inner, body: &[u8]) -> Response {
             "record limit reached. cannot submit more than 200 records into this call",
         );
     }
-    let mut updates = Vec::with_capacity(records.len());
-    for record in records {
-        let Some(record) = record.as_object() else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "JSON_PARSER_ERROR",
-                "records: each must be an sObject",
-            );
-        };
-        match record["attributes"]["type"].as_str() {
-            Some("Lead") => {}
-            Some(other) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_TYPE",
-                    &format!("sObject type '{other}' is not supported."),
-                );
-            }
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_TYPE",
-                    "Must send a concrete entity type.",
-                );
-            }
-        }
-        let fields: Map<String, Value> = record
-            .iter()
-            .filter(|(name, _)| !matches!(name.as_str(), "attributes" | "id" | "Id"))
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
-        if let Some(unknown) = fields.keys().find(|name| !knows(inner, name)) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_FIELD",
-                &format!("No such column '{unknown}' on sobject of type Lead"),
-            );
-        }
-        let id = record
-            .get("id")
-            .or(record.get("Id"))
-            .and_then(Value::as_str);
-        updates.push((id.map(str::to_owned), fields));
-    }
+    let updates = match read_records(inner, records) {
+        Ok(updates) => updates,
+        Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, &message),
+    };
     let all_or_none = body["allOrNone"].as_bool().unwrap_or(false);
     let checked: Vec<Option<Value>> = updates
         .iter()
@@ -250,6 +210,55 @@ fn serve(inner: &mut Inner, body: &[u8]) -> Response {
         })
         .collect();
     (StatusCode::OK, Json(Value::Array(results))).into_response()
+}
+
+/// Each record's id (if it has one) and the fields to set.
+type Records = Vec<(Option<String>, Map<String, Value>)>;
+
+/// The records of a call, or the code and message of the whole call's 400: a record that is no sObject, a type
+/// other than Lead, or a field Leads do not have.
+fn read_records(inner: &Inner, records: &[Value]) -> Result<Records, (&'static str, String)> {
+    let mut updates = Vec::with_capacity(records.len());
+    for record in records {
+        let Some(record) = record.as_object() else {
+            return Err((
+                "JSON_PARSER_ERROR",
+                "records: each must be an sObject".to_string(),
+            ));
+        };
+        match record.get("attributes").and_then(|a| a["type"].as_str()) {
+            Some("Lead") => {}
+            Some(other) => {
+                return Err((
+                    "INVALID_TYPE",
+                    format!("sObject type '{other}' is not supported."),
+                ));
+            }
+            None => {
+                return Err((
+                    "INVALID_TYPE",
+                    "Must send a concrete entity type.".to_string(),
+                ));
+            }
+        }
+        let fields: Map<String, Value> = record
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "attributes" | "id" | "Id"))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        if let Some(unknown) = fields.keys().find(|name| !knows(inner, name)) {
+            return Err((
+                "INVALID_FIELD",
+                format!("No such column '{unknown}' on sobject of type Lead"),
+            ));
+        }
+        let id = record
+            .get("id")
+            .or(record.get("Id"))
+            .and_then(Value::as_str);
+        updates.push((id.map(str::to_owned), fields));
+    }
+    Ok(updates)
 }
 
 fn knows(inner: &Inner, field: &str) -> bool {
