@@ -1,9 +1,11 @@
 //! What the benchmark binaries (`src/bin/*bench*.rs`, `loadgen`) share: their flags, the
 //! scratch database they start from, the shipped config, and medians; and a stand-in of
-//! HubSpot's CRM API that the benchmark and the tests share ([`hubspot_api`]). Not used by the
+//! HubSpot's CRM API that the benchmark and the tests share ([`hubspot_api`]), and one of
+//! Salesforce's token endpoint and sObject Collections ([`salesforce_api`]). Not used by the
 //! service.
 
 pub mod hubspot_api;
+pub mod salesforce_api;
 pub mod webhook_receiver;
 
 use std::collections::HashMap;

@@ -26,8 +26,10 @@ use crate::{
 };
 
 mod marketo;
+mod salesforce_api;
 
 pub use marketo::{MIN_MARKETO_SECRET_CHARS, MarketoSettings};
+pub use salesforce_api::SalesforceApiSettings;
 
 /// Service settings (`config/default.toml`).
 #[derive(Clone, Debug, Deserialize)]

@@ -2,3 +2,4 @@
 
 pub mod crm;
 pub mod hubspot;
+pub mod salesforce;

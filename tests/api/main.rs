@@ -25,6 +25,7 @@ mod notifications;
 mod nurture;
 mod rescore;
 mod salesforce;
+mod salesforce_writeback;
 mod segment;
 mod sla;
 mod slow_clients;
