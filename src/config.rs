@@ -26,8 +26,10 @@ use crate::{
 };
 
 mod marketo;
+mod writeback;
 
 pub use marketo::{MIN_MARKETO_SECRET_CHARS, MarketoSettings};
+pub use writeback::{CrmWriteSettings, FieldNames, WritebackSettings};
 
 /// Service settings (`config/default.toml`).
 #[derive(Clone, Debug, Deserialize)]
@@ -44,6 +46,9 @@ pub struct Settings {
     /// The native inbound connectors; each is off unless enabled.
     #[serde(default)]
     pub sources: SourcesSettings,
+    /// CRM write-back; each CRM is off unless enabled.
+    #[serde(default)]
+    pub writeback: WritebackSettings,
 }
 
 /// The native inbound connectors (`[sources.*]`).
@@ -411,6 +416,10 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     }
     if let Some((key, problem)) = settings.sources.marketo.problem() {
         return Err(bad(key, &problem));
+    }
+    let hubspot_token = settings.sources.hubspot.access_token.is_some();
+    if let Some((key, problem)) = settings.writeback.problem(hubspot_token) {
+        return Err(bad(&key, &problem));
     }
     if let Some(key) = &settings.auth.admin_key {
         if key.expose().chars().count() < MIN_ADMIN_KEY_CHARS {

@@ -1,4 +1,4 @@
 //! Clients of the vendors' APIs the connectors call.
 
-pub mod hubspot;
 pub mod crm;
+pub mod hubspot;
