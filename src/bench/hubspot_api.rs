@@ -77,6 +77,8 @@ struct Inner {
     /// Batch updates a rolling ten seconds takes (`None`: 100, the private-app limit of
     /// Free and Starter portals; 190 for Professional and Enterprise).
     rate_limit: Option<usize>,
+    /// The rolling window's length (`None`: HubSpot's ten seconds).
+    rate_window: Option<Duration>,
     /// When each batch update within the last ten seconds arrived.
     window: VecDeque<Instant>,
     updates: Vec<Update>,
@@ -174,6 +176,12 @@ impl HubSpotApi {
     /// Batch updates any rolling ten seconds takes from now on (default 100).
     pub fn set_rate_limit(&self, per_ten_seconds: usize) {
         self.inner.lock().unwrap().rate_limit = Some(per_ten_seconds);
+    }
+
+    /// Makes the rolling window `window` long instead of ten seconds, so that a test sees
+    /// the limit at work without waiting ten seconds.
+    pub fn set_rate_window(&self, window: Duration) {
+        self.inner.lock().unwrap().rate_window = Some(window);
     }
 
     /// Makes contact property `name` not exist in the portal.

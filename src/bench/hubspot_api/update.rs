@@ -153,8 +153,9 @@ fn answer(
         return (response, None);
     }
     let limit = inner.rate_limit.unwrap_or(DEFAULT_LIMIT);
+    let window = inner.rate_window.unwrap_or(WINDOW);
     let now = Instant::now();
-    while inner.window.front().is_some_and(|t| now - *t >= WINDOW) {
+    while inner.window.front().is_some_and(|t| now - *t >= window) {
         inner.window.pop_front();
     }
     if inner.window.len() >= limit {
@@ -162,7 +163,7 @@ fn answer(
         let wait = inner
             .window
             .front()
-            .map_or(WINDOW, |t| WINDOW.saturating_sub(now - *t));
+            .map_or(window, |t| window.saturating_sub(now - *t));
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         return (
             with_limit_headers(rate_limited(secs.max(1)), limit, limit),

@@ -121,6 +121,12 @@ impl Target {
         }
     }
 
+    /// This target with `limiter` instead (a benchmark's or a test's window).
+    pub fn with_limiter(mut self, limiter: Limiter) -> Self {
+        self.limiter = Arc::new(limiter);
+        self
+    }
+
     fn crm(&self) -> &'static str {
         self.client.crm().as_str()
     }
