@@ -69,24 +69,38 @@ create table crm_write_failures (
 create index crm_write_failures_pending_idx on crm_write_failures (crm, failed_at)
     where replayed_at is null;
 
+-- A lead's id in a system is found by its email and the system: this index replaces the one
+-- on email alone (which every lookup by email still uses) and covers the id, so queueing a
+-- write and reading the id to write to are index-only lookups, where the planner would
+-- otherwise intersect the email index with the primary key's whole range of the system.
+drop index lead_source_ids_email_idx;
+create index lead_source_ids_email_idx on lead_source_ids (email, system) include (external_id);
+
 -- Queues the leads `ids`, changed at `at` (one per lead), for every target CRM they have an id
--- in. Salesforce takes Lead ids (00Q…) only: a Contact has no lead Status to write.
+-- in. Salesforce takes Lead ids (00Q…) only: a Contact has no lead Status to write. One
+-- statement per target, so the plan is the small one it is (a join with the targets table
+-- was estimated at hundreds of rows, costly enough for JIT compilation on every statement).
 create function crm_writes_enqueue(ids uuid[], at timestamptz[]) returns void
-language sql as $$
-    insert into crm_writes as w
-        (crm, lead_id, first_changed_at, changed_at, due_at, next_attempt_at)
-    select distinct on (t.crm, c.id)
-           t.crm, c.id, c.at, c.at, c.at + t.coalesce_window, c.at + t.coalesce_window
-      from unnest(ids, at) as c(id, at)
-      join leads l on l.id = c.id
-      cross join crm_writeback_targets t
-     where exists (select 1 from lead_source_ids s
-                    where s.email = l.email and s.system = t.crm
-                      and (t.crm <> 'salesforce' or s.external_id like '00Q%'))
-     order by t.crm, c.id, c.at desc
-    on conflict (crm, lead_id) do update
-       set changed_at = greatest(w.changed_at, excluded.changed_at),
-           changes = w.changes + 1
+language plpgsql as $$
+declare
+    t record;
+begin
+    for t in select crm, coalesce_window from crm_writeback_targets loop
+        insert into crm_writes as w
+            (crm, lead_id, first_changed_at, changed_at, due_at, next_attempt_at)
+        select distinct on (c.id)
+               t.crm, c.id, c.at, c.at, c.at + t.coalesce_window, c.at + t.coalesce_window
+          from unnest(ids, at) as c(id, at)
+          join leads l on l.id = c.id
+         where exists (select 1 from lead_source_ids s
+                        where s.email = l.email and s.system = t.crm
+                          and (t.crm <> 'salesforce' or s.external_id like '00Q%'))
+         order by c.id, c.at desc
+        on conflict (crm, lead_id) do update
+           set changed_at = greatest(w.changed_at, excluded.changed_at),
+               changes = w.changes + 1;
+    end loop;
+end;
 $$;
 
 create function crm_writes_leads_inserted() returns trigger language plpgsql as $$

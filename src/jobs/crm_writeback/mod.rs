@@ -51,6 +51,10 @@ const REFUSED_PAUSE: Duration = Duration::from_secs(60);
 const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(10);
 /// The pause after a tick failed (the database).
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// A claim that leaves its last batch part-full tops it up with rows due this much later:
+/// in a burst, rows fall due over a few seconds, and a full batch is one call where the
+/// stragglers would be another.
+const TOP_UP: Duration = Duration::from_secs(5);
 /// The CRMs' rate limit windows.
 const WINDOW: Duration = Duration::from_secs(10);
 
@@ -214,9 +218,15 @@ pub async fn tick(
     let lease = chrono::Duration::from_std(LEASE)?;
     let mut conn = pool.acquire().await?;
     let limit = i64::try_from(target.claim_limit())?;
-    let claimed = crm_writes::claim_due(&mut conn, crm, now, limit, lease)
+    let mut claimed = crm_writes::claim_due(&mut conn, crm, now, limit, lease)
         .await
         .context("claiming due CRM writes")?;
+    let short = claimed.len() % target.client.max_batch();
+    if short > 0 && claimed.len() < target.claim_limit() {
+        let room = i64::try_from(target.client.max_batch() - short)?;
+        let soon = now + chrono::Duration::from_std(TOP_UP)?;
+        claimed.extend(crm_writes::claim_due(&mut conn, crm, soon, room, lease).await?);
+    }
     report.claimed = claimed.len();
     if claimed.is_empty() {
         return Ok(report);
