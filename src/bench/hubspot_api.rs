@@ -41,6 +41,8 @@ pub enum Fault {
     BadGateway,
     /// (Batch update) no answer for this long, then 504.
     Hang(Duration),
+    /// (Batch update) the normal answer, after this long.
+    Slow(Duration),
     /// (Batch update) these contact ids fail with an error of `category` in a 207, the
     /// others are updated.
     RecordErrors { ids: Vec<String>, category: String },
@@ -281,7 +283,7 @@ async fn batch_read(
         Some(Fault::BadGateway) => {
             return error(StatusCode::BAD_GATEWAY, "INTERNAL_ERROR", "Bad Gateway");
         }
-        Some(Fault::Hang(_) | Fault::RecordErrors { .. }) | None => {}
+        Some(Fault::Hang(_) | Fault::Slow(_) | Fault::RecordErrors { .. }) | None => {}
     }
     let (mut results, mut missing) = (Vec::new(), Vec::new());
     for id in &ids {

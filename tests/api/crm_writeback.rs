@@ -238,6 +238,53 @@ async fn a_burst_never_exceeds_the_rolling_limit_with_the_limiter() {
 }
 
 #[tokio::test]
+async fn hubspot_down_keeps_the_writes_and_they_go_out_after_the_backoff() {
+    let db = TestDb::new().await;
+    let w = Writeback::start(&db).await;
+    w.leads("u", 2, secs(0)).await;
+    w.api.set_down(true);
+    let report = w.tick(secs(31)).await;
+    assert_eq!((report.calls, report.retried), (1, 2), "{report:?}");
+    assert!(report.pause.is_some());
+    assert_eq!(w.api.updates()[0].status, 502);
+    w.api.set_down(false);
+    assert_eq!(w.tick(secs(40)).await.claimed, 0, "backing off");
+    let report = w.tick(secs(31 + 30)).await;
+    assert_eq!(report.written, 2, "{report:?}");
+    assert_eq!(w.pending().await, 0);
+}
+
+/// A change that commits while its lead's write is in flight is not lost: the row stays due
+/// and the next tick writes the newer state.
+#[tokio::test]
+async fn a_change_during_the_call_stays_due() {
+    let db = TestDb::new().await;
+    let w = Writeback::start(&db).await;
+    w.leads("s", 1, secs(0)).await;
+    w.api.fail_next(Fault::Slow(StdDuration::from_millis(600)));
+    let (pool, target, rules) = (w.app.pool.clone(), w.target.clone(), w.app.rules.clone());
+    let call =
+        tokio::spawn(
+            async move { crm_writeback::tick(&pool, &target, &rules, t0() + secs(31)).await },
+        );
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    let demo = vp_event("s-demo", "s0@acme.io", "demo_request", secs(20));
+    w.app.ingest(&json!([demo])).await;
+    let report = call.await.unwrap().unwrap();
+    assert_eq!(report.written, 1, "{report:?}");
+    assert_eq!(w.api.updates()[0].inputs[0].1["intent_score"], "25");
+    assert_eq!(
+        w.pending().await,
+        1,
+        "the demo request is still to be written"
+    );
+    let report = w.tick(secs(32)).await;
+    assert_eq!(report.written, 1, "{report:?}");
+    assert_eq!(w.api.updates()[1].inputs[0].1["intent_score"], "75");
+    assert_eq!(w.pending().await, 0);
+}
+
+#[tokio::test]
 async fn a_record_hubspot_refuses_for_good_is_kept_and_replayable() {
     let db = TestDb::new().await;
     let w = Writeback::start(&db).await;

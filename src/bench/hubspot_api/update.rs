@@ -194,6 +194,7 @@ fn counted_answer(
         return (response, None);
     }
     let mut failing: (Vec<String>, String) = (Vec::new(), String::new());
+    let mut delay = None;
     match inner.faults.pop_front() {
         Some(Fault::RateLimited(secs)) => return (rate_limited(secs), None),
         Some(Fault::BadGateway) => {
@@ -205,6 +206,7 @@ fn counted_answer(
             return (response, Some(d));
         }
         Some(Fault::RecordErrors { ids, category }) => failing = (ids, category),
+        Some(Fault::Slow(d)) => delay = Some(d),
         None => {}
     }
     let mut undefined: Vec<String> = inputs
@@ -218,7 +220,7 @@ fn counted_answer(
     if !undefined.is_empty() {
         return (property_doesnt_exist(&undefined), None);
     }
-    (apply(inner, inputs, &failing), None)
+    (apply(inner, inputs, &failing), delay)
 }
 
 /// Updates the contacts that exist and are not `failing`; 200, or 207 naming the others.
