@@ -417,8 +417,7 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     if let Some((key, problem)) = settings.sources.marketo.problem() {
         return Err(bad(key, &problem));
     }
-    let hubspot_token = settings.sources.hubspot.access_token.is_some();
-    if let Some((key, problem)) = settings.writeback.problem(hubspot_token) {
+    if let Some((key, problem)) = settings.writeback.problem(&settings.sources.hubspot) {
         return Err(bad(&key, &problem));
     }
     if let Some(key) = &settings.auth.admin_key {

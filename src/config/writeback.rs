@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::HubSpotSettings;
 use crate::domain::Stage;
 
 /// CRM write-back (`[writeback]`, `[writeback.hubspot]`, `[writeback.salesforce]`).
@@ -187,9 +188,9 @@ impl CrmWriteSettings {
 }
 
 impl WritebackSettings {
-    /// The first problem, as (key, problem); `hubspot_token` tells whether HubSpot's access
-    /// token (`sources.hubspot.access_token`) is set.
-    pub(super) fn problem(&self, hubspot_token: bool) -> Option<(String, String)> {
+    /// The first problem, as (key, problem); `hubspot` is the connector whose API base URL
+    /// and access token HubSpot write-back uses.
+    pub(super) fn problem(&self, hubspot: &HubSpotSettings) -> Option<(String, String)> {
         if self.decay_interval_secs == 0 {
             return Some((
                 "writeback.decay_interval_secs".into(),
@@ -202,7 +203,12 @@ impl WritebackSettings {
                 "must be at least 1".into(),
             ));
         }
-        if self.hubspot.enabled && !hubspot_token {
+        if self.hubspot.enabled {
+            if let Err(problem) = super::hubspot::base_url(&hubspot.api_base_url) {
+                return Some(("sources.hubspot.api_base_url".into(), problem));
+            }
+        }
+        if self.hubspot.enabled && hubspot.access_token.is_none() {
             return Some((
                 "writeback.hubspot.enabled".into(),
                 "needs sources.hubspot.access_token (LEADROUTER_SOURCES__HUBSPOT__ACCESS_TOKEN), \
