@@ -167,6 +167,24 @@ create trigger lead_source_ids_crm_writes_on_update after update on lead_source_
     referencing new table as new_ids
     for each statement execute function crm_writes_source_ids();
 
+-- The owner is written as the rep's email: a rep whose email changes has their leads written
+-- again. Rare, so per row, as the reps' other trigger.
+create function crm_writes_rep_email() returns trigger language plpgsql as $$
+begin
+    if not exists (select 1 from crm_writeback_targets) then
+        return null;
+    end if;
+    perform crm_writes_enqueue(array_agg(l.id), array_agg(new.updated_at))
+       from leads l where l.owner_rep_id = new.id
+     having count(*) > 0;
+    return null;
+end;
+$$;
+
+create trigger reps_crm_writes_on_email after update of email on reps
+    for each row when (old.email is distinct from new.email)
+    execute function crm_writes_rep_email();
+
 -- Intent as the engine computes it for `now` (src/engine/decay.rs `decay_factor`, then
 -- `IntentState::score_at`'s rounding to hundredths), rounded to the whole points written to a
 -- CRM. A test (tests/api/crm_writeback.rs) checks it agrees with the engine.

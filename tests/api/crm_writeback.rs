@@ -138,6 +138,29 @@ async fn a_burst_of_changes_to_one_lead_is_one_write_of_its_latest_state() {
     let report = w.tick(secs(130)).await;
     assert_eq!((report.unchanged, report.calls), (1, 0), "{report:?}");
     assert_eq!(w.pending().await, 0);
+
+    // The owner is written as the rep's email, so a rep's new email is written too.
+    let rep = w.app.new_rep(leadrouter::domain::Role::Rep).await;
+    sqlx::query("update leads set owner_rep_id = $1")
+        .bind(rep)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(w.tick(secs(200)).await.written, 1);
+    let (status, body) = w
+        .app
+        .with_key(crate::helpers::ADMIN_KEY)
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/reps/{rep}"),
+            Some(&json!({"email": "ana.new@reps.example"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(w.pending().await, 1);
+    w.tick(secs(300)).await;
+    let last = w.api.updates().pop().unwrap();
+    assert_eq!(last.inputs[0].1["leadrouter_owner"], "ana.new@reps.example");
 }
 
 #[tokio::test]
