@@ -147,6 +147,7 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
         jobs::dispatcher::Settings::from_jobs(&job_settings),
         shutdown.clone(),
     ));
+    spawn_writeback(&jobs, &state, &shutdown).await?;
     jobs.close();
     serve(listener, state, shutdown).await?;
     // Let a sweep in progress finish its transaction, and attempts in flight their recording,
@@ -154,6 +155,35 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
     jobs.wait().await;
     pool.close().await;
     tracing::info!("leadrouter stopped");
+    Ok(())
+}
+
+/// Records which CRMs write-back is on for (so the triggers queue only for those), then
+/// starts a loop per CRM and the daily decay check.
+async fn spawn_writeback(
+    jobs: &TaskTracker,
+    state: &AppState,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let targets = jobs::crm_writeback::targets(&state.settings);
+    jobs::crm_writeback::register_targets(&state.pool, &targets, &state.settings, state.now())
+        .await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    for target in &targets {
+        tracing::info!(crm = target.client.crm().as_str(), "CRM write-back on");
+        jobs.spawn(jobs::crm_writeback::run(
+            state.clone(),
+            target.clone(),
+            shutdown.clone(),
+        ));
+    }
+    jobs.spawn(jobs::crm_writeback::run_decay(
+        state.clone(),
+        targets,
+        shutdown.clone(),
+    ));
     Ok(())
 }
 

@@ -27,9 +27,11 @@ use crate::{
 
 mod marketo;
 mod salesforce_api;
+mod writeback;
 
 pub use marketo::{MIN_MARKETO_SECRET_CHARS, MarketoSettings};
 pub use salesforce_api::SalesforceApiSettings;
+pub use writeback::{CrmWriteSettings, FieldNames, WritebackSettings};
 
 /// Service settings (`config/default.toml`).
 #[derive(Clone, Debug, Deserialize)]
@@ -46,6 +48,9 @@ pub struct Settings {
     /// The native inbound connectors; each is off unless enabled.
     #[serde(default)]
     pub sources: SourcesSettings,
+    /// CRM write-back; each CRM is off unless enabled.
+    #[serde(default)]
+    pub writeback: WritebackSettings,
 }
 
 /// The native inbound connectors (`[sources.*]`).
@@ -414,6 +419,9 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
     if let Some((key, problem)) = settings.sources.marketo.problem() {
         return Err(bad(key, &problem));
     }
+    if let Some((key, problem)) = settings.writeback.problem(&settings.sources.hubspot) {
+        return Err(bad(&key, &problem));
+    }
     if let Some(key) = &settings.auth.admin_key {
         if key.expose().chars().count() < MIN_ADMIN_KEY_CHARS {
             return Err(bad(
@@ -560,6 +568,15 @@ mod tests {
         let settings = load_settings(&dir).unwrap();
         assert_eq!(settings.server.max_batch_events, 1_000);
         load_rules(&dir).unwrap();
+        // The file's write-back defaults are the code's.
+        let (file, code) = (&settings.writeback, WritebackSettings::default());
+        assert!(!file.hubspot.enabled && !file.salesforce.enabled);
+        assert_eq!(file.hubspot.fields, code.hubspot.fields);
+        assert_eq!(file.hubspot.stages, code.hubspot.stages);
+        assert_eq!(file.salesforce.fields, code.salesforce.fields);
+        assert_eq!(file.salesforce.stages, code.salesforce.stages);
+        assert_eq!(file.hubspot.requests_per_10s, code.hubspot.requests_per_10s);
+        assert_eq!(file.coalesce_window_secs, code.coalesce_window_secs);
     }
 
     /// `shipped` with the connector of `section` (and no other) enabled.
@@ -932,6 +949,39 @@ mod tests {
             let error = load_rules(&dir).unwrap_err().to_string();
             assert!(error.contains("rules.toml"), "{error}");
             assert!(error.contains(key), "{key} not in {error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn write_back_needs_the_hubspot_token_and_every_stage() {
+        let dir = std::env::temp_dir().join(format!("leadrouter-wb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = include_str!("../config/default.toml");
+        let on = enable(shipped, "writeback.hubspot");
+        let cases = [
+            (
+                on.clone(),
+                "writeback.hubspot.enabled: needs sources.hubspot.access_token",
+            ),
+            (
+                shipped.replace("Rejected = \"other\"\n", ""),
+                "writeback.hubspot.stages: no value for stage Rejected",
+            ),
+            (
+                shipped.replace("owner = \"leadrouter_owner\"", "owner = \"fit_score\""),
+                "writeback.hubspot.fields: \"fit_score\" names two fields",
+            ),
+            (
+                shipped.replace("requests_per_10s = 50", "requests_per_10s = 0"),
+                "writeback.salesforce.requests_per_10s: must be at least 1",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_ne!(text, shipped);
+            std::fs::write(dir.join("default.toml"), text).unwrap();
+            let error = load_settings(&dir).unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected} not in {error}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -10,6 +10,7 @@ pub mod calibration;
 pub mod candidate_rules;
 pub mod canonical;
 mod country;
+pub mod crm_fields;
 pub mod hubspot;
 pub mod json;
 pub mod marketo;

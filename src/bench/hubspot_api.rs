@@ -3,11 +3,20 @@
 //! 400, 200 when every id is found and 207 with an `OBJECT_NOT_FOUND` error when some are not,
 //! and, when told to, 429 with `Retry-After` or a 5xx. It records what it was asked.
 //!
-//! The e2e tests (`tests/api/hubspot.rs`) and `loadgen`'s HubSpot phase both use it.
+//! It also answers the batch update of contacts as HubSpot documents it ([`update`]), with
+//! HubSpot's rolling ten-second request limit, for CRM write-back.
+//!
+//! The e2e tests (`tests/api/hubspot.rs`, `tests/api/crm_writeback.rs`) and `loadgen`'s
+//! HubSpot and write-back phases use it.
+
+mod update;
+
+pub use update::Update;
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -30,6 +39,13 @@ pub enum Fault {
     RateLimited(u64),
     /// 502, HubSpot's answer when its backend fails.
     BadGateway,
+    /// (Batch update) no answer for this long, then 504.
+    Hang(Duration),
+    /// (Batch update) the normal answer, after this long.
+    Slow(Duration),
+    /// (Batch update) these contact ids fail with an error of `category` in a 207, the
+    /// others are updated.
+    RecordErrors { ids: Vec<String>, category: String },
 }
 
 /// One request as received.
@@ -58,6 +74,18 @@ struct Inner {
     /// Every request is a 502 while set.
     down: bool,
     asked: Vec<Asked>,
+    /// Contact properties that do not exist in the portal (any other does).
+    undefined: BTreeSet<String>,
+    /// Batch updates a rolling ten seconds takes (`None`: 100, the private-app limit of
+    /// Free and Starter portals; 190 for Professional and Enterprise).
+    rate_limit: Option<usize>,
+    /// The rolling window's length (`None`: HubSpot's ten seconds).
+    rate_window: Option<Duration>,
+    /// When each batch update within the last ten seconds arrived.
+    window: VecDeque<Instant>,
+    updates: Vec<Update>,
+    /// 429s its own rate limit gave (not scripted ones).
+    rate_limited: usize,
 }
 
 /// The stand-in, serving on the runtime that started it until that runtime ends.
@@ -74,6 +102,10 @@ impl HubSpotApi {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/crm/v3/objects/{object}/batch/read", post(batch_read))
+            .route(
+                "/crm/v3/objects/contacts/batch/update",
+                post(update::batch_update),
+            )
             .with_state(inner.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -131,6 +163,37 @@ impl HubSpotApi {
     /// How many requests it has received.
     pub fn requests(&self) -> usize {
         self.inner.lock().unwrap().asked.len()
+    }
+
+    /// Every batch update so far, answered or not.
+    pub fn updates(&self) -> Vec<Update> {
+        self.inner.lock().unwrap().updates.clone()
+    }
+
+    /// How many 429s its rolling ten-second limit gave.
+    pub fn rate_limited(&self) -> usize {
+        self.inner.lock().unwrap().rate_limited
+    }
+
+    /// Batch updates any rolling ten seconds takes from now on (default 100).
+    pub fn set_rate_limit(&self, per_ten_seconds: usize) {
+        self.inner.lock().unwrap().rate_limit = Some(per_ten_seconds);
+    }
+
+    /// Makes the rolling window `window` long instead of ten seconds, so that a test sees
+    /// the limit at work without waiting ten seconds.
+    pub fn set_rate_window(&self, window: Duration) {
+        self.inner.lock().unwrap().rate_window = Some(window);
+    }
+
+    /// Makes contact property `name` not exist in the portal.
+    pub fn undefine_property(&self, name: &str) {
+        self.inner.lock().unwrap().undefined.insert(name.to_owned());
+    }
+
+    /// Contact `id`'s properties as they stand, if it is stored.
+    pub fn contact_properties(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        self.inner.lock().unwrap().contacts.get(id).cloned()
     }
 }
 
@@ -220,7 +283,7 @@ async fn batch_read(
         Some(Fault::BadGateway) => {
             return error(StatusCode::BAD_GATEWAY, "INTERNAL_ERROR", "Bad Gateway");
         }
-        None => {}
+        Some(Fault::Hang(_) | Fault::Slow(_) | Fault::RecordErrors { .. }) | None => {}
     }
     let (mut results, mut missing) = (Vec::new(), Vec::new());
     for id in &ids {

@@ -11,13 +11,18 @@
 //! `rep.assigned` webhook at a local receiver) and the dispatcher's throughput.
 //!
 //! `cargo run --release --bin loadgen -- [--seconds 5] [--rounds 3]
-//! [--only ingest|nurture|hubspot|delivery] [--database-url URL]`
+//! [--only ingest|nurture|hubspot|delivery|writeback] [--database-url URL]`
+//!
+//! CRM write-back ([`writeback`]) runs only when asked for (`--only writeback`): bursts of
+//! changes to leads with HubSpot ids, written back to a stand-in of HubSpot's API.
 
 // A crate root looks for its modules beside it, where Cargo would take them for binaries.
 #[path = "loadgen/delivery.rs"]
 mod delivery;
 #[path = "loadgen/hubspot.rs"]
 mod hubspot;
+#[path = "loadgen/writeback.rs"]
+mod writeback;
 
 use std::{
     collections::HashMap,
@@ -71,14 +76,23 @@ struct Args {
     nurture: bool,
     hubspot: bool,
     delivery: bool,
+    writeback: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
     let flags = bench::flags(&["seconds", "rounds", "database-url", "only"])?;
     let only: String = bench::flag(&flags, "only", "all".to_owned())?;
     anyhow::ensure!(
-        ["all", "ingest", "nurture", "hubspot", "delivery"].contains(&only.as_str()),
-        "--only takes ingest, nurture, hubspot or delivery, not {only}"
+        [
+            "all",
+            "ingest",
+            "nurture",
+            "hubspot",
+            "delivery",
+            "writeback"
+        ]
+        .contains(&only.as_str()),
+        "--only takes ingest, nurture, hubspot, delivery or writeback, not {only}"
     );
     let runs = |phases: &str| only == "all" || only == phases;
     Ok(Args {
@@ -86,6 +100,7 @@ fn args() -> anyhow::Result<Args> {
         nurture: runs("nurture"),
         hubspot: runs("hubspot"),
         delivery: runs("delivery"),
+        writeback: only == "writeback",
         seconds: bench::flag(&flags, "seconds", 5)?,
         rounds: bench::flag(&flags, "rounds", 3)?,
         database_url: bench::flag(
@@ -504,6 +519,9 @@ fn print_row(name: &str, f: &Figures) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
+    if args.writeback {
+        return writeback::run(&args.database_url, args.rounds).await;
+    }
     let (settings, rules) = bench::shipped_config(&args.database_url)?;
     let pool = bench::scratch_database(&settings).await?;
     sqlx::query("create table bench_raw_events (like lead_events including all)")

@@ -6,6 +6,10 @@
 //! so HubSpot redelivers it later: an event is never acknowledged unless it was stored. A 429
 //! or a 5xx is retried within the call's budget when HubSpot's `Retry-After` fits in it.
 
+mod update;
+
+pub use update::{ContactsApi, MAX_BATCH_UPDATE};
+
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};

@@ -176,7 +176,7 @@ impl HubSpotSettings {
 }
 
 /// Whether `url` is an absolute http(s) URL without a query, as a base to join paths to.
-fn base_url(url: &str) -> Result<(), String> {
+pub(super) fn base_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => Ok(()),
         _ => Err(format!(

@@ -1,17 +1,17 @@
-//! `[writeback.salesforce]`: the Salesforce org that CRM write-back updates Leads in, through
+//! `[writeback.salesforce_api]`: the Salesforce org that CRM write-back updates Leads in, through
 //! an External Client App (or Connected App) with the OAuth 2.0 client credentials flow.
 //!
 //! As it is to appear in `config/default.toml`:
 //!
 //! ```toml
-//! [writeback.salesforce]
+//! [writeback.salesforce_api]
 //! # The org's My Domain URL, where tokens are issued (the client credentials flow is not
 //! # served by login.salesforce.com), e.g. "https://acme.my.salesforce.com".
 //! login_url = "https://acme.my.salesforce.com"
 //! # The app's consumer key.
 //! client_id = ""
 //! # The app's consumer secret: from the environment only
-//! # (LEADROUTER_WRITEBACK__SALESFORCE__CLIENT_SECRET), never in this file.
+//! # (LEADROUTER_WRITEBACK__SALESFORCE_API__CLIENT_SECRET), never in this file.
 //! # client_secret = ""
 //! # The REST API version called (/services/data/v62.0/...).
 //! api_version = "62.0"
@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use crate::domain::Secret;
 
-/// The Salesforce org and app write-back uses (`[writeback.salesforce]`).
+/// The Salesforce org and app write-back uses (`[writeback.salesforce_api]`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SalesforceApiSettings {

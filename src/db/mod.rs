@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod assignments;
 mod bind;
+pub mod crm_writes;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod delivery_log;

@@ -4,6 +4,7 @@ mod accounts;
 mod api_keys;
 mod auth;
 mod calibration;
+mod crm_writes;
 mod dashboard;
 mod extract;
 mod handoff;
@@ -68,6 +69,7 @@ fn api() -> routes::Routes {
         .merge(api_keys::router())
         .merge(webhook_endpoints::router())
         .merge(outbox::router())
+        .merge(crm_writes::router())
         .merge(calibration::router())
         .merge(metrics::router())
         .merge(dashboard::router())

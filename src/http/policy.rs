@@ -135,6 +135,9 @@ pub const POLICY: &[Rule] = &[
     only("POST", "/api/v1/webhook-endpoints/{id}/replay-dead", ADMIN),
     only("POST", "/api/v1/outbox/messages/{id}/retry", ADMIN),
     only("GET", "/api/v1/outbox", OPERATORS),
+    // CRM write-back: ops watch it; admin replays what a CRM refused.
+    only("GET", "/api/v1/crm-writes", OPERATORS),
+    only("POST", "/api/v1/crm-writes/{crm}/replay", ADMIN),
 ];
 
 /// What the fail-closed default allows: a route that nobody put in the policy.

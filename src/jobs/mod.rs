@@ -2,6 +2,7 @@
 //! (the loop the service spawns). They coordinate through the database, so every replica may
 //! run them.
 
+pub mod crm_writeback;
 pub mod dispatcher;
 pub mod metrics_fold;
 pub mod sla_clock;

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod backtest;
+pub mod crm_writes;
 pub mod deliveries_admin;
 pub mod evaluation;
 pub mod handoff;

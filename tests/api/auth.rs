@@ -223,6 +223,8 @@ fn endpoints() -> Vec<Endpoint> {
             &[Admin],
         ),
         endpoint(M::GET, "/api/v1/outbox", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/crm-writes", None, &[Admin, Ops]),
+        endpoint(M::POST, "/api/v1/crm-writes/{crm}/replay", None, &[Admin]),
         endpoint(
             M::GET,
             "/api/v1/metrics/disqualifications",
@@ -244,6 +246,7 @@ fn concrete(route: &str) -> String {
         .replace("{id}", &some_id)
         .replace("{lead_id}", &some_id)
         .replace("{token}", "walk-token")
+        .replace("{crm}", "hubspot")
         .replace("{domain}", "acme.io");
     if path == "/api/v1/leads" {
         "/api/v1/leads?email=walker@acme.io".to_owned()

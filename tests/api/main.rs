@@ -6,6 +6,7 @@ mod auth;
 mod backtest;
 mod calibration;
 mod concurrency;
+mod crm_writeback;
 mod dashboard;
 mod dispatch;
 mod disqualification;
