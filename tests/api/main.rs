@@ -7,6 +7,7 @@ mod backtest;
 mod calibration;
 mod concurrency;
 mod crm_writeback;
+mod crm_writeback_salesforce;
 mod dashboard;
 mod dispatch;
 mod disqualification;
