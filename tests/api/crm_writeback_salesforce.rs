@@ -107,11 +107,11 @@ async fn changed_leads_are_written_to_salesforce_two_hundred_a_call() {
     let asked = w.api.asked();
     assert_eq!(asked.len(), 2);
     assert!(asked.iter().all(|a| a.ids.len() <= 200 && !a.all_or_none));
-    assert!(
-        asked
-            .iter()
-            .all(|a| a.authorization.as_deref().is_some_and(|h| h.starts_with("Bearer ")))
-    );
+    assert!(asked.iter().all(|a| {
+        a.authorization
+            .as_deref()
+            .is_some_and(|h| h.starts_with("Bearer "))
+    }));
     let held = w.api.fields_of(&sf_id("00Q", 7)).unwrap();
     // Fit 70 (a VP of a fitting company), intent 25 (one pricing page visit): a Lead.
     assert_eq!(held["Fit_Score__c"], json!(70), "{held:?}");
@@ -129,7 +129,11 @@ async fn a_locked_row_is_retried_alone_and_contacts_are_not_written() {
     w.leads("k", "003", 2).await;
     w.api.lock(&sf_id("00Q", 1), 1);
     let report = w.tick(Duration::seconds(31)).await;
-    assert_eq!((report.calls, report.written, report.retried), (1, 2, 1), "{report:?}");
+    assert_eq!(
+        (report.calls, report.written, report.retried),
+        (1, 2, 1),
+        "{report:?}"
+    );
     assert_eq!(w.api.asked()[0].ids.len(), 3, "the Contacts are not sent");
     let report = w.tick(Duration::seconds(31 + 60)).await;
     assert_eq!((report.calls, report.written), (1, 1), "{report:?}");

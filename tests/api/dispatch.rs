@@ -2,6 +2,7 @@
 //! Webhooks, retried on schedule with the injected clock, given up on 410 and at the end of
 //! the schedule, one slow receiver never holding up another, and two dispatchers at once.
 
+mod faults;
 pub mod receiver;
 
 use std::{

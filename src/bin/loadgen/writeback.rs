@@ -1,10 +1,12 @@
-//! The write-back phase (`--only writeback`): bursts of changes to leads that have HubSpot
-//! contact ids, posted to the service as canonical batches while the HubSpot write-back loop
-//! runs as `app::run` spawns it (real clock, shipped settings: 30 s coalescing window, 80
-//! calls per 10 s), against the stand-in of HubSpot's API
-//! ([`leadrouter::bench::hubspot_api`]) with HubSpot's default rolling limit (100 per 10 s).
-//! Each round prints calls per 1,000 changed leads, records written, 429s the stand-in gave
-//! and the time from the burst's first event until nothing is pending.
+//! The write-back phase (`--only writeback`), once per CRM: bursts of changes to leads that
+//! have ids in the CRM, posted to the service as canonical batches while the CRM's write-back
+//! loop runs as `app::run` spawns it (real clock, shipped settings: 30 s coalescing window,
+//! 80 calls per 10 s to HubSpot, 50 to Salesforce), against the stand-ins of HubSpot's API
+//! ([`leadrouter::bench::hubspot_api`], with HubSpot's default rolling limit of 100 per 10 s)
+//! and of Salesforce's ([`leadrouter::bench::salesforce_api`]). Each round prints calls per
+//! 1,000 changed leads, records written, the calls the stand-in refused for a limit (429s,
+//! `REQUEST_LIMIT_EXCEEDED`) and the time from the burst's first event until nothing is
+//! pending.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,7 @@ use leadrouter::{
     bench::{
         self,
         hubspot_api::{HubSpotApi, TOKEN},
+        salesforce_api::SalesforceApi,
     },
     db::source_ids,
     domain::{Email, IdSystem, Role, Secret, SourceId},
@@ -103,14 +106,101 @@ async fn drained(pool: &PgPool, limit: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `rounds` bursts and prints each round's figures and the medians.
+/// The CRM a run writes to, as its stand-in.
+enum StandIn {
+    HubSpot(HubSpotApi),
+    Salesforce(SalesforceApi),
+}
+
+impl StandIn {
+    async fn start(salesforce: bool) -> anyhow::Result<Self> {
+        Ok(if salesforce {
+            StandIn::Salesforce(SalesforceApi::start().await?)
+        } else {
+            let api = HubSpotApi::start().await?;
+            api.contacts_from(|_| Some(Vec::new()));
+            StandIn::HubSpot(api)
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            StandIn::HubSpot(_) => "HubSpot",
+            StandIn::Salesforce(_) => "Salesforce",
+        }
+    }
+
+    /// The settings with write-back to this stand-in on.
+    fn enable(&self, settings: &mut leadrouter::config::Settings) {
+        match self {
+            StandIn::HubSpot(api) => {
+                settings.sources.hubspot.api_base_url = api.base.clone();
+                settings.sources.hubspot.access_token = Some(Secret::new(TOKEN.to_owned()));
+                settings.writeback.hubspot.enabled = true;
+            }
+            StandIn::Salesforce(api) => {
+                api.custom_fields(&[
+                    "Fit_Score__c",
+                    "Intent_Score__c",
+                    "Demand_State__c",
+                    "Account_Tier__c",
+                    "Disqualified_Reason__c",
+                    "Rejection_Reason__c",
+                    "LeadRouter_Owner__c",
+                ]);
+                settings.writeback.salesforce.enabled = true;
+                settings.writeback.salesforce_api = Some(api.settings());
+            }
+        }
+    }
+
+    /// Lead `lead`'s id in the CRM, made to exist there.
+    fn record(&self, lead: u64) -> (IdSystem, String) {
+        match self {
+            StandIn::HubSpot(_) => (IdSystem::HubSpot, (50_000_000 + lead).to_string()),
+            StandIn::Salesforce(api) => {
+                let id = format!("00Q{lead:012}");
+                api.lead(&id, json!({}));
+                (IdSystem::Salesforce, id)
+            }
+        }
+    }
+
+    /// Update calls so far, and the records of each that were written.
+    fn calls(&self) -> Vec<usize> {
+        match self {
+            StandIn::HubSpot(api) => api
+                .updates()
+                .iter()
+                .map(|u| if u.status == 200 { u.inputs.len() } else { 0 })
+                .collect(),
+            StandIn::Salesforce(api) => api.asked().iter().map(|a| a.ids.len()).collect(),
+        }
+    }
+
+    /// Calls refused for a rate or request limit so far.
+    fn limited(&self) -> usize {
+        match self {
+            StandIn::HubSpot(api) => api.rate_limited(),
+            StandIn::Salesforce(api) => {
+                api.calls() - usize::try_from(api.requests_used()).unwrap_or(usize::MAX)
+            }
+        }
+    }
+}
+
+/// Runs `rounds` bursts to HubSpot, then to Salesforce, printing each round's figures and the
+/// medians.
 pub async fn run(database_url: &str, rounds: usize) -> anyhow::Result<()> {
-    let api = HubSpotApi::start().await?;
-    api.contacts_from(|_| Some(Vec::new()));
+    for salesforce in [false, true] {
+        run_one(database_url, rounds, StandIn::start(salesforce).await?).await?;
+    }
+    Ok(())
+}
+
+async fn run_one(database_url: &str, rounds: usize, api: StandIn) -> anyhow::Result<()> {
     let (mut settings, rules) = bench::shipped_config(database_url)?;
-    settings.sources.hubspot.api_base_url = api.base.clone();
-    settings.sources.hubspot.access_token = Some(Secret::new(TOKEN.to_owned()));
-    settings.writeback.hubspot.enabled = true;
+    api.enable(&mut settings);
     let pool = bench::scratch_database(&settings).await?;
     let source = api_keys::mint(
         &pool,
@@ -144,13 +234,14 @@ pub async fn run(database_url: &str, rounds: usize) -> anyhow::Result<()> {
         )
         .build()?;
 
-    // The leads, then their HubSpot ids: the first write of each (not measured).
+    // The leads, then their ids in the CRM: the first write of each (not measured).
     burst(&client, &url, 0).await?;
     let ids = (0..LEADS)
         .map(|lead| {
+            let (system, id) = api.record(lead);
             Ok(SourceId {
-                system: IdSystem::HubSpot,
-                id: (50_000_000 + lead).to_string(),
+                system,
+                id,
                 email: Email::parse(&email(lead))?,
             })
         })
@@ -158,47 +249,49 @@ pub async fn run(database_url: &str, rounds: usize) -> anyhow::Result<()> {
     source_ids::record(&mut *pool.acquire().await?, &ids, Utc::now()).await?;
     drained(&pool, Duration::from_secs(300)).await?;
 
+    let limiter = match api {
+        StandIn::HubSpot(_) => state.settings.writeback.hubspot.requests_per_10s,
+        StandIn::Salesforce(_) => state.settings.writeback.salesforce.requests_per_10s,
+    };
     println!(
-        "write-back, HubSpot: {LEADS} leads with contact ids, {CHANGES} changes each per burst, \
-         window {} s, limiter {} per 10 s, stand-in limit 100 per 10 s",
+        "write-back, {}: {LEADS} leads with ids there, {CHANGES} changes each per burst, \
+         window {} s, limiter {limiter} per 10 s",
+        api.name(),
         state.settings.writeback.coalesce_window_secs,
-        state.settings.writeback.hubspot.requests_per_10s
     );
     println!(
-        "{:>5} {:>12} {:>16} {:>10} {:>6} {:>9} {:>10}",
-        "round", "burst_s", "calls_per_1000", "written", "429s", "calls", "elapsed_s"
+        "{:>5} {:>12} {:>16} {:>10} {:>8} {:>9} {:>10}",
+        "round", "burst_s", "calls_per_1000", "written", "limited", "calls", "elapsed_s"
     );
     let (mut per_1000, mut elapsed) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let (calls_before, limited_before) = (api.updates().len(), api.rate_limited());
+        let (calls_before, limited_before) = (api.calls().len(), api.limited());
         let start = Instant::now();
         burst(&client, &url, round).await?;
         let burst_s = start.elapsed().as_secs_f64();
         drained(&pool, Duration::from_secs(300)).await?;
         let took = start.elapsed().as_secs_f64();
-        let updates = api.updates();
-        let calls = &updates[calls_before..];
-        let written: usize = calls
-            .iter()
-            .filter(|u| u.status == 200)
-            .map(|u| u.inputs.len())
-            .sum();
+        let all = api.calls();
+        let calls = &all[calls_before..];
+        let written: usize = calls.iter().sum();
         let figure = calls.len() as f64 * 1_000.0 / LEADS as f64;
         println!(
-            "{round:>5} {burst_s:>12.1} {figure:>16.2} {written:>10} {:>6} {:>9} {took:>10.1}",
-            api.rate_limited() - limited_before,
+            "{round:>5} {burst_s:>12.1} {figure:>16.2} {written:>10} {:>8} {:>9} {took:>10.1}",
+            api.limited() - limited_before,
             calls.len()
         );
         per_1000.push(figure);
         elapsed.push(took);
     }
     println!(
-        "median: {:.2} calls per 1,000 changed leads, {:.1} s from burst to all written; \
-         429s in all: {}",
+        "{} median: {:.2} calls per 1,000 changed leads, {:.1} s from burst to all written; \
+         calls refused for a limit in all: {}",
+        api.name(),
         bench::median(per_1000),
         bench::median(elapsed),
-        api.rate_limited()
+        api.limited()
     );
     shutdown.cancel();
+    pool.close().await;
     Ok(())
 }

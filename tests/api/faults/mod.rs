@@ -332,7 +332,7 @@ async fn post_as_admin(client: &reqwest::Client, port: u16, path: &str, body: Va
         .unwrap()
 }
 
-fn kill_9(service: &mut Service) {
+pub(crate) fn kill_9(service: &mut Service) {
     // `Child::kill` is SIGKILL on unix.
     service.0.kill().unwrap();
     service.0.wait().unwrap();
