@@ -604,7 +604,7 @@ mod tests {
         let on = enable(shipped, "sources.hubspot");
         let secret = "client_secret = \"yyyyyyyy-yyyy\"";
         let base = "public_base_url = \"https://lr.example.com\"";
-        let with_secret = on.replace("# client_secret = \"\"", secret);
+        let with_secret = on.replacen("# client_secret = \"\"", secret, 1);
         let cases = [
             (
                 on.clone(),

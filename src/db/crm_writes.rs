@@ -122,13 +122,21 @@ pub async fn states(
                  where s.email = l.email and s.system = $1
                    and ($1 <> 'salesforce' or s.external_id like '00Q%')
                  order by s.recorded_at desc limit 1) s on true
-           left join crm_synced y on y.crm = $1 and y.lead_id = l.id",
+           -- What the CRM holds counts only for the record it was written to.
+           left join crm_synced y
+                  on y.crm = $1 and y.lead_id = l.id and y.external_id = s.external_id",
     )
     .bind(crm)
     .bind(ids)
     .fetch_all(conn)
     .await
 }
+
+/// The rows `$2` of CRM `$1`, locked in lead order, as the queueing triggers lock them: a
+/// statement of the job and an ingest transaction never wait for each other in a cycle.
+const LOCKED: &str = "with locked as (select lead_id from crm_writes
+                                    where crm = $1 and lead_id = any($2::uuid[])
+                                    order by lead_id for update)";
 
 /// Deletes the rows of `done` (lead, change count at the claim) that did not change since.
 /// Rows that did are due again at `now`.
@@ -140,15 +148,18 @@ pub async fn finish(
 ) -> sqlx::Result<()> {
     let ids: Vec<Uuid> = done.iter().map(|d| d.0).collect();
     let changes: Vec<i64> = done.iter().map(|d| d.1).collect();
-    sqlx::query(
-        "with d as (
+    sqlx::query(&format!(
+        "{LOCKED},
+              d as (
              delete from crm_writes w using unnest($2::uuid[], $3::int8[]) as c(id, changes)
               where w.crm = $1 and w.lead_id = c.id and w.changes = c.changes
+                and w.lead_id in (select lead_id from locked)
              returning w.lead_id)
          update crm_writes w set next_attempt_at = $4, attempts = 0, last_error = null
            from unnest($2::uuid[]) as c(id)
-          where w.crm = $1 and w.lead_id = c.id and w.lead_id not in (select lead_id from d)",
-    )
+          where w.crm = $1 and w.lead_id = c.id and w.lead_id in (select lead_id from locked)
+            and w.lead_id not in (select lead_id from d)"
+    ))
     .bind(crm)
     .bind(&ids)
     .bind(&changes)
@@ -216,12 +227,15 @@ pub async fn release(
     ids: &[Uuid],
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("update crm_writes set next_attempt_at = $3 where crm = $1 and lead_id = any ($2)")
-        .bind(crm)
-        .bind(ids)
-        .bind(at)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "{LOCKED} update crm_writes set next_attempt_at = $3
+          where crm = $1 and lead_id in (select lead_id from locked)"
+    ))
+    .bind(crm)
+    .bind(ids)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -237,13 +251,14 @@ pub async fn retry(
 ) -> sqlx::Result<()> {
     let ids: Vec<Uuid> = failed.iter().map(|f| f.0).collect();
     let errors: Vec<&str> = failed.iter().map(|f| f.1.as_str()).collect();
-    sqlx::query(
-        "update crm_writes w
-            set attempts = w.attempts + 1, last_error = c.error,
-                next_attempt_at = greatest($5, $3 + $4 * power(2, least(w.attempts, 6)))
-           from unnest($2::uuid[], $6::text[]) as c(id, error)
-          where w.crm = $1 and w.lead_id = c.id",
-    )
+    sqlx::query(&format!(
+        "{LOCKED} update crm_writes w
+                set attempts = w.attempts + 1, last_error = c.error,
+                    next_attempt_at = greatest($5, $3 + $4 * power(2, least(w.attempts, 6)))
+               from unnest($2::uuid[], $6::text[]) as c(id, error)
+              where w.crm = $1 and w.lead_id = c.id
+                and w.lead_id in (select lead_id from locked)"
+    ))
     .bind(crm)
     .bind(&ids)
     .bind(now)

@@ -137,9 +137,9 @@ pub async fn record(conn: &mut PgConnection, attempts: &[(Attempt, Outcome)]) ->
     if attempts.is_empty() {
         return Ok(());
     }
-    // Locks in one order everywhere (messages by id, endpoint, deliveries): two deliveries of
-    // one message finishing together then see each other when deciding the message is
-    // delivered, and two dispatchers recording at once do not deadlock.
+    // Locks in one order everywhere (messages by id, endpoints by id, deliveries): two
+    // deliveries of one message finishing together then see each other when deciding the
+    // message is delivered, and two dispatchers recording at once do not deadlock.
     let mut messages: Vec<i64> = attempts.iter().map(|(a, _)| a.message_id).collect();
     messages.sort_unstable();
     messages.dedup();
@@ -147,6 +147,20 @@ pub async fn record(conn: &mut PgConnection, attempts: &[(Attempt, Outcome)]) ->
         .bind(&messages)
         .execute(&mut *conn)
         .await?;
+    // Then their endpoints: shared by batches, which touch only their own deliveries; taken
+    // alone by a 410, which kills every pending delivery of its endpoint.
+    let mut endpoints: Vec<Uuid> = attempts.iter().map(|(a, _)| a.endpoint_id).collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    let gone = attempts.iter().any(|(_, o)| *o == Outcome::Gone);
+    sqlx::query(if gone {
+        "select 1 from webhook_endpoints where id = any($1) order by id for no key update"
+    } else {
+        "select 1 from webhook_endpoints where id = any($1) order by id for share"
+    })
+    .bind(&endpoints)
+    .execute(&mut *conn)
+    .await?;
     for (attempt, _) in attempts.iter().filter(|(_, o)| *o == Outcome::Gone) {
         disable_gone(conn, attempt).await?;
     }

@@ -42,6 +42,9 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Ended attempts recorded in one transaction at most.
 const RECORD_BATCH: usize = 500;
 
+/// Ended attempts waiting to be recorded at most; past it, attempts keep their slots.
+const RECORD_QUEUE: usize = 2 * RECORD_BATCH;
+
 /// The dispatcher's connections: claims, the recorder, and the listener.
 const DISPATCHER_CONNECTIONS: u32 = 3;
 
@@ -240,7 +243,7 @@ pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: Cance
     let pool = unsynced(&pool);
     let wake = Arc::new(Notify::new());
     let listening = tokio::spawn(listen(pool.clone(), wake.clone(), shutdown.clone()));
-    let (finished, to_record) = mpsc::unbounded_channel();
+    let (finished, to_record) = mpsc::channel(RECORD_QUEUE);
     let recording = tokio::spawn(record_batches(pool.clone(), to_record));
     let mut running = Running {
         client: client(settings.attempt_timeout),
@@ -293,27 +296,41 @@ fn unsynced(pool: &PgPool) -> PgPool {
 /// Records what `to_record` receives, everything waiting at once in one transaction, until every
 /// sender is gone. A batch that cannot be recorded is tried once more; then its deliveries stay
 /// leased and are sent again when the lease ends (at least once).
-async fn record_batches(pool: PgPool, mut to_record: mpsc::UnboundedReceiver<Finished>) {
+async fn record_batches(pool: PgPool, mut to_record: mpsc::Receiver<Finished>) {
     let mut batch = Vec::new();
     while to_record.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let attempts: Vec<(Attempt, Outcome)> = batch
-            .iter()
-            .map(|f| (f.attempt.clone(), f.outcome))
-            .collect();
-        let mut result = record_in_one(&pool, &attempts).await;
-        if result.is_err() {
-            tokio::time::sleep(ERROR_PAUSE).await;
-            result = record_in_one(&pool, &attempts).await;
+        // A 410 disables its endpoint and kills the endpoint's other pending deliveries: each
+        // is recorded alone, after the rest, as it would be one by one.
+        let (gone, rest): (Vec<Finished>, Vec<Finished>) =
+            batch.drain(..).partition(|f| f.outcome == Outcome::Gone);
+        record_logged(&pool, &rest).await;
+        for finished in gone {
+            record_logged(&pool, std::slice::from_ref(&finished)).await;
         }
-        match result {
-            Ok(()) => batch.iter().for_each(Finished::log),
-            Err(error) => tracing::error!(
-                attempts = batch.len(),
-                error = format!("{error:#}"),
-                "recording delivery attempts failed; they are sent again when their lease ends"
-            ),
-        }
-        batch.clear();
+    }
+}
+
+/// Records `batch` in one transaction (tried twice) and logs each attempt once recorded.
+async fn record_logged(pool: &PgPool, batch: &[Finished]) {
+    if batch.is_empty() {
+        return;
+    }
+    let attempts: Vec<(Attempt, Outcome)> = batch
+        .iter()
+        .map(|f| (f.attempt.clone(), f.outcome))
+        .collect();
+    let mut result = record_in_one(pool, &attempts).await;
+    if result.is_err() {
+        tokio::time::sleep(ERROR_PAUSE).await;
+        result = record_in_one(pool, &attempts).await;
+    }
+    match result {
+        Ok(()) => batch.iter().for_each(Finished::log),
+        Err(error) => tracing::error!(
+            attempts = batch.len(),
+            error = format!("{error:#}"),
+            "recording delivery attempts failed; they are sent again when their lease ends"
+        ),
     }
 }
 
@@ -335,7 +352,7 @@ struct Running {
     /// The endpoint each task in `sending` sends to.
     endpoints: HashMap<task::Id, Uuid>,
     /// Where ended attempts go to be recorded.
-    finished: mpsc::UnboundedSender<Finished>,
+    finished: mpsc::Sender<Finished>,
 }
 
 impl Running {
@@ -369,8 +386,12 @@ impl Running {
             let (client, settings) = (self.client.clone(), self.settings);
             let finished = self.finished.clone();
             let handle = self.sending.spawn(async move {
+                // Waits while the recorder is behind, so the slot stays taken: attempts never
+                // run further ahead of their records than the queue, well within the lease.
                 // The recorder outlives every sender.
-                let _ = finished.send(attempt(&client, settings, due, now).await);
+                let _ = finished
+                    .send(attempt(&client, settings, due, now).await)
+                    .await;
             });
             self.endpoints.insert(handle.id(), endpoint);
         }

@@ -515,3 +515,24 @@ async fn with_write_back_off_nothing_is_queued() {
     .unwrap();
     assert_eq!(queued, ["o1@acme.io"]);
 }
+
+/// A lead that gets a new id in the CRM (a contact re-created there) is written to the new
+/// record, though its state equals what the old one was sent.
+#[tokio::test]
+async fn a_new_crm_id_is_written_though_the_state_did_not_change() {
+    let db = TestDb::new().await;
+    let w = Writeback::start(&db).await;
+    w.leads("n", 1, secs(0)).await;
+    assert_eq!(w.tick(secs(31)).await.written, 1);
+    sqlx::query(
+        "insert into lead_source_ids (system, external_id, email, recorded_at)
+         values ('hubspot', 'n0-recreated', 'n0@acme.io', $1)",
+    )
+    .bind(w.app.now() + secs(60))
+    .execute(&w.app.pool)
+    .await
+    .unwrap();
+    let report = w.tick(secs(200)).await;
+    assert_eq!((report.calls, report.written), (1, 1), "{report:?}");
+    assert_eq!(w.api.updates().pop().unwrap().ids(), ["n0-recreated"]);
+}
