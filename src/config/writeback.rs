@@ -63,6 +63,22 @@ pub struct FieldNames {
     pub owner: String,
 }
 
+impl FieldNames {
+    /// Every name, in the order of the fields.
+    pub fn all(&self) -> [&str; 8] {
+        [
+            &self.fit_score,
+            &self.intent_score,
+            &self.lifecycle_stage,
+            &self.demand_state,
+            &self.account_tier,
+            &self.disqualified_reason,
+            &self.rejection_reason,
+            &self.owner,
+        ]
+    }
+}
+
 fn default_coalesce_window_secs() -> u64 {
     30
 }
@@ -163,17 +179,7 @@ impl CrmWriteSettings {
                 format!("no value for stage {}", stage.as_str()),
             ));
         }
-        let f = &self.fields;
-        let names = [
-            &f.fit_score,
-            &f.intent_score,
-            &f.lifecycle_stage,
-            &f.demand_state,
-            &f.account_tier,
-            &f.disqualified_reason,
-            &f.rejection_reason,
-            &f.owner,
-        ];
+        let names = self.fields.all();
         if let Some(name) = names.iter().find(|n| n.trim().is_empty()) {
             return Some((
                 format!("{key}.fields"),

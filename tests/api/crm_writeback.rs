@@ -27,6 +27,21 @@ fn enable(settings: &mut Settings, api: &HubSpotApi) {
     settings.writeback.hubspot.enabled = true;
 }
 
+/// The service with the shipped settings changed by `enable`, and the one write-back target
+/// those settings give, registered as the service registers it at start.
+pub(crate) async fn start_with(db: &TestDb, enable: impl Fn(&mut Settings)) -> (TestApp, Target) {
+    let app = TestApp::spawn_with_settings(db.pool.clone(), &enable).await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = config::load_settings(&dir).unwrap();
+    enable(&mut settings);
+    let targets = crm_writeback::targets(&settings);
+    assert_eq!(targets.len(), 1);
+    crm_writeback::register_targets(&app.pool, &targets, &settings, app.now())
+        .await
+        .unwrap();
+    (app, targets.into_iter().next().unwrap())
+}
+
 /// The service with write-back to HubSpot on, the stand-in (where every id is a contact) and
 /// the HubSpot target, registered as the service registers it at start.
 struct Writeback {
@@ -39,16 +54,7 @@ impl Writeback {
     async fn start(db: &TestDb) -> Self {
         let api = HubSpotApi::start().await.unwrap();
         api.contacts_from(|_| Some(Vec::new()));
-        let app = TestApp::spawn_with_settings(db.pool.clone(), |s| enable(s, &api)).await;
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        let mut settings = config::load_settings(&dir).unwrap();
-        enable(&mut settings, &api);
-        let targets = crm_writeback::targets(&settings);
-        assert_eq!(targets.len(), 1);
-        crm_writeback::register_targets(&app.pool, &targets, &settings, app.now())
-            .await
-            .unwrap();
-        let target = targets.into_iter().next().unwrap();
+        let (app, target) = start_with(db, |s| enable(s, &api)).await;
         Writeback { app, api, target }
     }
 

@@ -3,29 +3,17 @@
 //! configured fields and Lead Status values, 200 records a call, a locked row retried alone,
 //! and Contacts left alone.
 
-use std::path::Path;
-
 use chrono::Duration;
 use leadrouter::{
     bench::salesforce_api::SalesforceApi,
-    config::{self, Settings},
+    config::{CrmWriteSettings, Settings},
     jobs::crm_writeback::{self, Target, TickReport},
 };
 use serde_json::{Value, json};
 
+use crate::crm_writeback::start_with;
 use crate::helpers::{TestApp, t0, vp_event};
 use crate::test_db::TestDb;
-
-/// The custom Lead fields the shipped settings write (Status is standard).
-const CUSTOM_FIELDS: &[&str] = &[
-    "Fit_Score__c",
-    "Intent_Score__c",
-    "Demand_State__c",
-    "Account_Tier__c",
-    "Disqualified_Reason__c",
-    "Rejection_Reason__c",
-    "LeadRouter_Owner__c",
-];
 
 fn enable(settings: &mut Settings, api: &SalesforceApi) {
     settings.writeback.salesforce.enabled = true;
@@ -41,17 +29,14 @@ struct Writeback {
 impl Writeback {
     async fn start(db: &TestDb) -> Self {
         let api = SalesforceApi::start().await.unwrap();
-        api.custom_fields(CUSTOM_FIELDS);
-        let app = TestApp::spawn_with_settings(db.pool.clone(), |s| enable(s, &api)).await;
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        let mut settings = config::load_settings(&dir).unwrap();
-        enable(&mut settings, &api);
-        let targets = crm_writeback::targets(&settings);
-        assert_eq!(targets.len(), 1);
-        crm_writeback::register_targets(&app.pool, &targets, &settings, app.now())
-            .await
-            .unwrap();
-        let target = targets.into_iter().next().unwrap();
+        let shipped = CrmWriteSettings::salesforce().fields;
+        let custom: Vec<&str> = shipped
+            .all()
+            .into_iter()
+            .filter(|f| f.ends_with("__c"))
+            .collect();
+        api.custom_fields(&custom);
+        let (app, target) = start_with(db, |s| enable(s, &api)).await;
         Writeback { app, api, target }
     }
 

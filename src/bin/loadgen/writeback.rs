@@ -139,15 +139,10 @@ impl StandIn {
                 settings.writeback.hubspot.enabled = true;
             }
             StandIn::Salesforce(api) => {
-                api.custom_fields(&[
-                    "Fit_Score__c",
-                    "Intent_Score__c",
-                    "Demand_State__c",
-                    "Account_Tier__c",
-                    "Disqualified_Reason__c",
-                    "Rejection_Reason__c",
-                    "LeadRouter_Owner__c",
-                ]);
+                // Salesforce's own fields (Status) exist already; the custom ones are made.
+                let fields = settings.writeback.salesforce.fields.all();
+                let custom: Vec<&str> = fields.into_iter().filter(|f| f.ends_with("__c")).collect();
+                api.custom_fields(&custom);
                 settings.writeback.salesforce.enabled = true;
                 settings.writeback.salesforce_api = Some(api.settings());
             }
