@@ -19,7 +19,9 @@ use sqlx::{
 use crate::{
     config::{self, Settings},
     db,
+    domain::{Role, Secret},
     engine::RuleSet,
+    usecase::api_keys::{self, MintInput},
 };
 
 /// `--flag value` pairs from the command line; any flag not in `allowed` is an error naming
@@ -90,6 +92,19 @@ pub async fn scratch_database(settings: &Settings) -> anyhow::Result<PgPool> {
 }
 
 /// The median of `xs` (the upper one of an even count).
+/// A new API key of `role` labelled `label` in the scratch database, as an operator mints one.
+pub async fn mint_key(pool: &PgPool, role: Role, label: &str) -> anyhow::Result<Secret> {
+    let input = MintInput {
+        role: Some(role),
+        rep_id: None,
+        label: Some(label.to_owned()),
+    };
+    let minted = api_keys::mint(pool, input, chrono::Utc::now())
+        .await
+        .map_err(|e| anyhow::anyhow!("minting the {label} key: {e}"))?;
+    Ok(minted.key)
+}
+
 pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]

@@ -41,10 +41,7 @@ use leadrouter::{
     domain::Role,
     engine::RuleSet,
     jobs::dispatcher,
-    usecase::{
-        api_keys::{self, MintInput},
-        ingest::{GroupCommit, GroupTotals},
-    },
+    usecase::ingest::{GroupCommit, GroupTotals},
 };
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -528,19 +525,9 @@ async fn main() -> anyhow::Result<()> {
         .execute(&pool)
         .await?;
     // Posting as a real source key, so every request pays the key lookup it pays in service.
-    let source = api_keys::mint(
-        &pool,
-        MintInput {
-            role: Some(Role::Source),
-            rep_id: None,
-            label: Some("loadgen".to_owned()),
-        },
-        Utc::now(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("minting the loadgen source key: {e}"))?;
+    let source = bench::mint_key(&pool, Role::Source, "loadgen").await?;
     let mut authorization =
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", source.key.expose()))?;
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", source.expose()))?;
     authorization.set_sensitive(true);
     let admin_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)

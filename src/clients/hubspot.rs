@@ -160,12 +160,7 @@ impl CrmApi {
                     .await
                     .map_err(|e| unavailable(format!("an unreadable answer: {e}"), None));
             }
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = crate::clients::retry_after(&response);
             let error: Option<ErrorBody> = response.json().await.ok();
             let said = error
                 .map(|e| {

@@ -150,12 +150,7 @@ impl LeadsApi {
             Err(e) => return unavailable(format!("{url}: {}", describe(&e))),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::clients::retry_after(&response);
         match response.bytes().await {
             Ok(bytes) => {
                 answer::read_update(status, retry_after, &bytes, ids, self.request_limit_pause)

@@ -22,7 +22,6 @@ use leadrouter::{
     db::outbox::{self, Message},
     domain::Role,
     jobs::dispatcher,
-    usecase::api_keys::{self, MintInput},
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -67,22 +66,12 @@ pub async fn prepare(base: &str, events_url: &str, pool: &PgPool) -> anyhow::Res
     let fast_endpoint =
         endpoint(pool, &format!("{}/fast", receiver.base), THROUGHPUT_TOPIC).await?;
 
-    let admin = api_keys::mint(
-        pool,
-        MintInput {
-            role: Some(Role::Admin),
-            rep_id: None,
-            label: Some("loadgen delivery".to_owned()),
-        },
-        Utc::now(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("minting the admin key: {e}"))?;
+    let admin = leadrouter::bench::mint_key(pool, Role::Admin, "loadgen delivery").await?;
     let admin = reqwest::Client::builder()
         .default_headers(
             [(
                 reqwest::header::AUTHORIZATION,
-                format!("Bearer {}", admin.key.expose()).parse()?,
+                format!("Bearer {}", admin.expose()).parse()?,
             )]
             .into_iter()
             .collect(),

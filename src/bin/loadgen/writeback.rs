@@ -21,7 +21,6 @@ use leadrouter::{
     db::source_ids,
     domain::{Email, IdSystem, Role, Secret, SourceId},
     jobs::crm_writeback,
-    usecase::api_keys::{self, MintInput},
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -197,17 +196,7 @@ async fn run_one(database_url: &str, rounds: usize, api: StandIn) -> anyhow::Res
     let (mut settings, rules) = bench::shipped_config(database_url)?;
     api.enable(&mut settings);
     let pool = bench::scratch_database(&settings).await?;
-    let source = api_keys::mint(
-        &pool,
-        MintInput {
-            role: Some(Role::Source),
-            rep_id: None,
-            label: Some("loadgen".to_owned()),
-        },
-        Utc::now(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("minting the loadgen source key: {e}"))?;
+    let source = bench::mint_key(&pool, Role::Source, "loadgen").await?;
     let state = AppState::new(pool.clone(), settings, rules, app::system_clock());
     let targets = crm_writeback::targets(&state.settings);
     crm_writeback::register_targets(&pool, &targets, &state.settings, state.now()).await?;
@@ -222,7 +211,7 @@ async fn run_one(database_url: &str, rounds: usize, api: StandIn) -> anyhow::Res
         .default_headers(
             [(
                 reqwest::header::AUTHORIZATION,
-                format!("Bearer {}", source.key.expose()).parse()?,
+                format!("Bearer {}", source.expose()).parse()?,
             )]
             .into_iter()
             .collect(),

@@ -128,12 +128,7 @@ impl ContactsApi {
             }
         };
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::clients::retry_after(&response);
         let body = response.text().await.unwrap_or_default();
         match status.as_u16() {
             200 | 207 => match serde_json::from_str::<Answer>(&body) {
