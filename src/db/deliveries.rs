@@ -95,6 +95,20 @@ pub async fn claim_due(
     .await
 }
 
+/// Makes claimed deliveries that were never attempted due at `now` again, so they need not
+/// wait for their lease to end.
+pub async fn release(conn: &mut PgConnection, ids: &[i64], now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "update deliveries set next_attempt_at = $2
+          where id = any($1) and status = 'pending'",
+    )
+    .bind(ids)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// One attempt at a delivery, as it went.
 #[derive(Debug, Clone)]
 pub struct Attempt {

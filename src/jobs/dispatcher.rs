@@ -9,7 +9,11 @@
 pub mod schedule;
 mod send;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -44,6 +48,11 @@ const RECORD_BATCH: usize = 500;
 
 /// Ended attempts waiting to be recorded at most; past it, attempts keep their slots.
 const RECORD_QUEUE: usize = 2 * RECORD_BATCH;
+
+/// How long the recorder waits for more ended attempts before recording a batch that is not
+/// full: a handful of statements per batch, so fewer, larger batches cost the database less.
+/// Delays only the record, not the delivery.
+const RECORD_LINGER: Duration = Duration::from_millis(20);
 
 /// The dispatcher's connections: claims, the recorder, and the listener.
 const DISPATCHER_CONNECTIONS: u32 = 3;
@@ -81,10 +90,23 @@ impl Settings {
         Claim {
             limit,
             per_endpoint: self.per_endpoint,
-            lease: chrono::Duration::from_std(self.attempt_timeout + LEASE_MARGIN)
-                .unwrap_or(chrono::Duration::MAX),
+            lease: lease(self.attempt_timeout + LEASE_MARGIN),
         }
     }
+
+    /// A claim that also takes one round of each endpoint's slots ahead: those wait at most
+    /// one attempt's timeout for a slot, so their lease is one timeout longer.
+    fn claim_ahead(&self, limit: i64) -> Claim {
+        Claim {
+            limit,
+            per_endpoint: 2 * self.per_endpoint,
+            lease: lease(2 * self.attempt_timeout + LEASE_MARGIN),
+        }
+    }
+}
+
+fn lease(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
 /// What one tick did.
@@ -236,9 +258,12 @@ fn log(due: &Due, attempt: &Attempt, outcome: Outcome) {
 /// (room for more), and every poll interval (retries falling due, notifications missed while
 /// the listener reconnected).
 ///
-/// An attempt's slot frees as soon as its answer is in; the outcomes are recorded by one task,
-/// many per transaction, so the rate is not one commit per delivery. Until recorded, a claimed
-/// delivery stays leased, so no dispatcher sends it again meanwhile.
+/// An attempt's slot frees as soon as its answer is in, and the next one claimed for that
+/// endpoint starts at once: each endpoint's claim reaches one round of slots ahead, so a
+/// receiver that keeps up costs one claim per round of attempts, not one per attempt. The
+/// outcomes are recorded by one task, many per transaction, so the rate is not one commit
+/// per delivery. Until recorded, a claimed delivery stays leased, so no dispatcher sends it
+/// again meanwhile.
 pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: CancellationToken) {
     let pool = unsynced(&pool);
     let wake = Arc::new(Notify::new());
@@ -248,31 +273,40 @@ pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: Cance
     let mut running = Running {
         client: client(settings.attempt_timeout),
         pool,
+        clock,
         settings,
         sending: JoinSet::new(),
         endpoints: HashMap::new(),
+        endpoints_busy: HashMap::new(),
+        ahead: HashMap::new(),
+        claim_wanted: true,
         finished,
     };
+    let mut pause = settings.poll_interval;
     loop {
-        let pause = match running.claim_and_send(clock()).await {
-            Ok(()) => settings.poll_interval,
-            Err(error) => {
-                tracing::error!(error = %error, "claiming due deliveries failed");
-                ERROR_PAUSE
-            }
-        };
+        if std::mem::take(&mut running.claim_wanted) {
+            pause = match running.claim_and_send().await {
+                Ok(()) => settings.poll_interval,
+                Err(error) => {
+                    tracing::error!(error = %error, "claiming due deliveries failed");
+                    ERROR_PAUSE
+                }
+            };
+        }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = wake.notified() => {}
+            () = wake.notified() => running.claim_wanted = true,
             Some(done) = running.sending.join_next_with_id(), if !running.sending.is_empty() => {
                 running.ended(done);
                 while let Some(done) = running.sending.try_join_next_with_id() {
                     running.ended(done);
                 }
+                running.start_ahead();
             }
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(pause) => running.claim_wanted = true,
         }
     }
+    running.release_ahead().await;
     while running.sending.join_next().await.is_some() {}
     drop(running);
     let _ = recording.await;
@@ -293,12 +327,22 @@ fn unsynced(pool: &PgPool) -> PgPool {
         .connect_lazy_with(options)
 }
 
-/// Records what `to_record` receives, everything waiting at once in one transaction, until every
-/// sender is gone. A batch that cannot be recorded is tried once more; then its deliveries stay
-/// leased and are sent again when the lease ends (at least once).
+/// Records what `to_record` receives until every sender is gone: what is waiting, and what
+/// arrives within [`RECORD_LINGER`] after, in one transaction. A batch that cannot be
+/// recorded is tried once more; then its deliveries stay leased and are sent again when the
+/// lease ends (at least once).
 async fn record_batches(pool: PgPool, mut to_record: mpsc::Receiver<Finished>) {
     let mut batch = Vec::new();
     while to_record.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        if batch.len() < RECORD_BATCH {
+            tokio::time::sleep(RECORD_LINGER).await;
+            while batch.len() < RECORD_BATCH {
+                let Ok(finished) = to_record.try_recv() else {
+                    break;
+                };
+                batch.push(finished);
+            }
+        }
         // A 410 disables its endpoint and kills the endpoint's other pending deliveries: each
         // is recorded alone, after the rest, as it would be one by one.
         let (gone, rest): (Vec<Finished>, Vec<Finished>) =
@@ -343,59 +387,133 @@ async fn record_in_one(pool: &PgPool, attempts: &[(Attempt, Outcome)]) -> anyhow
     Ok(())
 }
 
-/// The running job's attempts in flight.
+/// The running job's claimed deliveries: in flight, and claimed ahead of a free slot.
 struct Running {
     pool: PgPool,
     client: reqwest::Client,
+    clock: Clock,
     settings: Settings,
-    sending: JoinSet<()>,
+    sending: JoinSet<Outcome>,
     /// The endpoint each task in `sending` sends to.
     endpoints: HashMap<task::Id, Uuid>,
+    /// Deliveries in flight per endpoint (those with none are absent).
+    endpoints_busy: HashMap<Uuid, i32>,
+    /// Claimed for each endpoint, waiting for one of its slots, oldest first.
+    ahead: HashMap<Uuid, VecDeque<Due>>,
+    /// Whether to claim before waiting again: woken, or an endpoint ran out of claimed work.
+    claim_wanted: bool,
     /// Where ended attempts go to be recorded.
     finished: mpsc::Sender<Finished>,
 }
 
 impl Running {
-    /// Frees the slot of an attempt that has ended.
-    fn ended(&mut self, done: Result<(task::Id, ()), task::JoinError>) {
-        let id = done.map_or_else(|panicked| panicked.id(), |(id, ())| id);
-        self.endpoints.remove(&id);
+    /// Frees the slot of an attempt that has ended. An endpoint with nothing claimed ahead may
+    /// have more due; after a 410 its claimed deliveries are not sent (the recorder kills them).
+    fn ended(&mut self, done: Result<(task::Id, Outcome), task::JoinError>) {
+        let (id, outcome) = match done {
+            Ok((id, outcome)) => (id, Some(outcome)),
+            Err(panicked) => (panicked.id(), None),
+        };
+        let Some(endpoint) = self.endpoints.remove(&id) else {
+            return;
+        };
+        if let Some(busy) = self.endpoints_busy.get_mut(&endpoint) {
+            *busy -= 1;
+            if *busy <= 0 {
+                self.endpoints_busy.remove(&endpoint);
+            }
+        }
+        if outcome == Some(Outcome::Gone) {
+            self.ahead.remove(&endpoint);
+        }
+        if self.ahead.get(&endpoint).is_none_or(VecDeque::is_empty) {
+            self.claim_wanted = true;
+        }
     }
 
-    /// Claims what is due at `now`, within the room left in the batch and per endpoint, and
-    /// starts sending it.
-    async fn claim_and_send(&mut self, now: DateTime<Utc>) -> sqlx::Result<()> {
-        let room = self.settings.batch - i64::try_from(self.sending.len()).unwrap_or(i64::MAX);
-        if room <= 0 {
-            return Ok(());
+    /// Claims what is due now for each endpoint, up to its free slots and one round of slots
+    /// ahead, and starts what fits.
+    async fn claim_and_send(&mut self) -> sqlx::Result<()> {
+        let claimed = self.sending.len() + self.ahead.values().map(VecDeque::len).sum::<usize>();
+        let room = 2 * self.settings.batch - i64::try_from(claimed).unwrap_or(i64::MAX);
+        if room > 0 {
+            let mut counts = self.endpoints_busy.clone();
+            for (endpoint, ahead) in &self.ahead {
+                *counts.entry(*endpoint).or_default() += i32::try_from(ahead.len()).unwrap_or(0);
+            }
+            let claimed: Vec<InFlight> = counts
+                .into_iter()
+                .map(|(endpoint_id, count)| InFlight { endpoint_id, count })
+                .collect();
+            let mut conn = self.pool.acquire().await?;
+            let due = deliveries::claim_due(
+                &mut conn,
+                (self.clock)(),
+                self.settings.claim_ahead(room),
+                &claimed,
+            )
+            .await?;
+            drop(conn);
+            for due in due {
+                self.ahead
+                    .entry(due.endpoint_id)
+                    .or_default()
+                    .push_back(due);
+            }
         }
-        let mut counts: HashMap<Uuid, i32> = HashMap::new();
-        for endpoint in self.endpoints.values() {
-            *counts.entry(*endpoint).or_default() += 1;
-        }
-        let in_flight: Vec<InFlight> = counts
-            .into_iter()
-            .map(|(endpoint_id, count)| InFlight { endpoint_id, count })
-            .collect();
-        let mut conn = self.pool.acquire().await?;
-        let due =
-            deliveries::claim_due(&mut conn, now, self.settings.claim(room), &in_flight).await?;
-        drop(conn);
-        for due in due {
-            let endpoint = due.endpoint_id;
-            let (client, settings) = (self.client.clone(), self.settings);
-            let finished = self.finished.clone();
-            let handle = self.sending.spawn(async move {
-                // Waits while the recorder is behind, so the slot stays taken: attempts never
-                // run further ahead of their records than the queue, well within the lease.
-                // The recorder outlives every sender.
-                let _ = finished
-                    .send(attempt(&client, settings, due, now).await)
-                    .await;
-            });
-            self.endpoints.insert(handle.id(), endpoint);
-        }
+        self.start_ahead();
         Ok(())
+    }
+
+    /// Starts the deliveries claimed ahead that have a free slot, within the batch.
+    fn start_ahead(&mut self) {
+        let per_endpoint = self.settings.per_endpoint;
+        let batch = usize::try_from(self.settings.batch).unwrap_or(usize::MAX);
+        for (endpoint, ahead) in &mut self.ahead {
+            let busy = self.endpoints_busy.entry(*endpoint).or_default();
+            while *busy < per_endpoint && self.sending.len() < batch {
+                let Some(due) = ahead.pop_front() else { break };
+                let (client, settings) = (self.client.clone(), self.settings);
+                let (finished, now) = (self.finished.clone(), (self.clock)());
+                let handle = self.sending.spawn(async move {
+                    let ended = attempt(&client, settings, due, now).await;
+                    let outcome = ended.outcome;
+                    // Waits while the recorder is behind, so the slot stays taken: attempts
+                    // never run further ahead of their records than the queue, well within
+                    // the lease. The recorder outlives every sender.
+                    let _ = finished.send(ended).await;
+                    outcome
+                });
+                self.endpoints.insert(handle.id(), *endpoint);
+                *busy += 1;
+            }
+        }
+        self.ahead.retain(|_, ahead| !ahead.is_empty());
+        self.endpoints_busy.retain(|_, busy| *busy > 0);
+    }
+
+    /// Makes the deliveries claimed ahead due again at once, for another dispatcher (or this
+    /// one's next start) rather than when their lease ends.
+    async fn release_ahead(&mut self) {
+        let ids: Vec<i64> = self
+            .ahead
+            .drain()
+            .flat_map(|(_, ahead)| ahead.into_iter().map(|due| due.delivery_id))
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let released = async {
+            let mut conn = self.pool.acquire().await?;
+            deliveries::release(&mut conn, &ids, (self.clock)()).await
+        };
+        if let Err(error) = released.await {
+            tracing::warn!(
+                deliveries = ids.len(),
+                error = %error,
+                "releasing claimed deliveries failed; they are due again when their lease ends"
+            );
+        }
     }
 }
 
