@@ -273,3 +273,32 @@ pub async fn record_breaches(
     .rows_affected();
     Ok((ack, disposition))
 }
+
+/// Where an MQL stands in the handoff: its open assignment, else what it waits for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HandoffRow {
+    pub lead_id: Uuid,
+    pub rep_id: Option<Uuid>,
+    pub rep_name: Option<String>,
+    pub rule: Option<String>,
+    pub ack_due: Option<DateTime<Utc>>,
+    pub review_missing: Option<Json<Vec<String>>>,
+}
+
+/// [`HandoffRow`] of each of `lead_ids`, by primary key and the open-assignment index.
+pub async fn handoff_of(
+    conn: &mut PgConnection,
+    lead_ids: &[Uuid],
+) -> sqlx::Result<Vec<HandoffRow>> {
+    sqlx::query_as(
+        "select l.id as lead_id, a.rep_id, r.name as rep_name, a.rule, a.ack_due,
+                l.review_missing
+           from leads l
+           left join assignments a on a.lead_id = l.id and a.closed_at is null
+           left join reps r on r.id = a.rep_id
+          where l.id = any($1)",
+    )
+    .bind(lead_ids)
+    .fetch_all(conn)
+    .await
+}

@@ -15,6 +15,7 @@ mod faults;
 mod funnel_seed;
 mod fuzz;
 mod handoff;
+mod handoff_answer;
 mod health;
 mod helpers;
 mod hubspot;

@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod assign;
 pub mod queue;
+pub mod status;
 
 use std::collections::HashMap;
 

@@ -161,6 +161,11 @@ impl GroupCommit {
         }
     }
 
+    /// The pool the writers write through.
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.writer.pool
+    }
+
     /// Ingests a batch as one unit of its own.
     pub async fn ingest_batch(
         &self,

@@ -27,7 +27,11 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{evaluation, handoff, handoff::Owed, nurture};
+use super::{
+    evaluation, handoff,
+    handoff::{Owed, status::HandoffStatus},
+    nurture,
+};
 use crate::{
     db::{
         events,
@@ -52,6 +56,9 @@ pub struct IngestOutcome {
     pub lifecycle_stage: Stage,
     pub fit_score: i32,
     pub intent_score: f64,
+    /// For an MQL: the rep it went to, or why it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffStatus>,
 }
 
 /// `accepted` the first time an event is seen, `duplicate` after that (nothing changed).
@@ -73,11 +80,32 @@ pub async fn ingest(
     now: DateTime<Utc>,
     mut events: Vec<LeadEvent>,
 ) -> Result<Vec<IngestOutcome>, ApiError> {
-    if events.len() == 1 {
+    let mut outcomes = if events.len() == 1 {
         let event = events.pop().expect("one event");
-        return Ok(vec![group_commit.ingest(event, now).await?]);
+        vec![group_commit.ingest(event, now).await?]
+    } else {
+        group_commit.ingest_batch(&events, now).await?
+    };
+    report_handoffs(group_commit.pool(), &mut outcomes).await?;
+    Ok(outcomes)
+}
+
+/// Names, in each MQL's outcome, the rep it went to or why it waits: the handoffs the write
+/// owed are settled by now.
+async fn report_handoffs(pool: &PgPool, outcomes: &mut [IngestOutcome]) -> Result<(), ApiError> {
+    let mqls: Vec<Uuid> = outcomes
+        .iter()
+        .filter(|o| o.lifecycle_stage == Stage::Mql)
+        .map(|o| o.lead_id)
+        .collect();
+    if mqls.is_empty() {
+        return Ok(());
     }
-    group_commit.ingest_batch(&events, now).await
+    let statuses = handoff::status::of(pool, &mqls).await?;
+    for outcome in outcomes {
+        outcome.handoff = statuses.get(&outcome.lead_id).cloned();
+    }
+    Ok(())
 }
 
 /// What every unit of ingest work writes with: ingest's pool, the rules, and the leads it
@@ -439,6 +467,7 @@ fn outcome(
         lifecycle_stage: lead.stage,
         fit_score: lead.fit.total,
         intent_score: lead.intent.score_at(now, &rules.rules.intent),
+        handoff: None,
     }
 }
 
