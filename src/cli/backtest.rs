@@ -17,7 +17,7 @@ pub const USAGE: &str = "usage: leadrouter backtest --csv FILE [--rules FILE] [-
 [--fit FROM:TO:STEP] [--intent FROM:TO:STEP] [--target SHARE] [--json]
 
   --csv FILE     one row per event: email,outcome,type,occurred_at (+ profile columns,
-                 account_tier, id); see README \"Backtest CSV\"
+                 account_tier, id); see docs/http-api.md \"The backtest command\"
   --rules FILE   candidate rules (a whole rules.toml; nurture.toml still comes from the
                  config folder); default: the config folder's
   --config DIR   the config folder (default: LEADROUTER_CONFIG_DIR or ./config)

@@ -513,7 +513,7 @@ async fn a_key_for_a_rep_that_does_not_exist_is_a_422_naming_rep_id() {
     );
 }
 
-/// The README's role table: admin and managers read the roster and any rep, a rep only their
+/// The role table (docs/http-api.md): admin and managers read the roster and any rep, a rep only their
 /// own record, ops no rep at all.
 #[tokio::test]
 async fn a_rep_reads_only_their_own_rep_record_and_ops_no_rep_at_all() {

@@ -365,7 +365,7 @@ async fn a_rejected_lead_shows_its_rejection_reason_by_id_and_by_email() {
     assert_eq!(by_email["rejection_reason"], "Rejected_NotICP");
 }
 
-/// Qualify once named only `body` and the first field left out; the README promises each.
+/// Qualify once named only `body` and the first field left out; docs/http-api.md promises each.
 #[tokio::test]
 async fn qualify_names_every_field_left_out_or_not_true() {
     let db = TestDb::new().await;

@@ -23,7 +23,7 @@ pub const GROUPINGS: &[Grouping] = &[
     Grouping::Week,
 ];
 
-/// One funnel, for the total or a group. Cohorts (README, "Metrics"): `leads` were created in
+/// One funnel, for the total or a group. Cohorts (docs/http-api.md, "Metrics"): `leads` were created in
 /// the period; `mqls` first became MQL in it, and `sals`, `sqls`, `rejected` are those of
 /// them that reached SAL, SQL or were rejected, whenever that happened; `disqualified` counts
 /// disqualifications recorded in the period.

@@ -1,7 +1,7 @@
 //! The governance views (DESIGN §3, ops): funnel, rejections, SLA compliance and
 //! disqualifications, each over a period and grouped as asked. Each view is one statement of
 //! `db::metrics` shaped here: closed lists complete, rates `null` rather than a division by
-//! zero. The cohorts are defined in the README ("Metrics").
+//! zero. The cohorts are defined in docs/http-api.md ("Metrics").
 //! Nurture's per-workflow numbers come from the nurture log (`nurture`).
 
 pub mod disqualifications;
