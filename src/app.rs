@@ -36,6 +36,8 @@ pub fn system_clock() -> Clock {
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Where reads that may lag go (`database.read_url`): [`db::reads`].
+    pub reads: db::reads::Reads,
     pub settings: Arc<Settings>,
     pub rules: Arc<RuleSet>,
     pub clock: Clock,
@@ -70,8 +72,11 @@ impl AppState {
             settings.auth.key_cache_secs,
         )));
         let hubspot_api = CrmApi::from_settings(&settings.sources.hubspot);
+        let reads = db::reads::Reads::from_settings(pool.clone(), &settings.database)
+            .expect("config::load_settings validated database.read_url");
         Self {
             pool,
+            reads,
             hubspot_api,
             settings: Arc::new(settings),
             rules,

@@ -227,6 +227,13 @@ pub struct DatabaseSettings {
     /// How long a request waits for a pooled connection before it is answered 503 with
     /// `Retry-After`: during a database outage, about the longest any request waits.
     pub acquire_timeout_secs: u64,
+    /// A streaming replica of `url` for the reads that may lag (metrics, the dashboard, lead
+    /// views), or none.
+    #[serde(default)]
+    pub read_url: Option<DatabaseUrl>,
+    /// How far behind the primary the replica may be, in milliseconds, for reads to go to
+    /// it; past that they go to the primary until it catches up.
+    pub read_max_lag_ms: u64,
 }
 
 /// A connection URL whose password never reaches a log line or `Debug` output.
@@ -404,6 +411,18 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
             "database.acquire_timeout_secs",
             "must be at least 1 and below server.request_timeout_secs",
         ));
+    }
+    if let Some(url) = &settings.database.read_url
+        && url
+            .expose()
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .is_err()
+    {
+        return Err(bad("database.read_url", "must be a postgres:// URL"));
+    }
+    // Below two samples of the replica's position, it would hardly ever count as fresh.
+    if settings.database.read_max_lag_ms < 500 {
+        return Err(bad("database.read_max_lag_ms", "must be at least 500"));
     }
     let sources = &settings.sources;
     if let Some((key, problem)) = sources

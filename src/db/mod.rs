@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod nurture;
 pub mod outbox;
 pub mod outbox_totals;
+pub mod reads;
 pub mod reps;
 pub mod reviews;
 pub mod source_ids;

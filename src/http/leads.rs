@@ -7,6 +7,8 @@ use axum::{
     extract::{Path, Query, State},
 };
 
+use sqlx::PgPool;
+
 use super::{extract::uuid, routes::Routes};
 use crate::{
     app::AppState,
@@ -27,9 +29,7 @@ async fn by_id(
     Path(id): Path<String>,
 ) -> Result<Json<LeadView>, ApiError> {
     let id = uuid("id", &id)?;
-    Ok(Json(
-        lead_view(&state.pool, &state.rules, state.now(), LeadKey::Id(id)).await?,
-    ))
+    read_lead(&state, LeadKey::Id(id)).await
 }
 
 /// `?email=`, or one of `?hubspot_id=`, `?salesforce_id=`, `?segment_user_id=`,
@@ -38,10 +38,14 @@ async fn by_email(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<LeadView>, ApiError> {
-    let key = lead_key(&query)?;
-    Ok(Json(
-        lead_view(&state.pool, &state.rules, state.now(), key).await?,
-    ))
+    read_lead(&state, lead_key(&query)?).await
+}
+
+/// The lead `key` names, from where reads that may lag go.
+async fn read_lead(state: &AppState, key: LeadKey) -> Result<Json<LeadView>, ApiError> {
+    let (rules, now, key) = (&state.rules, state.now(), &key);
+    let read = |pool: PgPool| async move { lead_view(&pool, rules, now, key.clone()).await };
+    Ok(Json(state.reads.read(read).await?))
 }
 
 /// The one key the query names.

@@ -8,6 +8,8 @@ use axum::{
     extract::{Query, State},
 };
 
+use sqlx::PgPool;
+
 use super::routes::Routes;
 use crate::{
     app::AppState,
@@ -35,7 +37,9 @@ async fn funnel(
     Query(params): Params,
 ) -> Result<Json<funnel::FunnelReport>, ApiError> {
     let query = MetricsQuery::parse(&params, funnel::GROUPINGS, state.now())?;
-    Ok(Json(funnel::report(&state.pool, &query).await?))
+    let query = &query;
+    let read = |pool: PgPool| async move { funnel::report(&pool, query).await };
+    Ok(Json(state.reads.read(read).await?))
 }
 
 async fn rejections(
@@ -43,7 +47,9 @@ async fn rejections(
     Query(params): Params,
 ) -> Result<Json<rejections::RejectionReport>, ApiError> {
     let query = MetricsQuery::parse(&params, &[], state.now())?;
-    Ok(Json(rejections::report(&state.pool, &query).await?))
+    let query = &query;
+    let read = |pool: PgPool| async move { rejections::report(&pool, query).await };
+    Ok(Json(state.reads.read(read).await?))
 }
 
 async fn sla(
@@ -52,8 +58,9 @@ async fn sla(
 ) -> Result<Json<SlaReport>, ApiError> {
     let now = state.now();
     let query = MetricsQuery::parse(&params, sla::GROUPINGS, now)?;
-    let report = sla::report(&state.pool, &query, &state.rules.rules.sla, now).await?;
-    Ok(Json(report))
+    let (query, rules) = (&query, &state.rules.rules.sla);
+    let read = |pool: PgPool| async move { sla::report(&pool, query, rules, now).await };
+    Ok(Json(state.reads.read(read).await?))
 }
 
 async fn disqualifications(
@@ -61,7 +68,9 @@ async fn disqualifications(
     Query(params): Params,
 ) -> Result<Json<disqualifications::DisqualificationReport>, ApiError> {
     let query = MetricsQuery::parse(&params, &[], state.now())?;
-    Ok(Json(disqualifications::report(&state.pool, &query).await?))
+    let query = &query;
+    let read = |pool: PgPool| async move { disqualifications::report(&pool, query).await };
+    Ok(Json(state.reads.read(read).await?))
 }
 
 async fn nurture(
@@ -69,7 +78,7 @@ async fn nurture(
     Query(params): Params,
 ) -> Result<Json<nurture::NurtureReport>, ApiError> {
     let query = MetricsQuery::parse(&params, &[], state.now())?;
-    Ok(Json(
-        nurture::report(&state.pool, &state.rules, &query).await?,
-    ))
+    let (query, rules) = (&query, &state.rules);
+    let read = |pool: PgPool| async move { nurture::report(&pool, rules, query).await };
+    Ok(Json(state.reads.read(read).await?))
 }

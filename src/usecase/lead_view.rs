@@ -156,6 +156,7 @@ pub struct History {
 }
 
 /// How to find the lead.
+#[derive(Debug, Clone)]
 pub enum LeadKey {
     Id(Uuid),
     Email(Email),

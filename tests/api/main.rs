@@ -26,6 +26,7 @@ mod metrics;
 mod metrics_requests;
 mod notifications;
 mod nurture;
+mod replica;
 mod rescore;
 mod salesforce;
 mod salesforce_writeback;
