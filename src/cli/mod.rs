@@ -1,8 +1,21 @@
-//! The `leadrouter` command line: `serve` (the default) and `backtest`.
+//! The `leadrouter` command line: `serve` (the default), `backtest`, and the commands that
+//! set up a database without a running service: `migrate`, `keys`, `demo`.
 
 pub mod backtest;
+mod demo;
+mod failure;
+pub mod keys;
+mod migrate;
+mod setup;
 
-use std::path::PathBuf;
+pub use failure::Failure;
+pub use keys::KeysCommand;
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +50,77 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
     },
+    #[command(flatten)]
+    Database(DatabaseCommand),
+}
+
+/// The commands that work on the database `serve` would use (same `--config`, same
+/// `DATABASE_URL`), each creating and migrating it first if need be.
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Create the database if it is missing and apply the migrations, then exit.
+    Migrate,
+    /// Mint, list and revoke API keys (`leadrouter keys create --role admin` for the first).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Load an example data set (reps, a tiered account list, a week of events) through the
+    /// API's use cases; running it again changes nothing.
+    Demo,
+}
+
+impl DatabaseCommand {
+    /// The name errors are prefixed with (`leadrouter keys create: ...`).
+    fn name(&self) -> &'static str {
+        match self {
+            DatabaseCommand::Migrate => "leadrouter migrate",
+            DatabaseCommand::Keys { command } => match command {
+                KeysCommand::Create(_) => "leadrouter keys create",
+                KeysCommand::List => "leadrouter keys list",
+                KeysCommand::Revoke { .. } => "leadrouter keys revoke",
+            },
+            DatabaseCommand::Demo => "leadrouter demo",
+        }
+    }
+}
+
+/// Runs `command` with the config folder `config`: its output on stdout, and on failure one
+/// line on stderr with exit code 2 (usage or configuration) or 1 (anything else).
+pub fn run(config: &Path, command: DatabaseCommand) -> ExitCode {
+    let name = command.name();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            say(&format!("{name}: cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            DatabaseCommand::Migrate => migrate::run(config).await,
+            DatabaseCommand::Keys { command } => keys::run(config, command).await,
+            DatabaseCommand::Demo => demo::run(config).await,
+        }
+    });
+    match result {
+        Ok(output) => {
+            let _ = writeln!(std::io::stdout(), "{output}");
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            say(&format!("{name}: {}", failure.message()));
+            failure.exit_code()
+        }
+    }
+}
+
+/// One line to stderr; with stderr gone there is nobody to tell, and `eprintln!` would panic.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 #[cfg(test)]
