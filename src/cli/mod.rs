@@ -147,6 +147,83 @@ mod tests {
     }
 
     #[test]
+    fn help_lists_every_command() {
+        let help = Cli::command().render_help().to_string();
+        for command in ["serve", "backtest", "migrate", "keys", "demo"] {
+            assert!(help.contains(&format!("  {command} ")), "{command}: {help}");
+        }
+        let mut cli = Cli::command();
+        let keys = cli.find_subcommand_mut("keys").unwrap();
+        let help = keys.render_help().to_string();
+        for command in ["create", "list", "revoke"] {
+            assert!(help.contains(&format!("  {command} ")), "{command}: {help}");
+        }
+    }
+
+    #[test]
+    fn the_database_commands_parse_with_the_global_config() {
+        let cli = Cli::try_parse_from(["leadrouter", "migrate", "--config", "/etc/lr"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Database(DatabaseCommand::Migrate))
+        ));
+        assert_eq!(cli.config, PathBuf::from("/etc/lr"));
+        let rep = "0193a5b4-0000-7000-8000-000000000001";
+        let cli = Cli::try_parse_from([
+            "leadrouter",
+            "keys",
+            "create",
+            "--role",
+            "rep",
+            "--rep-id",
+            rep,
+            "--name",
+            "Ray",
+        ])
+        .unwrap();
+        let Some(Command::Database(DatabaseCommand::Keys {
+            command: KeysCommand::Create(args),
+        })) = cli.command
+        else {
+            panic!("not keys create: {:?}", cli.command);
+        };
+        assert_eq!(args.role, crate::domain::Role::Rep);
+        assert_eq!(args.rep_id.unwrap().to_string(), rep);
+        assert_eq!(args.name.as_deref(), Some("Ray"));
+        let cli = Cli::try_parse_from(["leadrouter", "keys", "revoke", "lr_1a2b3c4d"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Database(DatabaseCommand::Keys {
+                command: KeysCommand::Revoke { key }
+            })) if key == "lr_1a2b3c4d"
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["leadrouter", "demo"]).unwrap().command,
+            Some(Command::Database(DatabaseCommand::Demo))
+        ));
+    }
+
+    #[test]
+    fn a_wrong_role_or_a_missing_one_is_a_usage_error() {
+        for args in [
+            &["leadrouter", "keys", "create", "--role", "root"][..],
+            &["leadrouter", "keys", "create"],
+            &[
+                "leadrouter",
+                "keys",
+                "create",
+                "--role",
+                "rep",
+                "--rep-id",
+                "42",
+            ],
+        ] {
+            let error = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
     fn help_and_version_are_answered_not_served() {
         let help = Cli::try_parse_from(["leadrouter", "--help"]).unwrap_err();
         assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
