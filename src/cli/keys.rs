@@ -155,8 +155,11 @@ async fn revoke(pool: &PgPool, key: &str) -> Result<String, Failure> {
         .map_err(|e| Failure::from_api(e, |_| "PREFIX_OR_ID".to_owned()))?;
     Ok(match revoked.revoked_at {
         Some(at) if at < now => format!(
-            "{} key {} (id {}) was already revoked at {at}",
-            revoked.role, revoked.prefix, revoked.id
+            "{} key {} (id {}) was already revoked at {}",
+            revoked.role,
+            revoked.prefix,
+            revoked.id,
+            at.format("%Y-%m-%d %H:%M:%S UTC")
         ),
         _ => format!(
             "revoked {} key {} (id {})",
