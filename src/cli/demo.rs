@@ -124,6 +124,12 @@ async fn load_reps(state: &AppState, loaded: &mut Loaded) -> Result<(), Failure>
 async fn load_accounts(state: &AppState, loaded: &mut Loaded) -> Result<(), Failure> {
     let decoded = account_list::decode(Format::Csv, data::ACCOUNTS_CSV.as_bytes(), MAX_IMPORT_ROWS)
         .map_err(api_failure)?;
+    if let Some(bad) = decoded.errors.first() {
+        return Err(Failure::Runtime(format!(
+            "demo data: accounts.csv: {}: {}",
+            bad.field, bad.detail
+        )));
+    }
     loaded.accounts = decoded.rows.len();
     let mut rows = Vec::new();
     for row in decoded.rows {
@@ -137,7 +143,7 @@ async fn load_accounts(state: &AppState, loaded: &mut Loaded) -> Result<(), Fail
     if rows.is_empty() {
         return Ok(());
     }
-    let report = accounts::import(&state.pool, &state.rules, rows, decoded.errors, now())
+    let report = accounts::import(&state.pool, &state.rules, rows, Vec::new(), now())
         .await
         .map_err(api_failure)?;
     loaded.accounts_new = report.created + report.updated;

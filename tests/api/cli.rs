@@ -171,6 +171,22 @@ fn an_unreachable_database_fails_the_command_with_one_line() {
     );
 }
 
+#[test]
+fn a_bad_config_key_is_a_usage_error_naming_file_and_key() {
+    let output = service()
+        .env("LEADROUTER_SERVER__PORTT", "9")
+        .arg("demo")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(
+        stderr.starts_with("leadrouter demo: configuration error: config/default.toml")
+            && stderr.contains("portt"),
+        "{stderr}"
+    );
+}
+
 async fn count(pool: &PgPool, table: &str) -> i64 {
     sqlx::query_scalar(&format!("select count(*) from {table}"))
         .fetch_one(pool)
