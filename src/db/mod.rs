@@ -53,7 +53,8 @@ pub struct Migrated {
     pub database: String,
     /// Whether this call created it.
     pub created: bool,
-    /// How many migrations this call applied.
+    /// How many migrations were applied during this call (by it, or by a replica migrating
+    /// at the same moment: sqlx's lock lets only one of them apply each).
     pub applied: usize,
     /// How many migrations the binary holds.
     pub total: usize,
