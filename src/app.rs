@@ -221,7 +221,8 @@ async fn warn_if_nobody_can_mint_keys(
     if admins == 0 {
         tracing::warn!(
             "no admin API key exists and no bootstrap key is configured: nobody can mint keys \
-             or call the API; set LEADROUTER_ADMIN_KEY (at least 32 characters) and restart"
+             or call the API; mint one with `leadrouter keys create --role admin`, or set \
+             LEADROUTER_ADMIN_KEY (at least 32 characters) and restart"
         );
     }
     Ok(())

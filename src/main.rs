@@ -1,5 +1,5 @@
 //! The leadrouter binary: parse the command line, then serve (load config, start telemetry,
-//! run until SIGTERM) or run a command (`cli`).
+//! run until SIGTERM) or run a command (`cli`: backtest, migrate, keys, demo).
 
 use std::{io::Write, path::Path, process::ExitCode};
 
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Backtest { args }) => backtest(&cli.config, args),
+        Some(Command::Database(command)) => cli::run(&cli.config, command),
         Some(Command::Serve) | None => serve(&cli.config),
     }
 }

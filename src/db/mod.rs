@@ -47,15 +47,37 @@ pub struct Unreachable {
     pub cause: String,
 }
 
+/// What [`connect_and_migrate_reporting`] did, for `leadrouter migrate` to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    /// The database's name.
+    pub database: String,
+    /// Whether this call created it.
+    pub created: bool,
+    /// How many migrations were applied during this call (by it, or by a replica migrating
+    /// at the same moment: sqlx's lock lets only one of them apply each).
+    pub applied: usize,
+    /// How many migrations the binary holds.
+    pub total: usize,
+}
+
 /// Connects, creating the database if it does not exist, and runs the migrations.
 pub async fn connect_and_migrate(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    Ok(connect_and_migrate_reporting(settings).await?.0)
+}
+
+/// [`connect_and_migrate`], telling what it did.
+pub async fn connect_and_migrate_reporting(
+    settings: &DatabaseSettings,
+) -> anyhow::Result<(PgPool, Migrated)> {
     let options: PgConnectOptions = settings.url.expose().parse().with_context(|| {
         format!(
             "DATABASE_URL {} is not a PostgreSQL URL",
             settings.url.redacted()
         )
     })?;
-    create_database_if_missing(&options)
+    let database = options.get_database().unwrap_or("leadrouter").to_owned();
+    let created = create_database_if_missing(&options)
         .await
         .map_err(|cause| match cause.downcast::<sqlx::Error>() {
             Ok(sqlx::Error::Io(io)) => Unreachable {
@@ -74,8 +96,36 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings) -> anyhow::Result<
         .connect_with(options)
         .await
         .context("connecting to the database")?;
+    let before = applied_migrations(&pool).await?;
     migrate(&pool).await?;
-    Ok(pool)
+    let after = applied_migrations(&pool).await?;
+    let migrated = Migrated {
+        database,
+        created,
+        applied: after.saturating_sub(before),
+        total: MIGRATOR
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .count(),
+    };
+    Ok((pool, migrated))
+}
+
+/// How many migrations the database has recorded (none before the first run made the table).
+async fn applied_migrations(pool: &PgPool) -> anyhow::Result<usize> {
+    // A query naming a missing table fails as it is planned, whatever guards it: two queries.
+    let recorded: bool = sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
+        .fetch_one(pool)
+        .await
+        .context("looking for the migrations table")?;
+    if !recorded {
+        return Ok(0);
+    }
+    let count: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+        .fetch_one(pool)
+        .await
+        .context("reading which migrations have run")?;
+    Ok(usize::try_from(count).unwrap_or(0))
 }
 
 /// A second pool on `pool`'s database, of `size` connections, whose sessions always reuse the
@@ -94,15 +144,16 @@ pub fn generic_plan_pool(pool: &PgPool, size: u32) -> PgPool {
         .connect_lazy_with(options)
 }
 
+/// The migrations in `migrations/`, built into the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
 /// Runs the migrations in `migrations/`.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!()
-        .run(pool)
-        .await
-        .context("running migrations")
+    MIGRATOR.run(pool).await.context("running migrations")
 }
 
-async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
+/// Creates the database `options` names unless it exists; whether this call created it.
+async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<bool> {
     let name = options.get_database().unwrap_or("leadrouter").to_owned();
     let maintenance = options
         .clone()
@@ -114,18 +165,22 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
             .bind(&name)
             .fetch_one(&mut conn)
             .await?;
+    let mut created = false;
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
         match sqlx::query(&format!("create database {quoted}"))
             .execute(&mut conn)
             .await
         {
-            Ok(_) => tracing::info!(db.name = %name, "created database"),
+            Ok(_) => {
+                tracing::info!(db.name = %name, "created database");
+                created = true;
+            }
             // Another replica created it between our check and our create.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
             Err(e) => return Err(e).context(format!("creating database {name}")),
         }
     }
     conn.close().await?;
-    Ok(())
+    Ok(created)
 }

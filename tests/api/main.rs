@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod backtest;
 mod calibration;
+mod cli;
 mod concurrency;
 mod crm_writeback;
 mod crm_writeback_salesforce;

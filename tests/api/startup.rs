@@ -85,6 +85,17 @@ impl Drop for Service {
     }
 }
 
+/// The URL of `pool`'s database, for the binary's `DATABASE_URL`.
+pub(crate) fn database_url(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    format!(
+        "postgres://postgres@{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    )
+}
+
 /// Starts the binary on the test's database with `env`, and waits until it is ready.
 pub(crate) async fn start(pool: &PgPool, env: &[(&str, &str)]) -> (Service, u16) {
     start_with(pool, env, |_| {}).await
@@ -96,13 +107,7 @@ async fn start_with(
     env: &[(&str, &str)],
     configure: impl FnOnce(&mut Command),
 ) -> (Service, u16) {
-    let options = pool.connect_options();
-    let url = format!(
-        "postgres://postgres@{}:{}/{}",
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
-    );
+    let url = database_url(pool);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

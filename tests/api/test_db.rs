@@ -36,10 +36,40 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A name for a database of the test's own that does not exist yet, and the URL of
+    /// that database (for a process that is to create it).
+    pub fn unused() -> (String, String) {
+        let server = PgConnectOptions::from_str(&server_url()).expect("DATABASE_URL parses");
+        let name = fresh_name();
+        let url = format!(
+            "postgres://{}@{}:{}/{name}",
+            server.get_username(),
+            server.get_host(),
+            server.get_port()
+        );
+        (name, url)
+    }
+
+    /// The database `name`, which something else created; dropped like the others.
+    pub async fn adopt(name: &str) -> Self {
+        let server = PgConnectOptions::from_str(&server_url()).expect("DATABASE_URL parses");
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .idle_timeout(std::time::Duration::from_secs(1))
+            .connect_with(server.clone().database(name))
+            .await
+            .expect("connecting to the adopted database");
+        TestDb {
+            pool,
+            name: name.to_owned(),
+            server,
+        }
+    }
+
     /// Creates and migrates a new database.
     pub async fn new() -> Self {
         let server = PgConnectOptions::from_str(&server_url()).expect("DATABASE_URL parses");
-        let name = format!("lr_test_{}", Uuid::new_v4().simple());
+        let name = fresh_name();
         let mut admin = PgConnection::connect_with(&server)
             .await
             .expect("the test database server answers (scripts/pg-local start)");
@@ -60,6 +90,10 @@ impl TestDb {
             .expect("migrating the test database");
         TestDb { pool, name, server }
     }
+}
+
+fn fresh_name() -> String {
+    format!("lr_test_{}", Uuid::new_v4().simple())
 }
 
 impl Drop for TestDb {
