@@ -285,7 +285,10 @@ pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: Cance
     let mut pause = settings.poll_interval;
     loop {
         if std::mem::take(&mut running.claim_wanted) {
-            pause = match running.claim_and_send().await {
+            let run = crate::metrics::JobRun::start("dispatcher");
+            let claimed = running.claim_and_send().await;
+            run.finish(claimed.is_ok());
+            pause = match claimed {
                 Ok(()) => settings.poll_interval,
                 Err(error) => {
                     tracing::error!(error = %error, "claiming due deliveries failed");

@@ -63,6 +63,11 @@ pub async fn tick(
     let mut tx = pool.begin().await?;
     report.assigned = reps::assign_waiting(&mut tx, rules, now).await?;
     tx.commit().await?;
+    crate::metrics::sla_tick(
+        report.escalated,
+        report.ack_breaches,
+        report.disposition_breaches,
+    );
     if report != ClockReport::default() {
         tracing::info!(
             mqls.escalated = report.escalated,
@@ -135,7 +140,7 @@ async fn escalate(
 
 /// Ticks every `interval` until `shutdown`.
 pub async fn run(state: AppState, interval: Duration, batch: i64, shutdown: CancellationToken) {
-    super::every("SLA clock tick", interval, shutdown, || {
+    super::every("sla_clock", "SLA clock tick", interval, shutdown, || {
         tick(&state.pool, &state.rules, state.now(), batch)
     })
     .await;

@@ -73,11 +73,18 @@ pub async fn ingest(
     now: DateTime<Utc>,
     mut events: Vec<LeadEvent>,
 ) -> Result<Vec<IngestOutcome>, ApiError> {
-    if events.len() == 1 {
+    let outcomes = if events.len() == 1 {
         let event = events.pop().expect("one event");
-        return Ok(vec![group_commit.ingest(event, now).await?]);
-    }
-    group_commit.ingest_batch(&events, now).await
+        vec![group_commit.ingest(event, now).await?]
+    } else {
+        group_commit.ingest_batch(&events, now).await?
+    };
+    let accepted = outcomes
+        .iter()
+        .filter(|o| o.status == EventStatus::Accepted)
+        .count() as u64;
+    crate::metrics::ingested(accepted, outcomes.len() as u64 - accepted);
+    Ok(outcomes)
 }
 
 /// What every unit of ingest work writes with: ingest's pool, the rules, and the leads it
