@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
+    handoff::{mql, team},
     helpers::{TestApp, event},
     test_db::TestDb,
 };
@@ -291,16 +292,63 @@ async fn job_runs_are_counted_by_outcome_and_timed() {
     );
 }
 
-/// The SLA clock reports what it found at every tick, breaches and escalations alike.
+/// An MQL assigned on a Friday noon and untouched until Wednesday: the SLA clock records its
+/// ack and disposition breaches and escalates it, and the counters move by at least that.
 #[tokio::test]
-async fn an_sla_clock_tick_exposes_its_breach_and_escalation_counters() {
+async fn sla_breaches_and_escalations_are_counted() {
     let db = TestDb::new().await;
     let app = TestApp::spawn(db.pool.clone()).await;
     let ops = app.mint_role_key(Role::Ops).await;
-    jobs::sla_clock::tick(&app.pool, &app.rules, app.now(), 100)
+    team(&app).await;
+    mql(&app, "a@acme.io").await;
+    let (before, _) = scrape(&app, &ops).await;
+
+    app.advance(Duration::days(5));
+    let report = jobs::sla_clock::tick(&app.pool, &app.rules, app.now(), 100)
         .await
         .unwrap();
+    assert_eq!(
+        (
+            report.escalated,
+            report.ack_breaches,
+            report.disposition_breaches
+        ),
+        (1, 1, 1)
+    );
+
     let (after, _) = scrape(&app, &ops).await;
-    assert!(after.has("leadrouter_sla_escalations_total"));
-    assert!(after.has("leadrouter_sla_breaches_total"));
+    let moved =
+        |name, labels: &[(&str, &str)]| after.value(name, labels) - before.value(name, labels);
+    assert!(moved("leadrouter_sla_escalations_total", &[]) >= 1.0);
+    for deadline in ["ack", "disposition"] {
+        let labels = [("deadline", deadline)];
+        assert!(
+            moved("leadrouter_sla_breaches_total", &labels) >= 1.0,
+            "{deadline}"
+        );
+    }
+}
+
+/// With the database gone, a request that needs it is a 503 counted as `unreachable`, and
+/// the scrape still answers, saying it could not read the database.
+#[tokio::test]
+async fn a_lost_database_is_counted_and_the_scrape_still_answers() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(db.pool.clone()).await;
+    let admin = crate::helpers::ADMIN_KEY;
+    let unreachable = [("kind", "unreachable")];
+    let (before, _) = scrape(&app, admin).await;
+    assert_eq!(before.value("leadrouter_scrape_database_up", &[]), 1.0);
+
+    app.pool.close().await;
+    // The bootstrap admin key is checked without the database; the lead is not.
+    let (status, _) = app.get(&format!("/api/v1/leads/{}", Uuid::new_v4())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    let (after, _) = scrape(&app, admin).await;
+    let errors = |scrape: &Scrape| scrape.value("leadrouter_db_errors_total", &unreachable);
+    assert!(errors(&after) > errors(&before));
+    assert_eq!(after.value("leadrouter_scrape_database_up", &[]), 0.0);
+    assert!(!after.has("leadrouter_outbox_deliveries"));
+    assert!(after.has("leadrouter_http_requests_total"));
 }
