@@ -17,6 +17,9 @@ pub const OUTBOX_OLDEST_AGE: &str = "leadrouter_outbox_oldest_pending_age_second
 pub const INBOUND_DEAD_LETTERS: &str = "leadrouter_inbound_dead_letters";
 /// Records a CRM refused for good that were not replayed yet, by `crm`.
 pub const CRM_WRITE_FAILURES: &str = "leadrouter_crm_write_failures";
+/// Open assignments past a deadline without its action, by `deadline` (`ack`,
+/// `disposition`).
+pub const SLA_OVERDUE: &str = "leadrouter_sla_overdue_assignments";
 /// 1 when this scrape's database queries answered, 0 when they failed (the other database
 /// gauges are then missing from the scrape).
 pub const SCRAPE_DB_UP: &str = "leadrouter_scrape_database_up";

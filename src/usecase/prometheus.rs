@@ -26,7 +26,7 @@ pub async fn scrape(
     let mut text = GaugeText::default();
     pool_gauges(&mut text, pools);
     let counts = match pools.first() {
-        Some((_, pool)) => read_counts(pool).await,
+        Some((_, pool)) => read_counts(pool, now).await,
         None => None,
     };
     text.family(
@@ -45,10 +45,10 @@ pub async fn scrape(
     out
 }
 
-async fn read_counts(pool: &PgPool) -> Option<ScrapeCounts> {
+async fn read_counts(pool: &PgPool, now: DateTime<Utc>) -> Option<ScrapeCounts> {
     let read = async {
         let mut conn = pool.acquire().await?;
-        scrape_gauges::read(&mut conn).await
+        scrape_gauges::read(&mut conn, now).await
     };
     match tokio::time::timeout(DB_TIMEOUT, read).await {
         Ok(Ok(counts)) => Some(counts),
@@ -136,5 +136,16 @@ fn database_gauges(text: &mut GaugeText, counts: &ScrapeCounts, now: DateTime<Ut
         g::CRM_WRITE_FAILURES,
         &[("crm", "salesforce")],
         counts.salesforce_write_failures as f64,
+    );
+    let overdue = |deadline| [("deadline", deadline)];
+    text.family(
+        g::SLA_OVERDUE,
+        "Open assignments past a deadline, by deadline.",
+    )
+    .sample(g::SLA_OVERDUE, &overdue("ack"), counts.ack_overdue as f64)
+    .sample(
+        g::SLA_OVERDUE,
+        &overdue("disposition"),
+        counts.disposition_overdue as f64,
     );
 }

@@ -293,7 +293,8 @@ async fn job_runs_are_counted_by_outcome_and_timed() {
 }
 
 /// An MQL assigned on a Friday noon and untouched until Wednesday: the SLA clock records its
-/// ack and disposition breaches and escalates it, and the counters move by at least that.
+/// ack and disposition breaches and escalates it, and the counters move by at least that;
+/// the overdue gauges show it before any tick.
 #[tokio::test]
 async fn sla_breaches_and_escalations_are_counted() {
     let db = TestDb::new().await;
@@ -302,8 +303,16 @@ async fn sla_breaches_and_escalations_are_counted() {
     team(&app).await;
     mql(&app, "a@acme.io").await;
     let (before, _) = scrape(&app, &ops).await;
+    const OVERDUE: &str = "leadrouter_sla_overdue_assignments";
+    let overdue = |scrape: &Scrape| {
+        let value = |deadline| scrape.value(OVERDUE, &[("deadline", deadline)]);
+        (value("ack"), value("disposition"))
+    };
+    assert_eq!(overdue(&before), (0.0, 0.0));
 
     app.advance(Duration::days(5));
+    // The overdue gauges read the open assignments at scrape time, before any tick.
+    assert_eq!(overdue(&scrape(&app, &ops).await.0), (1.0, 1.0));
     let report = jobs::sla_clock::tick(&app.pool, &app.rules, app.now(), 100)
         .await
         .unwrap();
