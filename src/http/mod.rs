@@ -84,8 +84,8 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 /// The whole API with its layers. From the outside in: request id, tracing span, request id
-/// echo, request metrics, problem+json for errors the layers produce, timeout, body size limit, and around
-/// each route the auth layer (API key and policy, see `policy::POLICY`).
+/// echo, request metrics, problem+json for errors the layers produce, timeout, body size
+/// limit, and around each route the auth layer (API key and policy, see `policy::POLICY`).
 pub fn router(state: AppState) -> Router {
     let server = &state.settings.server;
     // Each `.layer` wraps what is above it, so the list reads innermost first. Separate calls

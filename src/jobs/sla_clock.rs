@@ -51,6 +51,8 @@ pub async fn tick(
         }
         escalate(&mut tx, &due, rules, now).await?;
         tx.commit().await?;
+        // Counted as each batch commits, so a tick failing later still reports these.
+        crate::metrics::sla_escalated(due.len());
         report.escalated += due.len();
         if due.len() < usize::try_from(batch).unwrap_or(usize::MAX) {
             break;
@@ -59,15 +61,11 @@ pub async fn tick(
     let mut conn = pool.acquire().await?;
     (report.ack_breaches, report.disposition_breaches) =
         assignments::record_breaches(&mut conn, now).await?;
+    crate::metrics::sla_breached(report.ack_breaches, report.disposition_breaches);
     drop(conn);
     let mut tx = pool.begin().await?;
     report.assigned = reps::assign_waiting(&mut tx, rules, now).await?;
     tx.commit().await?;
-    crate::metrics::sla_tick(
-        report.escalated,
-        report.ack_breaches,
-        report.disposition_breaches,
-    );
     if report != ClockReport::default() {
         tracing::info!(
             mqls.escalated = report.escalated,

@@ -155,11 +155,15 @@ pub fn db_error(kind: &'static str) {
     metrics::counter!(DB_ERRORS, "kind" => kind).increment(1);
 }
 
-/// What one SLA clock tick found.
-pub fn sla_tick(escalated: usize, ack_breaches: u64, disposition_breaches: u64) {
-    metrics::counter!(SLA_ESCALATIONS).increment(escalated as u64);
-    metrics::counter!(SLA_BREACHES, "deadline" => "ack").increment(ack_breaches);
-    metrics::counter!(SLA_BREACHES, "deadline" => "disposition").increment(disposition_breaches);
+/// MQLs the SLA clock escalated (one committed batch).
+pub fn sla_escalated(escalations: usize) {
+    metrics::counter!(SLA_ESCALATIONS).increment(escalations as u64);
+}
+
+/// Deadlines the SLA clock recorded as breached.
+pub fn sla_breached(ack: u64, disposition: u64) {
+    metrics::counter!(SLA_BREACHES, "deadline" => "ack").increment(ack);
+    metrics::counter!(SLA_BREACHES, "deadline" => "disposition").increment(disposition);
 }
 
 /// Times one run of a background job.
