@@ -35,6 +35,9 @@ pub const SLA_BREACHES: &str = "leadrouter_sla_breaches_total";
 /// MQLs escalated to the rep's manager.
 pub const SLA_ESCALATIONS: &str = "leadrouter_sla_escalations_total";
 
+/// Outbound delivery attempts, by `outcome` (`delivered`, `retry`, `dead`, `gone`).
+pub const OUTBOX_ATTEMPTS: &str = "leadrouter_outbox_attempts_total";
+
 /// The route label of a request no route matched (a 404): never the raw path, which a
 /// client could vary without bound.
 pub const UNMATCHED_ROUTE: &str = "<unmatched>";
@@ -95,6 +98,7 @@ fn describe() {
     describe_histogram!(JOB_DURATION, Unit::Seconds, "Background job run time.");
     describe_counter!(SLA_BREACHES, "SLA deadlines found breached, by deadline.");
     describe_counter!(SLA_ESCALATIONS, "MQLs escalated to the rep's manager.");
+    describe_counter!(OUTBOX_ATTEMPTS, "Outbound delivery attempts, by outcome.");
 }
 
 /// Drains histogram samples into their buckets every few seconds until `shutdown`, so that
@@ -164,6 +168,11 @@ pub fn sla_escalated(escalations: usize) {
 pub fn sla_breached(ack: u64, disposition: u64) {
     metrics::counter!(SLA_BREACHES, "deadline" => "ack").increment(ack);
     metrics::counter!(SLA_BREACHES, "deadline" => "disposition").increment(disposition);
+}
+
+/// One outbound delivery attempt ended with `outcome`.
+pub fn delivery_attempt(outcome: &'static str) {
+    metrics::counter!(OUTBOX_ATTEMPTS, "outcome" => outcome).increment(1);
 }
 
 /// Times one run of a background job.

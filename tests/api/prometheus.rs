@@ -11,7 +11,7 @@ use chrono::Duration;
 use leadrouter::{
     db::outbox::{self, Message},
     domain::Role,
-    jobs,
+    jobs::{self, dispatcher},
 };
 use reqwest::{StatusCode, header};
 use serde_json::json;
@@ -190,7 +190,8 @@ async fn only_ops_and_admin_keys_may_scrape() {
     scrape(&app, crate::helpers::ADMIN_KEY).await;
 }
 
-/// The database gauges are this service's database's: exact numbers.
+/// The database gauges are this service's database's: exact numbers. A dispatcher attempt
+/// is counted by its outcome.
 #[tokio::test]
 async fn outbox_and_dead_letter_gauges_show_the_database_as_it_is() {
     let db = TestDb::new().await;
@@ -232,6 +233,25 @@ async fn outbox_and_dead_letter_gauges_show_the_database_as_it_is() {
     assert_eq!(queued.value(DEPTH, &pending), 1.0);
     assert_eq!(queued.value(DEPTH, &dead), 0.0);
     assert_eq!(queued.value(AGE, &[]), 90.0);
+
+    // Nothing listens on port 9: the attempt is refused and retried later, still pending.
+    let settings = dispatcher::Settings {
+        poll_interval: StdDuration::from_secs(60),
+        batch: 10,
+        attempt_timeout: StdDuration::from_secs(2),
+        per_endpoint: 1,
+        lead_url: "https://leadrouter.example.com/api/v1/leads/{id}",
+    };
+    let client = dispatcher::client(settings.attempt_timeout);
+    let report = dispatcher::tick(&app.pool, &client, app.now(), settings)
+        .await
+        .unwrap();
+    assert_eq!(report.retried, 1);
+    let (retried, _) = scrape(&app, &ops).await;
+    let retries =
+        |scrape: &Scrape| scrape.value("leadrouter_outbox_attempts_total", &[("outcome", "retry")]);
+    assert!(retries(&retried) > retries(&queued));
+    assert_eq!(retried.value(DEPTH, &pending), 1.0);
 
     sqlx::query("update deliveries set status = 'dead'")
         .execute(&app.pool)
