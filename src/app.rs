@@ -4,6 +4,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
+use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -15,7 +16,7 @@ use crate::{
     db,
     domain::KeyHash,
     engine::RuleSet,
-    http, jobs,
+    http, jobs, metrics,
     usecase::{
         self, hubspot,
         ingest::{GroupCommit, GroupCommitSettings},
@@ -48,11 +49,15 @@ pub struct AppState {
     pub key_cache: Arc<KeyCache>,
     /// HubSpot's CRM API, when an access token is configured.
     pub hubspot_api: Option<CrmApi>,
+    /// The process's Prometheus recorder, which `/metrics` renders.
+    pub metrics: PrometheusHandle,
 }
 
 impl AppState {
     /// The state for `pool`, starting the ingest writers on the current runtime.
     pub fn new(pool: PgPool, settings: Settings, rules: RuleSet, clock: Clock) -> Self {
+        // Before anything records: what is recorded before the recorder exists is lost.
+        let metrics = metrics::install();
         let rules = Arc::new(rules);
         let group_commit = GroupCommit::start(
             db::generic_plan_pool(&pool, settings.ingest.connections),
@@ -84,6 +89,7 @@ impl AppState {
             group_commit,
             admin_key,
             key_cache,
+            metrics,
         }
     }
 
@@ -153,6 +159,7 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     spawn_writeback(&jobs, &state, &shutdown).await?;
+    jobs.spawn(metrics::run_upkeep(state.metrics.clone(), shutdown.clone()));
     jobs.close();
     serve(listener, state, shutdown).await?;
     // Let a sweep in progress finish its transaction, and attempts in flight their recording,

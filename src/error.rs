@@ -198,10 +198,16 @@ fn classify_sqlstate(code: &str) -> DbFailure {
 fn known_db_error(error: &sqlx::Error) -> Option<ApiError> {
     Some(match classify(error) {
         DbFailure::NotFound => ApiError::NotFound("resource".to_owned()),
+        // Counted here, where a fault becomes a 503, so that the metric means what clients
+        // see (a lost race that ingest retries is counted too: it cost a round trip).
         DbFailure::Contention => {
+            crate::metrics::db_error("contention");
             ApiError::Unavailable("a concurrent update got in the way".to_owned())
         }
-        DbFailure::Unreachable => ApiError::DatabaseUnreachable(error.to_string()),
+        DbFailure::Unreachable => {
+            crate::metrics::db_error("unreachable");
+            ApiError::DatabaseUnreachable(error.to_string())
+        }
         DbFailure::UnstorableText => ApiError::field(
             "body",
             "a text value holds a character PostgreSQL cannot store (NUL)",

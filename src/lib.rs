@@ -12,5 +12,6 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod telemetry;
 pub mod usecase;

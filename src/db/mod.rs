@@ -20,6 +20,7 @@ pub mod outbox_totals;
 pub mod reads;
 pub mod reps;
 pub mod reviews;
+pub mod scrape_gauges;
 pub mod source_ids;
 pub mod transitions;
 pub mod webhook_endpoints;

@@ -19,7 +19,9 @@ mod nurture;
 mod outbox;
 mod policy;
 mod problems;
+mod prometheus;
 mod reps;
+mod request_metrics;
 mod review;
 mod routes;
 mod salesforce;
@@ -72,6 +74,7 @@ fn api() -> routes::Routes {
         .merge(crm_writes::router())
         .merge(calibration::router())
         .merge(metrics::router())
+        .merge(prometheus::router())
         .merge(dashboard::router())
 }
 
@@ -81,8 +84,8 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 /// The whole API with its layers. From the outside in: request id, tracing span, request id
-/// echo, problem+json for errors the layers produce, timeout, body size limit, and around
-/// each route the auth layer (API key and policy, see `policy::POLICY`).
+/// echo, request metrics, problem+json for errors the layers produce, timeout, body size
+/// limit, and around each route the auth layer (API key and policy, see `policy::POLICY`).
 pub fn router(state: AppState) -> Router {
     let server = &state.settings.server;
     // Each `.layer` wraps what is above it, so the list reads innermost first. Separate calls
@@ -110,6 +113,9 @@ pub fn router(state: AppState) -> Router {
             problems::render_and_log,
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
+        // Outside the problem rendering, timeout and body limit, so it counts the status the
+        // client got (408, 413 included); inside the span, whose fields its logs would share.
+        .layer(middleware::from_fn(request_metrics::record))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

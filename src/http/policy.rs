@@ -54,6 +54,9 @@ pub const POLICY: &[Rule] = &[
     // Infrastructure.
     open("GET", "/healthz"),
     open("GET", "/readyz"),
+    // Prometheus scrapes with an ops key (`Authorization: Bearer`): the numbers describe the
+    // business (ingest volume, SLA breaches), not just the process.
+    only("GET", "/metrics", OPERATORS),
     // The dashboard's page and assets: code without data; the page fetches the metrics
     // below with the key the user gives it.
     open("GET", "/dashboard"),

@@ -122,6 +122,7 @@ pub struct DispatchReport {
 
 impl DispatchReport {
     fn add(&mut self, outcome: Outcome) {
+        attempted(outcome);
         match outcome {
             Outcome::Delivered => self.delivered += 1,
             Outcome::Retry { .. } => self.retried += 1,
@@ -129,6 +130,16 @@ impl DispatchReport {
             Outcome::Gone => self.gone += 1,
         }
     }
+}
+
+/// Counts one attempt by its outcome (`leadrouter_outbox_attempts_total`).
+fn attempted(outcome: Outcome) {
+    crate::metrics::delivery_attempt(match outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Dead => "dead",
+        Outcome::Gone => "gone",
+    });
 }
 
 /// One pass at `now`: claims what is due (up to the batch, a few per endpoint), sends it all
@@ -285,7 +296,10 @@ pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: Cance
     let mut pause = settings.poll_interval;
     loop {
         if std::mem::take(&mut running.claim_wanted) {
-            pause = match running.claim_and_send().await {
+            let run = crate::metrics::JobRun::start("dispatcher");
+            let claimed = running.claim_and_send().await;
+            run.finish(claimed.is_ok());
+            pause = match claimed {
                 Ok(()) => settings.poll_interval,
                 Err(error) => {
                     tracing::error!(error = %error, "claiming due deliveries failed");
@@ -414,6 +428,9 @@ impl Running {
             Ok((id, outcome)) => (id, Some(outcome)),
             Err(panicked) => (panicked.id(), None),
         };
+        if let Some(outcome) = outcome {
+            attempted(outcome);
+        }
         let Some(endpoint) = self.endpoints.remove(&id) else {
             return;
         };

@@ -49,5 +49,8 @@ pub async fn tick(pool: &PgPool) -> anyhow::Result<FoldReport> {
 
 /// Folds every `interval` until `shutdown`.
 pub async fn run(state: AppState, interval: Duration, shutdown: CancellationToken) {
-    super::every("metrics fold", interval, shutdown, || tick(&state.pool)).await;
+    super::every("metrics_fold", "metrics fold", interval, shutdown, || {
+        tick(&state.pool)
+    })
+    .await;
 }

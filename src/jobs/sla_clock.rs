@@ -51,6 +51,8 @@ pub async fn tick(
         }
         escalate(&mut tx, &due, rules, now).await?;
         tx.commit().await?;
+        // Counted as each batch commits, so a tick failing later still reports these.
+        crate::metrics::sla_escalated(due.len());
         report.escalated += due.len();
         if due.len() < usize::try_from(batch).unwrap_or(usize::MAX) {
             break;
@@ -59,6 +61,7 @@ pub async fn tick(
     let mut conn = pool.acquire().await?;
     (report.ack_breaches, report.disposition_breaches) =
         assignments::record_breaches(&mut conn, now).await?;
+    crate::metrics::sla_breached(report.ack_breaches, report.disposition_breaches);
     drop(conn);
     let mut tx = pool.begin().await?;
     report.assigned = reps::assign_waiting(&mut tx, rules, now).await?;
@@ -135,7 +138,7 @@ async fn escalate(
 
 /// Ticks every `interval` until `shutdown`.
 pub async fn run(state: AppState, interval: Duration, batch: i64, shutdown: CancellationToken) {
-    super::every("SLA clock tick", interval, shutdown, || {
+    super::every("sla_clock", "SLA clock tick", interval, shutdown, || {
         tick(&state.pool, &state.rules, state.now(), batch)
     })
     .await;

@@ -135,7 +135,7 @@ fn due_rules(rules: &RuleSet, now: DateTime<Utc>) -> (Option<DueRule>, Option<Du
 
 /// Sweeps every `interval` until `shutdown`.
 pub async fn run(state: AppState, interval: Duration, batch: i64, shutdown: CancellationToken) {
-    super::every("sweep", interval, shutdown, || {
+    super::every("sweeper", "sweep", interval, shutdown, || {
         tick(&state.pool, &state.rules, state.now(), batch)
     })
     .await;

@@ -15,6 +15,7 @@ pub mod lead_view;
 pub mod metrics;
 pub mod nurture;
 pub mod preview;
+pub mod prometheus;
 pub mod reps;
 pub mod rescore;
 pub mod review;

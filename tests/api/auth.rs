@@ -51,6 +51,7 @@ fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(M::GET, "/healthz", None, OPEN),
         endpoint(M::GET, "/readyz", None, OPEN),
+        endpoint(M::GET, "/metrics", None, &[Admin, Ops]),
         endpoint(M::GET, "/dashboard", None, OPEN),
         endpoint(M::GET, "/dashboard/dashboard.js", None, OPEN),
         endpoint(M::GET, "/dashboard/dashboard.css", None, OPEN),

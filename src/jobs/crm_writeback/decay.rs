@@ -46,8 +46,12 @@ pub async fn tick(
 /// Ticks every `writeback.decay_interval_secs` (the first at once) until `shutdown`.
 pub async fn run(state: AppState, targets: Vec<Target>, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.settings.writeback.decay_interval_secs);
-    super::super::every("CRM intent decay check", interval, shutdown, || {
-        tick(&state.pool, &targets, &state.rules, state.now())
-    })
+    super::super::every(
+        "crm_decay",
+        "CRM intent decay check",
+        interval,
+        shutdown,
+        || tick(&state.pool, &targets, &state.rules, state.now()),
+    )
     .await;
 }

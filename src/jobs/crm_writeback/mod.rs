@@ -402,8 +402,12 @@ async fn answered(
 /// rate limit, an outage or a refusal, the poll interval otherwise.
 pub async fn run(state: AppState, target: Target, shutdown: CancellationToken) {
     let poll = Duration::from_secs(state.settings.writeback.poll_interval_secs);
+    let job = format!("crm_writeback_{}", target.crm());
     loop {
-        let wait = match tick(&state.pool, &target, &state.rules, state.now()).await {
+        let run = crate::metrics::JobRun::start(job.clone());
+        let ticked = tick(&state.pool, &target, &state.rules, state.now()).await;
+        run.finish(ticked.is_ok());
+        let wait = match ticked {
             Ok(report) => report
                 .pause
                 .unwrap_or(if report.claimed >= target.claim_limit() {

@@ -151,6 +151,11 @@ impl GroupCommit {
         }
     }
 
+    /// The pool the writers (and batches) write through.
+    pub fn pool(&self) -> &PgPool {
+        &self.writer.pool
+    }
+
     /// The writers' totals so far.
     pub fn totals(&self) -> GroupTotals {
         GroupTotals {
@@ -159,11 +164,6 @@ impl GroupCommit {
             write_micros: self.totals.write_micros.load(Ordering::Relaxed),
             planned_ahead: self.totals.planned_ahead.load(Ordering::Relaxed),
         }
-    }
-
-    /// The pool the writers write through.
-    pub(super) fn pool(&self) -> &PgPool {
-        &self.writer.pool
     }
 
     /// Ingests a batch as one unit of its own.
@@ -252,6 +252,7 @@ async fn write_groups(
         ahead.disarm();
         let ready = |g: &Group| matches!(g.planned, Some(Planned::Ready(_)));
         totals.add(events, started.elapsed(), next.as_ref().is_some_and(ready));
+        crate::metrics::group_written(events);
     }
 }
 

@@ -86,6 +86,11 @@ pub async fn ingest(
     } else {
         group_commit.ingest_batch(&events, now).await?
     };
+    let accepted = outcomes
+        .iter()
+        .filter(|o| o.status == EventStatus::Accepted)
+        .count() as u64;
+    crate::metrics::ingested(accepted, outcomes.len() as u64 - accepted);
     report_handoffs(group_commit.pool(), &mut outcomes).await?;
     Ok(outcomes)
 }
