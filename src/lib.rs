@@ -12,5 +12,6 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod problem_types;
 pub mod telemetry;
 pub mod usecase;

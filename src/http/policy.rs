@@ -54,6 +54,8 @@ pub const POLICY: &[Rule] = &[
     // Infrastructure.
     open("GET", "/healthz"),
     open("GET", "/readyz"),
+    // The API's description: code without data, for any client to read.
+    open("GET", "/openapi.json"),
     // The dashboard's page and assets: code without data; the page fetches the metrics
     // below with the key the user gives it.
     open("GET", "/dashboard"),
@@ -211,6 +213,7 @@ mod tests {
                     [
                         "/healthz",
                         "/readyz",
+                        "/openapi.json",
                         "/webhooks/hubspot",
                         "/webhooks/salesforce/{token}",
                         "/webhooks/segment",
