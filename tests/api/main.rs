@@ -25,6 +25,7 @@ mod metrics;
 mod metrics_requests;
 mod notifications;
 mod nurture;
+mod openapi;
 mod rescore;
 mod salesforce;
 mod salesforce_writeback;
