@@ -134,8 +134,9 @@ async fn reject(
     run(&state, &caller, &id, Action::Reject { reason, note }).await
 }
 
-/// Each of the four is taken as any JSON value, so one left out or not a boolean is named
-/// with the others (every one not `true` is a 422 entry), not as the first serde error.
+/// Budget, authority, need and timing, each confirmed with `true`.
+// Each of the four is taken as any JSON value, so one left out or not a boolean is named
+// with the others (every one not `true` is a 422 entry), not as the first serde error.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct QualifyBody {

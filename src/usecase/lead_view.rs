@@ -44,7 +44,6 @@ pub struct LeadView {
     /// Reasons an ops user overruled by reinstating the lead.
     pub exempt_reasons: Vec<DisqualifyReason>,
     /// The routing keys: demand state (the MAP's, else behaviour's) and account tier.
-    /// The routing keys: `demand_state` and `account_tier`.
     #[schema(value_type = Object)]
     pub segment: Segment,
     /// Set while the lead waits in the manual review queue.

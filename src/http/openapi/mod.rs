@@ -151,6 +151,19 @@ fn access(endpoint: &Endpoint) -> Option<Access> {
         .map(|rule| rule.access)
 }
 
+/// `post_api_v1_leads_id_reject`: method and path as one identifier, which client
+/// generators turn into method names.
+fn operation_id(endpoint: &Endpoint) -> String {
+    let words = endpoint
+        .path
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty());
+    std::iter::once(endpoint.method.to_lowercase())
+        .chain(words.map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
 /// The `{name}` segments of a route path.
 fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
     path.split('/')
@@ -165,7 +178,7 @@ fn operation(
     let summary = described.map_or("Undescribed endpoint", |op| op.summary);
     let mut builder = OperationBuilder::new()
         .summary(Some(summary))
-        .operation_id(Some(format!("{} {}", endpoint.method, endpoint.path)));
+        .operation_id(Some(operation_id(endpoint)));
     for name in path_parameters(endpoint.path) {
         builder = builder.parameter(
             ParameterBuilder::new()
@@ -214,7 +227,11 @@ fn operation(
                     media_type,
                     ContentBuilder::new().schema(Some(schema)).build(),
                 )
-                .required(Some(Required::True))
+                .required(Some(if described.is_some_and(|op| op.body_optional) {
+                    Required::False
+                } else {
+                    Required::True
+                }))
                 .build(),
         ));
     }

@@ -22,6 +22,10 @@ use crate::{
         deliveries_admin::{DeliveryView, Overview, Replayed, Retried},
         handoff::actions::Acted,
         lead_view::LeadView,
+        metrics::{
+            disqualifications::DisqualificationReport, funnel::FunnelReport,
+            nurture::NurtureReport, rejections::RejectionReport, sla::SlaReport,
+        },
         reps::RepInput,
         webhook_endpoints::{CreateInput, UpdateInput, WithSecret},
     },
@@ -38,6 +42,8 @@ pub struct Operation {
     pub summary: &'static str,
     pub query: &'static [Query],
     pub request: Option<Body>,
+    /// Whether the request body may be left out.
+    pub body_optional: bool,
     /// The success status: 200, or 201 for a creation.
     pub status: u16,
     pub response: Body,
@@ -55,6 +61,7 @@ const fn op(method: &'static str, path: &'static str, summary: &'static str) -> 
         summary,
         query: &[],
         request: None,
+        body_optional: false,
         status: 200,
         response: Body::Free("The result."),
         errors: &[],
@@ -82,6 +89,15 @@ impl Operation {
     const fn takes(self, body: Body) -> Self {
         Self {
             request: Some(body),
+            ..self
+        }
+    }
+
+    /// Like [`Operation::takes`], for a body that may be left out.
+    const fn may_take(self, body: Body) -> Self {
+        Self {
+            request: Some(body),
+            body_optional: true,
             ..self
         }
     }
@@ -343,28 +359,28 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/admin/rescore",
         "Rescore stored leads from the event log (an empty body is a dry run)",
     )
-    .takes(Body::Free("Candidate rules, or nothing for the running ones."))
+    .may_take(Body::Free("Candidate rules; none for the running ones."))
     .answers(Body::Free("How many leads changed and how."))
     .errors(STATEFUL),
     // Governance views.
     get("/api/v1/metrics/funnel", "MQL volume, MQL→SAL and SAL→SQL")
         .query(PERIOD_BY)
-        .answers(Body::Free("The funnel report.")),
+        .answers(Body::One(named::<FunnelReport>)),
     get("/api/v1/metrics/rejections", "Rejections by reason")
         .query(PERIOD)
-        .answers(Body::Free("The rejection report.")),
+        .answers(Body::One(named::<RejectionReport>)),
     get("/api/v1/metrics/sla", "SLA attainment and escalations")
         .query(PERIOD_BY)
-        .answers(Body::Free("The SLA report.")),
+        .answers(Body::One(named::<SlaReport>)),
     get(
         "/api/v1/metrics/disqualifications",
         "Disqualifications by reason",
     )
     .query(PERIOD)
-    .answers(Body::Free("The disqualification report.")),
+    .answers(Body::One(named::<DisqualificationReport>)),
     get("/api/v1/metrics/nurture", "Nurture enrollment, advances and exits")
         .query(PERIOD)
-        .answers(Body::Free("The nurture report.")),
+        .answers(Body::One(named::<NurtureReport>)),
     // API keys.
     post("/api/v1/api-keys", "Mint an API key (shown in this answer only)")
         .takes(Body::One(named::<MintInput>))

@@ -193,3 +193,44 @@ fn error_responses_refer_to_the_problem_schema() {
     let health = &doc["paths"]["/healthz"]["get"]["responses"];
     assert!(health.get("401").is_none() && health.get("503").is_none());
 }
+
+#[test]
+fn no_two_types_share_a_schema_name() {
+    let mut components = Components::new();
+    for op in OPERATIONS {
+        for body in op.request.into_iter().chain([op.response]) {
+            body.content(&mut components);
+        }
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for (name, schema) in components {
+        let schema = serde_json::to_value(schema).unwrap();
+        if let Some(before) = seen.insert(name.clone(), schema.clone()) {
+            assert_eq!(
+                before, schema,
+                "two types are named {name}: rename one (`#[schema(as = ...)]`)"
+            );
+        }
+    }
+    assert!(
+        !seen.contains_key(PROBLEM),
+        "{PROBLEM} is the problem schema's name"
+    );
+}
+
+#[test]
+fn operation_ids_are_unique_identifiers() {
+    let doc = as_json();
+    let mut ids = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            assert!(
+                id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{id}"
+            );
+            assert!(ids.insert(id.clone()), "{id} twice");
+        }
+    }
+    assert!(ids.contains("post_api_v1_leads_id_reject"), "{ids:?}");
+}
