@@ -4,6 +4,7 @@
 //! summaries, parameters and bodies from [`operations::OPERATIONS`]; its schemas from the
 //! serde types the handlers use (`utoipa::ToSchema`).
 
+mod operation;
 mod operations;
 mod schemas;
 
@@ -25,7 +26,8 @@ use utoipa::openapi::{
 };
 
 use self::{
-    operations::{OPERATIONS, Operation},
+    operation::Operation,
+    operations::OPERATIONS,
     schemas::{Components, PROBLEM},
 };
 use super::{

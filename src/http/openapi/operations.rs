@@ -3,129 +3,44 @@
 //! lists exactly the endpoints served, and an endpoint missing here is still in the document
 //! (with its path parameters and security) under a summary that says it is undescribed.
 
-use super::schemas::{Body, named};
-use crate::{
-    adapters::{account_list::AccountInput, canonical::RawEvent},
-    http::{
-        handoff::{AcceptBody, QualifyBody, RejectBody},
-        webhooks::IngestResponse,
-    },
+use super::{
+    operation::{Operation, Query, get, patch, post},
+    schemas::{Body, named},
 };
 use crate::{
+    adapters::{account_list::AccountInput, canonical::RawEvent},
     db::{
-        accounts::Account, api_keys::ApiKey, assignments::QueueItem, reps::Rep,
+        accounts::Account,
+        api_keys::ApiKey,
+        assignments::QueueItem,
+        dead_letters::DeadLetter,
+        leads::{ReviewItem, SuppressedLead},
+        reps::Rep,
         webhook_endpoints::EndpointWithCounts,
+    },
+    http::{
+        handoff::{AcceptBody, QualifyBody, RejectBody},
+        suppression::ReinstateBody,
+        webhooks::IngestResponse,
     },
     usecase::{
         accounts::{ImportReport, Upsert},
         api_keys::{MintInput, Minted},
+        crm_writes,
         deliveries_admin::{DeliveryView, Overview, Replayed, Retried},
         handoff::actions::Acted,
+        inbound::{self, Receipt},
         lead_view::LeadView,
         metrics::{
             disqualifications::DisqualificationReport, funnel::FunnelReport,
             nurture::NurtureReport, rejections::RejectionReport, sla::SlaReport,
         },
         reps::RepInput,
+        review::{ResolveInput, Resolved},
+        suppression::Reinstated,
         webhook_endpoints::{CreateInput, UpdateInput, WithSecret},
     },
 };
-
-/// A query parameter: its name and what it means.
-pub type Query = (&'static str, &'static str);
-
-/// One endpoint's description.
-#[derive(Clone, Copy)]
-pub struct Operation {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub summary: &'static str,
-    pub query: &'static [Query],
-    pub request: Option<Body>,
-    /// Whether the request body may be left out.
-    pub body_optional: bool,
-    /// The success status: 200, or 201 for a creation.
-    pub status: u16,
-    pub response: Body,
-    /// Error statuses beyond those every operation of its kind may answer (see
-    /// `super::errors_of`), e.g. 409 for a state that forbids the action.
-    pub errors: &'static [u16],
-    /// Whether the operation reads or writes the database, and so may answer 503.
-    pub stored: bool,
-}
-
-const fn op(method: &'static str, path: &'static str, summary: &'static str) -> Operation {
-    Operation {
-        method,
-        path,
-        summary,
-        query: &[],
-        request: None,
-        body_optional: false,
-        status: 200,
-        response: Body::Free("The result."),
-        errors: &[],
-        stored: true,
-    }
-}
-
-const fn get(path: &'static str, summary: &'static str) -> Operation {
-    op("GET", path, summary)
-}
-
-const fn post(path: &'static str, summary: &'static str) -> Operation {
-    op("POST", path, summary)
-}
-
-const fn patch(path: &'static str, summary: &'static str) -> Operation {
-    op("PATCH", path, summary)
-}
-
-impl Operation {
-    const fn query(self, query: &'static [Query]) -> Self {
-        Self { query, ..self }
-    }
-
-    const fn takes(self, body: Body) -> Self {
-        Self {
-            request: Some(body),
-            ..self
-        }
-    }
-
-    /// Like [`Operation::takes`], for a body that may be left out.
-    const fn may_take(self, body: Body) -> Self {
-        Self {
-            request: Some(body),
-            body_optional: true,
-            ..self
-        }
-    }
-
-    const fn answers(self, response: Body) -> Self {
-        Self { response, ..self }
-    }
-
-    const fn creates(self, response: Body) -> Self {
-        Self {
-            status: 201,
-            response,
-            ..self
-        }
-    }
-
-    const fn errors(self, errors: &'static [u16]) -> Self {
-        Self { errors, ..self }
-    }
-
-    /// Answered from memory: no database, so never a 503 for it.
-    const fn static_(self) -> Self {
-        Self {
-            stored: false,
-            ..self
-        }
-    }
-}
 
 const LIMIT: Query = ("limit", "Page size, 1 to 500 (default 50).");
 const OFFSET: Query = ("offset", "Items to skip (default 0).");
@@ -191,7 +106,7 @@ pub const OPERATIONS: &[Operation] = &[
         .takes(Body::Free(
             "HubSpot's notification array, verified by its v3 (or v1) signature.",
         ))
-        .answers(Body::Free("A receipt: events stored and dead letters."))
+        .answers(Body::One(named::<Receipt>))
         .errors(VENDOR),
     post(
         "/webhooks/salesforce/{token}",
@@ -210,13 +125,13 @@ pub const OPERATIONS: &[Operation] = &[
         .takes(Body::Free(
             "A Segment message or batch, verified by its `X-Signature`.",
         ))
-        .answers(Body::Free("A receipt: events stored and dead letters."))
+        .answers(Body::One(named::<Receipt>))
         .errors(VENDOR),
     post("/webhooks/marketo", "Receive Marketo webhook calls")
         .takes(Body::Free(
             "A Marketo webhook payload, authenticated by its secret header.",
         ))
-        .answers(Body::Free("A receipt: events stored and dead letters."))
+        .answers(Body::One(named::<Receipt>))
         .errors(VENDOR),
     get(
         "/api/v1/inbound/dead-letters",
@@ -227,12 +142,12 @@ pub const OPERATIONS: &[Operation] = &[
         LIMIT,
         OFFSET,
     ])
-    .answers(Body::Free("A page of dead letters.")),
+    .answers(Body::Page(named::<DeadLetter>)),
     post(
         "/api/v1/inbound/dead-letters/{id}/replay",
         "Map a dead letter again and ingest it",
     )
-    .answers(Body::Free("What the replay stored."))
+    .answers(Body::One(named::<inbound::Replayed>))
     .errors(STATEFUL),
     // Leads.
     get("/api/v1/leads", "Find a lead by email or by a source system's id")
@@ -266,26 +181,26 @@ pub const OPERATIONS: &[Operation] = &[
     // Governance queues.
     get("/api/v1/suppression", "List suppressed (disqualified) leads")
         .query(&[("reason", "Only this disqualification reason."), LIMIT, OFFSET])
-        .answers(Body::Free("A page of suppressed leads.")),
+        .answers(Body::Page(named::<SuppressedLead>)),
     post(
         "/api/v1/leads/{id}/reinstate",
         "Take a lead off the suppression list, overruling its reason",
     )
-    .takes(Body::Free("The reason for reinstating."))
-    .answers(Body::Free("The reinstated lead."))
+    .takes(Body::One(named::<ReinstateBody>))
+    .answers(Body::One(named::<Reinstated>))
     .errors(STATEFUL),
     get(
         "/api/v1/review-queue",
         "List leads waiting for manual review (no demand state or tier)",
     )
     .query(PAGING)
-    .answers(Body::Free("A page of review items.")),
+    .answers(Body::Page(named::<ReviewItem>)),
     post(
         "/api/v1/review-queue/{lead_id}/resolve",
         "Resolve a review: set the missing segment keys",
     )
-    .takes(Body::Free("The demand state and/or account tier to set."))
-    .answers(Body::Free("The resolved lead."))
+    .takes(Body::One(named::<ResolveInput>))
+    .answers(Body::One(named::<Resolved>))
     .errors(STATEFUL),
     post(
         "/api/v1/nurture/simulate",
@@ -443,10 +358,10 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/crm-writes",
         "CRM write-back: pending, written and refused records",
     )
-    .answers(Body::Free("Write-back counts per CRM.")),
+    .answers(Body::One(named::<crm_writes::Overview>)),
     post(
         "/api/v1/crm-writes/{crm}/replay",
         "Queue again what a CRM refused",
     )
-    .answers(Body::Free("How many records were queued again.")),
+    .answers(Body::One(named::<crm_writes::Replayed>)),
 ];
