@@ -222,13 +222,15 @@ fn operation(
             )),
     };
     if let Some(body) = described.and_then(|op| op.request) {
-        let (media_type, schema) = body.content(components);
+        let mut request = RequestBodyBuilder::new();
+        for (media_type, schema) in body.content(components) {
+            request = request.content(
+                media_type,
+                ContentBuilder::new().schema(Some(schema)).build(),
+            );
+        }
         builder = builder.request_body(Some(
-            RequestBodyBuilder::new()
-                .content(
-                    media_type,
-                    ContentBuilder::new().schema(Some(schema)).build(),
-                )
+            request
                 .required(Some(if described.is_some_and(|op| op.body_optional) {
                     Required::False
                 } else {
@@ -252,11 +254,12 @@ fn responses(
     let (status, body) = described.map_or((200, None), |op| (op.status, Some(op.response)));
     let mut success = ResponseBuilder::new().description("Success.");
     if let Some(body) = body {
-        let (media_type, schema) = body.content(components);
-        success = success.content(
-            media_type,
-            ContentBuilder::new().schema(Some(schema)).build(),
-        );
+        for (media_type, schema) in body.content(components) {
+            success = success.content(
+                media_type,
+                ContentBuilder::new().schema(Some(schema)).build(),
+            );
+        }
     }
     responses
         .responses

@@ -20,6 +20,7 @@ use crate::{
     },
     http::{
         handoff::{AcceptBody, QualifyBody, RejectBody},
+        nurture::SimulateInput,
         suppression::ReinstateBody,
         webhooks::IngestResponse,
     },
@@ -174,7 +175,12 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/accounts/import",
         "Import the tiered account list (CSV or a JSON array), all rows or none",
     )
-    .takes(Body::List(named::<AccountInput>))
+    .takes(Body::ListOrCsv {
+        item: named::<AccountInput>,
+        csv: "A header row naming the columns (`domain`, required; `name`, `tier`, `owner_email`; \
+              any order and case), then one account a row. A column left out leaves that \
+              attribute as it is; an empty cell clears it.",
+    })
     .answers(Body::One(named::<ImportReport>)),
     get("/api/v1/accounts/{domain}", "Read an account by domain")
         .answers(Body::One(named::<Account>)),
@@ -206,8 +212,10 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/nurture/simulate",
         "Try the nurture workflows on sample records",
     )
-    .takes(Body::Free("Sample records and events."))
-    .answers(Body::Free("The simulated steps.")),
+    .takes(Body::One(named::<SimulateInput>))
+    .answers(Body::Free(
+        "The workflow the lead enters and, event by event, the steps, touches and exits.",
+    )),
     // Handoff.
     get(
         "/api/v1/queue",
@@ -262,20 +270,34 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/scoring/preview",
         "Score sample records with the running or candidate rules",
     )
-    .takes(Body::Free("Records and optional candidate rules."))
-    .answers(Body::Free("Scores with breakdowns.")),
+    .takes(Body::Free(
+        "`records`: sample leads, each with an `id`, a `lead` object as in canonical events, \
+         its `events` and an optional `account_tier`; `as_of`: the time to score them at.",
+    ))
+    .answers(Body::Free(
+        "Each record's fit and intent with breakdowns, stage and segment.",
+    )),
     post(
         "/api/v1/scoring/backtest",
         "Replay history under candidate rules",
     )
-    .takes(Body::Free("Candidate rules and a period (JSON or CSV)."))
-    .answers(Body::Free("What would have changed.")),
+    .takes(Body::Free(
+        "`records` with their known `outcome`, candidate `rules` laid over the running \
+         ones, an optional threshold `sweep` (fit and intent ranges) and a `target`.",
+    ))
+    .answers(Body::Free(
+        "How the running and candidate rules classify the records against their outcomes.",
+    )),
     post(
         "/api/v1/admin/rescore",
         "Rescore stored leads from the event log (an empty body is a dry run)",
     )
-    .may_take(Body::Free("Candidate rules; none for the running ones."))
-    .answers(Body::Free("How many leads changed and how."))
+    .may_take(Body::Free(
+        "`apply` (false: a dry run), candidate `rules` (dry runs only), `after` and \
+         `limit` to walk a large table in several calls; no body: a dry run with the \
+         running rules.",
+    ))
+    .answers(Body::Free("How many leads were rescored and how they changed."))
     .errors(STATEFUL),
     // Governance views.
     get("/api/v1/metrics/funnel", "MQL volume, MQL→SAL and SAL→SQL")

@@ -48,6 +48,9 @@ pub enum Body {
     Page(Named),
     /// One object of a named schema, or an array of them (a batch).
     OneOrMany(Named),
+    /// A JSON array of a named schema, or the same rows as CSV (`text/csv`) described in
+    /// words.
+    ListOrCsv { item: Named, csv: &'static str },
     /// A JSON object not described field by field here (vendor payloads, reports whose shape
     /// follows the configuration); the text says what it holds.
     Free(&'static str),
@@ -59,8 +62,19 @@ pub enum Body {
 }
 
 impl Body {
-    /// The media type and schema of this body, its schemas added to `components`.
-    pub fn content(self, components: &mut Components) -> (&'static str, RefOr<Schema>) {
+    /// The media types and schemas of this body, its schemas added to `components`.
+    pub fn content(self, components: &mut Components) -> Vec<(&'static str, RefOr<Schema>)> {
+        if let Body::ListOrCsv { item, csv } = self {
+            let text = text(csv);
+            return vec![
+                ("application/json", list_of(item(components))),
+                ("text/csv", text),
+            ];
+        }
+        vec![self.one_content(components)]
+    }
+
+    fn one_content(self, components: &mut Components) -> (&'static str, RefOr<Schema>) {
         let json = "application/json";
         match self {
             Body::One(named) => (json, named(components)),
@@ -78,12 +92,8 @@ impl Body {
             Body::Media {
                 media_type,
                 description,
-            } => {
-                let text = ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .description(Some(description));
-                (media_type, Schema::Object(text.build()).into())
-            }
+            } => (media_type, text(description)),
+            Body::ListOrCsv { item, .. } => (json, list_of(item(components))),
         }
     }
 
@@ -92,6 +102,14 @@ impl Body {
     pub fn is_json(self) -> bool {
         !matches!(self, Body::Media { .. })
     }
+}
+
+/// A text body other than JSON, described in words.
+fn text(description: &str) -> RefOr<Schema> {
+    let text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description));
+    Schema::Object(text.build()).into()
 }
 
 fn list_of(item: RefOr<Schema>) -> RefOr<Schema> {
