@@ -36,7 +36,10 @@ use crate::{
             disqualifications::DisqualificationReport, funnel::FunnelReport,
             nurture::NurtureReport, rejections::RejectionReport, sla::SlaReport,
         },
+        nurture::simulate::Simulation,
+        preview::PreviewReport,
         reps::RepInput,
+        rescore::RescoreReport,
         review::{ResolveInput, Resolved},
         suppression::Reinstated,
         webhook_endpoints::{CreateInput, UpdateInput, WithSecret},
@@ -213,9 +216,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Try the nurture workflows on sample records",
     )
     .takes(Body::One(named::<SimulateInput>))
-    .answers(Body::Free(
-        "The workflow the lead enters and, event by event, the steps, touches and exits.",
-    )),
+    .answers(Body::One(named::<Simulation>)),
     // Handoff.
     get(
         "/api/v1/queue",
@@ -274,9 +275,7 @@ pub const OPERATIONS: &[Operation] = &[
         "`records`: sample leads, each with an `id`, a `lead` object as in canonical events, \
          its `events` and an optional `account_tier`; `as_of`: the time to score them at.",
     ))
-    .answers(Body::Free(
-        "Each record's fit and intent with breakdowns, stage and segment.",
-    )),
+    .answers(Body::One(named::<PreviewReport>)),
     post(
         "/api/v1/scoring/backtest",
         "Replay history under candidate rules",
@@ -297,7 +296,7 @@ pub const OPERATIONS: &[Operation] = &[
          `limit` to walk a large table in several calls; no body: a dry run with the \
          running rules.",
     ))
-    .answers(Body::Free("How many leads were rescored and how they changed."))
+    .answers(Body::One(named::<RescoreReport>))
     .errors(STATEFUL),
     // Governance views.
     get("/api/v1/metrics/funnel", "MQL volume, MQL→SAL and SAL→SQL")
