@@ -20,8 +20,8 @@ use utoipa::openapi::{
     ResponseBuilder, Responses,
     content::ContentBuilder,
     extensions::ExtensionsBuilder,
-    path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn},
-    request_body::RequestBodyBuilder,
+    path::{HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn},
+    request_body::{RequestBody, RequestBodyBuilder},
     security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme},
 };
 
@@ -178,70 +178,70 @@ fn operation(
     components: &mut Components,
 ) -> utoipa::openapi::path::Operation {
     let summary = described.map_or("Undescribed endpoint", |op| op.summary);
-    let mut builder = OperationBuilder::new()
-        .summary(Some(summary))
-        .operation_id(Some(operation_id(endpoint)));
-    for name in path_parameters(endpoint.path) {
-        builder = builder.parameter(
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Path)
-                .required(Required::True)
-                .schema(Some(schemas::free_string()))
-                .build(),
-        );
-    }
-    let query = described.map_or(&[][..], |op| op.query);
-    for (name, description) in query {
-        builder = builder.parameter(
-            ParameterBuilder::new()
-                .name(*name)
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .description(Some(*description))
-                .schema(Some(schemas::free_string()))
-                .build(),
-        );
-    }
     let access = access(endpoint);
-    builder = match access {
-        Some(Access::Open) => builder,
-        Some(Access::Roles(roles)) => {
-            let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
-            builder
-                .security(SecurityRequirement::new(API_KEY, Vec::<String>::new()))
-                .description(Some(format!("Roles: {}.", names.join(", "))))
-                .extensions(Some(ExtensionsBuilder::new().add("x-roles", names).build()))
-        }
-        // Not in the policy: the auth layer lets only admin call it (fail closed).
-        None => builder
-            .security(SecurityRequirement::new(API_KEY, Vec::<String>::new()))
-            .description(Some("Roles: admin (not in the access policy)."))
-            .extensions(Some(
-                ExtensionsBuilder::new().add("x-roles", ["admin"]).build(),
-            )),
-    };
-    if let Some(body) = described.and_then(|op| op.request) {
-        let mut request = RequestBodyBuilder::new();
-        for (media_type, schema) in body.content(components) {
-            request = request.content(
-                media_type,
-                ContentBuilder::new().schema(Some(schema)).build(),
-            );
-        }
-        builder = builder.request_body(Some(
-            request
-                .required(Some(if described.is_some_and(|op| op.body_optional) {
-                    Required::False
-                } else {
-                    Required::True
-                }))
-                .build(),
-        ));
-    }
-    builder
+    let builder = OperationBuilder::new()
+        .summary(Some(summary))
+        .operation_id(Some(operation_id(endpoint)))
+        .parameters(Some(parameters(endpoint, described)).filter(|all| !all.is_empty()))
+        .request_body(described.and_then(|op| request_body(op, components)));
+    secured(builder, access)
         .responses(responses(endpoint, described, access, components))
         .build()
+}
+
+/// The path parameters of `endpoint`, then its query parameters: strings all, since the
+/// handlers parse them and name the parameter in a 422 when one is wrong.
+fn parameters(endpoint: &Endpoint, described: Option<&Operation>) -> Vec<Parameter> {
+    let path = path_parameters(endpoint.path).map(|name| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(schemas::free_string()))
+            .build()
+    });
+    let query = described.map_or(&[][..], |op| op.query);
+    let query = query.iter().map(|(name, description)| {
+        ParameterBuilder::new()
+            .name(*name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(*description))
+            .schema(Some(schemas::free_string()))
+            .build()
+    });
+    path.chain(query).collect()
+}
+
+fn request_body(op: &Operation, components: &mut Components) -> Option<RequestBody> {
+    let mut request = RequestBodyBuilder::new();
+    for (media_type, schema) in op.request?.content(components) {
+        request = request.content(
+            media_type,
+            ContentBuilder::new().schema(Some(schema)).build(),
+        );
+    }
+    let required = if op.body_optional {
+        Required::False
+    } else {
+        Required::True
+    };
+    Some(request.required(Some(required)).build())
+}
+
+/// The operation with the security the auth layer applies: none for an open endpoint, else
+/// an API key of one of the listed roles.
+fn secured(builder: OperationBuilder, access: Option<Access>) -> OperationBuilder {
+    let roles: Vec<&str> = match access {
+        Some(Access::Open) => return builder,
+        Some(Access::Roles(roles)) => roles.iter().map(|role| role.as_str()).collect(),
+        // Not in the policy: the auth layer lets only admin call it (fail closed).
+        None => vec!["admin"],
+    };
+    builder
+        .security(SecurityRequirement::new(API_KEY, Vec::<String>::new()))
+        .description(Some(format!("Roles: {}.", roles.join(", "))))
+        .extensions(Some(ExtensionsBuilder::new().add("x-roles", roles).build()))
 }
 
 fn responses(
