@@ -287,7 +287,8 @@ fn errors_of(
     described: Option<&Operation>,
     access: Option<Access>,
 ) -> BTreeSet<u16> {
-    let mut codes = BTreeSet::from([500]);
+    // The timeout layer and a bug can end any request.
+    let mut codes = BTreeSet::from([408, 500]);
     if !matches!(access, Some(Access::Open)) {
         codes.extend([401, 403]);
     }
