@@ -8,6 +8,8 @@ use axum::{
 };
 use serde::Serialize;
 
+use crate::problem_types::{self, ProblemType};
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -267,9 +269,12 @@ fn problem_with_facts(
     facts: serde_json::Map<String, serde_json::Value>,
 ) -> Response {
     let title = status.canonical_reason().unwrap_or("Error").to_owned();
-    let slug = title.to_lowercase().replace(' ', "-");
+    // Each ApiError variant's status has its own type, so the status decides here too for
+    // the errors that layers and axum produce.
+    let type_ = ProblemType::for_status(status)
+        .map_or_else(|| problem_types::ABOUT_BLANK.to_owned(), ProblemType::uri);
     let body = Problem {
-        type_: format!("/problems/{slug}"),
+        type_,
         title,
         status: status.as_u16(),
         detail,

@@ -13,5 +13,6 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod problem_types;
 pub mod telemetry;
 pub mod usecase;

@@ -16,7 +16,7 @@ pub const COLUMNS: [&str; 4] = ["domain", "name", "tier", "owner_email"];
 ///
 /// For each optional attribute: `None` means absent (an existing account keeps its value),
 /// `Some(None)` means JSON `null` or an empty CSV cell (the value is cleared).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
     pub domain: Option<String>,

@@ -61,30 +61,47 @@ fn object_size(map: &Map<String, Value>, parent: usize) -> (usize, usize) {
 
 // Every field is optional at this stage so a missing one is reported by name, like any other
 // invalid field, rather than as a serde message about the enclosing object.
-#[derive(Deserialize)]
+// The schema (`CanonicalEvent` in the OpenAPI document) says which fields are required.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RawEvent {
+#[schema(as = CanonicalEvent)]
+pub(crate) struct RawEvent {
+    /// Unique per source: re-sending it changes nothing and answers `duplicate`.
+    #[schema(required = true, value_type = String)]
     event_id: Option<String>,
+    /// The sending system, e.g. `hubspot`.
+    #[schema(required = true, value_type = String)]
     source: Option<String>,
     #[serde(rename = "type")]
+    #[schema(required = true, value_type = EventType)]
     event_type: Option<String>,
+    /// RFC 3339; late and out-of-order events are applied in this order.
+    #[schema(required = true, value_type = String, format = DateTime)]
     occurred_at: Option<String>,
+    #[schema(required = true, value_type = RawLead)]
     lead: Option<RawLead>,
+    /// Free-form properties of the event, stored as sent.
+    #[schema(value_type = Option<Object>)]
     properties: Option<Map<String, Value>>,
 }
 
 /// The `lead` object as sent; calibration records carry the same object, and other systems'
 /// adapters fill one field by field.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawLead {
+#[schema(as = CanonicalLead)]
+pub(crate) struct RawLead {
+    /// The lead's identity: one lead per email, case-insensitive.
+    #[schema(required = true, value_type = String)]
     pub(super) email: Option<String>,
     pub(super) first_name: Option<String>,
     pub(super) last_name: Option<String>,
     pub(super) title: Option<String>,
     pub(super) company: Option<String>,
     pub(super) industry: Option<String>,
+    #[schema(value_type = Option<i64>)]
     pub(super) employee_count: Option<Number>,
+    #[schema(value_type = Option<i64>)]
     pub(super) annual_revenue: Option<Number>,
     pub(super) country: Option<String>,
     pub(super) demand_state: Option<String>,

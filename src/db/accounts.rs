@@ -41,7 +41,7 @@ pub async fn domain_of(conn: &mut PgConnection, account_id: Uuid) -> sqlx::Resul
 }
 
 /// An account as stored.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Account {
     pub id: Uuid,
     pub domain: String,

@@ -8,11 +8,13 @@ use uuid::Uuid;
 use crate::domain::Role;
 
 /// A key as listed: everything but its secret (which is not stored) and its hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     /// The first characters of the key (`lr_1a2b3c4d`).
     pub prefix: String,
+    /// `admin`, `ops`, `manager`, `rep` or `source`.
+    #[schema(value_type = String)]
     pub role: Role,
     /// The rep a `rep` or `manager` key acts as.
     pub rep_id: Option<Uuid>,

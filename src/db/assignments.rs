@@ -119,7 +119,7 @@ pub async fn close_for_leads(
 }
 
 /// One open MQL in a rep's queue.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct QueueItem {
     pub lead_id: Uuid,
     pub email: String,
@@ -131,6 +131,9 @@ pub struct QueueItem {
     pub escalated_at: Option<DateTime<Utc>>,
     /// The next deadline: the ack until acknowledged, then the disposition.
     pub next_due: DateTime<Utc>,
+    /// The context packet: trigger, problem hypothesis, disqualifiers checked, last touches,
+    /// recommended opener, owner, SLA clock.
+    #[schema(value_type = Object)]
     pub packet: Json<ContextPacket>,
 }
 
@@ -152,7 +155,7 @@ pub async fn queue(conn: &mut PgConnection, rep_id: Uuid) -> sqlx::Result<Vec<Qu
 }
 
 /// The open assignment of a lead as its lead view shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AssignmentView {
     pub rep_id: Uuid,
     pub rep_name: String,
@@ -163,6 +166,7 @@ pub struct AssignmentView {
     pub escalate_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub escalated_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Object)]
     pub packet: Json<ContextPacket>,
 }
 

@@ -300,7 +300,7 @@ pub async fn enqueue_decayed(
 }
 
 /// One CRM's write-back as it stands.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct CrmTotals {
     pub crm: String,
     /// Leads waiting to be written.

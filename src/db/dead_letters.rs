@@ -10,7 +10,7 @@ use super::{bind::column, unnest};
 use crate::domain::Unmappable;
 
 /// A dead letter as listed.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: Uuid,
     pub source: String,

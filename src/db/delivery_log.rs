@@ -23,7 +23,7 @@ pub struct Delivery {
 }
 
 /// One attempt at a delivery.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Attempt {
     #[serde(skip)]
     pub delivery_id: i64,

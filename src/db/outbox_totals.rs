@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// Deliveries of one topic, by status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TopicTotals {
     pub topic: String,
     pub pending: i64,
@@ -16,7 +16,7 @@ pub struct TopicTotals {
 }
 
 /// Deliveries to one endpoint, by status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EndpointTotals {
     pub endpoint_id: Uuid,
     pub url: String,

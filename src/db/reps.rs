@@ -6,7 +6,7 @@ use sqlx::{PgConnection, types::Json};
 use uuid::Uuid;
 
 /// A rep or manager as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Rep {
     pub id: Uuid,
     pub name: String,
@@ -14,7 +14,9 @@ pub struct Rep {
     /// `rep` (takes leads) or `manager` (takes escalations for their team).
     pub role: String,
     pub manager_id: Option<Uuid>,
+    #[schema(value_type = Vec<String>)]
     pub countries: Json<Vec<String>>,
+    #[schema(value_type = Vec<String>)]
     pub industries: Json<Vec<String>>,
     pub active: bool,
     /// The Slack incoming webhook of their own channel; a trigger keeps it as their Slack

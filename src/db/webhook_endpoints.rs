@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// An endpoint as stored, without its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct WebhookEndpoint {
     pub id: Uuid,
     pub url: String,
@@ -28,7 +28,9 @@ pub struct WebhookEndpoint {
 }
 
 /// How many of an endpoint's deliveries are in each status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema,
+)]
 pub struct DeliveryCounts {
     pub pending: i64,
     pub delivered: i64,
@@ -36,7 +38,7 @@ pub struct DeliveryCounts {
 }
 
 /// An endpoint with the counts of its deliveries.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EndpointWithCounts {
     #[serde(flatten)]
     #[sqlx(flatten)]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who the lead is: the attributes Fit is scored on. Every field is optional because
 /// sources send what they know.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Profile {
     pub first_name: Option<String>,
     pub last_name: Option<String>,

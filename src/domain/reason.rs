@@ -4,7 +4,19 @@ use serde::{Deserialize, Serialize};
 
 /// The standardized reasons a lead leaves the funnel automatically (DESIGN §2,
 /// Disqualification). A closed list, so suppression reports and metrics group cleanly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum DisqualifyReason {
     #[serde(rename = "Disqualified_Competitor")]
     Competitor,

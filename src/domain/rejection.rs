@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why a rep turns an MQL down: a closed list (DESIGN §2, Handoff), so rejections can be
 /// counted and fed back into the model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum RejectReason {
     #[serde(rename = "Rejected_NotICP")]
     NotIcp,

@@ -4,7 +4,19 @@ use serde::{Deserialize, Serialize};
 
 /// Where a lead stands in the funnel (DESIGN §2, lifecycle stages).
 /// Ordered as the funnel is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Stage {
     Lead,
     #[serde(rename = "MQL")]

@@ -88,9 +88,10 @@ async fn acknowledge(
     run(&state, &caller, &id, Action::Acknowledge).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AcceptBody {
+pub(super) struct AcceptBody {
+    /// The rep confirms the lead is interested in a conversation (DESIGN §2, Handoff).
     confirmed_interest: bool,
 }
 
@@ -106,9 +107,10 @@ async fn accept(
     run(&state, &caller, &id, action).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RejectBody {
+pub(super) struct RejectBody {
+    #[schema(value_type = RejectReason)]
     reason: String,
     note: Option<String>,
 }
@@ -132,14 +134,19 @@ async fn reject(
     run(&state, &caller, &id, Action::Reject { reason, note }).await
 }
 
-/// Each of the four is taken as any JSON value, so one left out or not a boolean is named
-/// with the others (every one not `true` is a 422 entry), not as the first serde error.
-#[derive(Deserialize)]
+/// Budget, authority, need and timing, each confirmed with `true`.
+// Each of the four is taken as any JSON value, so one left out or not a boolean is named
+// with the others (every one not `true` is a 422 entry), not as the first serde error.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct QualifyBody {
+pub(super) struct QualifyBody {
+    #[schema(value_type = bool, required = true)]
     budget: Option<Value>,
+    #[schema(value_type = bool, required = true)]
     authority: Option<Value>,
+    #[schema(value_type = bool, required = true)]
     need: Option<Value>,
+    #[schema(value_type = bool, required = true)]
     timing: Option<Value>,
 }
 

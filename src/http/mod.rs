@@ -16,6 +16,7 @@ pub mod listener;
 mod marketo;
 mod metrics;
 mod nurture;
+mod openapi;
 mod outbox;
 mod policy;
 mod problems;
@@ -55,6 +56,7 @@ use crate::{app::AppState, error::ApiError};
 fn api() -> routes::Routes {
     routes::Routes::default()
         .merge(health::router())
+        .merge(openapi::router())
         .merge(webhooks::router())
         .merge(hubspot::router())
         .merge(salesforce::router())

@@ -19,15 +19,17 @@ pub fn router() -> Routes {
     Routes::default().post("/api/v1/nurture/simulate", simulate)
 }
 
-#[derive(Deserialize)]
+/// One sample lead: its account tier, stage and events.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SimulateInput {
+pub(super) struct SimulateInput {
     /// The tier the account list gives the lead's account; none: the configured default.
     account_tier: Option<u8>,
     #[serde(default = "lead_stage")]
     stage: Stage,
     rejection_reason: Option<RejectReason>,
     /// Canonical events (as `POST /webhooks/events` takes them), in delivery order.
+    #[schema(value_type = Option<Vec<crate::adapters::canonical::RawEvent>>)]
     events: Option<Value>,
 }
 

@@ -57,6 +57,8 @@ pub const POLICY: &[Rule] = &[
     // Prometheus scrapes with an ops key (`Authorization: Bearer`): the numbers describe the
     // business (ingest volume, SLA breaches), not just the process.
     only("GET", "/metrics", OPERATORS),
+    // The API's description: code without data, for any client to read.
+    open("GET", "/openapi.json"),
     // The dashboard's page and assets: code without data; the page fetches the metrics
     // below with the key the user gives it.
     open("GET", "/dashboard"),
@@ -214,6 +216,7 @@ mod tests {
                     [
                         "/healthz",
                         "/readyz",
+                        "/openapi.json",
                         "/webhooks/hubspot",
                         "/webhooks/salesforce/{token}",
                         "/webhooks/segment",

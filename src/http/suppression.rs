@@ -45,9 +45,10 @@ async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReinstateBody {
+pub(super) struct ReinstateBody {
+    /// Why the lead is reinstated, for the record.
     reason: String,
 }
 

@@ -16,8 +16,9 @@ pub fn router() -> Routes {
     Routes::default().post("/webhooks/events", ingest_events)
 }
 
-#[derive(Serialize)]
-struct IngestResponse {
+/// The answer to a batch: counts, and one outcome per event in the order sent.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct IngestResponse {
     accepted: usize,
     duplicates: usize,
     results: Vec<IngestOutcome>,

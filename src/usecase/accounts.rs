@@ -34,7 +34,7 @@ const TIERS: std::ops::RangeInclusive<i64> = 1..=3;
 const MAX_LISTED_ERRORS: usize = 100;
 
 /// `POST /api/v1/accounts`: the account after the write, and whether it was new.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Upsert {
     #[serde(flatten)]
     pub account: Account,
@@ -42,7 +42,7 @@ pub struct Upsert {
 }
 
 /// `POST /api/v1/accounts/import`: how many accounts were created and how many updated.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ImportReport {
     pub created: usize,
     pub updated: usize,

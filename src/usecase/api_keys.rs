@@ -21,10 +21,11 @@ use crate::{
 const MAX_LABEL_CHARS: usize = 200;
 
 /// A request to mint a key.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintInput {
     // Optional here so that a missing role is a 422 naming `role`, like a wrong one.
+    #[schema(value_type = Option<String>)]
     pub role: Option<Role>,
     /// Required for `rep` and `manager` keys, refused for the others.
     pub rep_id: Option<Uuid>,
@@ -33,12 +34,14 @@ pub struct MintInput {
 }
 
 /// A freshly minted key: the only answer that carries the key itself.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Minted {
     pub id: Uuid,
     #[serde(serialize_with = "Secret::serialize_exposed")]
+    #[schema(value_type = String)]
     pub key: Secret,
     pub prefix: String,
+    #[schema(value_type = String)]
     pub role: Role,
     pub rep_id: Option<Uuid>,
     pub label: Option<String>,

@@ -14,14 +14,16 @@ use crate::{
 pub const CRMS: [&str; 2] = ["hubspot", "salesforce"];
 
 /// `GET /api/v1/crm-writes`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CrmWritesOverview)]
 pub struct Overview {
     /// Per CRM that write-back is on for or that has writes or failures.
     pub crms: Vec<CrmTotals>,
 }
 
 /// `POST /api/v1/crm-writes/{crm}/replay`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CrmReplayed)]
 pub struct Replayed {
     pub crm: String,
     /// Leads queued again.

@@ -23,7 +23,7 @@ use crate::{
 pub const STATUSES: [&str; 3] = ["pending", "delivered", "dead"];
 
 /// A delivery as the admin API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: i64,
     /// The message's public id, `msg_<outbox id>`.
@@ -92,12 +92,14 @@ pub async fn for_endpoint(
 }
 
 /// What retrying a message did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Retried {
     pub message_id: String,
     /// The deliveries now due.
+    #[schema(value_type = Vec<Object>)]
     pub rearmed: Vec<Rearmed>,
     /// Dead or pending deliveries left alone because their endpoint is disabled.
+    #[schema(value_type = Vec<Object>)]
     pub skipped_disabled: Vec<Rearmed>,
 }
 
@@ -132,7 +134,7 @@ pub async fn retry_message(
 }
 
 /// What replaying an endpoint's dead deliveries did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Replayed {
     pub endpoint_id: Uuid,
     /// How many dead deliveries are pending again.
@@ -180,7 +182,7 @@ async fn wake_if_any(conn: &mut PgConnection, rearmed: u64) -> Result<(), ApiErr
 }
 
 /// The operator's view of the outbox.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     /// Every delivery, by status.
     pub deliveries: DeliveryCounts,

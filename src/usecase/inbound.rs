@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// What a connector's route answers once a payload is stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     /// Events stored for the first time.
     pub accepted: usize,
@@ -34,7 +34,7 @@ pub struct Receipt {
 }
 
 /// A record kept as a dead letter.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLettered {
     /// The vendor's id for it (HubSpot: the idempotency key; Segment: the `messageId`).
     pub event_id: String,
@@ -128,7 +128,8 @@ pub async fn list(
 }
 
 /// A replayed dead letter and what its events did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ReplayedDeadLetter)]
 pub struct Replayed {
     /// The dead letter, now marked replayed.
     pub dead_letter: DeadLetter,

@@ -27,7 +27,7 @@ const RECENT_EVENTS: i64 = 20;
 const RECENT_NURTURE: i64 = 50;
 
 /// The lead document of `GET /api/v1/leads/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeadView {
     pub id: Uuid,
     pub email: String,
@@ -44,8 +44,10 @@ pub struct LeadView {
     /// Reasons an ops user overruled by reinstating the lead.
     pub exempt_reasons: Vec<DisqualifyReason>,
     /// The routing keys: demand state (the MAP's, else behaviour's) and account tier.
+    #[schema(value_type = Object)]
     pub segment: Segment,
     /// Set while the lead waits in the manual review queue.
+    #[schema(value_type = Option<Object>)]
     pub review: Option<Review>,
     /// The lead's latest assignment: owner, context packet and SLA times.
     pub handoff: Option<AssignmentView>,
@@ -61,29 +63,33 @@ pub struct LeadView {
 }
 
 /// Where the lead is in nurture and what it was sent.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NurtureView {
     /// None when the lead is not in nurture (never was, or exited).
     pub workflow: Option<String>,
     pub step: Option<usize>,
+    #[schema(value_type = Option<Object>)]
     pub current_asset: Option<Asset>,
     /// What the next trigger would send (none at the end of the workflow).
+    #[schema(value_type = Option<Object>)]
     pub next_asset: Option<Asset>,
     /// Touches sent, oldest first.
+    #[schema(value_type = Vec<Object>)]
     pub touches: Vec<nurture::EntryView>,
     /// Enrollments, moves, advances, triggers and exits, oldest first.
+    #[schema(value_type = Vec<Object>)]
     pub log: Vec<nurture::EntryView>,
 }
 
 /// The account a lead is linked to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountRef {
     pub id: Uuid,
     pub domain: String,
 }
 
 /// Both scores with what made them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Scores {
     pub fit: FitView,
     pub intent: IntentView,
@@ -96,21 +102,22 @@ pub struct Scores {
 }
 
 /// Intent earned since a rejection.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SinceRejectionView {
     pub rejected_at: DateTime<Utc>,
     pub intent: IntentView,
 }
 
 /// Fit and the rules that gave its points.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FitView {
     pub score: i32,
+    #[schema(value_type = Vec<Object>)]
     pub breakdown: Vec<FitHit>,
 }
 
 /// Intent now, before decay, and per signal type.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IntentView {
     pub score: f64,
     pub at_last_activity: f64,
@@ -140,7 +147,7 @@ impl IntentView {
 }
 
 /// One signal type's raw contribution.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IntentLine {
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -149,9 +156,11 @@ pub struct IntentLine {
 }
 
 /// Transitions (oldest first) and the latest events (newest first).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct History {
+    #[schema(value_type = Vec<Object>)]
     pub transitions: Vec<transitions::TransitionView>,
+    #[schema(value_type = Vec<Object>)]
     pub recent_events: Vec<events::EventSummary>,
 }
 

@@ -16,11 +16,13 @@ use crate::{
 };
 
 /// The answer of a preview.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PreviewReport {
     pub as_of: DateTime<Utc>,
     pub rules_version: String,
-    /// One per record, in request order.
+    /// One per record, in request order: its fit and intent with breakdowns, stage and
+    /// segment.
+    #[schema(value_type = Vec<Object>)]
     pub results: Vec<RecordVerdict>,
 }
 

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A rep as written by an admin; on update, absent fields keep their value.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepInput {
     pub name: Option<String>,

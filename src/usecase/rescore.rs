@@ -40,7 +40,7 @@ pub const SAMPLE: usize = 20;
 pub const ACTOR: &str = "rescore";
 
 /// The answer of a rescore.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RescoreReport {
     /// Whether the changes were written (else a dry run).
     pub apply: bool,
@@ -54,8 +54,11 @@ pub struct RescoreReport {
     pub rescored: usize,
     /// Leads whose stage changes.
     pub stage_changes: usize,
+    /// How many leads move from one stage to another.
+    #[schema(value_type = Vec<Object>)]
     pub by_change: Vec<ChangeCount>,
     /// Up to [`SAMPLE`] changed leads, stage changes first.
+    #[schema(value_type = Vec<Object>)]
     pub sample: Vec<SampleLead>,
     /// Set when `limit` stopped the pass: send it as `after` to go on.
     pub next_after: Option<Uuid>,

@@ -32,7 +32,7 @@ pub async fn queue(pool: &PgPool, limit: i64, offset: i64) -> Result<Page<Review
 }
 
 /// What a reviewer supplies.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveInput {
     pub demand_state: Option<String>,
@@ -41,7 +41,7 @@ pub struct ResolveInput {
 }
 
 /// The lead once resolved.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Resolved {
     pub lead_id: Uuid,
     pub lifecycle_stage: Stage,

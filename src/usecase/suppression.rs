@@ -37,7 +37,7 @@ pub async fn list(
 }
 
 /// Where a reinstated lead ended up.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Reinstated {
     pub lead_id: Uuid,
     /// The reason that was overruled; its rule no longer applies to this lead.

@@ -26,7 +26,7 @@ const MAX_URL_LEN: usize = 2_048;
 pub const DISABLED_BY_OPERATOR: &str = "disabled by an operator";
 
 /// A new endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInput {
     // Optional here so that a missing field is a 422 naming it, like a wrong one.
@@ -39,7 +39,7 @@ pub struct CreateInput {
 }
 
 /// A change to an endpoint; absent fields keep their value.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInput {
     pub url: Option<String>,
@@ -49,11 +49,12 @@ pub struct UpdateInput {
 
 /// An endpoint with its signing secret: the answer to creating one or rotating its secret,
 /// the only answers that carry it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WithSecret {
     #[serde(flatten)]
     pub endpoint: WebhookEndpoint,
     #[serde(serialize_with = "Secret::serialize_exposed")]
+    #[schema(value_type = String)]
     pub secret: Secret,
 }
 

@@ -27,6 +27,7 @@ mod metrics;
 mod metrics_requests;
 mod notifications;
 mod nurture;
+mod openapi;
 mod prometheus;
 mod replica;
 mod rescore;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::DisqualifyReason;
 
 /// A lead on the suppression list.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SuppressedLead {
     pub id: Uuid,
     pub email: String,
@@ -58,11 +58,12 @@ pub async fn suppressed(
 }
 
 /// A lead waiting in the manual review queue.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ReviewItem {
     pub lead_id: Uuid,
     pub email: String,
     /// The routing keys it lacks.
+    #[schema(value_type = Vec<String>)]
     pub missing: Json<Vec<String>>,
     pub queued_at: DateTime<Utc>,
     pub fit_score: i32,

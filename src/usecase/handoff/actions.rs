@@ -55,9 +55,11 @@ impl Action {
 }
 
 /// The lead after the action.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Acted {
     pub lead_id: Uuid,
+    /// `acknowledge`, `accept`, `reject` or `qualify`.
+    #[schema(value_type = String)]
     pub action: &'static str,
     pub lifecycle_stage: Stage,
     pub fit_score: i32,

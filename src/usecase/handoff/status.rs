@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{db::assignments, error::ApiError};
 
 /// An MQL's place in the handoff.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum HandoffStatus {
     /// In a rep's hands, by `rule` (`tier1_owner`, `territory`, `round_robin`), to be

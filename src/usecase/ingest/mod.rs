@@ -44,7 +44,7 @@ use crate::{
 };
 
 /// What happened to one event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IngestOutcome {
     pub source: String,
     pub event_id: String,
@@ -62,7 +62,7 @@ pub struct IngestOutcome {
 }
 
 /// `accepted` the first time an event is seen, `duplicate` after that (nothing changed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
     Accepted,

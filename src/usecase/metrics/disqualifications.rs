@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// The disqualifications report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DisqualificationReport {
     pub period: Period,
     /// Disqualifications recorded in the period (a lead disqualified, reinstated and

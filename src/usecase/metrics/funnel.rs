@@ -27,7 +27,7 @@ pub const GROUPINGS: &[Grouping] = &[
 /// the period; `mqls` first became MQL in it, and `sals`, `sqls`, `rejected` are those of
 /// them that reached SAL, SQL or were rejected, whenever that happened; `disqualified` counts
 /// disqualifications recorded in the period.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelNumbers {
     pub leads: i64,
     pub mqls: i64,
@@ -61,7 +61,7 @@ impl FunnelNumbers {
 }
 
 /// The funnel report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelReport {
     pub period: Period,
     pub by: Option<&'static str>,

@@ -15,7 +15,7 @@ use crate::db::metrics::{self, Grouping};
 /// One group of a view: its key (a rep id, a tier, a source, an ISO week such as
 /// `2026-W47`; `null` for "none": unassigned, no tier, unknown source), a label for people,
 /// and its numbers.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Group<T> {
     pub key: Option<String>,
     pub label: String,

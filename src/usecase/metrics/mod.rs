@@ -23,7 +23,7 @@ pub fn rate(part: i64, whole: i64) -> Option<f64> {
 }
 
 /// How many of `count` of a closed list's value, and its share of the view's total.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReasonCount {
     pub reason: &'static str,
     pub count: i64,

@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// The nurture report: every configured workflow, zeros included, and the total.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NurtureReport {
     pub period: Period,
     pub total: WorkflowLine,
@@ -21,7 +21,7 @@ pub struct NurtureReport {
 
 /// One workflow's numbers. Enrollments count each time a lead entered (a recycled lead
 /// entered twice counts twice); a move into the workflow from another one is `moved_in`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WorkflowLine {
     pub workflow: String,
     pub enrolled: i64,

@@ -18,7 +18,7 @@ pub const DEFAULT_DAYS: i64 = 90;
 pub const MAX_DAYS: i64 = 366;
 
 /// A half-open period `[from, to)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Period {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,

@@ -51,7 +51,7 @@ pub fn hint_if_high(reason: RejectReason, count: i64, total: i64) -> Option<&'st
 }
 
 /// A reason's count and share over the period, with its hint when the share is high.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReasonWithHint {
     #[serde(flatten)]
     pub count: ReasonCount,
@@ -59,21 +59,21 @@ pub struct ReasonWithHint {
 }
 
 /// One week's rejections.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WeekRejections {
     pub total: i64,
     pub reasons: Vec<ReasonCount>,
 }
 
 /// When a reason counts as high.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HintRule {
     pub min_share: f64,
     pub min_rejections: i64,
 }
 
 /// The rejections report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RejectionReport {
     pub period: Period,
     /// Rejections recorded in the period.

@@ -25,7 +25,7 @@ use crate::{
 pub const GROUPINGS: &[Grouping] = &[Grouping::Rep, Grouping::Tier];
 
 /// One deadline's record.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Deadline {
     /// Done by the due time stored with the assignment.
     pub on_time: i64,
@@ -49,7 +49,7 @@ impl Deadline {
 }
 
 /// One group's SLA record (or the total's).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SlaNumbers {
     /// Assignments made in the period.
     pub assignments: i64,
@@ -75,7 +75,7 @@ impl From<&SlaRow> for SlaNumbers {
 }
 
 /// The SLA terms in force now, for labels (each assignment keeps the due times it got).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SlaTerms {
     pub ack_business_hours: u32,
     pub disposition_business_days: u32,
@@ -83,7 +83,7 @@ pub struct SlaTerms {
 }
 
 /// The SLA report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SlaReport {
     pub period: Period,
     pub by: Option<&'static str>,

@@ -33,7 +33,7 @@ pub struct Sample {
 }
 
 /// The path taken.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Simulation {
     pub steps: Vec<SimStep>,
     pub workflow: Option<String>,
@@ -42,7 +42,7 @@ pub struct Simulation {
 }
 
 /// The lead after one event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SimStep {
     pub event_id: String,
     #[serde(rename = "type")]
@@ -53,9 +53,13 @@ pub struct SimStep {
     pub lifecycle_stage: Stage,
     pub fit_score: i32,
     pub intent_score: f64,
+    /// The routing keys: `demand_state` and `account_tier`.
+    #[schema(value_type = Object)]
     pub segment: Segment,
     pub workflow: Option<String>,
     pub step: usize,
+    /// The nurture log entries this event wrote.
+    #[schema(value_type = Vec<Object>)]
     pub nurture: Vec<NurtureRecord>,
 }
 
