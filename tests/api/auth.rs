@@ -52,6 +52,7 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/healthz", None, OPEN),
         endpoint(M::GET, "/readyz", None, OPEN),
         endpoint(M::GET, "/metrics", None, &[Admin, Ops]),
+        endpoint(M::GET, "/openapi.json", None, OPEN),
         endpoint(M::GET, "/dashboard", None, OPEN),
         endpoint(M::GET, "/dashboard/dashboard.js", None, OPEN),
         endpoint(M::GET, "/dashboard/dashboard.css", None, OPEN),
