@@ -91,26 +91,32 @@ pub async fn ingest(
         .filter(|o| o.status == EventStatus::Accepted)
         .count() as u64;
     crate::metrics::ingested(accepted, outcomes.len() as u64 - accepted);
-    report_handoffs(group_commit.pool(), &mut outcomes).await?;
+    report_handoffs(group_commit.pool(), &mut outcomes).await;
     Ok(outcomes)
 }
 
 /// Names, in each MQL's outcome, the rep it went to or why it waits: the handoffs the write
-/// owed are settled by now.
-async fn report_handoffs(pool: &PgPool, outcomes: &mut [IngestOutcome]) -> Result<(), ApiError> {
+/// owed are settled by now. The events are committed whatever this read does, so when it
+/// fails the answer only goes without `handoff`.
+async fn report_handoffs(pool: &PgPool, outcomes: &mut [IngestOutcome]) {
     let mqls: Vec<Uuid> = outcomes
         .iter()
         .filter(|o| o.lifecycle_stage == Stage::Mql)
         .map(|o| o.lead_id)
         .collect();
     if mqls.is_empty() {
-        return Ok(());
+        return;
     }
-    let statuses = handoff::status::of(pool, &mqls).await?;
-    for outcome in outcomes {
-        outcome.handoff = statuses.get(&outcome.lead_id).cloned();
+    match handoff::status::of(pool, &mqls).await {
+        Ok(statuses) => {
+            for outcome in outcomes {
+                outcome.handoff = statuses.get(&outcome.lead_id).cloned();
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "reading where the MQLs stand failed; answering without it");
+        }
     }
-    Ok(())
 }
 
 /// What every unit of ingest work writes with: ingest's pool, the rules, and the leads it
