@@ -289,7 +289,8 @@ pub struct HandoffRow {
     pub review_missing: Option<Json<Vec<String>>>,
 }
 
-/// [`HandoffRow`] of each of `lead_ids`, by primary key and the open-assignment index.
+/// [`HandoffRow`] of each of `lead_ids` that is an MQL (a concurrent write may have moved one
+/// on), by primary key and the open-assignment index.
 pub async fn handoff_of(
     conn: &mut PgConnection,
     lead_ids: &[Uuid],
@@ -300,7 +301,7 @@ pub async fn handoff_of(
            from leads l
            left join assignments a on a.lead_id = l.id and a.closed_at is null
            left join reps r on r.id = a.rep_id
-          where l.id = any($1)",
+          where l.id = any($1) and l.lifecycle_stage = 'MQL'",
     )
     .bind(lead_ids)
     .fetch_all(conn)

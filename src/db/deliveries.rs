@@ -28,6 +28,8 @@ pub struct Due {
     pub format: String,
     /// Attempts made before this one.
     pub attempts: i32,
+    /// When the claim's lease ends and the delivery is due again.
+    pub lease_end: DateTime<Utc>,
 }
 
 /// Deliveries this dispatcher already has in flight to one endpoint.
@@ -83,7 +85,8 @@ pub async fn claim_due(
            from picked p, outbox o, webhook_endpoints e
           where d.id = p.id and o.id = d.message_id and e.id = d.endpoint_id
          returning d.id as delivery_id, d.message_id, o.topic, o.payload, o.created_at,
-                   e.id as endpoint_id, e.url, e.secret, e.format, d.attempts",
+                   e.id as endpoint_id, e.url, e.secret, e.format, d.attempts,
+                   d.next_attempt_at as lease_end",
     )
     .bind(now)
     .bind(claim.limit)
@@ -96,13 +99,21 @@ pub async fn claim_due(
 }
 
 /// Makes claimed deliveries that were never attempted due at `now` again, so they need not
-/// wait for their lease to end.
-pub async fn release(conn: &mut PgConnection, ids: &[i64], now: DateTime<Utc>) -> sqlx::Result<()> {
+/// wait for their lease to end: each `(id, lease end)` only while that claim's lease still
+/// holds it (one whose lease ended may be another dispatcher's by now).
+pub async fn release(
+    conn: &mut PgConnection,
+    claims: &[(i64, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "update deliveries set next_attempt_at = $2
-          where id = any($1) and status = 'pending'",
+        "update deliveries d set next_attempt_at = $3
+           from unnest($1::int8[], $2::timestamptz[]) as claim (id, lease_end)
+          where d.id = claim.id and d.next_attempt_at = claim.lease_end
+            and d.status = 'pending'",
     )
-    .bind(ids)
+    .bind(claims.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(claims.iter().map(|(_, end)| *end).collect::<Vec<_>>())
     .bind(now)
     .execute(conn)
     .await?;

@@ -2,8 +2,8 @@
 //! primary.
 //!
 //! Freshness is judged by WAL position, not by the replica's last replayed commit time (which
-//! stands still whenever the primary is idle): every [`SAMPLE_EVERY`] the primary's flushed
-//! WAL position is noted, and the replica is fresh while it has replayed past the position the
+//! stands still whenever the primary is idle): every [`SAMPLE_EVERY`] the primary's WAL
+//! position is noted, and the replica is fresh while it has replayed past the position the
 //! primary had `max_lag` ago. Everything committed before then is on the replica, so a read
 //! from it misses at most the last `max_lag` of writes. A replica that cannot be asked, or
 //! falls further behind, serves nothing until it catches up; reads go to the primary.
@@ -28,6 +28,9 @@ use crate::{config::DatabaseSettings, error::ApiError};
 
 /// How often the primary's and the replica's WAL positions are compared.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(200);
+
+/// How long one comparison may take; past it the replica counts as not fresh.
+const SAMPLE_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// The pool for reads that may lag by a bounded time. Cheap to clone.
 #[derive(Clone)]
@@ -89,7 +92,9 @@ impl Reads {
 
     /// Runs `read` on the replica while it is fresh, else on the primary. A read the replica
     /// fails for want of itself (gone, or a query cancelled by its replay) is run again on the
-    /// primary, and the replica serves nothing more until its next sample finds it fresh.
+    /// primary, and the replica serves nothing more until its next sample finds it fresh. So
+    /// is one it answers "not found": a lead created within the bound (whose id the webhook's
+    /// answer just gave) is found on the primary.
     pub async fn read<T, E, F>(&self, read: impl Fn(PgPool) -> F) -> Result<T, ApiError>
     where
         F: Future<Output = Result<T, E>>,
@@ -103,6 +108,7 @@ impl Reads {
                     replica.fresh.store(false, Ordering::Relaxed);
                     tracing::warn!(%error, "read replica failed a read; reading from the primary");
                 }
+                Err(ApiError::NotFound(_)) => {}
                 answered => return answered,
             }
         }
@@ -122,13 +128,18 @@ async fn watch(
     let mut positions = PrimaryPositions::default();
     let mut was_fresh = false;
     loop {
-        let now_fresh = match sample(&primary, &replica).await {
+        // Stamped before the primary is asked: its answer describes it no earlier than this.
+        let at = Instant::now();
+        let sampled = tokio::time::timeout(SAMPLE_TIMEOUT, sample(&primary, &replica))
+            .await
+            .unwrap_or_else(|_| Err(sqlx::Error::PoolTimedOut));
+        let now_fresh = match sampled {
             Ok((written, replayed)) => {
-                let now = Instant::now();
-                positions.push(now, written);
-                // The flag holds until the next sample, so the window is one sample shorter.
-                let window = max_lag.saturating_sub(SAMPLE_EVERY);
-                replayed >= positions.oldest_within(now, window)
+                positions.push(at, written);
+                // The flag holds until the next sample is in, so the window is shorter by
+                // the longest that can take.
+                let window = max_lag.saturating_sub(SAMPLE_EVERY + SAMPLE_TIMEOUT);
+                replayed >= positions.oldest_within(Instant::now(), window)
             }
             Err(error) => {
                 if was_fresh {
@@ -149,10 +160,10 @@ async fn watch(
     }
 }
 
-/// The primary's flushed WAL position (what a replica can have) and the replica's replay
-/// position, in bytes.
+/// The primary's WAL insert position (past every commit made before, asynchronous ones too)
+/// and the replica's replay position, in bytes.
 async fn sample(primary: &PgPool, replica: &PgPool) -> sqlx::Result<(i64, i64)> {
-    let written: i64 = sqlx::query_scalar("select (pg_current_wal_flush_lsn() - '0/0')::int8")
+    let written: i64 = sqlx::query_scalar("select (pg_current_wal_insert_lsn() - '0/0')::int8")
         .fetch_one(primary)
         .await?;
     let replayed: Option<i64> =

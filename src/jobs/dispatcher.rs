@@ -10,7 +10,7 @@ pub mod schedule;
 mod send;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
     time::Duration,
 };
@@ -25,6 +25,7 @@ use sqlx::{
 use tokio::{
     sync::{Notify, mpsc},
     task::{self, JoinSet},
+    time::Instant,
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -290,22 +291,28 @@ pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: Cance
         endpoints: HashMap::new(),
         endpoints_busy: HashMap::new(),
         ahead: HashMap::new(),
+        held: HashSet::new(),
         claim_wanted: true,
         finished,
     };
-    let mut pause = settings.poll_interval;
+    // A claim is due a poll interval after the last one however often attempts end
+    // meanwhile, and none is made within the pause after a failed one.
+    let (mut next_poll, mut resume_at) = (Instant::now(), Instant::now());
     loop {
-        if std::mem::take(&mut running.claim_wanted) {
+        let now = Instant::now();
+        if now >= resume_at && (std::mem::take(&mut running.claim_wanted) || now >= next_poll) {
             let run = crate::metrics::JobRun::start("dispatcher");
             let claimed = running.claim_and_send().await;
             run.finish(claimed.is_ok());
-            pause = match claimed {
+            let pause = match claimed {
                 Ok(()) => settings.poll_interval,
                 Err(error) => {
                     tracing::error!(error = %error, "claiming due deliveries failed");
+                    resume_at = Instant::now() + ERROR_PAUSE;
                     ERROR_PAUSE
                 }
             };
+            next_poll = Instant::now() + pause;
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -317,7 +324,7 @@ pub async fn run(pool: PgPool, clock: Clock, settings: Settings, shutdown: Cance
                 }
                 running.start_ahead();
             }
-            () = tokio::time::sleep(pause) => running.claim_wanted = true,
+            () = tokio::time::sleep_until(next_poll) => {}
         }
     }
     running.release_ahead().await;
@@ -408,12 +415,15 @@ struct Running {
     clock: Clock,
     settings: Settings,
     sending: JoinSet<Outcome>,
-    /// The endpoint each task in `sending` sends to.
-    endpoints: HashMap<task::Id, Uuid>,
+    /// The endpoint and delivery each task in `sending` sends.
+    endpoints: HashMap<task::Id, (Uuid, i64)>,
     /// Deliveries in flight per endpoint (those with none are absent).
     endpoints_busy: HashMap<Uuid, i32>,
     /// Claimed for each endpoint, waiting for one of its slots, oldest first.
     ahead: HashMap<Uuid, VecDeque<Due>>,
+    /// The deliveries in `ahead` and in flight: a claim that returns one again (its lease
+    /// ended while it waited) does not make it held twice.
+    held: HashSet<i64>,
     /// Whether to claim before waiting again: woken, or an endpoint ran out of claimed work.
     claim_wanted: bool,
     /// Where ended attempts go to be recorded.
@@ -431,9 +441,10 @@ impl Running {
         if let Some(outcome) = outcome {
             attempted(outcome);
         }
-        let Some(endpoint) = self.endpoints.remove(&id) else {
+        let Some((endpoint, delivery)) = self.endpoints.remove(&id) else {
             return;
         };
+        self.held.remove(&delivery);
         if let Some(busy) = self.endpoints_busy.get_mut(&endpoint) {
             *busy -= 1;
             if *busy <= 0 {
@@ -441,9 +452,11 @@ impl Running {
             }
         }
         if outcome == Some(Outcome::Gone) {
-            self.ahead.remove(&endpoint);
-        }
-        if self.ahead.get(&endpoint).is_none_or(VecDeque::is_empty) {
+            // Not claimed for again: until its 410 is recorded the endpoint is still enabled.
+            for due in self.ahead.remove(&endpoint).unwrap_or_default() {
+                self.held.remove(&due.delivery_id);
+            }
+        } else if self.ahead.get(&endpoint).is_none_or(VecDeque::is_empty) {
             self.claim_wanted = true;
         }
     }
@@ -472,61 +485,101 @@ impl Running {
             .await?;
             drop(conn);
             for due in due {
-                self.ahead
-                    .entry(due.endpoint_id)
-                    .or_default()
-                    .push_back(due);
+                if self.held.insert(due.delivery_id) {
+                    self.ahead
+                        .entry(due.endpoint_id)
+                        .or_default()
+                        .push_back(due);
+                }
             }
         }
         self.start_ahead();
         Ok(())
     }
 
-    /// Starts the deliveries claimed ahead that have a free slot, within the batch.
+    /// Starts the deliveries claimed ahead that have a free slot, within the batch, one per
+    /// endpoint in turn so that no endpoint's backlog takes every free slot. One whose lease
+    /// has too little left for an attempt is let go: it is due again when the lease ends.
     fn start_ahead(&mut self) {
-        let per_endpoint = self.settings.per_endpoint;
         let batch = usize::try_from(self.settings.batch).unwrap_or(usize::MAX);
-        for (endpoint, ahead) in &mut self.ahead {
-            let busy = self.endpoints_busy.entry(*endpoint).or_default();
-            while *busy < per_endpoint && self.sending.len() < batch {
-                let Some(due) = ahead.pop_front() else { break };
-                let (client, settings) = (self.client.clone(), self.settings);
-                let (finished, now) = (self.finished.clone(), (self.clock)());
-                let handle = self.sending.spawn(async move {
-                    let ended = attempt(&client, settings, due, now).await;
-                    let outcome = ended.outcome;
-                    // Waits while the recorder is behind, so the slot stays taken: attempts
-                    // never run further ahead of their records than the queue, well within
-                    // the lease. The recorder outlives every sender.
-                    let _ = finished.send(ended).await;
-                    outcome
-                });
-                self.endpoints.insert(handle.id(), *endpoint);
-                *busy += 1;
+        let enough = lease(self.settings.attempt_timeout + LEASE_MARGIN);
+        let mut started = true;
+        while started && self.sending.len() < batch {
+            started = false;
+            let now = (self.clock)();
+            let endpoints: Vec<Uuid> = self.ahead.keys().copied().collect();
+            for endpoint in endpoints {
+                if self.sending.len() >= batch {
+                    break;
+                }
+                let busy = self.endpoints_busy.get(&endpoint).copied().unwrap_or(0);
+                if busy >= self.settings.per_endpoint {
+                    continue;
+                }
+                let Some(due) = self.next_ahead(endpoint, now + enough) else {
+                    continue;
+                };
+                self.start(due, now);
+                started = true;
             }
         }
         self.ahead.retain(|_, ahead| !ahead.is_empty());
-        self.endpoints_busy.retain(|_, busy| *busy > 0);
+    }
+
+    /// The next delivery claimed for `endpoint` whose lease lasts past `until`, letting go
+    /// of those whose lease does not.
+    fn next_ahead(&mut self, endpoint: Uuid, until: DateTime<Utc>) -> Option<Due> {
+        let ahead = self.ahead.get_mut(&endpoint)?;
+        while let Some(due) = ahead.pop_front() {
+            if due.lease_end >= until {
+                return Some(due);
+            }
+            self.held.remove(&due.delivery_id);
+            self.claim_wanted = true;
+        }
+        None
+    }
+
+    /// Sends `due` in a task of its own.
+    fn start(&mut self, due: Due, now: DateTime<Utc>) {
+        let (client, settings) = (self.client.clone(), self.settings);
+        let (endpoint, delivery) = (due.endpoint_id, due.delivery_id);
+        let finished = self.finished.clone();
+        let handle = self.sending.spawn(async move {
+            let ended = attempt(&client, settings, due, now).await;
+            let outcome = ended.outcome;
+            // Waits while the recorder is behind, so the slot stays taken: attempts never run
+            // further ahead of their records than the queue, well within the lease. The
+            // recorder outlives every sender.
+            let _ = finished.send(ended).await;
+            outcome
+        });
+        self.endpoints.insert(handle.id(), (endpoint, delivery));
+        *self.endpoints_busy.entry(endpoint).or_default() += 1;
     }
 
     /// Makes the deliveries claimed ahead due again at once, for another dispatcher (or this
     /// one's next start) rather than when their lease ends.
     async fn release_ahead(&mut self) {
-        let ids: Vec<i64> = self
+        let claims: Vec<(i64, DateTime<Utc>)> = self
             .ahead
             .drain()
-            .flat_map(|(_, ahead)| ahead.into_iter().map(|due| due.delivery_id))
+            .flat_map(|(_, ahead)| {
+                ahead
+                    .into_iter()
+                    .map(|due| (due.delivery_id, due.lease_end))
+            })
             .collect();
-        if ids.is_empty() {
+        if claims.is_empty() {
             return;
         }
         let released = async {
             let mut conn = self.pool.acquire().await?;
-            deliveries::release(&mut conn, &ids, (self.clock)()).await
+            deliveries::release(&mut conn, &claims, (self.clock)()).await
         };
         if let Err(error) = released.await {
             tracing::warn!(
-                deliveries = ids.len(),
+                deliveries = claims.len(),
                 error = %error,
                 "releasing claimed deliveries failed; they are due again when their lease ends"
             );
@@ -579,4 +632,70 @@ async fn subscribe(pool: &PgPool) -> anyhow::Result<PgListener> {
         .await
         .with_context(|| format!("LISTEN {CHANNEL}"))?;
     Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(delivery_id: i64, endpoint_id: Uuid, lease_end: DateTime<Utc>) -> Due {
+        Due {
+            delivery_id,
+            message_id: delivery_id,
+            topic: "rep.assigned".to_owned(),
+            payload: serde_json::json!({}),
+            created_at: lease_end,
+            endpoint_id,
+            url: "http://127.0.0.1:1/".to_owned(),
+            secret: String::new(),
+            format: "standard_webhooks".to_owned(),
+            attempts: 0,
+            lease_end,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivery_whose_lease_ran_short_while_it_waited_is_let_go_not_sent() {
+        let now = Utc::now();
+        let settings = Settings {
+            poll_interval: Duration::from_secs(1),
+            batch: 10,
+            attempt_timeout: Duration::from_secs(10),
+            per_endpoint: 2,
+            lead_url: "",
+        };
+        let (finished, _to_record) = mpsc::channel(1);
+        let mut running = Running {
+            pool: PgPoolOptions::new()
+                .connect_lazy("postgres://127.0.0.1:1/none")
+                .unwrap(),
+            client: client(settings.attempt_timeout),
+            clock: Arc::new(move || now),
+            settings,
+            sending: JoinSet::new(),
+            endpoints: HashMap::new(),
+            endpoints_busy: HashMap::new(),
+            ahead: HashMap::new(),
+            held: HashSet::from([1, 2]),
+            claim_wanted: false,
+            finished,
+        };
+        let endpoint = Uuid::now_v7();
+        let short = now + chrono::Duration::seconds(20);
+        let long = now + chrono::Duration::seconds(50);
+        running.ahead.insert(
+            endpoint,
+            VecDeque::from([due(1, endpoint, short), due(2, endpoint, long)]),
+        );
+        let enough = now + lease(settings.attempt_timeout + LEASE_MARGIN);
+        let next = running
+            .next_ahead(endpoint, enough)
+            .expect("the one with time left");
+        assert_eq!(next.delivery_id, 2);
+        assert_eq!(running.held, HashSet::from([2]));
+        assert!(
+            running.claim_wanted,
+            "what was let go is claimed again once due"
+        );
+    }
 }

@@ -109,8 +109,10 @@ async fn report_handoffs(pool: &PgPool, outcomes: &mut [IngestOutcome]) {
     }
     match handoff::status::of(pool, &mqls).await {
         Ok(statuses) => {
-            for outcome in outcomes {
-                outcome.handoff = statuses.get(&outcome.lead_id).cloned();
+            for outcome in outcomes.iter_mut() {
+                if outcome.lifecycle_stage == Stage::Mql {
+                    outcome.handoff = statuses.get(&outcome.lead_id).cloned();
+                }
             }
         }
         Err(error) => {
