@@ -49,7 +49,7 @@ struct Replica {
 
 impl Reads {
     /// Reads from `primary` only.
-    pub fn primary(primary: PgPool) -> Self {
+    fn primary(primary: PgPool) -> Self {
         Self {
             primary,
             replica: None,

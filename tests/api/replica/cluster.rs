@@ -85,17 +85,16 @@ impl Cluster {
 
     /// Stops the replica at once, as a crash would.
     pub fn stop_replica(&self) {
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                path(&self.dir.join("replica")),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
+        let out = self.stop("replica").expect("pg_ctl runs");
+        assert!(out.status.success(), "stopping the replica: {out:?}");
+    }
+
+    /// `pg_ctl stop -m immediate` of `server` (`primary` or `replica`).
+    fn stop(&self, server: &str) -> std::io::Result<std::process::Output> {
+        let data = self.dir.join(server);
+        self.command("pg_ctl")
+            .args(["-D", path(&data), "-m", "immediate", "-w", "stop"])
+            .output()
     }
 
     /// The settings both servers run with: their port, a socket in the cluster's folder (the
@@ -139,11 +138,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for server in ["replica", "primary"] {
-            let data = self.dir.join(server);
-            let _ = self
-                .command("pg_ctl")
-                .args(["-D", path(&data), "-m", "immediate", "-w", "stop"])
-                .output();
+            let _ = self.stop(server);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
