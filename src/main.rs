@@ -7,9 +7,7 @@ use clap::Parser;
 use leadrouter::{
     app,
     cli::{self, Cli, Command},
-    config, db,
-    engine::RuleSet,
-    telemetry,
+    db, telemetry,
 };
 
 // glibc's malloc took a fifth of the service's CPU under load (perf, loadgen at c=16).
@@ -51,16 +49,16 @@ fn backtest(config: &Path, mut args: Vec<String>) -> ExitCode {
 
 #[tokio::main]
 async fn serve(dir: &Path) -> ExitCode {
-    let loaded =
-        config::load_settings(dir).and_then(|settings| Ok((settings, config::load_rules(dir)?)));
-    let (settings, rules) = match loaded {
+    let (settings, rules) = match cli::setup::load(dir) {
         Ok(loaded) => loaded,
-        Err(e) => {
-            say(&format!("leadrouter: configuration error: {e}"));
-            return ExitCode::from(2);
+        Err(failure) => {
+            say(&format!(
+                "leadrouter: configuration error: {}",
+                failure.message()
+            ));
+            return failure.exit_code();
         }
     };
-    let rules = RuleSet::new(rules).expect("load_rules validated the rules");
     telemetry::init(&settings.log);
 
     match app::run(settings, rules).await {

@@ -6,7 +6,7 @@ mod demo;
 mod failure;
 pub mod keys;
 mod migrate;
-mod setup;
+pub mod setup;
 
 pub use failure::Failure;
 pub use keys::KeysCommand;
