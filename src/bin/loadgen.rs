@@ -1,5 +1,6 @@
 //! Ingest benchmark: runs the service in-process against a scratch database and measures
-//! events/s and latency for single events (concurrency 16 and 64), batches of 100, and an
+//! events/s and latency for single events (concurrency 16 and 64) for known leads and for
+//! new ones (every event a lead's first), batches of 100, and an
 //! open-loop run at half the peak single-event rate; in the same run, the baseline of raw
 //! durable single-row INSERTs of an event row at the same concurrency, and the HTTP floor
 //! (events refused by validation, no database work). Then the cost of nurture: single events
@@ -752,6 +753,32 @@ async fn main() -> anyhow::Result<()> {
                     per_group(groups.write_micros, &groups),
                 );
                 peak_single = peak_single.max(single.events_per_sec);
+
+                // The same load where every event is a lead's first: a webinar list or a form
+                // campaign, and the demo request speed to lead is about.
+                let (c, u) = (client.clone(), url.clone());
+                let before = writers[0].totals();
+                let fresh = closed_loop(concurrency, args.seconds, move |_| {
+                    let (c, u) = (c.clone(), u.clone());
+                    async move {
+                        let n = next_id();
+                        post(&c, &u, &event_for("new-", n, n, n)).await.map(|()| 1)
+                    }
+                })
+                .await?;
+                print_row(&format!("new-lead ingest c={concurrency}"), &fresh);
+                print_groups(&(writers[0].totals() - before));
+                let ratio = fresh.events_per_sec / single.events_per_sec;
+                println!(
+                    "{:<34} {ratio:>10.2}",
+                    format!("  ratio new/known c={concurrency}")
+                );
+                record(
+                    &format!("new-lead c={concurrency} events/s"),
+                    fresh.events_per_sec,
+                );
+                record(&format!("new-lead c={concurrency} p99 ms"), fresh.p99_ms);
+                record(&format!("ratio new/known c={concurrency}"), ratio);
             }
 
             let (c, u) = (client.clone(), url.clone());
