@@ -101,9 +101,12 @@ select id, md5('clock-bench-rep-' || rep)::uuid, (array['territory', 'round_robi
           from clock_bench_plan p, clock_bench_params c where state is not null) a
  order by assigned_at;
 
-insert into lead_transitions (lead_id, from_stage, to_stage, actor, reason, fit_score, intent_score,
-                              rules_version, occurred_at)
-select a.lead_id, e.f, e.t, 'system', e.why, l.fit_score, l.intent_at_last_activity, c.rules, e.at
+insert into lead_transitions (lead_id, from_stage, to_stage, actor, reason, reason_code, fit_score,
+                              intent_score, rules_version, occurred_at)
+select a.lead_id, e.f, e.t, 'system', e.why,
+       case e.t when 'Rejected' then coalesce(l.rejection_reason, 'Rejected_NotICP')
+                when 'Disqualified' then coalesce(l.disqualified_reason, 'Disqualified_Inactive') end,
+       l.fit_score, l.intent_at_last_activity, c.rules, e.at
   from assignments a join leads l on l.id = a.lead_id cross join clock_bench_params c
  cross join lateral (values ('Lead', 'MQL', 'MQL thresholds met', a.assigned_at),
                             ('MQL', 'MQL', 'escalated to the manager', a.escalated_at),

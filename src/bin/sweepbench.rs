@@ -159,12 +159,13 @@ async fn check(pool: &PgPool, due: i64, what: &str, reasons: bool) -> anyhow::Re
 /// UPDATE and one INSERT ($1 ids, $2 rules version, $3 now), ids known and nothing read back.
 const BASELINE: [&str; 2] = [
     "update leads set lifecycle_stage = 'Disqualified', disqualified_reason = 'Disqualified_Inactive',
-                      rules_version = $2, updated_at = $3, version = version + 1,
+                      rules_version = $2, updated_at = $3,
                       stage_changed_at = $3
       where id = any($1)",
-    "insert into lead_transitions (lead_id, from_stage, to_stage, actor, reason, fit_score,
-                                   intent_score, rules_version, occurred_at)
-     select id, 'Lead', 'Disqualified', 'system', 'Disqualified_Inactive (baseline)', 0, 0, $2, $3
+    "insert into lead_transitions (lead_id, from_stage, to_stage, actor, reason, reason_code,
+                                   fit_score, intent_score, rules_version, occurred_at)
+     select id, 'Lead', 'Disqualified', 'system', 'Disqualified_Inactive (baseline)',
+            'Disqualified_Inactive', 0, 0, $2, $3
        from unnest($1::uuid[]) as id",
 ];
 

@@ -7,26 +7,13 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The account ids for `domains`, creating the missing accounts as of `now` (the service
-/// clock). Existing rows are read, not locked, so concurrent ingests of one company do not
-/// queue on its account.
-pub async fn link_domains(
+/// The accounts of `domains` that exist, as (domain, id, tier), unlocked, so concurrent
+/// ingests of one company do not queue on its account.
+pub async fn of_domains(
     conn: &mut PgConnection,
     domains: &[&str],
-    now: DateTime<Utc>,
-) -> sqlx::Result<Vec<(String, Uuid)>> {
-    let ids: Vec<Uuid> = domains.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
-        r#"insert into accounts (id, domain, created_at)
-           select id, domain, $3 from unnest($1::uuid[], $2::text[]) as n(id, domain) order by 2
-           on conflict on constraint accounts_domain_key do nothing"#,
-    )
-    .bind(ids)
-    .bind(domains)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query_as("select domain, id from accounts where domain = any($1)")
+) -> sqlx::Result<Vec<(String, Uuid, Option<i16>)>> {
+    sqlx::query_as("select domain, id, tier from accounts where domain = any($1)")
         .bind(domains)
         .fetch_all(conn)
         .await
@@ -95,7 +82,7 @@ pub async fn upsert_many(
 ) -> sqlx::Result<Upserted> {
     // Insert first: `do nothing` waits for a concurrent insert of the same domain, so after
     // it every domain exists and the update below (a new snapshot) finds it. Rows are taken
-    // in domain order, as `link_domains` does, so concurrent writers lock in one order.
+    // in domain order, as the lead write does, so concurrent writers lock in one order.
     let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
     let created: Vec<Uuid> = sqlx::query_scalar(
         r#"insert into accounts (id, domain, name, tier, owner_email, created_at, updated_at)

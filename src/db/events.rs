@@ -76,23 +76,6 @@ pub(crate) fn bind_events<'q, Q: Bind<'q>>(
         )
 }
 
-/// Stores the events whose `(source, event_id)` is new; returns the keys and row ids stored.
-pub async fn insert_new(
-    conn: &mut PgConnection,
-    events: &[NewEvent<'_>],
-    received_at: DateTime<Utc>,
-) -> sqlx::Result<Vec<(String, String, i64)>> {
-    let sql = format!(
-        "insert into lead_events ({WRITE_COLUMNS}) select {WRITE_COLUMNS} from {} \
-         on conflict on constraint lead_events_source_event_id_key do nothing \
-         returning source, event_id, id",
-        unnest_events(1)
-    );
-    bind_events(sqlx::query_as(&sql), events, received_at)
-        .fetch_all(conn)
-        .await
-}
-
 /// For the `(source, event_id)` keys already stored, the lead each belongs to.
 pub async fn leads_of(
     conn: &mut PgConnection,

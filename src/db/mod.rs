@@ -11,7 +11,7 @@ pub mod dead_letters;
 pub mod deliveries;
 pub mod delivery_log;
 pub mod events;
-pub mod ingest;
+pub mod lead_write;
 pub mod leads;
 pub mod metrics;
 pub mod nurture;

@@ -18,6 +18,10 @@ pub struct NewTransition {
     pub to: Stage,
     pub actor: String,
     pub reason: String,
+    /// On a lead's creation, the source of the event that created it.
+    pub source: Option<String>,
+    /// Into `Rejected` or `Disqualified`, the standardized reason (`Rejected_NoBudget`).
+    pub reason_code: Option<&'static str>,
     pub fit_score: i32,
     pub intent_score: f64,
     pub rules_version: String,
@@ -27,11 +31,13 @@ pub struct NewTransition {
 }
 
 /// Columns of a transition row, in the order [`bind_transitions`] binds them.
-pub(crate) const WRITE_COLUMNS: &str = "lead_id, from_stage, to_stage, actor, reason, fit_score, \
-     intent_score, rules_version, event_row_id, occurred_at";
+pub(crate) const WRITE_COLUMNS: &str = "lead_id, from_stage, to_stage, actor, reason, source, \
+     reason_code, fit_score, intent_score, rules_version, event_row_id, occurred_at";
 
-const WRITE_TYPES: [&str; 10] = [
+const WRITE_TYPES: [&str; 12] = [
     "uuid",
+    "text",
+    "text",
     "text",
     "text",
     "text",
@@ -59,6 +65,8 @@ pub(crate) fn bind_transitions<'q, Q: Bind<'q>>(query: Q, transitions: &[NewTran
         .bind(column(transitions, |t| t.to.as_str().to_owned()))
         .bind(column(transitions, |t| t.actor.clone()))
         .bind(column(transitions, |t| t.reason.clone()))
+        .bind(column(transitions, |t| t.source.clone()))
+        .bind(column(transitions, |t| t.reason_code))
         .bind(column(transitions, |t| t.fit_score))
         .bind(column(transitions, |t| t.intent_score))
         .bind(column(transitions, |t| t.rules_version.clone()))

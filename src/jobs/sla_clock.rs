@@ -111,6 +111,8 @@ async fn escalate(
                 "escalated to {manager}: untouched {hours} h after assignment to {}",
                 d.rep_name
             ),
+            source: None,
+            reason_code: None,
             fit_score: d.fit_score,
             intent_score: intent,
             rules_version: rules.version.clone(),

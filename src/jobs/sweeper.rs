@@ -3,7 +3,7 @@
 //! claim, one update and one insert, in one transaction; safe with several replicas sweeping
 //! at once.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -12,13 +12,10 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    db::{
-        leads::{self, DueRule, DueRules, Lead},
-        transitions,
-    },
+    db::leads::{self, DueRule, DueRules, Lead},
     domain::Stage,
     engine::{Condition, NurtureRecord, RuleSet, inactive_cutoff, size_cutoff},
-    usecase::{evaluation, handoff, nurture},
+    usecase::{evaluation, nurture, persist},
 };
 
 /// What one sweep did.
@@ -77,21 +74,12 @@ pub async fn tick(
                 kept.push(lead.id);
             }
         }
-        let exits: Vec<(&Lead, Vec<NurtureRecord>)> =
-            moved.iter().map(|(l, r)| (l, r.clone())).collect();
-        let moved: Vec<&Lead> = moved.iter().map(|(l, _)| l).collect();
-        leads::update_many(&mut tx, &moved).await?;
-        transitions::record_many(&mut tx, &new_transitions).await?;
-        nurture::record(&mut tx, &exits, now).await?;
-        handoff::follow(
-            &mut tx,
-            &moved,
-            &new_transitions,
-            &HashMap::new(),
-            rules,
-            now,
-        )
-        .await?;
+        let decided = persist::Decided {
+            leads: moved.iter().map(|(l, _)| l).collect(),
+            transitions: &new_transitions,
+            nurture: moved.iter().map(|(l, r)| (l, r.clone())).collect(),
+        };
+        persist::locked(&mut tx, decided, rules, now).await?;
         tx.commit().await?;
         report.claimed += count;
         report.disqualified += moved.len();

@@ -14,12 +14,12 @@ use crate::{
     adapters::account_list::{AccountInput, Row},
     db::{
         accounts::{self, Account, AccountWrite, Upserted},
-        leads::{self, Lead},
+        leads::{self},
     },
     domain::{AccountDomain, Email, text},
-    engine::{NurtureRecord, RuleSet},
+    engine::RuleSet,
     error::{ApiError, FieldError},
-    usecase::nurture,
+    usecase::{nurture, persist},
 };
 use uuid::Uuid;
 
@@ -158,11 +158,12 @@ async fn follow_new_tiers(
             planned.push((lead, records));
         }
     }
-    let moved: Vec<&Lead> = planned.iter().map(|(l, _)| l).collect();
-    leads::update_many(conn, &moved).await?;
-    let planned: Vec<(&Lead, Vec<NurtureRecord>)> =
-        planned.iter().map(|(l, r)| (l, r.clone())).collect();
-    nurture::record(conn, &planned, now).await
+    let decided = persist::Decided {
+        leads: planned.iter().map(|(l, _)| l).collect(),
+        transitions: &[],
+        nurture: planned.iter().map(|(l, r)| (l, r.clone())).collect(),
+    };
+    persist::locked(conn, decided, rules, now).await
 }
 
 /// Validates every row, and refuses a domain that an earlier row already holds.

@@ -89,12 +89,20 @@ pub fn settle(
     lead.rules_version.clone_from(&rules.version);
     lead.updated_at = now;
 
+    let reason_code = eval
+        .disqualification
+        .as_ref()
+        .map(|hit| hit.reason.as_str());
     let transition = |from, to, reason: String| NewTransition {
         lead_id: lead.id,
         from,
         to,
         actor: "system".to_owned(),
         reason,
+        source: from
+            .is_none()
+            .then(|| created_by.unwrap_or_default().to_owned()),
+        reason_code: (to == Stage::Disqualified).then_some(reason_code).flatten(),
         fit_score: lead.fit.total,
         intent_score: eval.intent,
         rules_version: rules.version.clone(),

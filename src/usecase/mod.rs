@@ -14,6 +14,7 @@ pub mod key_cache;
 pub mod lead_view;
 pub mod metrics;
 pub mod nurture;
+pub mod persist;
 pub mod preview;
 pub mod prometheus;
 pub mod reps;

@@ -17,13 +17,13 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{evaluation, handoff, nurture};
+use super::{evaluation, nurture, persist};
 use crate::{
     adapters::rescore_request::RescoreRequest,
     db::{
         events,
         leads::{self, History, Lead},
-        transitions::{self, NewTransition},
+        transitions::NewTransition,
     },
     domain::{DisqualifyReason, Stage},
     engine::RuleSet,
@@ -204,20 +204,12 @@ async fn apply_page(
             new_transitions.extend(transitions);
         }
     }
-    let nurtured: Vec<(&Lead, Vec<_>)> = changed.iter().map(|(l, r)| (l, r.clone())).collect();
-    let changed: Vec<&Lead> = changed.iter().map(|(l, _)| l).collect();
-    leads::update_many(&mut tx, &changed).await?;
-    transitions::record_many(&mut tx, &new_transitions).await?;
-    nurture::record(&mut tx, &nurtured, now).await?;
-    handoff::follow(
-        &mut tx,
-        &changed,
-        &new_transitions,
-        &HashMap::new(),
-        rules,
-        now,
-    )
-    .await?;
+    let decided = persist::Decided {
+        leads: changed.iter().map(|(l, _)| l).collect(),
+        transitions: &new_transitions,
+        nurture: changed.iter().map(|(l, r)| (l, r.clone())).collect(),
+    };
+    persist::locked(&mut tx, decided, rules, now).await?;
     tx.commit().await?;
     Ok(busy)
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Page, handoff};
+use super::{Page, handoff, persist};
 use crate::{
     db::{
         leads::{self, ReviewItem},
@@ -113,7 +113,12 @@ pub async fn resolve(
     lead.profile.merge(&mut lead.profile_stamps, &update, now);
     lead.account_tier = Some(account_tier);
     lead.updated_at = now;
-    leads::update_many(&mut tx, &[&lead]).await?;
+    let decided = persist::Decided {
+        leads: vec![&lead],
+        transitions: &[],
+        nurture: Vec::new(),
+    };
+    persist::locked(&mut tx, decided, rules, now).await?;
     handoff::assign::assign(&mut tx, &[&lead], &HashMap::new(), rules, now).await?;
     reviews::record(
         &mut tx,

@@ -1,18 +1,16 @@
 //! The suppression list and reinstatement: disqualified leads keep all their data and can be
 //! brought back by an ops user, with a recorded reason.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Page, evaluation, handoff, nurture};
+use super::{Page, evaluation, nurture, persist};
 use crate::{
     db::{
         leads::{self, SuppressedLead},
-        transitions::{self, NewTransition},
+        transitions::NewTransition,
     },
     domain::{DisqualifyReason, Stage},
     engine::RuleSet,
@@ -82,6 +80,8 @@ pub async fn reinstate(
         to: Stage::Lead,
         actor: actor.to_owned(),
         reason: format!("reinstated, overruling {overruled}: {reason}"),
+        source: None,
+        reason_code: None,
         fit_score: lead.fit.total,
         intent_score: lead.intent.score_at(now, &rules.rules.intent),
         rules_version: rules.version.clone(),
@@ -90,11 +90,12 @@ pub async fn reinstate(
     }];
     new_transitions.extend(evaluation::apply(&mut lead, None, rules, now));
     let back_in_nurture = nurture::plan(&mut lead, &[], rules, now);
-    leads::update_many(&mut tx, &[&lead]).await?;
-    transitions::record_many(&mut tx, &new_transitions).await?;
-    nurture::record(&mut tx, &[(&lead, back_in_nurture)], now).await?;
-    let no_trigger = HashMap::new();
-    handoff::follow(&mut tx, &[&lead], &new_transitions, &no_trigger, rules, now).await?;
+    let decided = persist::Decided {
+        leads: vec![&lead],
+        transitions: &new_transitions,
+        nurture: vec![(&lead, back_in_nurture)],
+    };
+    persist::locked(&mut tx, decided, rules, now).await?;
     tx.commit().await?;
     tracing::info!(lead.id = %lead_id, reason.overruled = %overruled, stage = %lead.stage, "lead reinstated");
     Ok(Reinstated {

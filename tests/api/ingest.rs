@@ -470,6 +470,7 @@ async fn an_ordinary_event_changes_no_indexed_column_of_its_lead() {
     let columns = indexed_lead_columns(&app).await;
     assert!(columns.len() >= 8, "{columns:?}");
     let before = indexed_values(&app, &columns, "ann@acme.io").await;
+    let version_before: i64 = lead_column(&app, "ann@acme.io", "version").await;
     app.advance(Duration::minutes(5));
     let body = app
         .ingest(&event(
@@ -481,7 +482,11 @@ async fn an_ordinary_event_changes_no_indexed_column_of_its_lead() {
         .await;
     assert_eq!(body["results"][0]["status"], "accepted");
     let version: i64 = lead_column(&app, "ann@acme.io", "version").await;
-    assert_eq!(version, 2, "the event was written to the lead");
+    assert_eq!(
+        version,
+        version_before + 1,
+        "the event was written to the lead"
+    );
     let after = indexed_values(&app, &columns, "ann@acme.io").await;
     let changed: Vec<&String> = columns
         .iter()

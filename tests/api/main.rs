@@ -33,6 +33,7 @@ mod replica;
 mod rescore;
 mod salesforce;
 mod salesforce_writeback;
+mod schema;
 mod segment;
 mod sla;
 mod slow_clients;

@@ -132,20 +132,20 @@ select id, md5('mb-rep-' || rep)::uuid, 'round_robin', mql_at, p.packet, mql_at 
   from metrics_bench_plan, metrics_bench_params p
  where mql_at is not null order by mql_at;
 
-insert into lead_transitions (lead_id, from_stage, to_stage, actor, reason, fit_score, intent_score,
-                              rules_version, occurred_at)
-select id, e.f, e.t, e.actor, e.why, 70, 50, rules, e.at
+insert into lead_transitions (lead_id, from_stage, to_stage, actor, reason, source, reason_code,
+                              fit_score, intent_score, rules_version, occurred_at)
+select id, e.f, e.t, e.actor, e.why, e.source, e.code, 70, 50, rules, e.at
   from metrics_bench_plan
  cross join lateral (values
-        (null, 'Lead', 'system', 'first event from ' || source, created),
-        ('Lead', 'MQL', 'system', 'fit 70 ≥ 60 and intent 50 ≥ 40', mql_at),
-        ('MQL', 'MQL', 'rep:' || md5('mb-rep-' || rep)::uuid, 'acknowledged', ack_at),
-        ('MQL', 'MQL', 'system', 'escalated to Manager ' || (1 + rep % 5) || ': untouched 48 h after assignment to Rep ' || rep, esc_at),
-        ('MQL', 'SAL', 'rep:' || md5('mb-rep-' || rep)::uuid, 'accepted: interest confirmed (fit 70, intent 50)', sal_at),
-        ('SAL', 'SQL', 'rep:' || md5('mb-rep-' || rep)::uuid, 'qualified: budget, authority, need and timing confirmed', sql_at),
-        ('MQL', 'Rejected', 'rep:' || md5('mb-rep-' || rep)::uuid, rej_reason || ': not now', rej_at),
-        ('Lead', 'Disqualified', 'system', dq_reason || ' by disqualify[0]: benchmark rule', dq_at)
-    ) as e(f, t, actor, why, at)
+        (null, 'Lead', 'system', 'first event from ' || source, source, null, created),
+        ('Lead', 'MQL', 'system', 'fit 70 ≥ 60 and intent 50 ≥ 40', null, null, mql_at),
+        ('MQL', 'MQL', 'rep:' || md5('mb-rep-' || rep)::uuid, 'acknowledged', null, null, ack_at),
+        ('MQL', 'MQL', 'system', 'escalated to Manager ' || (1 + rep % 5) || ': untouched 48 h after assignment to Rep ' || rep, null, null, esc_at),
+        ('MQL', 'SAL', 'rep:' || md5('mb-rep-' || rep)::uuid, 'accepted: interest confirmed (fit 70, intent 50)', null, null, sal_at),
+        ('SAL', 'SQL', 'rep:' || md5('mb-rep-' || rep)::uuid, 'qualified: budget, authority, need and timing confirmed', null, null, sql_at),
+        ('MQL', 'Rejected', 'rep:' || md5('mb-rep-' || rep)::uuid, rej_reason || ': not now', null, rej_reason, rej_at),
+        ('Lead', 'Disqualified', 'system', dq_reason || ' by disqualify[0]: benchmark rule', null, dq_reason, dq_at)
+    ) as e(f, t, actor, why, source, code, at)
  where e.at is not null
  order by e.at;
 
@@ -166,10 +166,5 @@ select id, e.kind, 'Nurture_' || (array['early', 'late'])[1 + (n % 2)::int] || '
  where tier is not null and e.at is not null and e.at <= t_end
  order by e.at;
 
--- Their daily sums, which the service's writes of the log add as they go
--- (db::nurture::count_into_daily): here all at once, from the log.
-insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
-select day, kind, dim, key, reason, n, sals, sqls, rejected
-  from metrics_daily_derived where kind = 'nurture';
 
 reset jit;

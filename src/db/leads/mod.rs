@@ -12,7 +12,7 @@ pub use lists::{ReviewItem, SuppressedLead, review_queue, suppressed};
 use row::{COLUMNS, LeadRow, columns_of, convert};
 pub use row::{Kept, StoredJson};
 pub(crate) use row::{
-    UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads, unnest_leads_at_versions,
+    UPDATE_SET, WRITE_COLUMNS, WRITE_PARAMS, bind_leads, unnest_leads_at_versions,
 };
 pub use scan::{ids_after, lock_ids};
 
@@ -190,36 +190,6 @@ pub async fn by_email(conn: &mut PgConnection, email: &Email) -> sqlx::Result<Op
     row.map(Lead::try_from).transpose()
 }
 
-/// The first key of ingest's per-email advisory locks (two-key form), which keeps them apart
-/// from any other advisory lock on the database.
-const EMAIL_LOCKS: i32 = 0x4c45_4144;
-
-/// Takes a lock on each of `emails` until the transaction ends, in one order for every
-/// transaction, before any of their leads is locked or created. Locking the existing leads and
-/// creating the missing ones are two statements: without a lock over both, a transaction that
-/// holds a lead another one creates, while that one holds a lead the first creates, waits on it
-/// until PostgreSQL aborts one of them as a deadlock (racing retries of a batch of new leads).
-pub async fn lock_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<()> {
-    sqlx::query(
-        "select pg_advisory_xact_lock($1, k)
-           from (select distinct hashtext(e) as k from unnest($2::text[]) as e) as keys
-          order by k",
-    )
-    .bind(EMAIL_LOCKS)
-    .bind(emails)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The existing leads among `emails`, locked until the transaction ends. Rows are locked in
-/// email order, the same in every transaction, so lockers queue instead of deadlocking.
-pub async fn lock_by_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<Vec<Lead>> {
-    let sql =
-        format!("select {COLUMNS} from leads where email = any($1) order by email for update");
-    convert(sqlx::query_as(&sql).bind(emails).fetch_all(conn).await?)
-}
-
 /// A lead by id, locked until the transaction ends.
 pub async fn lock_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Lead>> {
     let sql = format!("select {COLUMNS} from leads where id = $1 for update");
@@ -227,45 +197,8 @@ pub async fn lock_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
     row.map(Lead::try_from).transpose()
 }
 
-/// Inserts `leads` as they are, but with their account's tier as it stands, skipping emails
-/// that exist (a concurrent insert won). Returns the ids inserted with the tier stored.
-pub async fn insert_many(
-    conn: &mut PgConnection,
-    leads: &[&Lead],
-) -> sqlx::Result<Vec<(Uuid, Option<i16>)>> {
-    // `for share` makes an account-list write of the same account wait for this transaction,
-    // so its lead update (`mirror_account_tiers`) sees the new lead; or, if that write came
-    // first, makes this insert wait and read the tier it committed.
-    let select = WRITE_COLUMNS.replacen(
-        "account_tier",
-        "coalesce((select a.tier from accounts a where a.id = u.account_id for share), \
-                  u.account_tier)",
-        1,
-    );
-    let sql = format!(
-        "insert into leads ({WRITE_COLUMNS}, stage_changed_at) select {select}, u.updated_at from {} \
-         on conflict on constraint leads_email_key do nothing returning id, account_tier",
-        unnest_leads(1)
-    );
-    bind_leads(sqlx::query_as(&sql), leads, &[])
-        .fetch_all(conn)
-        .await
-}
-
-/// Writes back profile, stage and scores of `leads`, bumping their version.
-pub async fn update_many(conn: &mut PgConnection, leads: &[&Lead]) -> sqlx::Result<()> {
-    let sql = format!(
-        "update leads l set {UPDATE_SET} from {} where l.id = u.id",
-        unnest_leads(1)
-    );
-    bind_leads(sqlx::query(&sql), leads, &[])
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Copies each account's tier to its leads (`leads.account_tier` mirrors it so routing needs
-/// no join), for the accounts `account_ids`; bumps the version of every lead it changes.
+/// no join), for the accounts `account_ids`.
 /// Returns the leads that changed, still locked by the caller's transaction.
 pub async fn mirror_account_tiers(
     conn: &mut PgConnection,
@@ -278,7 +211,7 @@ pub async fn mirror_account_tiers(
                            where l.account_id = any($1)
                              and l.account_tier is distinct from a.tier
                            order by l.email for update of l)
-           update leads l set account_tier = s.tier, version = l.version + 1, updated_at = $2
+           update leads l set account_tier = s.tier, updated_at = $2
              from stale s
             where l.id = s.id
            returning l.id"#,
@@ -288,15 +221,6 @@ pub async fn mirror_account_tiers(
     .fetch_all(conn)
     .await?;
     Ok(done)
-}
-
-/// Deletes leads created in the current transaction that ended up with no event.
-pub async fn delete_many(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("delete from leads where id = any($1)")
-        .bind(ids)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// A time-based rule as the sweeper asks for it: leads whose clock reads `cutoff` or earlier,
@@ -386,20 +310,6 @@ pub async fn owner_of(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<
             .await?
             .flatten(),
     )
-}
-
-/// Locks those of `ids` that are MQLs ready for handoff with no open assignment, in email
-/// order as every locker of leads takes them.
-pub async fn lock_unassigned(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Lead>> {
-    // The stage is checked here, not in SQL: given it, the planner walked every MQL through
-    // the stage index whenever its statistics said MQLs were rare (18 ms a call under load,
-    // after a burst of new MQLs), instead of looking the few ids up by primary key.
-    let sql = format!("select {COLUMNS} from leads where id = any($1) order by email for update");
-    let locked: Vec<Lead> = convert(sqlx::query_as(&sql).bind(ids).fetch_all(&mut *conn).await?)?
-        .into_iter()
-        .filter(|l| l.stage == Stage::Mql && l.review.is_none())
-        .collect();
-    without_open_assignment(conn, locked).await
 }
 
 /// Those of `locked` (leads this transaction holds) that no open assignment holds. Every

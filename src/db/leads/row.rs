@@ -173,7 +173,7 @@ pub(crate) const UPDATE_SET: &str = "first_name = u.first_name, last_name = u.la
      since_rejection = u.since_rejection, \
      rejection_reason = case when u.lifecycle_stage = 'Rejected' then l.rejection_reason end, \
      rules_version = u.rules_version, \
-     updated_at = u.updated_at, version = l.version + 1, \
+     updated_at = u.updated_at, \
      stage_changed_at = case when l.lifecycle_stage = u.lifecycle_stage \
                              then l.stage_changed_at else u.updated_at end";
 
@@ -215,13 +215,8 @@ const WRITE_TYPES: [&str; 35] = [
     "timestamptz",
 ];
 
-/// `unnest($first::uuid[], ...) as u(<WRITE_COLUMNS>)`: the rows bound by [`bind_leads`].
-pub(crate) fn unnest_leads(first: usize) -> String {
-    unnest("u", WRITE_COLUMNS, &WRITE_TYPES, first)
-}
-
-/// [`unnest_leads`] with each lead's expected version first, as column `expected_version`
-/// (bound at `$first`, the leads after it).
+/// `unnest($first::int8[], ...) as u(expected_version, <WRITE_COLUMNS>)`: each lead's
+/// expected version (bound at `$first`), then the rows bound by [`bind_leads`].
 pub(crate) fn unnest_leads_at_versions(first: usize) -> String {
     let types: Vec<&str> = std::iter::once("int8").chain(WRITE_TYPES).collect();
     unnest(
@@ -276,7 +271,7 @@ impl StoredJson {
     }
 }
 
-/// Binds `leads` column by column, matching [`unnest_leads`]; `kept` (empty, or one per lead)
+/// Binds `leads` column by column, matching [`unnest_leads_at_versions`]; `kept` (empty, or one per lead)
 /// names the JSON columns bound as null, for [`UPDATE_SET`] to keep.
 pub(crate) fn bind_leads<'q, Q: Bind<'q>>(query: Q, leads: &[&'q Lead], kept: &[Kept]) -> Q {
     assert!(kept.is_empty() || kept.len() == leads.len());

@@ -63,7 +63,8 @@ pub async fn unfolded_days(conn: &mut PgConnection, limit: i64) -> sqlx::Result<
 /// Replaces every row of `days` by one folded row per group with the same sums (groups that
 /// sum to nothing vanish); returns how many rows were replaced. Safe beside writers (their
 /// uncommitted deltas stay rows of their own) and beside another fold (a row deleted by it
-/// is skipped here).
+/// is skipped here, and a group it folded meanwhile adds this fold's sums to its one row:
+/// the schema keeps one folded row per group).
 pub async fn fold(conn: &mut PgConnection, days: &[NaiveDate]) -> sqlx::Result<u64> {
     let folded: i64 = sqlx::query_scalar(
         "with gone as (delete from metrics_daily where day = any($1) returning *),
@@ -72,6 +73,10 @@ pub async fn fold(conn: &mut PgConnection, days: &[NaiveDate]) -> sqlx::Result<u
                   select day, kind, dim, key, reason, sum(n), sum(sals), sum(sqls), sum(rejected), true
                     from gone group by 1, 2, 3, 4, 5
                   having sum(n) <> 0 or sum(sals) <> 0 or sum(sqls) <> 0 or sum(rejected) <> 0
+                  on conflict (day, kind, dim, key, reason) where folded do update
+                     set n = metrics_daily.n + excluded.n, sals = metrics_daily.sals + excluded.sals,
+                         sqls = metrics_daily.sqls + excluded.sqls,
+                         rejected = metrics_daily.rejected + excluded.rejected
                   returning 1)
          select count(*) from gone",
     )

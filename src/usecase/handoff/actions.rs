@@ -12,12 +12,12 @@ use crate::{
         assignments::{self, OpenAssignment},
         leads::{self, Lead},
         reps,
-        transitions::{self, NewTransition},
+        transitions::NewTransition,
     },
     domain::{Caller, LeadScope, RejectReason, Stage},
     engine::{RuleSet, SalesAction, SinceRejection, may_accept, next_stage},
     error::{ApiError, FieldError},
-    usecase::nurture,
+    usecase::{nurture, persist},
 };
 
 /// What the rep confirmed when qualifying (BANT).
@@ -110,7 +110,6 @@ pub async fn act(
         }
         Action::Reject { reason, note } => {
             assignments::dispose(&mut tx, require_open(open, lead_id)?.id, now).await?;
-            leads::set_rejection_reason(&mut tx, lead_id, Some(reason.as_str())).await?;
             lead.rejection_reason = Some(*reason);
             // What it does from now on decides whether a recycled lead comes back to sales.
             lead.since_rejection = Some(SinceRejection::new(now));
@@ -126,21 +125,34 @@ pub async fn act(
     lead.updated_at = now;
     // A rejection for timing or budget recycles the lead into nurture.
     let nurtured = nurture::plan(&mut lead, &[], rules, now);
-    leads::update_many(&mut tx, &[&lead]).await?;
-    nurture::record(&mut tx, &[(&lead, nurtured)], now).await?;
     let transition = NewTransition {
         lead_id,
         from: Some(from),
         to,
         actor: caller.actor(),
         reason,
+        source: None,
+        reason_code: match &action {
+            Action::Reject { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        },
         fit_score: lead.fit.total,
         intent_score: intent,
         rules_version: rules.version.clone(),
         event_row_id: None,
         at: now,
     };
-    transitions::record_many(&mut tx, &[transition]).await?;
+    let transitions = [transition];
+    let decided = persist::Decided {
+        leads: vec![&lead],
+        transitions: &transitions,
+        nurture: vec![(&lead, nurtured)],
+    };
+    persist::locked(&mut tx, decided, rules, now).await?;
+    if let Some(reason) = lead.rejection_reason.filter(|_| to == Stage::Rejected) {
+        // Kept by the lead write while the lead stays rejected.
+        leads::set_rejection_reason(&mut tx, lead_id, Some(reason.as_str())).await?;
+    }
     tx.commit().await?;
     tracing::info!(lead.id = %lead_id, action = kind.name(), stage = %to, "sales action");
     Ok(Acted {

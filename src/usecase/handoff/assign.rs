@@ -1,7 +1,6 @@
 //! Assignment: an MQL ready for handoff (not waiting for review) gets a named rep, a context
-//! packet and its SLA clock, with the rep's notification in the outbox: in the transaction that
-//! made it ready, or, after ingest's optimistic write, in one right after it
-//! ([`super::Owed::settle`]).
+//! packet and its SLA clock, with the rep's notification in the outbox, in the transaction that
+//! made it ready (or, for an MQL that waited for a rep, the SLA clock's).
 
 use std::collections::HashMap;
 

@@ -8,15 +8,11 @@ pub mod status;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    db::{
-        assignments,
-        leads::{self, Lead},
-        transitions::NewTransition,
-    },
+    db::{assignments, leads::Lead, transitions::NewTransition},
     domain::Stage,
     engine::{RuleSet, Touch},
     error::ApiError,
@@ -53,79 +49,4 @@ pub async fn follow(
         .collect();
     assign::assign(conn, &ready, triggers, rules, now).await?;
     Ok(())
-}
-
-/// Whether `transitions` take a lead out of MQL, so that the write must close its assignment
-/// under the lead's lock (the locking path).
-pub fn leaves_handoff(transitions: &[NewTransition]) -> bool {
-    transitions
-        .iter()
-        .any(|t| t.from == Some(Stage::Mql) && t.to != Stage::Mql)
-}
-
-/// MQLs that a committed write made ready for handoff without assigning them (the optimistic
-/// ingest path holds no locks to assign under), with the events that moved them.
-#[derive(Debug, Default)]
-pub struct Owed {
-    lead_ids: Vec<Uuid>,
-    triggers: HashMap<Uuid, Touch>,
-}
-
-impl Owed {
-    /// The leads of `leads` that `transitions` made MQL and that are [`assign::ready`], with
-    /// their `triggers` (built only when some are owed: most groups owe nothing).
-    pub fn of(
-        leads: &[&Lead],
-        transitions: &[NewTransition],
-        triggers: impl FnOnce() -> HashMap<Uuid, Touch>,
-    ) -> Self {
-        let lead_ids: Vec<Uuid> = transitions
-            .iter()
-            .filter(|t| t.to == Stage::Mql && t.from != Some(Stage::Mql))
-            .map(|t| t.lead_id)
-            .filter(|id| leads.iter().any(|l| l.id == *id && assign::ready(l)))
-            .collect();
-        if lead_ids.is_empty() {
-            return Self::default();
-        }
-        Self {
-            lead_ids,
-            triggers: triggers(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lead_ids.is_empty()
-    }
-
-    /// Whether the handoff of `lead_id` is owed.
-    pub fn holds(&self, lead_id: Uuid) -> bool {
-        self.lead_ids.contains(&lead_id)
-    }
-
-    /// Assigns the owed leads in a transaction of their own, each only if it is still ready
-    /// and unassigned: the SLA clock's pass over waiting MQLs may have got there first, and it
-    /// is also what assigns them if this fails. So a failure is logged, not returned: the write
-    /// that made the leads MQL has committed, and nothing of it is lost.
-    pub async fn settle(self, pool: &PgPool, rules: &RuleSet, now: DateTime<Utc>) {
-        if self.is_empty() {
-            return;
-        }
-        let result = async {
-            let mut tx = pool.begin().await?;
-            let leads = leads::lock_unassigned(&mut tx, &self.lead_ids).await?;
-            let leads: Vec<&Lead> = leads.iter().collect();
-            assign::assign(&mut tx, &leads, &self.triggers, rules, now).await?;
-            tx.commit().await?;
-            Ok::<_, ApiError>(())
-        }
-        .await;
-        if let Err(error) = result {
-            tracing::warn!(
-                leads = self.lead_ids.len(),
-                %error,
-                "handoff after ingest failed; the SLA clock assigns these MQLs on its next tick"
-            );
-        }
-    }
 }

@@ -38,9 +38,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, pool::PoolConnection};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
-use super::{
-    IngestOutcome, LeadCache, Owed, Planned, Writer, optimistic, write_and_hand_off, write_events,
-};
+use super::{IngestOutcome, LeadCache, Planned, Writer, plan, write_events, write_unit};
 use crate::{domain::LeadEvent, engine::RuleSet, error::ApiError};
 
 /// How many writer tasks run groups, and how large a group may grow.
@@ -172,7 +170,7 @@ impl GroupCommit {
         events: &[LeadEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>, ApiError> {
-        write_and_hand_off(&self.writer, now, events).await
+        write_unit(&self.writer, now, events).await
     }
 
     /// Ingests one event; returns once the transaction holding it has committed.
@@ -216,7 +214,7 @@ async fn write_groups(
             None => {
                 // The requests waiting for answers may be the events this would wait for.
                 if let Some(answers) = unanswered.take() {
-                    answers.send(&writer);
+                    answers.send();
                 }
                 let mut taken = Vec::with_capacity(max_group);
                 // Holding the lock only while taking keeps the other writers free to commit.
@@ -235,7 +233,7 @@ async fn write_groups(
         // would wait for the answering.
         let mut written = poll_once(&mut write).await;
         if let Some(answers) = unanswered.take() {
-            answers.send(&writer);
+            answers.send();
         }
         if written.is_none() {
             tokio::select! {
@@ -338,13 +336,14 @@ async fn plan_ahead(
     let mut group = Group::of(taken);
     let planned = async {
         let conn = reader.get(&writer.pool, group.queued).await?;
-        optimistic::plan(
+        plan::plan(
             conn,
             &writer.rules,
             &writer.cache,
             group.now,
             &group.events,
             in_flight,
+            false,
         )
         .await
     };
@@ -453,7 +452,7 @@ impl HeldConnection {
         &mut self,
         writer: &Writer,
         group: &mut Group,
-    ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
+    ) -> Result<Vec<IngestOutcome>, ApiError> {
         self.expire();
         let kept = self.conn.is_some();
         let planned = group.planned.take();
@@ -473,7 +472,7 @@ impl HeldConnection {
         writer: &Writer,
         group: &Group,
         planned: Option<Planned>,
-    ) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
+    ) -> Result<Vec<IngestOutcome>, ApiError> {
         let conn = self.get(&writer.pool, group.queued).await?;
         write_events(writer, conn, group.now, &group.events, planned).await
     }
@@ -492,46 +491,44 @@ async fn acquire_by(pool: &PgPool, queued: Instant) -> Result<PoolConnection<Pos
     }
 }
 
-/// Writes one group; returns its requests' outcomes, to answer. If the group failed, its
-/// events are written one by one and answered here, unless the database is out of reach:
-/// then every request is answered 503 at once.
+/// Writes one group; returns its requests' outcomes, to answer. A group that failed for want
+/// of the database is answered 503 at once: replayed event by event it would only fail each
+/// in turn, as slowly. Any other failure is the group's events written one by one, so that one
+/// event's failure stays its own, by a task of their own so that the writer moves on.
 async fn write_group(
     writer: &Writer,
     held: &mut HeldConnection,
     mut group: Group,
 ) -> Option<Answers> {
     match held.write(writer, &mut group).await {
-        Ok((outcomes, owed)) => Some(Answers {
+        Ok(outcomes) => Some(Answers {
             answers: group.answers,
             outcomes,
-            owed,
-            now: group.now,
         }),
-        // Replaying the events one by one would only fail each in turn, as slowly.
-        Err(ApiError::DatabaseUnreachable(why)) => {
-            tracing::warn!(events = group.events.len(), error = %why, "group failed: the database is out of reach");
+        Err(error @ (ApiError::DatabaseUnreachable(_) | ApiError::Unavailable(_))) => {
+            tracing::warn!(events = group.events.len(), %error, "group failed: answering 503");
             for (_, reply) in group.answers {
-                let _ = reply.send(Err(ApiError::DatabaseUnreachable(why.clone())));
+                let again = match &error {
+                    ApiError::DatabaseUnreachable(why) => {
+                        ApiError::DatabaseUnreachable(why.clone())
+                    }
+                    other => ApiError::Unavailable(other.to_string()),
+                };
+                let _ = reply.send(Err(again));
             }
             None
         }
-        // Write alone whatever a failed group held, so one event's failure stays its own.
         Err(error) if group.events.len() > 1 => {
-            tracing::warn!(events = group.events.len(), error = %error, "group failed; writing its events one by one");
-            let mut unreachable: Option<String> = None;
-            for (event, (now, reply)) in group.events.into_iter().zip(group.answers) {
-                let result = match &unreachable {
-                    // The database went away meanwhile: the rest would fail as the last did.
-                    Some(why) => Err(ApiError::DatabaseUnreachable(why.clone())),
-                    None => write_and_hand_off(writer, now, &[event])
+            tracing::warn!(events = group.events.len(), %error, "group failed; writing its events one by one");
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for (event, (now, reply)) in group.events.into_iter().zip(group.answers) {
+                    let result = write_unit(&writer, now, &[event])
                         .await
-                        .map(|mut outcomes| outcomes.remove(0)),
-                };
-                if let Err(ApiError::DatabaseUnreachable(why)) = &result {
-                    unreachable = Some(why.clone());
+                        .map(|mut outcomes| outcomes.remove(0));
+                    let _ = reply.send(result);
                 }
-                let _ = reply.send(result);
-            }
+            });
             None
         }
         Err(error) => {
@@ -546,43 +543,20 @@ async fn write_group(
     }
 }
 
-/// A written group's requests with their outcomes, and the handoffs it owes.
+/// A written group's requests with their outcomes.
 struct Answers {
     answers: Vec<Answer>,
     outcomes: Vec<IngestOutcome>,
-    owed: Owed,
-    now: DateTime<Utc>,
 }
 
 impl Answers {
-    /// Answers each request; one whose lead the group made MQL once that lead is assigned, by
-    /// a task of its own so the writer moves on.
-    fn send(self, writer: &Writer) {
-        let Answers {
-            answers,
-            outcomes,
-            owed,
-            now,
-        } = self;
+    /// Answers each request; a lead the group created is credited to the first request that
+    /// touched it.
+    fn send(self) {
         let mut creation_reported = HashSet::new();
-        let mut waiting = Vec::new();
-        for ((_, reply), mut outcome) in answers.into_iter().zip(outcomes) {
-            // The lead was created by this group: credit the first request that touched it.
+        for ((_, reply), mut outcome) in self.answers.into_iter().zip(self.outcomes) {
             outcome.lead_created &= creation_reported.insert(outcome.lead_id);
-            if owed.holds(outcome.lead_id) {
-                waiting.push((reply, outcome));
-            } else {
-                let _ = reply.send(Ok(outcome));
-            }
-        }
-        if !waiting.is_empty() {
-            let writer = writer.clone();
-            tokio::spawn(async move {
-                owed.settle(&writer.pool, &writer.rules, now).await;
-                for (reply, outcome) in waiting {
-                    let _ = reply.send(Ok(outcome));
-                }
-            });
+            let _ = reply.send(Ok(outcome));
         }
     }
 }

@@ -2,20 +2,19 @@
 //! commit before it is answered, and an event never lands without its effects on the lead.
 //!
 //! A batch request is one unit of work; concurrent single-event requests are gathered into one
-//! by a group commit ([`group`]). A unit whose leads all exist takes the optimistic path (the
-//! leads from memory ([`cache`]) or one read, then one write statement: [`optimistic`]), and
-//! the MQLs it made are handed off right after ([`Owed::settle`]); one that creates leads,
-//! takes a lead out of MQL, or loses a race, takes one set-based locking transaction
-//! ([`batch`]).
+//! by a group commit ([`group`]). Every unit, of new leads or known ones, is planned and
+//! written the same way ([`plan`]): its leads from memory ([`cache`]) or one read, the engine,
+//! then one write of all its effects, with the handoff of a lead that enters or leaves MQL in
+//! the same transaction. A lead that changed since it was read, or that got an event already
+//! stored, is not written; its events are planned again, on their own, in another round.
 
-mod batch;
 mod cache;
 mod group;
-mod optimistic;
+mod plan;
 
 pub use cache::LeadCache;
 pub use group::{GroupCommit, GroupCommitSettings, GroupTotals};
-use optimistic::Planned;
+use plan::Planned;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -27,11 +26,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{
-    evaluation, handoff,
-    handoff::{Owed, status::HandoffStatus},
-    nurture,
-};
+use super::{evaluation, handoff, handoff::status::HandoffStatus, nurture};
 use crate::{
     db::{
         events,
@@ -69,8 +64,10 @@ pub enum EventStatus {
     Duplicate,
 }
 
-/// How often a unit of work is retried when PostgreSQL breaks a deadlock by aborting it.
-const DEADLOCK_TRIES: usize = 3;
+/// How many rounds a unit gets: the first writes all but the leads that changed since they
+/// were read, and each later one plans those again. A round that PostgreSQL aborts to break
+/// a deadlock counts as one.
+const ROUNDS: usize = 4;
 
 /// Ingests a request's `events`; outcomes come back in their order. A lone event joins a
 /// group commit ([`group`]); a batch is its own unit.
@@ -130,57 +127,70 @@ struct Writer {
     cache: Arc<LeadCache>,
 }
 
-/// Ingests `events` as one unit: optimistically on `conn` if it can, else in one locking
-/// transaction, retried when PostgreSQL breaks a deadlock by aborting it. `planned` is the
-/// optimistic path's plan when the unit was planned already ([`group`] plans a group while
-/// the one before it is written). Returns the outcomes and the handoffs the unit committed
-/// MQLs for but left to [`Owed::settle`].
+/// Ingests `events` as one unit on `conn`, in as many rounds as its leads need ([`ROUNDS`]).
+/// `planned` is the first round's plan when the unit was planned already ([`group`] plans a
+/// group while the one before it is written).
 async fn write_events(
     Writer { rules, cache, .. }: &Writer,
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     events: &[LeadEvent],
-    planned: Option<Planned>,
-) -> Result<(Vec<IngestOutcome>, Owed), ApiError> {
-    let planned = match planned {
-        Some(planned) => planned,
-        None => optimistic::plan(conn, rules, cache, now, events, &HashSet::new()).await?,
-    };
-    if let Planned::Ready(plan) = planned
-        && let Some(written) = plan.write(conn, rules, cache, events).await?
-    {
-        return Ok(written);
-    }
-    // The locking path rewrites these leads: their cached copies would only fail a check.
-    cache.forget(events.iter().map(|e| e.email.as_str()));
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match batch::ingest(conn, rules, now, events).await {
-            Err(ApiError::Unavailable(why)) if tries < DEADLOCK_TRIES => {
-                tracing::warn!(attempt = tries, reason = %why, "retrying batch");
+    mut planned: Option<Planned>,
+) -> Result<Vec<IngestOutcome>, ApiError> {
+    let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; events.len()];
+    let mut pending: Vec<usize> = (0..events.len()).collect();
+    let mut again: Vec<LeadEvent> = Vec::new();
+    for round in 0..ROUNDS {
+        let unit = if round == 0 { events } else { &again[..] };
+        let plan = match planned.take() {
+            Some(Planned::Ready(plan)) => plan,
+            _ => match plan::plan(conn, rules, cache, now, unit, &HashSet::new(), round > 0).await?
+            {
+                Planned::Ready(plan) => plan,
+                Planned::Later => unreachable!("nothing is in flight"),
+            },
+        };
+        let done = match plan.write(conn, rules, cache, unit).await {
+            Err(ApiError::Unavailable(why)) if round + 1 < ROUNDS => {
+                tracing::warn!(round, reason = %why, "writing events again");
+                cache.forget(unit.iter().map(|e| e.email.as_str()));
+                again = unit.to_vec();
+                continue;
             }
-            result => {
-                let (outcomes, stored) = result?;
-                cache.put(stored);
-                return Ok((outcomes, Owed::default()));
+            done => done?,
+        };
+        for (at, outcome) in done.outcomes.into_iter().enumerate() {
+            if let Some(outcome) = outcome {
+                outcomes[pending[at]] = Some(outcome);
             }
         }
+        pending = done.stale.iter().map(|at| pending[*at]).collect();
+        if pending.is_empty() {
+            return Ok(outcomes
+                .into_iter()
+                .map(|o| o.expect("every event settled"))
+                .collect());
+        }
+        again = pending.iter().map(|at| events[*at].clone()).collect();
+        tracing::debug!(
+            round,
+            events = again.len(),
+            "leads changed since read; planning again"
+        );
     }
+    Err(ApiError::Unavailable(
+        "the leads of these events kept changing while they were written".to_owned(),
+    ))
 }
 
-/// [`write_events`] on a connection from the pool, then the handoffs it owes, before
-/// answering.
-async fn write_and_hand_off(
+/// [`write_events`] on a connection from the pool.
+async fn write_unit(
     writer: &Writer,
     now: DateTime<Utc>,
     events: &[LeadEvent],
 ) -> Result<Vec<IngestOutcome>, ApiError> {
     let mut conn = writer.pool.acquire().await?;
-    let (outcomes, owed) = write_events(writer, &mut conn, now, events, None).await?;
-    drop(conn);
-    owed.settle(&writer.pool, &writer.rules, now).await;
-    Ok(outcomes)
+    write_events(writer, &mut conn, now, events, None).await
 }
 
 /// Applies one lead's new events (in `occurred_at` order) to it, through the engine's fold
@@ -237,17 +247,15 @@ fn fresh_events<'b>(batch: &'b [LeadEvent], is_fresh: &[bool]) -> Vec<&'b LeadEv
         .collect()
 }
 
-/// Applies `events` to their leads, each lead's in `occurred_at` order, refolding intent from
-/// the stored history where one arrived late: from `histories` if it holds the lead's, else
-/// read now. `stored` says whether the history already holds `events`. Returns the events by
-/// lead email.
+/// Applies `events` (none of them stored yet) to their leads, each lead's in `occurred_at`
+/// order, refolding intent from the stored history where one arrived late: from `histories`
+/// if it holds the lead's, else read now. Returns the events by lead email.
 async fn apply_to_leads<'e>(
     conn: &mut PgConnection,
     events: impl Iterator<Item = &'e LeadEvent>,
     leads: &mut HashMap<String, Lead>,
     mut histories: HashMap<Uuid, History>,
     rules: &RuleSet,
-    stored: bool,
 ) -> Result<BTreeMap<&'e str, Vec<&'e LeadEvent>>, ApiError> {
     let per_lead = by_lead(events);
     let mut refolds = Vec::new();
@@ -271,9 +279,7 @@ async fn apply_to_leads<'e>(
         let lead = leads.get_mut(*email).expect("every event has a lead");
         if refolds.contains(&lead.id) {
             let mut history = histories.remove(&lead.id).unwrap_or_default();
-            if !stored {
-                history.extend(events.iter().map(|e| (e.event_type, e.occurred_at)));
-            }
+            history.extend(events.iter().map(|e| (e.event_type, e.occurred_at)));
             refold_intent(lead, &history, rules);
         }
     }
@@ -306,12 +312,6 @@ struct Effects {
 }
 
 impl Effects {
-    /// Whether the unit must hold its leads' locks while it works: a lead leaves MQL, and
-    /// its open assignment must close with it.
-    fn needs_locks(&self) -> bool {
-        handoff::leaves_handoff(&self.transitions)
-    }
-
     /// Nurture's records with the leads they belong to, for [`nurture::rows`].
     fn planned_nurture<'l>(
         &self,
@@ -374,90 +374,82 @@ fn triggers(
         .collect()
 }
 
-/// Writes nurture's side of `effects` for leads already written.
-async fn record_nurture(
-    conn: &mut PgConnection,
-    effects: &Effects,
-    leads: &HashMap<String, Lead>,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    nurture::record(conn, &effects.planned_nurture(leads), now).await
-}
-
-/// One outcome per event of the batch, in its order.
+/// One outcome per event of the unit, in its order, for those `settled`: accepted (`fresh`)
+/// ones from their leads as written (`leads`), duplicates from the lead stored with them.
+#[allow(clippy::too_many_arguments)]
 async fn outcomes(
     conn: &mut PgConnection,
-    batch: &[LeadEvent],
-    accepted: &[bool],
+    unit: &[LeadEvent],
+    fresh: &[bool],
+    settled: &[bool],
     leads: &HashMap<String, Lead>,
     created: &HashSet<Uuid>,
     rules: &RuleSet,
     now: DateTime<Utc>,
-) -> Result<Vec<IngestOutcome>, ApiError> {
-    let duplicates: Vec<Key<'_>> = batch
-        .iter()
-        .zip(accepted)
-        .filter(|(_, a)| !**a)
-        .map(|(e, _)| key(e))
+) -> Result<Vec<Option<IngestOutcome>>, ApiError> {
+    let duplicates: Vec<Key<'_>> = (0..unit.len())
+        .filter(|at| settled[*at] && !fresh[*at])
+        .map(|at| key(&unit[at]))
         .collect();
-    let owners: HashMap<(String, String), Uuid> = if duplicates.is_empty() {
-        HashMap::new()
-    } else {
-        events::leads_of(conn, &duplicates)
+    let mut owners: HashMap<(String, String), Uuid> = HashMap::new();
+    let mut others: HashMap<Uuid, Lead> = HashMap::new();
+    if !duplicates.is_empty() {
+        owners = events::leads_of(conn, &duplicates)
             .await?
             .into_iter()
             .map(|(s, e, id)| ((s, e), id))
-            .collect()
-    };
-    let locked: HashSet<Uuid> = leads.values().map(|l| l.id).collect();
-    let mut others: Vec<Uuid> = owners
-        .values()
-        .copied()
-        .filter(|id| !locked.contains(id))
-        .collect();
-    others.sort_unstable();
-    others.dedup();
-    let others: HashMap<Uuid, Lead> = if others.is_empty() {
-        HashMap::new()
-    } else {
-        leads::by_ids(conn, &others)
-            .await?
-            .into_iter()
-            .map(|l| (l.id, l))
-            .collect()
-    };
+            .collect();
+        let written: HashSet<Uuid> = leads.values().map(|l| l.id).collect();
+        let mut unread: Vec<Uuid> = owners
+            .values()
+            .copied()
+            .filter(|id| !written.contains(id))
+            .collect();
+        unread.sort_unstable();
+        unread.dedup();
+        if !unread.is_empty() {
+            others = leads::by_ids(conn, &unread)
+                .await?
+                .into_iter()
+                .map(|l| (l.id, l))
+                .collect();
+        }
+    }
     let by_id: HashMap<Uuid, &Lead> = leads
         .values()
         .chain(others.values())
         .map(|l| (l.id, l))
         .collect();
-
-    batch
-        .iter()
-        .zip(accepted)
-        .map(|(event, accepted)| {
-            if *accepted {
+    (0..unit.len())
+        .map(|at| {
+            let event = &unit[at];
+            if !settled[at] {
+                return Ok(None);
+            }
+            if fresh[at] {
                 let lead = &leads[event.email.as_str()];
-                return Ok(outcome(
+                let created = created.contains(&lead.id);
+                return Ok(Some(outcome(
                     event,
                     EventStatus::Accepted,
                     lead,
-                    created.contains(&lead.id),
+                    created,
                     rules,
                     now,
-                ));
+                )));
             }
             let lead_id = owners
                 .get(&(event.source.clone(), event.event_id.clone()))
                 .ok_or_else(|| anyhow::anyhow!("duplicate event has no stored row"))?;
-            Ok(outcome(
+            let lead = by_id[lead_id];
+            Ok(Some(outcome(
                 event,
                 EventStatus::Duplicate,
-                by_id[lead_id],
+                lead,
                 false,
                 rules,
                 now,
-            ))
+            )))
         })
         .collect()
 }

@@ -1,12 +1,11 @@
-//! Nurture's part of a unit of work: move each lead on ([`plan`], pure) and write what that
-//! did ([`record`]): the nurture log, touches for the MAP and tasks and notices for the owner
-//! rep, all through the outbox in the caller's transaction.
+//! Nurture's part of a unit of work: move each lead on ([`plan`], pure) and what that writes
+//! ([`rows`]): the nurture log, touches for the MAP and tasks and notices for the owner rep,
+//! all through the outbox, in the lead write (`usecase::persist`).
 
 pub mod simulate;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::evaluation;
@@ -17,7 +16,6 @@ use crate::{
     },
     domain::{LeadEvent, Topic},
     engine::{self, Channel, NurtureEvent, NurtureFacts, NurtureRecord, RuleSet},
-    error::ApiError,
 };
 
 /// The event as nurture sees it: a MAP names the asset an open or click was about in
@@ -51,18 +49,6 @@ pub fn plan(
         engine::nurture_step(&lead.nurture, facts, events, &rules.rules.nurture, now);
     lead.nurture = state;
     records
-}
-
-/// Writes `planned` (per lead, what [`plan`] returned): see [`rows`].
-pub async fn record(
-    conn: &mut PgConnection,
-    planned: &[(&Lead, Vec<NurtureRecord>)],
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let rows = rows(planned, now);
-    let unowned = nurture::record(conn, &rows.entries, &rows.messages, now).await?;
-    warn_unowned(&unowned);
-    Ok(())
 }
 
 /// What nurture writes for some leads.
