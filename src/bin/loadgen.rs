@@ -755,14 +755,17 @@ async fn main() -> anyhow::Result<()> {
                 peak_single = peak_single.max(single.events_per_sec);
 
                 // The same load where every event is a lead's first: a webinar list or a form
-                // campaign, and the demo request speed to lead is about.
+                // campaign. Analysts all (lead numbers not divisible by 3): MQLs waiting for a
+                // rep would keep the SLA clock busy through every later phase.
                 let (c, u) = (client.clone(), url.clone());
                 let before = writers[0].totals();
                 let fresh = closed_loop(concurrency, args.seconds, move |_| {
                     let (c, u) = (c.clone(), u.clone());
                     async move {
                         let n = next_id();
-                        post(&c, &u, &event_for("new-", n, n, n)).await.map(|()| 1)
+                        post(&c, &u, &event_for("new-", 3 * n + 1, n, n))
+                            .await
+                            .map(|()| 1)
                     }
                 })
                 .await?;
