@@ -99,6 +99,9 @@ select l.id as lead_id, l.created_at, t.source, l.account_tier, a.id as assignme
 
 create or replace function metrics_transitions_inserted() returns trigger language plpgsql as $$
 begin
+    if not exists (select from new_transitions) then
+        return null;
+    end if;
     update lead_funnel f
        set source = coalesce(f.source, n.source),
            mql_at = coalesce(f.mql_at, n.mql_at),
@@ -141,6 +144,9 @@ end $$;
 -- log keeps them exact without knowing they exist.
 create function metrics_nurture_logged() returns trigger language plpgsql as $$
 begin
+    if not exists (select from new_rows) then
+        return null;
+    end if;
     insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
     select (r.at at time zone 'UTC')::date, 'nurture', 'workflow', r.workflow, c.what, count(*), 0, 0, 0
       from new_rows r
@@ -171,4 +177,107 @@ begin
     raise exception using errcode = 'LR001',
         message = 'an event planned as new was stored meanwhile',
         detail = format('%s events planned, %s stored', events_planned, events_stored);
+end $$;
+
+-- 6. The lead write is one statement for every writer, so it inserts into leads, accounts,
+-- lead_transitions, nurture_log and outbox whether or not it has rows for them, and each
+-- insert fires its statement triggers. A trigger with nothing to do returns at once, rather
+-- than run its statements (and, for the funnel, the triggers of the funnel's own empty
+-- update) over empty transition tables. And the check for subscribers is PL/pgSQL, whose
+-- query plan is kept, rather than a SQL function called from PL/pgSQL, planned afresh each
+-- call (pg_stat_user_functions put the triggers that call it at 70 to 120 µs a call).
+create or replace function lead_topic_wanted(topic text) returns boolean language plpgsql stable as $$
+begin
+    return exists (select 1 from webhook_endpoints e where e.enabled and topic = any (e.topics));
+end $$;
+
+create or replace function metrics_leads_inserted() returns trigger language plpgsql as $$
+begin
+    if not exists (select from new_leads) then
+        return null;
+    end if;
+    insert into lead_funnel (lead_id, created_at, account_tier)
+    select id, created_at, account_tier from new_leads;
+    return null;
+end $$;
+
+create or replace function metrics_funnel_updated() returns trigger language plpgsql as $$
+begin
+    if not exists (select from new_funnel) then
+        return null;
+    end if;
+    insert into metrics_daily (day, kind, dim, key, reason, n, sals, sqls, rejected)
+    select c.day, c.kind, c.dim, c.key, c.reason, sum(f.sign * c.n), sum(f.sign * c.sals),
+           sum(f.sign * c.sqls), sum(f.sign * c.rejected)
+      from (select 1 as sign, * from new_funnel union all select -1, * from old_funnel) f
+     cross join lateral metrics_contributions(f.created_at, f.mql_at, f.sal_at, f.sql_at,
+               f.rejected_at, f.rep_id, f.account_tier, f.source, f.disqualified_at,
+               f.disqualified_reasons, f.rejections_at, f.rejection_reasons) c
+     group by 1, 2, 3, 4, 5
+    having sum(f.sign * c.n) <> 0 or sum(f.sign * c.sals) <> 0 or sum(f.sign * c.sqls) <> 0
+        or sum(f.sign * c.rejected) <> 0;
+    return null;
+end $$;
+
+create or replace function outbox_leads_created() returns trigger language plpgsql as $$
+begin
+    if not exists (select from new_leads) or not lead_topic_wanted('lead.scored') then
+        return null;
+    end if;
+    -- A lead written before its first evaluation (both scores 0) has not been scored.
+    perform outbox_lead_scored(array(
+        select n.id from new_leads n
+         where n.fit_score <> 0 or n.intent_at_last_activity <> 0));
+    return null;
+end $$;
+
+create or replace function crm_writes_leads_inserted() returns trigger language plpgsql as $$
+begin
+    if not exists (select from new_leads) or not exists (select 1 from crm_writeback_targets) then
+        return null;
+    end if;
+    perform crm_writes_enqueue(array(select id from new_leads order by id),
+                               array(select updated_at from new_leads order by id));
+    return null;
+end $$;
+
+create or replace function outbox_lead_stage_changed() returns trigger language plpgsql as $$
+begin
+    if not exists (select from new_transitions) or not lead_topic_wanted('lead.stage_changed') then
+        return null;
+    end if;
+    insert into outbox (topic, recipient, payload, dedupe_key, created_at)
+    select 'lead.stage_changed', coalesce(r.email, ''),
+           jsonb_build_object(
+               'lead_id', t.lead_id, 'lead_email', l.email,
+               'from_stage', t.from_stage, 'to_stage', t.to_stage,
+               'actor', t.actor, 'reason', t.reason,
+               'fit_score', t.fit_score, 'intent_score', t.intent_score,
+               'rules_version', t.rules_version, 'owner_rep_id', l.owner_rep_id,
+               'occurred_at', t.occurred_at),
+           'lead.stage_changed:' || t.id, t.occurred_at
+      from new_transitions t
+      join leads l on l.id = t.lead_id
+      left join reps r on r.id = l.owner_rep_id
+     where t.from_stage is distinct from t.to_stage
+    on conflict (dedupe_key) do nothing;
+    return null;
+end $$;
+
+create or replace function outbox_fan_out() returns trigger language plpgsql as $$
+begin
+    if not exists (select from new_messages) then
+        return null;
+    end if;
+    insert into deliveries (message_id, endpoint_id, next_attempt_at, created_at)
+    select n.id, e.id, n.created_at, n.created_at
+      from new_messages n
+      join webhook_endpoints e
+        on e.enabled and n.topic = any (e.topics)
+       and (e.recipient is null or e.recipient = n.recipient)
+    on conflict on constraint deliveries_message_endpoint_key do nothing;
+    if found then
+        perform pg_notify('outbox_deliveries', '');
+    end if;
+    return null;
 end $$;

@@ -29,6 +29,10 @@ pub struct LeadRow<'a> {
     pub lead: &'a Lead,
     pub read_at: Option<i64>,
     pub kept: Kept,
+    /// For a lead to create: its account's tier as the engine was given it. The lead is
+    /// created only if the account still has it (the engine may have given the lead a
+    /// default tier of its own).
+    pub account_tier_read: Option<i16>,
 }
 
 /// Everything one write stores.
@@ -63,7 +67,7 @@ impl Written {
 /// The statement's arguments start here for each kind of row.
 const EVENTS_AT: usize = 1;
 const LEADS_AT: usize = EVENTS_AT + events::WRITE_PARAMS;
-const TRANSITIONS_AT: usize = LEADS_AT + 1 + leads::WRITE_PARAMS;
+const TRANSITIONS_AT: usize = LEADS_AT + 2 + leads::WRITE_PARAMS;
 const ENTRIES_AT: usize = TRANSITIONS_AT + transitions::WRITE_PARAMS;
 const MESSAGES_AT: usize = ENTRIES_AT + nurture::WRITE_PARAMS;
 const ACCOUNTS_AT: usize = MESSAGES_AT + nurture::MESSAGE_PARAMS;
@@ -96,7 +100,7 @@ static SQL: LazyLock<String> = LazyLock::new(|| {
                            or u.account_id in (select id from acc)
                            or exists (select from accounts a
                                        where a.id = u.account_id
-                                         and a.tier is not distinct from u.account_tier
+                                         and a.tier is not distinct from u.account_tier_read
                                          for share))
                    on conflict on constraint leads_email_key do nothing
                    returning id, version),
@@ -172,13 +176,9 @@ pub fn encode(effects: &Effects<'_>, at: DateTime<Utc>) -> Statement {
     let leads: Vec<&Lead> = effects.leads.iter().map(|row| row.lead).collect();
     let kept: Vec<Kept> = effects.leads.iter().map(|row| row.kept).collect();
     let mut args = events::bind_events(Encoded::default(), &effects.events, at);
-    args = args.bind(
-        effects
-            .leads
-            .iter()
-            .map(|row| row.read_at)
-            .collect::<Vec<_>>(),
-    );
+    args = args
+        .bind(column(&effects.leads, |row| row.read_at))
+        .bind(column(&effects.leads, |row| row.account_tier_read));
     args = leads::bind_leads(args, &leads, &kept);
     args = transitions::bind_transitions(args, &effects.transitions);
     args = nurture::bind_entries(args, &effects.nurture, at);

@@ -103,6 +103,7 @@ pub async fn locked(
                 lead,
                 read_at: Some(lead.version),
                 kept: Kept::default(),
+                account_tier_read: None,
             })
             .collect(),
         accounts: Vec::new(),

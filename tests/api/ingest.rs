@@ -660,3 +660,41 @@ async fn late_signals_before_a_whole_streak_give_the_in_order_scores() {
     );
     assert!(!streak("late@acme.io").await.1, "decayed intent is carried");
 }
+
+/// Under a default tier the engine gives a new lead a tier its account does not have. The
+/// write checks the account against the tier it read, not the one the engine gave the lead,
+/// so the next new lead of that company is created like the first.
+#[tokio::test]
+async fn a_new_lead_of_a_tierless_account_is_created_under_a_default_tier() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn_with_rules(db.pool.clone(), |rules| {
+        rules.segmentation.default_tier = Some(3);
+    })
+    .await;
+    app.ingest(&event("d1", "a@tierless.io", "page_view", Duration::zero()))
+        .await;
+    let single = app
+        .ingest(&event("d2", "b@tierless.io", "page_view", Duration::zero()))
+        .await;
+    let batch = app
+        .ingest(&json!([
+            event("d3", "c@tierless.io", "page_view", Duration::zero()),
+            event("d4", "d@tierless.io", "page_view", Duration::zero()),
+        ]))
+        .await;
+    for result in single["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(batch["results"].as_array().unwrap())
+    {
+        assert_eq!(result["status"], "accepted", "{result}");
+        assert_eq!(result["lead_created"], true, "{result}");
+    }
+    assert_eq!(app.count("accounts").await, 1);
+    let tiers: Vec<Option<i16>> = sqlx::query_scalar("select account_tier from leads")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(tiers, [Some(3); 4]);
+}

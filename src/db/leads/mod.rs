@@ -190,6 +190,16 @@ pub async fn by_email(conn: &mut PgConnection, email: &Email) -> sqlx::Result<Op
     row.map(Lead::try_from).transpose()
 }
 
+/// Locks the existing leads among `emails` until the transaction ends, in email order, the
+/// order every writer of several leads takes them in.
+pub async fn lock_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<()> {
+    sqlx::query("select 1 from leads where email = any($1) order by email for update")
+        .bind(emails)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A lead by id, locked until the transaction ends.
 pub async fn lock_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Lead>> {
     let sql = format!("select {COLUMNS} from leads where id = $1 for update");

@@ -215,13 +215,14 @@ const WRITE_TYPES: [&str; 35] = [
     "timestamptz",
 ];
 
-/// `unnest($first::int8[], ...) as u(expected_version, <WRITE_COLUMNS>)`: each lead's
-/// expected version (bound at `$first`), then the rows bound by [`bind_leads`].
+/// `unnest($first::int8[], ...) as u(expected_version, account_tier_read, <WRITE_COLUMNS>)`:
+/// each lead's expected version and account tier as read (bound at `$first` and after it),
+/// then the rows bound by [`bind_leads`].
 pub(crate) fn unnest_leads_at_versions(first: usize) -> String {
-    let types: Vec<&str> = std::iter::once("int8").chain(WRITE_TYPES).collect();
+    let types: Vec<&str> = ["int8", "int2"].into_iter().chain(WRITE_TYPES).collect();
     unnest(
         "u",
-        &format!("expected_version, {WRITE_COLUMNS}"),
+        &format!("expected_version, account_tier_read, {WRITE_COLUMNS}"),
         &types,
         first,
     )

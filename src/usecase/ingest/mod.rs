@@ -23,7 +23,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{evaluation, handoff, handoff::status::HandoffStatus, nurture};
@@ -131,7 +131,7 @@ struct Writer {
 /// `planned` is the first round's plan when the unit was planned already ([`group`] plans a
 /// group while the one before it is written).
 async fn write_events(
-    Writer { rules, cache, .. }: &Writer,
+    writer: &Writer,
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     events: &[LeadEvent],
@@ -142,18 +142,9 @@ async fn write_events(
     let mut again: Vec<LeadEvent> = Vec::new();
     for round in 0..ROUNDS {
         let unit = if round == 0 { events } else { &again[..] };
-        let plan = match planned.take() {
-            Some(Planned::Ready(plan)) => plan,
-            _ => match plan::plan(conn, rules, cache, now, unit, &HashSet::new(), round > 0).await?
-            {
-                Planned::Ready(plan) => plan,
-                Planned::Later => unreachable!("nothing is in flight"),
-            },
-        };
-        let done = match plan.write(conn, rules, cache, unit).await {
+        let done = match write_round(writer, conn, now, unit, round, planned.take()).await {
             Err(ApiError::Unavailable(why)) if round + 1 < ROUNDS => {
                 tracing::warn!(round, reason = %why, "writing events again");
-                cache.forget(unit.iter().map(|e| e.email.as_str()));
                 again = unit.to_vec();
                 continue;
             }
@@ -181,6 +172,44 @@ async fn write_events(
     Err(ApiError::Unavailable(
         "the leads of these events kept changing while they were written".to_owned(),
     ))
+}
+
+/// From this round on, a unit's existing leads are locked before it is planned, so that
+/// leads other writers keep changing cannot starve it.
+const LOCKED_FROM: usize = 2;
+
+/// One round of [`write_events`]: plans `unit` (after the first round with its stored events
+/// looked up, and its leads read afresh), then writes it.
+async fn write_round(
+    Writer { rules, cache, .. }: &Writer,
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    unit: &[LeadEvent],
+    round: usize,
+    planned: Option<Planned>,
+) -> Result<plan::Round, ApiError> {
+    let again = round > 0;
+    if again {
+        cache.forget(unit.iter().map(|e| e.email.as_str()));
+    }
+    let none_in_flight = HashSet::new();
+    let plan_now = |conn| plan::plan(conn, rules, cache, now, unit, &none_in_flight, again);
+    if round < LOCKED_FROM {
+        let plan = match planned {
+            Some(Planned::Ready(plan)) => plan,
+            _ => plan_now(conn).await?.ready(),
+        };
+        return plan.write(conn, rules, cache, unit).await;
+    }
+    let mut tx = conn.begin().await?;
+    let mut emails: Vec<&str> = unit.iter().map(|e| e.email.as_str()).collect();
+    emails.sort_unstable();
+    emails.dedup();
+    leads::lock_emails(&mut tx, &emails).await?;
+    let plan = plan_now(&mut tx).await?.ready();
+    let done = plan.write(&mut tx, rules, cache, unit).await?;
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// [`write_events`] on a connection from the pool.
@@ -391,30 +420,7 @@ async fn outcomes(
         .filter(|at| settled[*at] && !fresh[*at])
         .map(|at| key(&unit[at]))
         .collect();
-    let mut owners: HashMap<(String, String), Uuid> = HashMap::new();
-    let mut others: HashMap<Uuid, Lead> = HashMap::new();
-    if !duplicates.is_empty() {
-        owners = events::leads_of(conn, &duplicates)
-            .await?
-            .into_iter()
-            .map(|(s, e, id)| ((s, e), id))
-            .collect();
-        let written: HashSet<Uuid> = leads.values().map(|l| l.id).collect();
-        let mut unread: Vec<Uuid> = owners
-            .values()
-            .copied()
-            .filter(|id| !written.contains(id))
-            .collect();
-        unread.sort_unstable();
-        unread.dedup();
-        if !unread.is_empty() {
-            others = leads::by_ids(conn, &unread)
-                .await?
-                .into_iter()
-                .map(|l| (l.id, l))
-                .collect();
-        }
-    }
+    let (owners, others) = stored_with(conn, &duplicates, leads).await?;
     let by_id: HashMap<Uuid, &Lead> = leads
         .values()
         .chain(others.values())
@@ -452,6 +458,40 @@ async fn outcomes(
             )))
         })
         .collect()
+}
+
+/// For the stored events `duplicates`, the lead each is stored with, and those leads that
+/// are not among `leads` (the unit's, as written), read now.
+async fn stored_with(
+    conn: &mut PgConnection,
+    duplicates: &[Key<'_>],
+    leads: &HashMap<String, Lead>,
+) -> Result<(HashMap<(String, String), Uuid>, HashMap<Uuid, Lead>), ApiError> {
+    if duplicates.is_empty() {
+        return Ok(Default::default());
+    }
+    let owners: HashMap<(String, String), Uuid> = events::leads_of(conn, duplicates)
+        .await?
+        .into_iter()
+        .map(|(s, e, id)| ((s, e), id))
+        .collect();
+    let written: HashSet<Uuid> = leads.values().map(|l| l.id).collect();
+    let mut unread: Vec<Uuid> = owners
+        .values()
+        .copied()
+        .filter(|id| !written.contains(id))
+        .collect();
+    unread.sort_unstable();
+    unread.dedup();
+    let others = match unread.is_empty() {
+        true => HashMap::new(),
+        false => leads::by_ids(conn, &unread)
+            .await?
+            .into_iter()
+            .map(|l| (l.id, l))
+            .collect(),
+    };
+    Ok((owners, others))
 }
 
 /// The outcome reported for an event, from the lead's state.

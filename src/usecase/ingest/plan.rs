@@ -52,6 +52,16 @@ pub(super) enum Planned {
     Later,
 }
 
+impl Planned {
+    /// The plan of a unit planned with nothing in flight.
+    pub(super) fn ready(self) -> Box<Plan> {
+        match self {
+            Planned::Ready(plan) => plan,
+            Planned::Later => unreachable!("a unit waits only for one in flight"),
+        }
+    }
+}
+
 /// What writing a plan settled: an outcome per event of the unit, except for the events of
 /// leads that changed since they were read (`stale`, positions in the unit), to plan again.
 pub(super) struct Round {
@@ -78,16 +88,13 @@ pub(super) async fn plan(
     };
     let is_fresh = fresh_mask(unit, &stored);
     let fresh = fresh_events(unit, &is_fresh);
-    let mut earliest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
-    for e in &fresh {
-        let at = earliest.entry(e.email.as_str()).or_insert(e.occurred_at);
-        *at = (*at).min(e.occurred_at);
-    }
+    let earliest = earliest_by_lead(&fresh);
     if earliest.keys().any(|email| in_flight.contains(*email)) {
         return Ok(Planned::Later);
     }
     let (mut leads, histories) = read_leads(conn, cache, &earliest).await?;
-    let (created, new_accounts) = make_missing(conn, &fresh, &mut leads, rules, now).await?;
+    let made = make_missing(conn, &fresh, &mut leads, rules, now).await?;
+    let created: HashSet<Uuid> = made.tiers_read.keys().copied().collect();
     let read: HashMap<Uuid, StoredJson> = leads
         .values()
         .filter(|l| !created.contains(&l.id))
@@ -96,46 +103,18 @@ pub(super) async fn plan(
 
     let per_lead = apply_to_leads(conn, fresh.into_iter(), &mut leads, histories, rules).await?;
     let effects = evaluate_leads(&per_lead, &mut leads, &created, rules, now);
-    let moves = persist::moves_handoff(&effects.transitions);
-    let triggers = match moves {
+    let triggers = match persist::moves_handoff(&effects.transitions) {
         true => triggers(&per_lead, &leads),
         false => HashMap::new(),
     };
-    let nurtured = nurture::rows(&effects.planned_nurture(&leads), now);
-    let rows = per_lead
-        .keys()
-        .map(|email| {
-            let lead = &leads[*email];
-            let (read_at, kept) = match read.get(&lead.id) {
-                Some(stored) => (Some(lead.version), stored.kept_in(lead)),
-                None => (None, Kept::default()),
-            };
-            LeadRow {
-                lead,
-                read_at,
-                kept,
-            }
-        })
-        .collect();
-    let new_events: Vec<NewEvent<'_>> = per_lead
-        .values()
-        .flatten()
-        .map(|e| NewEvent {
-            event: e,
-            lead_id: leads[e.email.as_str()].id,
-        })
-        .collect();
-    let statement = (!new_events.is_empty()).then(|| {
-        let effects = Effects {
-            accounts: new_accounts,
-            leads: rows,
-            events: new_events,
-            transitions: effects.transitions.clone(),
-            nurture: nurtured.entries,
-            messages: nurtured.messages,
-        };
-        lead_write::encode(&effects, now)
-    });
+    let written = Written {
+        per_lead: &per_lead,
+        leads: &leads,
+        read: &read,
+        tiers_read: &made.tiers_read,
+        effects: &effects,
+    };
+    let statement = written.encode(made.accounts, now);
     Ok(Planned::Ready(Box::new(Plan {
         now,
         is_fresh,
@@ -145,6 +124,72 @@ pub(super) async fn plan(
         transitions: effects.transitions,
         triggers,
     })))
+}
+
+/// Per lead (by email), the earliest of its `fresh` events.
+fn earliest_by_lead<'e>(fresh: &[&'e LeadEvent]) -> BTreeMap<&'e str, DateTime<Utc>> {
+    let mut earliest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    for e in fresh {
+        let at = earliest.entry(e.email.as_str()).or_insert(e.occurred_at);
+        *at = (*at).min(e.occurred_at);
+    }
+    earliest
+}
+
+/// What a plan writes: the leads that got events (`per_lead`) as the engine left them, which
+/// of them were read (with the JSON columns as read) and what their evaluation decided.
+struct Written<'p, 'e> {
+    per_lead: &'p BTreeMap<&'e str, Vec<&'e LeadEvent>>,
+    leads: &'p HashMap<String, Lead>,
+    read: &'p HashMap<Uuid, StoredJson>,
+    /// Per new lead, its account's tier as read.
+    tiers_read: &'p HashMap<Uuid, Option<i16>>,
+    effects: &'p super::Effects,
+}
+
+impl Written<'_, '_> {
+    /// The lead write of it, with the accounts to create; none if no event is new.
+    fn encode(&self, accounts: Vec<(Uuid, String)>, now: DateTime<Utc>) -> Option<Statement> {
+        let events: Vec<NewEvent<'_>> = self
+            .per_lead
+            .values()
+            .flatten()
+            .map(|e| NewEvent {
+                event: e,
+                lead_id: self.leads[e.email.as_str()].id,
+            })
+            .collect();
+        if events.is_empty() {
+            return None;
+        }
+        let leads = self
+            .per_lead
+            .keys()
+            .map(|email| {
+                let lead = &self.leads[*email];
+                let (read_at, kept) = match self.read.get(&lead.id) {
+                    Some(stored) => (Some(lead.version), stored.kept_in(lead)),
+                    None => (None, Kept::default()),
+                };
+                LeadRow {
+                    lead,
+                    read_at,
+                    kept,
+                    account_tier_read: self.tiers_read.get(&lead.id).copied().flatten(),
+                }
+            })
+            .collect();
+        let nurtured = nurture::rows(&self.effects.planned_nurture(self.leads), now);
+        let effects = Effects {
+            accounts,
+            leads,
+            events,
+            transitions: self.effects.transitions.clone(),
+            nurture: nurtured.entries,
+            messages: nurtured.messages,
+        };
+        Some(lead_write::encode(&effects, now))
+    }
 }
 
 /// The existing leads of `earliest` (email → its earliest new event): from the cache, else
@@ -177,17 +222,23 @@ async fn read_leads(
     Ok((leads, histories))
 }
 
+/// The leads [`make_missing`] made: each one's account tier as read (the write creates the
+/// lead only if it still holds), and the accounts to create with them, as (id, domain).
+#[derive(Default)]
+struct Missing {
+    tiers_read: HashMap<Uuid, Option<i16>>,
+    accounts: Vec<(Uuid, String)>,
+}
+
 /// Makes a lead for each email of `fresh` that has none, with its company's account as read
-/// now (its tier included: the write creates the lead only if the tier still holds), or a
-/// new one for the write to create with the lead. Returns the ids of the leads made and the
-/// accounts to create as (id, domain).
+/// now, or a new one for the write to create with the lead.
 async fn make_missing(
     conn: &mut PgConnection,
     fresh: &[&LeadEvent],
     leads: &mut HashMap<String, Lead>,
     rules: &RuleSet,
     now: DateTime<Utc>,
-) -> Result<(HashSet<Uuid>, Vec<(Uuid, String)>), ApiError> {
+) -> Result<Missing, ApiError> {
     let mut firsts: BTreeMap<&str, &LeadEvent> = BTreeMap::new();
     for e in fresh
         .iter()
@@ -219,15 +270,19 @@ async fn make_missing(
             new_accounts.push((id, domain.to_owned()));
         }
     }
-    let mut created = HashSet::new();
+    let mut tiers_read = HashMap::new();
     for e in firsts.into_values() {
         let account = accounts.get(e.email.domain());
         let mut lead = Lead::new(e.email.clone(), account.map(|a| a.0), &rules.version, now);
-        lead.account_tier = account.and_then(|a| a.1).and_then(|t| u8::try_from(t).ok());
-        created.insert(lead.id);
+        let tier = account.and_then(|a| a.1);
+        lead.account_tier = tier.and_then(|t| u8::try_from(t).ok());
+        tiers_read.insert(lead.id, tier);
         leads.insert(lead.email.to_string(), lead);
     }
-    Ok((created, new_accounts))
+    Ok(Missing {
+        tiers_read,
+        accounts: new_accounts,
+    })
 }
 
 impl Plan {
@@ -263,18 +318,15 @@ impl Plan {
             }
         };
         let versions: HashMap<Uuid, i64> = written.leads.iter().copied().collect();
-        let planned: HashSet<&str> = fresh_events(unit, &is_fresh)
+        // A lead with new events that the write skipped: all its events go to another round.
+        let stale: HashSet<&str> = fresh_events(unit, &is_fresh)
             .into_iter()
             .map(|e| e.email.as_str())
-            .collect();
-        let stale_leads: HashSet<String> = planned
-            .iter()
-            .filter(|email| !versions.contains_key(&leads[**email].id))
-            .map(|email| (*email).to_owned())
+            .filter(|email| !versions.contains_key(&leads[*email].id))
             .collect();
         let settled: Vec<bool> = unit
             .iter()
-            .map(|e| !stale_leads.contains(e.email.as_str()))
+            .map(|e| !stale.contains(e.email.as_str()))
             .collect();
         leads.retain(|_, lead| match versions.get(&lead.id) {
             Some(version) => {
@@ -287,19 +339,25 @@ impl Plan {
             conn, unit, &is_fresh, &settled, &leads, &created, rules, now,
         )
         .await?;
-        let handed_off: HashSet<Uuid> = transitions
-            .iter()
-            .filter(|t| persist::moves_lead(t))
-            .map(|t| t.lead_id)
-            .collect();
-        cache.put(
-            leads
-                .into_values()
-                .filter(|lead| !handed_off.contains(&lead.id)),
-        );
-        let stale = (0..unit.len()).filter(|i| !settled[*i]).collect();
+        remember(cache, leads, &transitions);
+        let stale = (0..unit.len()).filter(|at| !settled[*at]).collect();
         Ok(Round { outcomes, stale })
     }
+}
+
+/// Puts the leads written back in the cache, but for those handed off: their assignment moved
+/// their version on again.
+fn remember(cache: &LeadCache, written: HashMap<String, Lead>, transitions: &[NewTransition]) {
+    let handed_off: HashSet<Uuid> = transitions
+        .iter()
+        .filter(|t| persist::moves_lead(t))
+        .map(|t| t.lead_id)
+        .collect();
+    cache.put(
+        written
+            .into_values()
+            .filter(|lead| !handed_off.contains(&lead.id)),
+    );
 }
 
 /// Sends the write with its handoff, in a transaction if the handoff moves. When an event
