@@ -698,3 +698,41 @@ async fn a_new_lead_of_a_tierless_account_is_created_under_a_default_tier() {
         .unwrap();
     assert_eq!(tiers, [Some(3); 4]);
 }
+
+/// A batch repeats one event under a second email while the first email's lead, remembered
+/// by ingest, has changed since (an update by another writer): the write skips that lead,
+/// and the repeat waits for it in the next round instead of being reported against an event
+/// that was never stored.
+#[tokio::test]
+async fn a_repeat_of_an_event_whose_lead_was_skipped_waits_for_it() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(db.pool.clone()).await;
+    app.ingest(&event("r0", "first@acme.io", "page_view", Duration::zero()))
+        .await;
+    sqlx::query("update leads set owner_rep_id = null where email = 'first@acme.io'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let body = app
+        .ingest(&json!([
+            event(
+                "r1",
+                "first@acme.io",
+                "pricing_page_visit",
+                Duration::minutes(1)
+            ),
+            event(
+                "r1",
+                "second@acme.io",
+                "pricing_page_visit",
+                Duration::minutes(1)
+            ),
+        ]))
+        .await;
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], "accepted", "{body}");
+    assert_eq!(results[1]["status"], "duplicate", "{body}");
+    assert_eq!(results[1]["lead_id"], results[0]["lead_id"], "{body}");
+    assert_eq!(app.count("lead_events").await, 2);
+    assert_eq!(app.count("leads").await, 1);
+}

@@ -194,21 +194,25 @@ async fn write_round(
     }
     let none_in_flight = HashSet::new();
     let plan_now = |conn| plan::plan(conn, rules, cache, now, unit, &none_in_flight, again);
-    if round < LOCKED_FROM {
+    let mut done = if round < LOCKED_FROM {
         let plan = match planned {
             Some(Planned::Ready(plan)) => plan,
             _ => plan_now(conn).await?.ready(),
         };
-        return plan.write(conn, rules, cache, unit).await;
-    }
-    let mut tx = conn.begin().await?;
-    let mut emails: Vec<&str> = unit.iter().map(|e| e.email.as_str()).collect();
-    emails.sort_unstable();
-    emails.dedup();
-    leads::lock_emails(&mut tx, &emails).await?;
-    let plan = plan_now(&mut tx).await?.ready();
-    let done = plan.write(&mut tx, rules, cache, unit).await?;
-    tx.commit().await?;
+        plan.write(conn, rules, unit, false).await?
+    } else {
+        let mut tx = conn.begin().await?;
+        let mut emails: Vec<&str> = unit.iter().map(|e| e.email.as_str()).collect();
+        emails.sort_unstable();
+        emails.dedup();
+        leads::lock_emails(&mut tx, &emails).await?;
+        let plan = plan_now(&mut tx).await?.ready();
+        let done = plan.write(&mut tx, rules, unit, true).await?;
+        tx.commit().await?;
+        done
+    };
+    // Only now: a lead put back before its write committed could pass a later version check.
+    cache.put(std::mem::take(&mut done.written));
     Ok(done)
 }
 

@@ -67,6 +67,8 @@ impl Planned {
 pub(super) struct Round {
     pub outcomes: Vec<Option<IngestOutcome>>,
     pub stale: Vec<usize>,
+    /// The leads written, as stored, for the cache once the write has committed.
+    pub written: Vec<Lead>,
 }
 
 /// Plans `unit`. A unit with a lead among `in_flight` (emails of a unit being written) is
@@ -294,8 +296,8 @@ impl Plan {
         self,
         conn: &mut PgConnection,
         rules: &RuleSet,
-        cache: &LeadCache,
         unit: &[LeadEvent],
+        nested: bool,
     ) -> Result<Round, ApiError> {
         let Plan {
             now,
@@ -314,20 +316,13 @@ impl Plan {
                     transitions: &transitions,
                     triggers: &triggers,
                 };
-                send(conn, statement, handoff, rules, now).await?
+                send(conn, statement, handoff, rules, now, nested).await?
             }
         };
         let versions: HashMap<Uuid, i64> = written.leads.iter().copied().collect();
-        // A lead with new events that the write skipped: all its events go to another round.
-        let stale: HashSet<&str> = fresh_events(unit, &is_fresh)
-            .into_iter()
-            .map(|e| e.email.as_str())
-            .filter(|email| !versions.contains_key(&leads[*email].id))
-            .collect();
-        let settled: Vec<bool> = unit
-            .iter()
-            .map(|e| !stale.contains(e.email.as_str()))
-            .collect();
+        let settled = settled(unit, &is_fresh, |email| {
+            versions.contains_key(&leads[email].id)
+        });
         leads.retain(|_, lead| match versions.get(&lead.id) {
             Some(version) => {
                 lead.version = *version;
@@ -339,28 +334,47 @@ impl Plan {
             conn, unit, &is_fresh, &settled, &leads, &created, rules, now,
         )
         .await?;
-        remember(cache, leads, &transitions);
         let stale = (0..unit.len()).filter(|at| !settled[*at]).collect();
-        Ok(Round { outcomes, stale })
+        Ok(Round {
+            outcomes,
+            stale,
+            written: cacheable(leads, &transitions),
+        })
     }
 }
 
-/// Puts the leads written back in the cache, but for those handed off: their assignment moved
+/// Per event of `unit`, whether this round settled it: not if its lead had new events that
+/// the write skipped (`written` says which leads it wrote), nor if it repeats an event of
+/// such a lead, which is not stored either. Those go to another round.
+fn settled(unit: &[LeadEvent], fresh: &[bool], written: impl Fn(&str) -> bool) -> Vec<bool> {
+    let skipped: Vec<&LeadEvent> = fresh_events(unit, fresh)
+        .into_iter()
+        .filter(|e| !written(e.email.as_str()))
+        .collect();
+    let emails: HashSet<&str> = skipped.iter().map(|e| e.email.as_str()).collect();
+    let keys: HashSet<_> = skipped.iter().map(|e| key(e)).collect();
+    unit.iter()
+        .zip(fresh)
+        .map(|(e, fresh)| !emails.contains(e.email.as_str()) && (*fresh || !keys.contains(&key(e))))
+        .collect()
+}
+
+/// The leads written that the cache may keep: not those handed off, whose assignment moved
 /// their version on again.
-fn remember(cache: &LeadCache, written: HashMap<String, Lead>, transitions: &[NewTransition]) {
+fn cacheable(written: HashMap<String, Lead>, transitions: &[NewTransition]) -> Vec<Lead> {
     let handed_off: HashSet<Uuid> = transitions
         .iter()
         .filter(|t| persist::moves_lead(t))
         .map(|t| t.lead_id)
         .collect();
-    cache.put(
-        written
-            .into_values()
-            .filter(|lead| !handed_off.contains(&lead.id)),
-    );
+    written
+        .into_values()
+        .filter(|lead| !handed_off.contains(&lead.id))
+        .collect()
 }
 
-/// Sends the write with its handoff, in a transaction if the handoff moves. When an event
+/// Sends the write with its handoff, in a transaction if the handoff moves (a savepoint when
+/// `nested` in the caller's transaction, so that a conflict leaves it usable). When an event
 /// planned as new was stored meanwhile by another lead's write, nothing was written: every
 /// lead is then planned again, its events looked up.
 async fn send(
@@ -369,8 +383,9 @@ async fn send(
     handoff: Handoff<'_>,
     rules: &RuleSet,
     now: DateTime<Utc>,
+    nested: bool,
 ) -> Result<lead_write::Written, ApiError> {
-    let sent = if handoff.moves() {
+    let sent = if handoff.moves() || nested {
         let mut tx = conn.begin().await?;
         let written = persist::send(&mut tx, statement, handoff, rules, now).await;
         match written {
