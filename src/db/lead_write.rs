@@ -44,7 +44,7 @@ pub struct Effects<'a> {
     pub leads: Vec<LeadRow<'a>>,
     pub events: Vec<NewEvent<'a>>,
     /// Stage changes; a lead's system transitions point at its latest stored event.
-    pub transitions: Vec<NewTransition>,
+    pub transitions: &'a [NewTransition],
     pub nurture: Vec<nurture::NewEntry>,
     pub messages: Vec<nurture::Message>,
 }
@@ -134,16 +134,16 @@ static SQL: LazyLock<String> = LazyLock::new(|| {
                   {entries_on_conflict}),
            ob as (insert into outbox ({message_columns})
                   {messages} and m.lead_id in (select id from done)
-                  {messages_on_conflict})
-           select coalesce((select array_agg(id) from done), '{{}}'),
-                  coalesce((select array_agg(version) from done), '{{}}'),
+                  {messages_on_conflict}),
+           -- Events of written leads that another lead's write stored meanwhile: LR001.
+           counted as (select (select count(*) from e
+                                where e.lead_id in (select id from done)) as planned,
+                              (select count(*) from ev) as stored)
+           select coalesce((select array_agg(id order by id) from done), '{{}}'),
+                  coalesce((select array_agg(version order by id) from done), '{{}}'),
                   {unowned},
-                  case when (select count(*) from ev)
-                            < (select count(*) from e where e.lead_id in (select id from done))
-                       then lead_write_conflict(
-                                (select count(*) from e where e.lead_id in (select id from done)),
-                                (select count(*) from ev))
-                  end"#,
+                  case when c.stored < c.planned then lead_write_conflict(c.planned, c.stored) end
+             from counted c"#,
         events = events::unnest_events(EVENTS_AT),
         leads = leads::unnest_leads_at_versions(LEADS_AT),
         lead_columns = leads::WRITE_COLUMNS,
@@ -180,7 +180,7 @@ pub fn encode(effects: &Effects<'_>, at: DateTime<Utc>) -> Statement {
         .bind(column(&effects.leads, |row| row.read_at))
         .bind(column(&effects.leads, |row| row.account_tier_read));
     args = leads::bind_leads(args, &leads, &kept);
-    args = transitions::bind_transitions(args, &effects.transitions);
+    args = transitions::bind_transitions(args, effects.transitions);
     args = nurture::bind_entries(args, &effects.nurture, at);
     args = nurture::bind_messages(args, &effects.messages, at);
     args = args

@@ -108,7 +108,7 @@ pub async fn locked(
             .collect(),
         accounts: Vec::new(),
         events: Vec::<NewEvent<'_>>::new(),
-        transitions: decided.transitions.to_vec(),
+        transitions: decided.transitions,
         nurture: nurtured.entries,
         messages: nurtured.messages,
     };

@@ -186,7 +186,7 @@ impl Written<'_, '_> {
             accounts,
             leads,
             events,
-            transitions: self.effects.transitions.clone(),
+            transitions: &self.effects.transitions,
             nurture: nurtured.entries,
             messages: nurtured.messages,
         };
