@@ -88,6 +88,12 @@ pub struct SalesforceSettings {
     /// Values of `event_type_field` (matched case-insensitively) and the event type each means.
     #[serde(default)]
     pub event_types: BTreeMap<String, EventType>,
+    /// The Opportunity field holding its account's domain (a formula field over
+    /// `Account.Website`, since an Outbound Message sends only the record's own fields).
+    pub opportunity_domain_field: Option<String>,
+    /// The currency of Opportunity amounts when a message sends no `CurrencyIsoCode` (an org
+    /// without multiple currencies); `USD` if unset.
+    pub currency: Option<String>,
 }
 
 /// Fewest characters the Salesforce endpoint's token may have: it is the only secret.

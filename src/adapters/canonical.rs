@@ -249,6 +249,11 @@ impl<'a> Checker<'a> {
         Checker { prefix, errors }
     }
 
+    /// How many problems have been noted so far, by this checker or others on the same list.
+    pub(super) fn noted(&self) -> usize {
+        self.errors.len()
+    }
+
     pub(super) fn fail(&mut self, field: &str, detail: impl Into<String>) {
         self.errors
             .push(FieldError::new(format!("{}{field}", self.prefix), detail));

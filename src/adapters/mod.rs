@@ -1,6 +1,7 @@
 //! Inbound formats mapped to canonical types: lead events
 //! ([`LeadEvent`](crate::domain::LeadEvent)), rows of the tiered account list, and the
-//! calibration requests (records to preview or backtest, candidate rules, rescoring), and the
+//! calibration requests (records to preview or backtest, candidate rules, rescoring), opportunity
+//! events, and the
 //! native payloads of other systems (HubSpot webhooks, Marketo webhooks, Salesforce Outbound
 //! Messages, Segment calls); and the signing of outbound webhooks (Standard Webhooks).
 
@@ -14,6 +15,7 @@ pub mod crm_fields;
 pub mod hubspot;
 pub mod json;
 pub mod marketo;
+pub mod opportunity;
 pub mod rescore_request;
 pub mod salesforce;
 pub mod segment;

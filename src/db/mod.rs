@@ -15,6 +15,7 @@ pub mod lead_write;
 pub mod leads;
 pub mod metrics;
 pub mod nurture;
+pub mod opportunities;
 pub mod outbox;
 pub mod outbox_totals;
 pub mod reads;
@@ -22,6 +23,7 @@ pub mod reps;
 pub mod reviews;
 pub mod scrape_gauges;
 pub mod source_ids;
+pub mod spend;
 pub mod transitions;
 pub mod webhook_endpoints;
 

@@ -1,4 +1,4 @@
-use super::{Email, LeadEvent};
+use super::{Email, LeadEvent, OpportunityEvent};
 
 /// What a connector made of a payload, before anything is stored.
 #[derive(Debug, Default)]
@@ -9,6 +9,8 @@ pub struct Mapped {
     pub unmappable: Vec<Unmappable>,
     /// The vendor's ids for the leads the events name.
     pub source_ids: Vec<SourceId>,
+    /// The records about opportunities, in payload order.
+    pub opportunities: Vec<OpportunityEvent>,
 }
 
 /// A record a connector authenticated but cannot map to an event (an unknown event name, no
@@ -27,8 +29,12 @@ pub struct Unmappable {
 /// A system that names leads by ids of its own. Email stays the identity of a lead; these
 /// ids are what a connector resolves to an email when a payload carries no email (a HubSpot
 /// app webhook's `objectId`, a Segment `anonymousId`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum IdSystem {
+    #[serde(rename = "hubspot")]
     HubSpot,
     Salesforce,
     SegmentUser,

@@ -5,6 +5,7 @@ mod api_key;
 mod email;
 mod event;
 mod inbound;
+mod opportunity;
 mod profile;
 mod reason;
 mod record;
@@ -19,6 +20,10 @@ pub use api_key::{KEY_PREFIX, KEY_RANDOM_BYTES, KeyHash, Secret, format_key, sho
 pub use email::{Email, EmailError};
 pub use event::{EventType, LeadEvent, UnknownEventType};
 pub use inbound::{IdSystem, Mapped, SourceId, Unmappable};
+pub use opportunity::{
+    ContactRef, Money, MoneyError, OpportunityEvent, OpportunityEventType, OpportunityFacts,
+    OpportunityState, OpportunityStatus, fold as fold_opportunity,
+};
 pub use profile::{LeadField, Profile, ProfileField, ProfileStamps};
 pub use reason::{DisqualifyReason, UnknownReason};
 pub use record::{LeadRecord, Outcome, RecordEvent, UnknownOutcome};

@@ -16,11 +16,12 @@ use crate::{
     error::ApiError,
     usecase::metrics::{
         MetricsQuery, disqualifications, funnel, nurture, rejections,
+        revenue::{self, RevenueQuery, RevenueReport},
         sla::{self, SlaReport},
     },
 };
 
-/// `GET /api/v1/metrics/{funnel,rejections,sla,disqualifications,nurture}`.
+/// `GET /api/v1/metrics/{funnel,rejections,sla,disqualifications,nurture,revenue}`.
 pub fn router() -> Routes {
     Routes::default()
         .get("/api/v1/metrics/funnel", funnel)
@@ -28,6 +29,7 @@ pub fn router() -> Routes {
         .get("/api/v1/metrics/sla", sla)
         .get("/api/v1/metrics/disqualifications", disqualifications)
         .get("/api/v1/metrics/nurture", nurture)
+        .get("/api/v1/metrics/revenue", revenue)
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -80,5 +82,15 @@ async fn nurture(
     let query = MetricsQuery::parse(&params, &[], state.now())?;
     let (query, rules) = (&query, &state.rules);
     let read = |pool: PgPool| async move { nurture::report(&pool, rules, query).await };
+    Ok(Json(state.reads.read(read).await?))
+}
+
+async fn revenue(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<RevenueReport>, ApiError> {
+    let query = RevenueQuery::parse(&params, state.now())?;
+    let (query, states) = (&query, &state.rules.rules.segmentation.demand_states);
+    let read = |pool: PgPool| async move { revenue::report(&pool, query, states).await };
     Ok(Json(state.reads.read(read).await?))
 }

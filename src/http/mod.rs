@@ -27,6 +27,7 @@ mod review;
 mod routes;
 mod salesforce;
 mod segment;
+mod spend;
 mod suppression;
 mod webhook_endpoints;
 mod webhooks;
@@ -76,6 +77,7 @@ fn api() -> routes::Routes {
         .merge(crm_writes::router())
         .merge(calibration::router())
         .merge(metrics::router())
+        .merge(spend::router())
         .merge(prometheus::router())
         .merge(dashboard::router())
 }

@@ -66,6 +66,7 @@ pub const POLICY: &[Rule] = &[
     open("GET", "/dashboard/dashboard.css"),
     // Inbound events.
     only("POST", "/webhooks/events", &[Source, Admin]),
+    only("POST", "/webhooks/opportunities", &[Source, Admin]),
     // HubSpot cannot send an API key: the route verifies HubSpot's signature of each request
     // with the app's client secret (`adapters::hubspot::signature`).
     open("POST", "/webhooks/hubspot"),
@@ -121,6 +122,10 @@ pub const POLICY: &[Rule] = &[
     only("GET", "/api/v1/metrics/sla", OPERATORS),
     only("GET", "/api/v1/metrics/disqualifications", OPERATORS),
     only("GET", "/api/v1/metrics/nurture", OPERATORS),
+    only("GET", "/api/v1/metrics/revenue", OPERATORS),
+    // Marketing spend, for CAC: ops record it and read it back.
+    only("POST", "/api/v1/spend", OPERATORS),
+    only("GET", "/api/v1/spend", OPERATORS),
     // Setup.
     only("POST", "/api/v1/api-keys", ADMIN),
     only("GET", "/api/v1/api-keys", ADMIN),

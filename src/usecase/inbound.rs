@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{
     Page,
     ingest::{self, EventStatus, GroupCommit, IngestOutcome},
+    opportunities::{self, OpportunityOutcome},
 };
 use crate::{
     db::{
@@ -31,6 +32,9 @@ pub struct Receipt {
     pub dead_letters: Vec<DeadLettered>,
     /// What ingest did with each event.
     pub results: Vec<IngestOutcome>,
+    /// What was done with each opportunity record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub opportunities: Vec<OpportunityOutcome>,
 }
 
 /// A record kept as a dead letter.
@@ -42,7 +46,11 @@ pub struct DeadLettered {
 }
 
 impl Receipt {
-    fn new(results: Vec<IngestOutcome>, dead_letters: Vec<DeadLettered>) -> Self {
+    fn new(
+        results: Vec<IngestOutcome>,
+        dead_letters: Vec<DeadLettered>,
+        opportunities: Vec<OpportunityOutcome>,
+    ) -> Self {
         let duplicates = results
             .iter()
             .filter(|r| r.status == EventStatus::Duplicate)
@@ -52,6 +60,7 @@ impl Receipt {
             duplicates,
             dead_letters,
             results,
+            opportunities,
         }
     }
 }
@@ -81,6 +90,7 @@ pub async fn receive(
         events,
         unmappable,
         source_ids,
+        opportunities,
     } = mapped;
     if !unmappable.is_empty() {
         let mut conn = pool.acquire().await?;
@@ -96,6 +106,11 @@ pub async fn receive(
     } else {
         ingest::ingest(group_commit, now, events).await?
     };
+    let opportunities = if opportunities.is_empty() {
+        Vec::new()
+    } else {
+        opportunities::record(pool, &opportunities, now).await?
+    };
     if !source_ids.is_empty() {
         let mut conn = pool.acquire().await?;
         source_ids::record(&mut conn, &source_ids, now).await?;
@@ -107,7 +122,7 @@ pub async fn receive(
             reason: u.reason,
         })
         .collect();
-    Ok(Receipt::new(outcomes, dead_letters))
+    Ok(Receipt::new(outcomes, dead_letters, opportunities))
 }
 
 /// A page of dead letters, newest first, optionally of one source.
@@ -135,6 +150,9 @@ pub struct Replayed {
     pub dead_letter: DeadLetter,
     /// What ingest did with each of its events.
     pub results: Vec<IngestOutcome>,
+    /// What was done with its opportunity records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub opportunities: Vec<OpportunityOutcome>,
 }
 
 /// Replays dead letter `id`: maps its payload again with `map(conn, source, payload)` (the
@@ -166,6 +184,11 @@ pub async fn replay(
     } else {
         ingest::ingest(group_commit, now, mapped.events).await?
     };
+    let opportunities = if mapped.opportunities.is_empty() {
+        Vec::new()
+    } else {
+        opportunities::record(pool, &mapped.opportunities, now).await?
+    };
     source_ids::record(&mut tx, &mapped.source_ids, now).await?;
     let dead_letter = dead_letters::mark_replayed(&mut tx, id, now).await?;
     tx.commit().await?;
@@ -173,5 +196,6 @@ pub async fn replay(
     Ok(Replayed {
         dead_letter,
         results,
+        opportunities,
     })
 }

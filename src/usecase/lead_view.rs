@@ -14,7 +14,7 @@ use crate::{
         assignments::{self, AssignmentView},
         events,
         leads::{self, Review},
-        nurture, source_ids, transitions,
+        nurture, opportunities, source_ids, transitions,
     },
     domain::{DisqualifyReason, Email, EventType, IdSystem, Profile, RejectReason, Stage},
     engine::{Asset, FitHit, IntentState, NurtureState, RuleSet, Segment},
@@ -162,6 +162,9 @@ pub struct History {
     pub transitions: Vec<transitions::TransitionView>,
     #[schema(value_type = Vec<Object>)]
     pub recent_events: Vec<events::EventSummary>,
+    /// The opportunities the lead belongs to (as a contact, or through its account), newest
+    /// opened first.
+    pub opportunities: Vec<opportunities::LeadOpportunity>,
 }
 
 /// How to find the lead.
@@ -209,6 +212,7 @@ pub async fn lead_view(
     let history = History {
         transitions: transitions::for_lead(&mut conn, lead.id).await?,
         recent_events: events::recent(&mut conn, lead.id, RECENT_EVENTS).await?,
+        opportunities: opportunities::of_lead(&mut conn, lead.id).await?,
     };
 
     let intent = IntentView::of(&lead.intent, rules, now);

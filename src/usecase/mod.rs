@@ -14,6 +14,7 @@ pub mod key_cache;
 pub mod lead_view;
 pub mod metrics;
 pub mod nurture;
+pub mod opportunities;
 pub mod persist;
 pub mod preview;
 pub mod prometheus;
@@ -21,6 +22,7 @@ pub mod reps;
 pub mod rescore;
 pub mod review;
 pub mod segment;
+pub mod spend;
 pub mod suppression;
 pub mod webhook_endpoints;
 

@@ -62,6 +62,15 @@ fn endpoints() -> Vec<Endpoint> {
             Some(event.clone()),
             &[Source, Admin],
         ),
+        endpoint(
+            M::POST,
+            "/webhooks/opportunities",
+            Some(
+                json!({"event_id": "walk-o1", "source": "crm", "type": "opportunity_created",
+                        "occurred_at": "2026-11-20T10:00:00Z", "opportunity": {"id": "walk"}}),
+            ),
+            &[Source, Admin],
+        ),
         // Off by default (404); it authenticates by HubSpot's signature, not by key.
         endpoint(M::POST, "/webhooks/hubspot", Some(event.clone()), OPEN),
         // Off by default (404); it authenticates by its URL token, not by key.
@@ -186,6 +195,17 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/metrics/rejections", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/nurture", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/revenue", None, &[Admin, Ops]),
+        endpoint(
+            M::POST,
+            "/api/v1/spend",
+            Some(
+                json!({"first_day": "2026-11-01", "last_day": "2026-11-30", "amount": 100,
+                        "currency": "USD"}),
+            ),
+            &[Admin, Ops],
+        ),
+        endpoint(M::GET, "/api/v1/spend", None, &[Admin, Ops]),
         endpoint(
             M::POST,
             "/api/v1/webhook-endpoints",

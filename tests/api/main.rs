@@ -31,6 +31,7 @@ mod openapi;
 mod prometheus;
 mod replica;
 mod rescore;
+mod revenue;
 mod salesforce;
 mod salesforce_writeback;
 mod schema;

@@ -721,3 +721,99 @@ async fn a_get_or_a_nul_in_the_token_is_a_soap_fault_too() {
     nul.assert_fault(StatusCode::UNPROCESSABLE_ENTITY, "soapenv:Client");
     assert!(nul.text().contains("path: "), "{}", nul.text());
 }
+
+/// Opportunity records become opportunity events: out of order and redelivered they fold to
+/// the CRM's state, linked to the lead through the Contact its Lead was converted to; one
+/// that cannot be mapped is a dead letter.
+#[tokio::test]
+async fn opportunities_fold_and_link_to_the_converted_lead() {
+    let db = TestDb::new().await;
+    let app = spawn(db.pool.clone()).await;
+    let contact = "003000000000001AAA";
+    let lead = notification(
+        "04l000000000001AAA",
+        "Lead",
+        &[
+            ("Id", "00Q000000000001AAA"),
+            ("Email", "jane@acme.io"),
+            ("IsConverted", "true"),
+            ("ConvertedContactId", contact),
+            ("LastModifiedDate", "2026-11-10T09:00:00.000Z"),
+        ],
+    );
+    let opportunity = |id: &str, fields: &[(&str, &str)]| {
+        let mut all = vec![
+            ("Id", "006000000000001AAA"),
+            ("Name", "Acme platform"),
+            ("ContactId", contact),
+            ("CurrencyIsoCode", "EUR"),
+            ("CreatedDate", "2026-11-10T10:00:00.000Z"),
+        ];
+        all.extend_from_slice(fields);
+        notification(id, "Opportunity", &all)
+    };
+    let won = opportunity(
+        "04l000000000003AAA",
+        &[
+            ("StageName", "Closed Won"),
+            ("Amount", "52000.00"),
+            ("IsClosed", "true"),
+            ("IsWon", "true"),
+            ("CloseDate", "2026-11-19"),
+            ("LastModifiedDate", "2026-11-19T11:00:00.000Z"),
+        ],
+    );
+    let created = opportunity(
+        "04l000000000002AAA",
+        &[
+            ("StageName", "Prospecting"),
+            ("Amount", "40000"),
+            ("IsClosed", "false"),
+            ("IsWon", "false"),
+            ("LastModifiedDate", "2026-11-10T10:00:00.000Z"),
+        ],
+    );
+    let unreadable = notification(
+        "04l000000000004AAA",
+        "Opportunity",
+        &[("Id", "006000000000002AAA"), ("Amount", "lots")],
+    );
+    post(&app, message(&[lead])).await.assert_ack();
+    let body = message(&[won, created, unreadable]);
+    post(&app, body.clone()).await.assert_ack();
+    post(&app, body).await.assert_ack();
+    assert_eq!(
+        app.count("opportunity_events").await,
+        2,
+        "the redelivery stored nothing"
+    );
+    assert_eq!(app.count("opportunities").await, 1);
+
+    let jane = app.lead("jane@acme.io").await;
+    let shown = &jane["history"]["opportunities"];
+    assert_eq!(shown.as_array().unwrap().len(), 1, "{shown:#}");
+    let o = &shown[0];
+    assert_eq!(o["source"], "salesforce");
+    assert_eq!(o["external_id"], "006000000000001AAA");
+    assert_eq!(o["name"], "Acme platform");
+    assert_eq!(
+        (o["status"].as_str(), o["stage"].as_str()),
+        (Some("won"), Some("Closed Won"))
+    );
+    assert_eq!(
+        (o["amount"].as_f64(), o["currency"].as_str()),
+        (Some(52000.0), Some("EUR"))
+    );
+    assert_eq!(o["opened_at"], "2026-11-10T10:00:00Z");
+    assert_eq!(o["closed_at"], "2026-11-19T11:00:00Z");
+    assert_eq!(o["close_date"], "2026-11-19");
+
+    let (status, page) = app
+        .get("/api/v1/inbound/dead-letters?source=salesforce")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["total"], 1, "{page:#}");
+    assert_eq!(page["items"][0]["event_id"], "04l000000000004AAA");
+    let reason = page["items"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("Amount: "), "{reason}");
+}

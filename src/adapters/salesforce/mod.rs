@@ -1,13 +1,13 @@
 //! Salesforce Outbound Messages (SOAP 1.1, the Outbound Messaging WSDL): a `notifications`
 //! element naming the sending organization and holding up to 100 `Notification`s, each an
-//! `Id` (the same on every redelivery) and an `sObject` (a Lead or a Contact) with the fields
-//! the Outbound Message was set up to send.
+//! `Id` (the same on every redelivery) and an `sObject` with the fields
+//! the Outbound Message was set up to send (a Lead, a Contact or an Opportunity).
 //!
 //! Salesforce cannot sign a message. A sender is authenticated by the secret token in the
 //! endpoint URL ([`verify_token`], on the raw request before the body is parsed) and by the
 //! `OrganizationId` in the envelope ([`Message::verify_organization`]). Each notification then
-//! maps to one canonical `profile_update` event ([`record`]), or, if it cannot be mapped, to
-//! an [`Unmappable`] kept as a dead letter.
+//! maps to one canonical `profile_update` event, or an Opportunity to an opportunity event
+//! ([`record`]), or, if it cannot be mapped, to an [`Unmappable`] kept as a dead letter.
 
 mod org_id;
 mod record;
@@ -161,17 +161,25 @@ impl<'a> Message<'a> {
                 ApiError::field(format!("Notification[{i}].sObject"), "is required")
             })?;
             let record = record::Record::read(sobject);
-            match record.event(id, organization_id, settings, limits, now) {
-                Ok(event) => {
-                    if let Some(record_id) = record.id() {
-                        mapped.source_ids.push(SourceId {
+            let mapping = if record.kind() == record::OPPORTUNITY {
+                record
+                    .opportunity(id, settings, limits, now)
+                    .map(|event| mapped.opportunities.push(event))
+            } else {
+                record
+                    .event(id, organization_id, settings, limits, now)
+                    .map(|event| {
+                        let ids = record.id().into_iter().chain(record.converted_contact());
+                        mapped.source_ids.extend(ids.map(|record_id| SourceId {
                             system: IdSystem::Salesforce,
                             id: record_id.to_owned(),
                             email: event.email.clone(),
-                        });
-                    }
-                    mapped.events.push(event);
-                }
+                        }));
+                        mapped.events.push(event);
+                    })
+            };
+            match mapping {
+                Ok(()) => {}
                 Err(reason) => mapped.unmappable.push(Unmappable {
                     event_id: id.to_owned(),
                     reason,

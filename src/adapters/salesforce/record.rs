@@ -1,23 +1,30 @@
-//! One notification's `sObject` mapped to a canonical event through the configured field
-//! mapping, validated by the canonical schema's own checks ([`Checker`]).
+//! One notification's `sObject` mapped to a canonical event: a Lead or Contact through the
+//! configured field mapping, validated by the canonical schema's own checks ([`Checker`]); an
+//! Opportunity to an opportunity event ([`Record::opportunity`]).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use roxmltree::Node;
 use serde_json::{Map, Value};
 
 use crate::{
     adapters::{
-        canonical::{Checker, Limits},
+        canonical::{Checker, Limits, MAX_TEXT_CHARS},
         vendor_fields,
     },
     config::SalesforceSettings,
-    domain::{EventType, LeadEvent},
+    domain::{
+        AccountDomain, ContactRef, EventType, IdSystem, LeadEvent, Money, OpportunityEvent,
+        OpportunityEventType, OpportunityFacts,
+    },
 };
 
 const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// The sObject types mapped to leads: both carry a person's email.
 const MAPPED_TYPES: [&str; 2] = ["Lead", "Contact"];
+
+/// The sObject type mapped to opportunity events.
+pub(super) const OPPORTUNITY: &str = "Opportunity";
 
 /// An `sObject` as sent.
 pub(super) struct Record<'d> {
@@ -54,6 +61,11 @@ impl<'d> Record<'d> {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| *v)
+    }
+
+    /// The type, without its namespace prefix.
+    pub(super) fn kind(&self) -> &'d str {
+        self.kind
     }
 
     /// The record's own Id (`00Q…` for a Lead, `003…` for a Contact), if sent.
@@ -106,6 +118,108 @@ impl<'d> Record<'d> {
             }),
             _ => Err(problems.join("; ")),
         }
+    }
+
+    /// The opportunity event notification `id` stands for, or why there can be none. Its type
+    /// comes from `IsWon` and `IsClosed`, else it is a creation when the record was last
+    /// modified when it was created, a stage change otherwise; its time is
+    /// `LastModifiedDate`, and the opening time `CreatedDate`.
+    pub(super) fn opportunity(
+        &self,
+        id: &str,
+        settings: &SalesforceSettings,
+        limits: &Limits<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<OpportunityEvent, String> {
+        let mut errors = Vec::new();
+        let mut check = Checker::new("", &mut errors);
+        let record_id = check.required("Id", self.value("Id").map(str::to_owned));
+        let occurred_at = match self.value("LastModifiedDate") {
+            Some(at) => check.timestamp(at, limits, now),
+            None => Some(now),
+        };
+        let opened_at = self
+            .value("CreatedDate")
+            .and_then(|at| check.instant("CreatedDate", at));
+        let flag = |name: &str| {
+            self.value(name)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        };
+        let event_type = if flag("IsWon") {
+            OpportunityEventType::OpportunityClosedWon
+        } else if flag("IsClosed") {
+            OpportunityEventType::OpportunityClosedLost
+        } else if self.value("CreatedDate").is_some()
+            && self.value("CreatedDate") == self.value("LastModifiedDate")
+        {
+            OpportunityEventType::OpportunityCreated
+        } else {
+            OpportunityEventType::OpportunityStageChanged
+        };
+        let currency = self
+            .value("CurrencyIsoCode")
+            .or(settings.currency.as_deref())
+            .unwrap_or("USD");
+        let money = self.value("Amount").and_then(|amount| {
+            Money::parse(amount, currency)
+                .map_err(|e| {
+                    let (field, why) = e.field("Amount", "CurrencyIsoCode");
+                    check.fail(field, why)
+                })
+                .ok()
+        });
+        let close_date = self.value("CloseDate").and_then(|day| {
+            NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                .map_err(|_| check.fail("CloseDate", format!("{day:?} is not a date")))
+                .ok()
+        });
+        let account_domain = settings
+            .opportunity_domain_field
+            .as_deref()
+            .and_then(|field| self.value(field))
+            .and_then(|domain| AccountDomain::parse(domain).ok())
+            .map(|d| d.as_str().to_owned());
+        let contacts = self
+            .value("ContactId")
+            .map(|contact| ContactRef::Crm {
+                system: IdSystem::Salesforce,
+                id: contact.to_owned(),
+            })
+            .into_iter()
+            .collect();
+        let text = |name: &str| {
+            self.value(name)
+                .map(|v| v.chars().take(MAX_TEXT_CHARS).collect())
+        };
+        match (record_id, occurred_at, errors.is_empty()) {
+            (Some(record_id), Some(occurred_at), true) => Ok(OpportunityEvent {
+                event_id: id.to_owned(),
+                source: super::SOURCE.to_owned(),
+                event_type,
+                occurred_at,
+                opportunity: OpportunityFacts {
+                    id: record_id,
+                    name: text("Name"),
+                    money,
+                    stage: text("StageName"),
+                    opened_at,
+                    close_date,
+                    account_domain,
+                    contacts,
+                },
+            }),
+            _ => Err(errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.detail))
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
+    }
+
+    /// The Contact a converted Lead became (`ConvertedContactId`), which names the same
+    /// person in the Opportunities converted with it.
+    pub(super) fn converted_contact(&self) -> Option<&'d str> {
+        self.value("ConvertedContactId")
     }
 
     /// `profile_update` (a record changed), unless the configured field's value names

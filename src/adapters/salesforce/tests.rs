@@ -37,6 +37,8 @@ fn settings() -> SalesforceSettings {
             .collect::<BTreeMap<_, _>>(),
         event_type_field: None,
         event_types: BTreeMap::new(),
+        opportunity_domain_field: Some("Account_Domain__c".to_owned()),
+        currency: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod disqualifications;
 pub mod funnel;
 pub mod nurture;
 pub mod rejections;
+pub mod revenue;
 pub mod sla;
 
 use sqlx::PgConnection;

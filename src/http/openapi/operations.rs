@@ -8,7 +8,7 @@ use super::{
     schemas::{Body, named},
 };
 use crate::{
-    adapters::{account_list::AccountInput, canonical::RawEvent},
+    adapters::{account_list::AccountInput, canonical::RawEvent, opportunity::RawOpportunityEvent},
     db::{
         accounts::Account,
         api_keys::ApiKey,
@@ -16,13 +16,14 @@ use crate::{
         dead_letters::DeadLetter,
         leads::{ReviewItem, SuppressedLead},
         reps::Rep,
+        spend::Spend,
         webhook_endpoints::EndpointWithCounts,
     },
     http::{
         handoff::{AcceptBody, QualifyBody, RejectBody},
         nurture::SimulateInput,
         suppression::ReinstateBody,
-        webhooks::IngestResponse,
+        webhooks::{IngestResponse, OpportunitiesResponse},
     },
     usecase::{
         accounts::{ImportReport, Upsert},
@@ -34,13 +35,15 @@ use crate::{
         lead_view::LeadView,
         metrics::{
             disqualifications::DisqualificationReport, funnel::FunnelReport,
-            nurture::NurtureReport, rejections::RejectionReport, sla::SlaReport,
+            nurture::NurtureReport, rejections::RejectionReport, revenue::RevenueReport,
+            sla::SlaReport,
         },
         nurture::simulate::Simulation,
         preview::PreviewReport,
         reps::RepInput,
         rescore::RescoreReport,
         review::{ResolveInput, Resolved},
+        spend::SpendInput,
         suppression::Reinstated,
         webhook_endpoints::{CreateInput, UpdateInput, WithSecret},
     },
@@ -61,6 +64,15 @@ const PERIOD_BY: &[Query] = &[
     (
         "by",
         "Grouping: `rep`, `tier` or `source` (as the view allows).",
+    ),
+];
+
+const REVENUE_BY: &[Query] = &[
+    PERIOD[0],
+    PERIOD[1],
+    (
+        "by",
+        "Grouping: `rep`, `tier`, `source`, `demand_state` or `week`.",
     ),
 ];
 
@@ -107,6 +119,12 @@ pub const OPERATIONS: &[Operation] = &[
     post("/webhooks/events", "Ingest canonical lead events (one or a batch)")
         .takes(Body::OneOrMany(named::<RawEvent>))
         .answers(Body::One(named::<IngestResponse>)),
+    post(
+        "/webhooks/opportunities",
+        "Record canonical opportunity events (one or a batch)",
+    )
+    .takes(Body::OneOrMany(named::<RawOpportunityEvent>))
+    .answers(Body::One(named::<OpportunitiesResponse>)),
     post("/webhooks/hubspot", "Receive HubSpot webhook notifications")
         .query(&[(
             "event",
@@ -322,6 +340,18 @@ pub const OPERATIONS: &[Operation] = &[
     get("/api/v1/metrics/nurture", "Nurture enrollment, advances and exits")
         .query(PERIOD)
         .answers(Body::One(named::<NurtureReport>)),
+    get(
+        "/api/v1/metrics/revenue",
+        "Backward metrics: SAL and opportunity rates, pipeline, wins, velocity, CAC",
+    )
+    .query(REVENUE_BY)
+    .answers(Body::One(named::<RevenueReport>)),
+    post("/api/v1/spend", "Record marketing spend on a segment, for CAC")
+        .takes(Body::One(named::<SpendInput>))
+        .creates(Body::One(named::<Spend>)),
+    get("/api/v1/spend", "List recorded marketing spend, latest first")
+        .query(PAGING)
+        .answers(Body::Page(named::<Spend>)),
     // API keys.
     post("/api/v1/api-keys", "Mint an API key (shown in this answer only)")
         .takes(Body::One(named::<MintInput>))

@@ -10,6 +10,7 @@ mod groups;
 pub mod nurture;
 pub mod period;
 pub mod rejections;
+pub mod revenue;
 pub mod sla;
 
 pub use groups::Group;

@@ -109,34 +109,51 @@ impl MetricsQuery {
         groupings: &[Grouping],
         now: DateTime<Utc>,
     ) -> Result<Self, ApiError> {
-        let mut errors = Vec::new();
-        let allowed: &[&str] = if groupings.is_empty() {
-            &["from", "to"]
-        } else {
-            &["from", "to", "by"]
-        };
-        let mut unknown: Vec<&String> = query
-            .keys()
-            .filter(|k| !allowed.contains(&k.as_str()))
-            .collect();
-        unknown.sort();
-        for name in unknown {
-            errors.push(FieldError::new(
-                name.as_str(),
-                format!("unknown parameter; allowed: {}", allowed.join(", ")),
-            ));
-        }
-        let from = bound(query, "from", false, &mut errors);
-        let to = bound(query, "to", true, &mut errors);
-        let by = grouping(query.get("by"), groupings, &mut errors);
-        let period = match (from, to) {
-            (Ok(from), Ok(to)) => period(from, to, now, &mut errors),
-            _ => None,
-        };
-        match (period, errors.is_empty()) {
-            (Some(period), true) => Ok(MetricsQuery { period, by }),
-            _ => Err(ApiError::Validation(errors)),
-        }
+        let names: Vec<&str> = groupings.iter().filter_map(|g| g.name()).collect();
+        let (period, by) = parse_period(query, &names, now)?;
+        let by = groupings
+            .iter()
+            .find(|g| by.is_some() && g.name() == by)
+            .copied()
+            .unwrap_or(Grouping::Total);
+        Ok(MetricsQuery { period, by })
+    }
+}
+
+/// [`MetricsQuery::parse`] for a view with groupings of its own: the period, and which of
+/// `groupings` (by name) `by` asks for, `None` for the total only.
+pub fn parse_period<'n>(
+    query: &HashMap<String, String>,
+    groupings: &[&'n str],
+    now: DateTime<Utc>,
+) -> Result<(Period, Option<&'n str>), ApiError> {
+    let mut errors = Vec::new();
+    let allowed: &[&str] = if groupings.is_empty() {
+        &["from", "to"]
+    } else {
+        &["from", "to", "by"]
+    };
+    let mut unknown: Vec<&String> = query
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    for name in unknown {
+        errors.push(FieldError::new(
+            name.as_str(),
+            format!("unknown parameter; allowed: {}", allowed.join(", ")),
+        ));
+    }
+    let from = bound(query, "from", false, &mut errors);
+    let to = bound(query, "to", true, &mut errors);
+    let by = grouping(query.get("by"), groupings, &mut errors);
+    let period = match (from, to) {
+        (Ok(from), Ok(to)) => period(from, to, now, &mut errors),
+        _ => None,
+    };
+    match (period, errors.is_empty()) {
+        (Some(period), true) => Ok((period, by)),
+        _ => Err(ApiError::Validation(errors)),
     }
 }
 
@@ -172,24 +189,24 @@ fn bound(
     }
 }
 
-fn grouping(
+fn grouping<'n>(
     raw: Option<&String>,
-    groupings: &[Grouping],
+    groupings: &[&'n str],
     errors: &mut Vec<FieldError>,
-) -> Grouping {
+) -> Option<&'n str> {
     // Where no grouping is offered, `by` is reported as an unknown parameter already.
-    let Some(raw) = raw.filter(|_| !groupings.is_empty()) else {
-        return Grouping::Total;
-    };
-    if let Some(found) = groupings.iter().find(|g| g.name() == Some(raw.as_str())) {
-        return *found;
+    let raw = raw.filter(|_| !groupings.is_empty())?;
+    if let Some(found) = groupings.iter().find(|g| **g == raw.as_str()) {
+        return Some(found);
     }
-    let names: Vec<&str> = groupings.iter().filter_map(|g| g.name()).collect();
     errors.push(FieldError::new(
         "by",
-        format!("{raw:?} is not a grouping; allowed: {}", names.join(", ")),
+        format!(
+            "{raw:?} is not a grouping; allowed: {}",
+            groupings.join(", ")
+        ),
     ));
-    Grouping::Total
+    None
 }
 
 fn period(
