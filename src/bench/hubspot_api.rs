@@ -4,7 +4,10 @@
 //! and, when told to, 429 with `Retry-After` or a 5xx. It records what it was asked.
 //!
 //! It also answers the batch update of contacts as HubSpot documents it ([`update`]), with
-//! HubSpot's rolling ten-second request limit, for CRM write-back.
+//! HubSpot's rolling ten-second request limit, for CRM write-back; the batch read of deals;
+//! and the v4 batch read of deals' contacts
+//! (`POST /crm/v4/associations/deals/contacts/batch/read`), 207 with an error for a deal with
+//! none.
 //!
 //! The e2e tests (`tests/api/hubspot.rs`, `tests/api/crm_writeback.rs`) and `loadgen`'s
 //! HubSpot and write-back phases use it.
@@ -69,6 +72,9 @@ type Directory = Arc<dyn Fn(&str) -> Option<Vec<(String, String)>> + Send + Sync
 struct Inner {
     contacts: BTreeMap<String, BTreeMap<String, String>>,
     companies: BTreeMap<String, BTreeMap<String, String>>,
+    deals: BTreeMap<String, BTreeMap<String, String>>,
+    /// Each deal's associated contact ids.
+    deal_contacts: BTreeMap<String, Vec<u64>>,
     directory: Option<Directory>,
     faults: VecDeque<Fault>,
     /// Every request is a 502 while set.
@@ -103,6 +109,10 @@ impl HubSpotApi {
         let app = Router::new()
             .route("/crm/v3/objects/{object}/batch/read", post(batch_read))
             .route(
+                "/crm/v4/associations/{from}/{to}/batch/read",
+                post(associations_read),
+            )
+            .route(
                 "/crm/v3/objects/contacts/batch/update",
                 post(update::batch_update),
             )
@@ -133,6 +143,13 @@ impl HubSpotApi {
             .unwrap()
             .companies
             .insert(id.to_owned(), owned(properties));
+    }
+
+    /// Makes deal `id` exist with `properties`, associated with the contacts `contacts`.
+    pub fn deal(&self, id: &str, properties: &[(&str, &str)], contacts: &[u64]) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.deals.insert(id.to_owned(), owned(properties));
+        inner.deal_contacts.insert(id.to_owned(), contacts.to_vec());
     }
 
     /// Makes every id that `directory` gives properties for a contact too (those set with
@@ -293,6 +310,7 @@ async fn batch_read(
                 Some(directory(id)?.into_iter().collect())
             }),
             "companies" => inner.companies.get(id).cloned(),
+            "deals" => inner.deals.get(id).cloned(),
             _ => None,
         };
         match stored {
@@ -332,9 +350,99 @@ async fn batch_read(
         "category": "OBJECT_NOT_FOUND",
         "message": format!(
             "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
-            if object == "companies" { "COMPANY" } else { "CONTACT" }
+            match object.as_str() {
+                "companies" => "COMPANY",
+                "deals" => "DEAL",
+                _ => "CONTACT",
+            }
         ),
         "context": { "ids": missing },
     }]);
+    (StatusCode::MULTI_STATUS, Json(answer)).into_response()
+}
+
+/// The v4 batch read of associations, for deals to contacts (type 3, `deal_to_contact`): 401
+/// without the token, 400 past 1,000 inputs, a 207 naming the deals that have none.
+async fn associations_read(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((from, to)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ids: Vec<String> = body["inputs"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    inner.asked.push(Asked {
+        object: format!("{from}/{to}"),
+        authorization: authorization.clone(),
+        ids: ids.clone(),
+        properties: Vec::new(),
+    });
+    if authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+        );
+    }
+    if (from.as_str(), to.as_str()) != ("deals", "contacts") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Only deals to contacts is served here.",
+        );
+    }
+    if ids.len() > 1_000 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Batch input cannot exceed 1000 inputs.",
+        );
+    }
+    if inner.down {
+        return error(StatusCode::BAD_GATEWAY, "INTERNAL_ERROR", "Bad Gateway");
+    }
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for id in &ids {
+        match inner.deal_contacts.get(id).filter(|c| !c.is_empty()) {
+            Some(contacts) => results.push(json!({
+                "from": {"id": id},
+                "to": contacts.iter().map(|c| json!({
+                    "toObjectId": c,
+                    "associationTypes": [
+                        {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": null}
+                    ],
+                })).collect::<Vec<_>>(),
+            })),
+            None => errors.push(json!({
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": format!("No contacts is associated with deal {id}."),
+                "context": {"fromObjectId": [id]},
+            })),
+        }
+    }
+    let mut answer = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": "2026-11-20T10:00:00.000Z",
+        "completedAt": "2026-11-20T10:00:00.020Z",
+    });
+    if errors.is_empty() {
+        return (StatusCode::OK, Json(answer)).into_response();
+    }
+    answer["numErrors"] = errors.len().into();
+    answer["errors"] = errors.into();
     (StatusCode::MULTI_STATUS, Json(answer)).into_response()
 }

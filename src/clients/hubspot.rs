@@ -1,5 +1,6 @@
-//! HubSpot's CRM API, for the one read the webhook connector needs: contacts and companies
-//! by id (`POST /crm/v3/objects/{contacts,companies}/batch/read`, at most 100 ids a call),
+//! HubSpot's CRM API, for the reads the webhook connector needs: contacts, companies and
+//! deals by id (`POST /crm/v3/objects/{contacts,companies,deals}/batch/read`, at most 100 ids
+//! a call) and the contacts of deals (`POST /crm/v4/associations/deals/contacts/batch/read`),
 //! authenticated with a private app's access token.
 //!
 //! Every failure is a 503 for the webhook being handled ([`ApiError::UpstreamUnavailable`]),
@@ -12,7 +13,7 @@ pub use update::{ContactsApi, MAX_BATCH_UPDATE};
 
 use std::{collections::BTreeMap, time::Duration};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
 
 use crate::{config::HubSpotSettings, domain::Secret, error::ApiError};
@@ -33,6 +34,7 @@ const SERVICE: &str = "HubSpot's API";
 pub struct CrmApi {
     http: reqwest::Client,
     objects_url: String,
+    associations_url: String,
     token: Secret,
 }
 
@@ -41,6 +43,7 @@ pub struct CrmApi {
 pub enum Object {
     Contacts,
     Companies,
+    Deals,
 }
 
 impl Object {
@@ -48,6 +51,7 @@ impl Object {
         match self {
             Object::Contacts => "contacts",
             Object::Companies => "companies",
+            Object::Deals => "deals",
         }
     }
 }
@@ -72,6 +76,37 @@ struct BatchResult {
     results: Vec<CrmObject>,
 }
 
+/// A v4 association batch read's answer: each object's associated ids.
+#[derive(Deserialize)]
+struct AssociationsResult {
+    #[serde(default)]
+    results: Vec<Associated>,
+}
+
+#[derive(Deserialize)]
+struct Associated {
+    from: Id,
+    #[serde(default)]
+    to: Vec<AssociatedTo>,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssociatedTo {
+    /// A number in v4's answers.
+    to_object_id: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct AssociationsRead<'a> {
+    inputs: Vec<Input<'a>>,
+}
+
 #[derive(Deserialize)]
 struct CrmObject {
     id: String,
@@ -90,16 +125,15 @@ impl CrmApi {
     /// The client the settings describe, if an access token is configured.
     pub fn from_settings(settings: &HubSpotSettings) -> Option<Self> {
         let token = settings.access_token.clone()?;
+        let base = settings.api_base_url.trim_end_matches('/');
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.api_timeout_ms))
             .build()
             .ok()?;
         Some(Self {
             http,
-            objects_url: format!(
-                "{}/crm/v3/objects",
-                settings.api_base_url.trim_end_matches('/')
-            ),
+            objects_url: format!("{base}/crm/v3/objects"),
+            associations_url: format!("{base}/crm/v4/associations"),
             token,
         })
     }
@@ -120,7 +154,8 @@ impl CrmApi {
                 properties,
                 inputs: chunk.iter().map(|id| Input { id }).collect(),
             };
-            for contact in self.batch_read(&url, &request, deadline).await?.results {
+            let read: BatchResult = self.post(&url, &request, deadline).await?;
+            for contact in read.results {
                 let properties = contact
                     .properties
                     .into_iter()
@@ -132,13 +167,50 @@ impl CrmApi {
         Ok(found)
     }
 
-    /// One batch read, retried on 429 and 5xx while the wait fits before `deadline`.
-    async fn batch_read(
+    /// The ids of the `to` objects each of `from`'s `ids` is associated with, in batches of
+    /// [`MAX_BATCH_READ`]; an id with none (or not found) is absent.
+    pub async fn associations(
+        &self,
+        from: Object,
+        to: Object,
+        ids: &[&str],
+    ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+        let deadline = Instant::now() + BUDGET;
+        let url = format!(
+            "{}/{}/{}/batch/read",
+            self.associations_url,
+            from.path(),
+            to.path()
+        );
+        let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for chunk in ids.chunks(MAX_BATCH_READ) {
+            let request = AssociationsRead {
+                inputs: chunk.iter().map(|id| Input { id }).collect(),
+            };
+            let read: AssociationsResult = self.post(&url, &request, deadline).await?;
+            for associated in read.results {
+                let ids = associated
+                    .to
+                    .into_iter()
+                    .filter_map(|t| match t.to_object_id {
+                        serde_json::Value::Number(n) => Some(n.to_string()),
+                        serde_json::Value::String(s) => Some(s),
+                        _ => None,
+                    });
+                found.entry(associated.from.id).or_default().extend(ids);
+            }
+        }
+        Ok(found)
+    }
+
+    /// One read (a POST, as HubSpot's batch reads are), retried on 429 and 5xx while the wait
+    /// fits before `deadline`.
+    async fn post<T: DeserializeOwned>(
         &self,
         url: &str,
-        request: &BatchRead<'_>,
+        request: &impl Serialize,
         deadline: Instant,
-    ) -> Result<BatchResult, ApiError> {
+    ) -> Result<T, ApiError> {
         let mut attempt = 0;
         loop {
             let sent = self
@@ -156,7 +228,7 @@ impl CrmApi {
             // 207: some ids were not found, the rest are in `results`.
             if status.is_success() {
                 return response
-                    .json::<BatchResult>()
+                    .json::<T>()
                     .await
                     .map_err(|e| unavailable(format!("an unreadable answer: {e}"), None));
             }

@@ -23,8 +23,8 @@ pub struct HubSpotSettings {
     /// HubSpot's API, which resolves contact ids that no lead remembers yet.
     #[serde(default = "default_api_base_url")]
     pub api_base_url: String,
-    /// A private app's access token (scopes `crm.objects.contacts.read` and
-    /// `crm.objects.companies.read`); from the
+    /// A private app's access token (scopes `crm.objects.contacts.read`,
+    /// `crm.objects.companies.read` and, for deals, `crm.objects.deals.read`); from the
     /// environment only (`LEADROUTER_SOURCES__HUBSPOT__ACCESS_TOKEN`). Without one, an event
     /// naming an unknown contact is kept as a dead letter.
     pub access_token: Option<Secret>,
@@ -47,6 +47,9 @@ pub struct HubSpotSettings {
     /// Values of `company_tier_property` (case-insensitive) and the tier (1 to 3) each is.
     #[serde(default)]
     pub company_tiers: BTreeMap<String, i64>,
+    /// The currency of deal amounts when a deal names none (`deal_currency_code` is set only
+    /// in portals with several currencies); `USD` if unset.
+    pub currency: Option<String>,
 }
 
 /// A property change that means an event: `property` changed to a value containing
@@ -92,6 +95,7 @@ impl Default for HubSpotSettings {
             signals: Vec::new(),
             company_tier_property: None,
             company_tiers: BTreeMap::new(),
+            currency: None,
         }
     }
 }

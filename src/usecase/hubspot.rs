@@ -17,7 +17,7 @@ use crate::{
     adapters::{
         account_list::{AccountInput, Row},
         canonical::Limits,
-        hubspot::{self, Contact, Contacts, Payload, Resolved},
+        hubspot::{self, Contact, Contacts, DEAL_PROPERTIES, Deal, Deals, Payload, Resolved},
     },
     clients::hubspot::{CrmApi, Object},
     config::HubSpotSettings,
@@ -132,9 +132,9 @@ fn forget_remembered(mapped: &mut Mapped, contacts: &Contacts) {
     });
 }
 
-/// Every contact and company the payload needs. Contacts come from the ids leads remember,
-/// else from HubSpot's API (one batch read for all of them); companies always from the API,
-/// as they are now. HubSpot failing is a 503, so the webhook is redelivered; an id HubSpot
+/// Every contact, company and deal the payload needs. Contacts come from the ids leads
+/// remember, else from HubSpot's API (one batch read for all of them); companies and deals
+/// (with their contacts' ids) always from the API, as they are now. HubSpot failing is a 503, so the webhook is redelivered; an id HubSpot
 /// does not have is a reason for a dead letter.
 async fn resolve(
     pool: &PgPool,
@@ -146,10 +146,41 @@ async fn resolve(
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let properties = connector.settings.company_properties();
     let companies = read_or_explain(connector, Object::Companies, &ids, &properties).await?;
+    let deals = read_deals(connector, payload).await?;
     Ok(Resolved {
         contacts,
         companies,
+        deals,
     })
+}
+
+/// The deals the payload names, each with the ids of its contacts.
+async fn read_deals(connector: Connector<'_>, payload: &Payload) -> Result<Deals, ApiError> {
+    let ids = payload.deal_ids();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let read = read_or_explain(connector, Object::Deals, &ids, &DEAL_PROPERTIES).await?;
+    let found: Vec<&str> = read
+        .iter()
+        .filter(|(_, deal)| deal.is_ok())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let mut contacts = match connector.api {
+        Some(api) if !found.is_empty() => {
+            api.associations(Object::Deals, Object::Contacts, &found)
+                .await?
+        }
+        _ => BTreeMap::new(),
+    };
+    Ok(read
+        .into_iter()
+        .map(|(id, deal)| {
+            let deal = deal.map(|properties| Deal {
+                properties,
+                contacts: contacts.remove(&id).unwrap_or_default(),
+            });
+            (id, deal)
+        })
+        .collect())
 }
 
 async fn resolve_contacts(
@@ -214,6 +245,7 @@ async fn read_or_explain(
     let kind = match object {
         Object::Contacts => "contact",
         Object::Companies => "company",
+        Object::Deals => "deal",
     };
     let Some(api) = connector.api else {
         for id in ids {

@@ -631,3 +631,99 @@ async fn a_company_notification_writes_its_account_and_tier_as_hubspot_holds_it_
         "{answer:#}"
     );
 }
+
+/// A deal's notifications become opportunity events of the deal as HubSpot holds it now, with
+/// its contacts read through the v4 associations: out of order and redelivered they fold to
+/// one won opportunity of the contact's lead; a deal HubSpot does not have is a dead letter.
+#[tokio::test]
+async fn deal_notifications_fold_to_the_deal_and_link_its_contacts() {
+    let db = TestDb::new().await;
+    let api = HubSpotApi::start().await.unwrap();
+    ana(&api);
+    api.deal(
+        "9001",
+        &[
+            ("dealname", "Globex rollout"),
+            ("amount", "52000"),
+            ("dealstage", "closedwon"),
+            ("createdate", "2026-11-10T10:00:00.000Z"),
+            ("closedate", "2026-11-19T00:00:00.000Z"),
+            ("hs_is_closed", "true"),
+            ("hs_is_closed_won", "true"),
+        ],
+        &[101],
+    );
+    let app = spawn(&db, &api).await;
+    deliver(&app, &[notification("contact.creation", 1, 101, -90)]).await;
+    let deal = |event_id: u64, kind: &str, objectid: u64, minutes: i64| {
+        let mut n = json!({
+            "eventId": event_id, "subscriptionId": 1_402_140, "portalId": 62_515,
+            "appId": 1_160_452, "occurredAt": at(minutes), "subscriptionType": kind,
+            "attemptNumber": 0, "objectId": objectid, "changeSource": "CRM",
+        });
+        if kind == "deal.propertyChange" {
+            n["propertyName"] = json!("dealstage");
+            n["propertyValue"] = json!("closedwon");
+        }
+        n
+    };
+    let batch = [
+        deal(12, "deal.propertyChange", 9001, -5),
+        deal(11, "deal.creation", 9001, -30),
+        deal(13, "deal.creation", 9002, -4),
+    ];
+    let answer = deliver(&app, &batch).await;
+    assert_eq!(
+        answer["opportunities"].as_array().unwrap().len(),
+        2,
+        "{answer:#}"
+    );
+    let reason = answer["dead_letters"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("deal 9002 was not found in HubSpot"),
+        "{reason}"
+    );
+    deliver(&app, &batch[..2]).await;
+    assert_eq!(
+        app.count("opportunity_events").await,
+        2,
+        "the redelivery stored nothing"
+    );
+
+    let lead = app.lead("ana@globex.de").await;
+    let o = &lead["history"]["opportunities"][0];
+    assert_eq!(
+        (o["source"].as_str(), o["external_id"].as_str()),
+        (Some("hubspot"), Some("9001"))
+    );
+    assert_eq!(
+        (o["status"].as_str(), o["stage"].as_str()),
+        (Some("won"), Some("closedwon"))
+    );
+    assert_eq!(
+        (o["amount"].as_f64(), o["currency"].as_str()),
+        (Some(52000.0), Some("USD"))
+    );
+    assert_eq!(o["name"], "Globex rollout");
+    assert_eq!(o["opened_at"], "2026-11-10T10:00:00Z");
+    let won_at = chrono::DateTime::from_timestamp_millis(at(-5)).unwrap();
+    assert_eq!(
+        o["closed_at"],
+        json!(won_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    );
+    assert_eq!(o["close_date"], "2026-11-19");
+
+    let asked = api.asked();
+    let deals = asked
+        .iter()
+        .filter(|a| a.object == "deals")
+        .collect::<Vec<_>>();
+    assert_eq!(deals[0].ids, ["9001", "9002"], "one read for the batch");
+    assert!(deals[0].properties.contains(&"hs_is_closed_won".to_owned()));
+    let links = asked.iter().find(|a| a.object == "deals/contacts").unwrap();
+    assert_eq!(
+        links.ids,
+        ["9001"],
+        "contacts asked only of the deals found"
+    );
+}

@@ -1,5 +1,6 @@
-//! HubSpot: app webhooks (`contact.*` notifications naming a contact by id) and workflow
-//! webhooks (a contact with its properties), both at `POST /webhooks/hubspot`.
+//! HubSpot: app webhooks (`contact.*` notifications naming a contact by id, `company.*` and
+//! `deal.*` ones naming a company or a deal) and workflow webhooks (a contact with its
+//! properties), both at `POST /webhooks/hubspot`.
 //!
 //! Mapping is pure and comes after two steps that are not: the signature is verified on the
 //! raw request ([`signature`]), and the contacts a payload names only by id are resolved to
@@ -7,11 +8,13 @@
 //! with what was found), from the ids leads remember or from HubSpot's CRM API.
 
 mod company;
+mod deal;
 mod payload;
 pub mod signature;
 #[cfg(test)]
 mod tests;
 
+pub use deal::{Deal, Deals, PROPERTIES as DEAL_PROPERTIES};
 pub use payload::{MAX_NOTIFICATIONS, Notification, Payload, Snapshot, parse};
 
 use std::collections::BTreeMap;
@@ -52,6 +55,7 @@ pub type Companies = BTreeMap<String, Result<Vec<(String, String)>, String>>;
 pub struct Resolved {
     pub contacts: Contacts,
     pub companies: Companies,
+    pub deals: Deals,
 }
 
 /// HubSpot merged `merged` into `primary`.
@@ -139,6 +143,21 @@ impl Payload {
         ids
     }
 
+    /// The deals to read from HubSpot's API before [`Payload::map`], with their contacts.
+    pub fn deal_ids(&self) -> Vec<String> {
+        let Payload::Notifications(all) = self else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = all
+            .iter()
+            .filter(|(n, _)| deal::is_deal(n) && deal::wanted(n))
+            .filter_map(|(n, _)| n.object_id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Maps the payload with its ids resolved: `event` is the type a workflow's webhook
     /// stands for (the URL's `event` parameter).
     pub fn map(
@@ -170,6 +189,17 @@ impl Payload {
                     if company::is_company(n) {
                         match company_account(n, settings, &resolved.companies) {
                             Ok(account) => received.accounts.push(account),
+                            Err(reason) => received
+                                .mapped
+                                .unmappable
+                                .push(Unmappable { reason, ..letter() }),
+                        }
+                        continue;
+                    }
+                    if deal::is_deal(n) {
+                        let currency = settings.currency.as_deref().unwrap_or("USD");
+                        match deal::event(n, &resolved.deals, currency, limits, now) {
+                            Ok(event) => received.mapped.opportunities.push(event),
                             Err(reason) => received
                                 .mapped
                                 .unmappable

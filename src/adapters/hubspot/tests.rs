@@ -2,6 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::adapters::testing::{limits, now};
+use crate::domain::{ContactRef, Money, OpportunityEventType};
 
 /// The shipped `[sources.hubspot]`.
 fn settings() -> HubSpotSettings {
@@ -38,6 +39,7 @@ fn known() -> Resolved {
     Resolved {
         contacts: Contacts::from([("101".to_owned(), Ok(contact))]),
         companies: Companies::new(),
+        deals: Deals::new(),
     }
 }
 
@@ -181,7 +183,7 @@ fn unknown_kinds_future_times_and_unmapped_properties_are_dead_letters_naming_wh
     future["occurredAt"] = (now().timestamp_millis() + 3_600_000).into();
     let received = map(
         &payload(&[
-            json!({"occurredAt": at_ms(), "subscriptionType": "deal.creation", "objectId": 9}),
+            json!({"occurredAt": at_ms(), "subscriptionType": "deal.deletion", "objectId": 9}),
             future,
             change("hs_persona", "persona_1"),
         ]),
@@ -194,7 +196,7 @@ fn unknown_kinds_future_times_and_unmapped_properties_are_dead_letters_naming_wh
         .map(|u| u.reason.as_str())
         .collect();
     assert!(
-        reasons[0].contains("\"deal.creation\" notifications are not mapped"),
+        reasons[0].contains("\"deal.deletion\" notifications are not mapped"),
         "{reasons:?}"
     );
     assert!(reasons[1].contains("is in the future"), "{reasons:?}");
@@ -283,6 +285,7 @@ fn a_company_is_its_account_as_read_with_the_tier_its_property_names() {
             ),
             ("5002".to_owned(), read(&[("name", "No Domain Inc")])),
         ]),
+        deals: Deals::new(),
     };
     let received = map(&p, &resolved);
     let [account] = &received.accounts[..] else {
@@ -304,5 +307,80 @@ fn a_company_is_its_account_as_read_with_the_tier_its_property_names() {
     assert!(
         reasons[1].contains("company 5002 has no domain"),
         "{reasons:?}"
+    );
+}
+
+#[test]
+fn a_deal_change_maps_to_the_outcome_hubspot_holds_now() {
+    let change = |event_id: u64, deal: u64| {
+        json!({"eventId": event_id, "portalId": 62515, "occurredAt": 1_763_634_000_000i64,
+               "subscriptionType": "deal.propertyChange", "objectId": deal,
+               "propertyName": "dealstage", "propertyValue": "closedlost"})
+    };
+    let p = parse(
+        Value::from(vec![change(1, 7), change(2, 8), change(3, 9)])
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(p.deal_ids(), ["7", "8", "9"]);
+    let deal = |properties: &[(&str, &str)]| {
+        Ok(Deal {
+            properties: properties
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            contacts: vec!["101".to_owned()],
+        })
+    };
+    let resolved = Resolved {
+        deals: Deals::from([
+            (
+                "7".to_owned(),
+                deal(&[
+                    ("hs_is_closed", "true"),
+                    ("hs_is_closed_won", "false"),
+                    ("amount", "1200.5"),
+                    ("deal_currency_code", "EUR"),
+                ]),
+            ),
+            (
+                "8".to_owned(),
+                deal(&[("hs_is_closed", "false"), ("dealstage", "contractsent")]),
+            ),
+            ("9".to_owned(), deal(&[("amount", "a lot")])),
+        ]),
+        ..Resolved::default()
+    };
+    let received = map(&p, &resolved);
+    let kinds: Vec<_> = received
+        .mapped
+        .opportunities
+        .iter()
+        .map(|o| o.event_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            OpportunityEventType::OpportunityClosedLost,
+            OpportunityEventType::OpportunityStageChanged
+        ]
+    );
+    let lost = &received.mapped.opportunities[0].opportunity;
+    assert_eq!(lost.money, Some(Money::parse("1200.5", "EUR").unwrap()));
+    assert_eq!(
+        lost.contacts,
+        [ContactRef::Crm {
+            system: IdSystem::HubSpot,
+            id: "101".into()
+        }]
+    );
+    let [letter] = &received.mapped.unmappable[..] else {
+        panic!("{:?}", received.mapped.unmappable)
+    };
+    assert!(
+        letter.reason.starts_with("deal 9's amount: "),
+        "{}",
+        letter.reason
     );
 }
