@@ -72,15 +72,20 @@ create unique index opportunity_contacts_key on opportunity_contacts
     (opportunity_id, coalesce(email, ''), coalesce(system, ''), coalesce(external_id, ''));
 create index opportunity_contacts_email_idx on opportunity_contacts (email)
     where email is not null;
+create index opportunity_contacts_crm_idx on opportunity_contacts (system, external_id)
+    where email is null;
 
 -- Each opportunity's leads: its contacts that are leads, or, when it names no contact that
 -- is, the leads of its account. A lead named twice (by email and by CRM id) appears twice.
 create view opportunity_contact_leads as
 select c.opportunity_id, l.id as lead_id
   from opportunity_contacts c
-  left join lead_source_ids s
-    on c.email is null and s.system = c.system and s.external_id = c.external_id
-  join leads l on l.email = coalesce(c.email, s.email);
+  join leads l on l.email = c.email
+union all
+select c.opportunity_id, l.id
+  from opportunity_contacts c
+  join lead_source_ids s on s.system = c.system and s.external_id = c.external_id
+  join leads l on l.email = s.email;
 
 create view opportunity_leads as
 select opportunity_id, lead_id from opportunity_contact_leads

@@ -10,6 +10,7 @@ pub mod crm_writes;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod delivery_log;
+pub mod demand_states;
 pub mod events;
 pub mod lead_write;
 pub mod leads;

@@ -15,13 +15,15 @@ use crate::{
     app::AppState,
     error::ApiError,
     usecase::metrics::{
-        MetricsQuery, disqualifications, funnel, nurture, rejections,
+        MetricsQuery,
+        demand_states::{self, DemandStateReport},
+        disqualifications, funnel, nurture, rejections,
         revenue::{self, RevenueQuery, RevenueReport},
         sla::{self, SlaReport},
     },
 };
 
-/// `GET /api/v1/metrics/{funnel,rejections,sla,disqualifications,nurture,revenue}`.
+/// `GET /api/v1/metrics/{funnel,rejections,sla,disqualifications,nurture,revenue,demand-states}`.
 pub fn router() -> Routes {
     Routes::default()
         .get("/api/v1/metrics/funnel", funnel)
@@ -30,6 +32,7 @@ pub fn router() -> Routes {
         .get("/api/v1/metrics/disqualifications", disqualifications)
         .get("/api/v1/metrics/nurture", nurture)
         .get("/api/v1/metrics/revenue", revenue)
+        .get("/api/v1/metrics/demand-states", demand_states)
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -92,5 +95,15 @@ async fn revenue(
     let query = RevenueQuery::parse(&params, state.now())?;
     let (query, states) = (&query, &state.rules.rules.segmentation.demand_states);
     let read = |pool: PgPool| async move { revenue::report(&pool, query, states).await };
+    Ok(Json(state.reads.read(read).await?))
+}
+
+async fn demand_states(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<DemandStateReport>, ApiError> {
+    let query = MetricsQuery::parse(&params, &[], state.now())?;
+    let (query, states) = (&query, &state.rules.rules.segmentation.demand_states);
+    let read = |pool: PgPool| async move { demand_states::report(&pool, query, states).await };
     Ok(Json(state.reads.read(read).await?))
 }

@@ -123,6 +123,7 @@ pub const POLICY: &[Rule] = &[
     only("GET", "/api/v1/metrics/disqualifications", OPERATORS),
     only("GET", "/api/v1/metrics/nurture", OPERATORS),
     only("GET", "/api/v1/metrics/revenue", OPERATORS),
+    only("GET", "/api/v1/metrics/demand-states", OPERATORS),
     // Marketing spend, for CAC: ops record it and read it back.
     only("POST", "/api/v1/spend", OPERATORS),
     only("GET", "/api/v1/spend", OPERATORS),

@@ -12,7 +12,7 @@ use crate::{
     db::{
         accounts,
         assignments::{self, AssignmentView},
-        events,
+        demand_states, events,
         leads::{self, Review},
         nurture, opportunities, source_ids, transitions,
     },
@@ -165,6 +165,8 @@ pub struct History {
     /// The opportunities the lead belongs to (as a contact, or through its account), newest
     /// opened first.
     pub opportunities: Vec<opportunities::LeadOpportunity>,
+    /// The lead's moves between demand states, oldest first.
+    pub demand_states: Vec<demand_states::DemandStateMove>,
 }
 
 /// How to find the lead.
@@ -213,6 +215,7 @@ pub async fn lead_view(
         transitions: transitions::for_lead(&mut conn, lead.id).await?,
         recent_events: events::recent(&mut conn, lead.id, RECENT_EVENTS).await?,
         opportunities: opportunities::of_lead(&mut conn, lead.id).await?,
+        demand_states: demand_states::of_lead(&mut conn, lead.id).await?,
     };
 
     let intent = IntentView::of(&lead.intent, rules, now);

@@ -196,6 +196,7 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/metrics/sla", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/nurture", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/revenue", None, &[Admin, Ops]),
+        endpoint(M::GET, "/api/v1/metrics/demand-states", None, &[Admin, Ops]),
         endpoint(
             M::POST,
             "/api/v1/spend",

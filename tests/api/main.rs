@@ -10,6 +10,7 @@ mod concurrency;
 mod crm_writeback;
 mod crm_writeback_salesforce;
 mod dashboard;
+mod demand_states;
 mod dispatch;
 mod disqualification;
 mod faults;

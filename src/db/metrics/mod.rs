@@ -6,6 +6,7 @@
 //! Nurture is counted straight from the nurture log's `(at)` index (`nurture`).
 
 pub mod daily;
+pub mod demand_states;
 pub mod disqualifications;
 pub mod funnel;
 pub mod nurture;

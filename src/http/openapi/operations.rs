@@ -34,9 +34,9 @@ use crate::{
         inbound::{self, Receipt},
         lead_view::LeadView,
         metrics::{
-            disqualifications::DisqualificationReport, funnel::FunnelReport,
-            nurture::NurtureReport, rejections::RejectionReport, revenue::RevenueReport,
-            sla::SlaReport,
+            demand_states::DemandStateReport, disqualifications::DisqualificationReport,
+            funnel::FunnelReport, nurture::NurtureReport, rejections::RejectionReport,
+            revenue::RevenueReport, sla::SlaReport,
         },
         nurture::simulate::Simulation,
         preview::PreviewReport,
@@ -346,6 +346,12 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .query(REVENUE_BY)
     .answers(Body::One(named::<RevenueReport>)),
+    get(
+        "/api/v1/metrics/demand-states",
+        "Demand-state moves and what the leads entering each state did after",
+    )
+    .query(PERIOD)
+    .answers(Body::One(named::<DemandStateReport>)),
     post("/api/v1/spend", "Record marketing spend on a segment, for CAC")
         .takes(Body::One(named::<SpendInput>))
         .creates(Body::One(named::<Spend>)),

@@ -4,6 +4,7 @@
 //! zero. The cohorts are defined in docs/http-api.md ("Metrics").
 //! Nurture's per-workflow numbers come from the nurture log (`nurture`).
 
+pub mod demand_states;
 pub mod disqualifications;
 pub mod funnel;
 mod groups;
