@@ -158,6 +158,7 @@ pub async fn run(settings: Settings, rules: RuleSet) -> anyhow::Result<()> {
         jobs::dispatcher::Settings::from_jobs(&job_settings),
         shutdown.clone(),
     ));
+    jobs.spawn(jobs::governance::run(state.clone(), shutdown.clone()));
     spawn_writeback(&jobs, &state, &shutdown).await?;
     jobs.spawn(metrics::run_upkeep(state.metrics.clone(), shutdown.clone()));
     jobs.close();

@@ -26,10 +26,12 @@ use crate::{
 };
 
 mod marketo;
+mod revenue;
 mod salesforce_api;
 mod writeback;
 
 pub use marketo::{MIN_MARKETO_SECRET_CHARS, MarketoSettings};
+pub use revenue::RevenueSettings;
 pub use salesforce_api::SalesforceApiSettings;
 pub use writeback::{CrmWriteSettings, FieldNames, WritebackSettings};
 
@@ -51,6 +53,9 @@ pub struct Settings {
     /// CRM write-back; each CRM is off unless enabled.
     #[serde(default)]
     pub writeback: WritebackSettings,
+    /// The forecast's stage weights and the weekly reports.
+    #[serde(default)]
+    pub revenue: RevenueSettings,
 }
 
 /// The native inbound connectors (`[sources.*]`).
@@ -358,6 +363,9 @@ pub fn load_settings(dir: &Path) -> Result<Settings, ConfigError> {
             "ingest.connections",
             "must exceed twice ingest.group_writers (a writer keeps two), so batches can be written while every writer is busy",
         ));
+    }
+    if let Some((key, problem)) = settings.revenue.problem() {
+        return Err(bad(key, &problem));
     }
     if settings.jobs.sweep_interval_secs == 0 {
         return Err(bad("jobs.sweep_interval_secs", "must be at least 1"));

@@ -1,7 +1,8 @@
 //! Outbox messages as Slack incoming-webhook messages people read between calls: a
 //! `rep.assigned` shows who the lead is, why now, the opener, the SLA times and a link to the
-//! lead; a `manager.escalation` says whose MQL went untouched and since when. Other topics get
-//! a one-line summary. The body is Slack's documented shape: `text` (the notification's
+//! lead; a `manager.escalation` says whose MQL went untouched and since when; the weekly
+//! rejection review and pipeline forecast show their numbers. Other topics get a one-line
+//! summary. The body is Slack's documented shape: `text` (the notification's
 //! fallback) and Block Kit `blocks`.
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,8 @@ pub fn render(topic: &str, payload: &Value, lead_url: &dyn Fn(&str) -> String) -
     match topic {
         "rep.assigned" => assigned(payload, lead_url),
         "manager.escalation" => escalation(payload, lead_url),
+        "governance.rejection_review" => rejection_review(payload),
+        "governance.pipeline_forecast" => pipeline_forecast(payload),
         other => {
             let lead = text(payload, &["lead_email"]).unwrap_or("a lead");
             let line = format!("{other}: {lead}");
@@ -75,6 +78,66 @@ fn escalation(payload: &Value, lead_url: &dyn Fn(&str) -> String) -> Value {
     json!({ "text": line, "blocks": blocks })
 }
 
+fn rejection_review(payload: &Value) -> Value {
+    let week = text(payload, &["week"]).unwrap_or("last week");
+    let total = payload["rejections"].as_i64().unwrap_or_default();
+    let title = format!("Rejection review {week}: {total} rejections");
+    let mut lines = Vec::new();
+    for reason in payload["reasons"].as_array().into_iter().flatten() {
+        let count = reason["count"].as_i64().unwrap_or_default();
+        if count == 0 {
+            continue;
+        }
+        let share = reason["share"].as_f64().unwrap_or_default() * 100.0;
+        let name = text(reason, &["reason"]).unwrap_or("?");
+        lines.push(format!("• {name}: {count} ({share:.0}%)"));
+        if let Some(hint) = text(reason, &["hint"]) {
+            lines.push(format!("   _{hint}_"));
+        }
+    }
+    let mut blocks = vec![section(&format!("*{title}*"))];
+    if !lines.is_empty() {
+        blocks.push(section(&lines.join("\n")));
+    }
+    json!({ "text": title, "blocks": blocks })
+}
+
+fn pipeline_forecast(payload: &Value) -> Value {
+    let week = text(payload, &["week"]).unwrap_or("this week");
+    let open = payload["total"]["opportunities"]
+        .as_i64()
+        .unwrap_or_default();
+    let title = format!("Pipeline forecast {week}: {open} open marketing-sourced opportunities");
+    let money = |m: &Value| {
+        m.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(currency, amount)| {
+                format!("{currency} {:.0}", amount.as_f64().unwrap_or_default())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let lines: Vec<String> = payload["months"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            format!(
+                "• {}: {} (weighted {})",
+                text(m, &["month"]).unwrap_or("no close date"),
+                money(&m["amount"]),
+                money(&m["weighted"])
+            )
+        })
+        .collect();
+    let mut blocks = vec![section(&format!("*{title}*"))];
+    if !lines.is_empty() {
+        blocks.push(section(&lines.join("\n")));
+    }
+    json!({ "text": title, "blocks": blocks })
+}
+
 fn section(markdown: &str) -> Value {
     json!({ "type": "section", "text": { "type": "mrkdwn", "text": markdown } })
 }
@@ -103,6 +166,32 @@ mod tests {
 
     fn url(id: &str) -> String {
         format!("https://leadrouter.example.com/api/v1/leads/{id}")
+    }
+
+    #[test]
+    fn the_weekly_reports_read_as_their_numbers() {
+        let review = json!({"week": "2026-W47", "rejections": 10, "reasons": [
+            {"reason": "Rejected_NotICP", "count": 6, "share": 0.6, "hint": "Raise the fit threshold."},
+            {"reason": "Rejected_NoBudget", "count": 0, "share": 0.0, "hint": null},
+            {"reason": "Rejected_WrongTiming", "count": 4, "share": 0.4, "hint": null}]});
+        let body = render("governance.rejection_review", &review, &url);
+        assert_eq!(body["text"], "Rejection review 2026-W47: 10 rejections");
+        assert_eq!(
+            body["blocks"][1]["text"]["text"],
+            "• Rejected_NotICP: 6 (60%)\n   _Raise the fit threshold._\n• Rejected_WrongTiming: 4 (40%)"
+        );
+        let forecast = json!({"week": "2026-W48", "total": {"opportunities": 2}, "months": [
+            {"month": "2026-12", "amount": {"USD": 30000.0}, "weighted": {"USD": 27000.0}},
+            {"month": null, "amount": {"EUR": 1000.0}, "weighted": {"EUR": 100.0}}]});
+        let body = render("governance.pipeline_forecast", &forecast, &url);
+        assert_eq!(
+            body["text"],
+            "Pipeline forecast 2026-W48: 2 open marketing-sourced opportunities"
+        );
+        assert_eq!(
+            body["blocks"][1]["text"]["text"],
+            "• 2026-12: USD 30000 (weighted USD 27000)\n• no close date: EUR 1000 (weighted EUR 100)"
+        );
     }
 
     #[test]

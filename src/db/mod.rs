@@ -12,6 +12,7 @@ pub mod deliveries;
 pub mod delivery_log;
 pub mod demand_states;
 pub mod events;
+pub mod governance;
 pub mod lead_write;
 pub mod leads;
 pub mod metrics;

@@ -77,3 +77,11 @@ pub async fn enqueue(
         .await?;
     Ok(())
 }
+
+/// Which of `keys` the outbox holds already.
+pub async fn existing_keys(conn: &mut PgConnection, keys: &[&str]) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("select dedupe_key from outbox where dedupe_key = any($1)")
+        .bind(keys)
+        .fetch_all(conn)
+        .await
+}

@@ -23,6 +23,10 @@ pub enum Topic {
     LeadStageChanged,
     /// A lead's Fit or Intent changed (written by a trigger on `leads`).
     LeadScored,
+    /// The weekly rejection review, each Monday for the week before (`jobs::governance`).
+    GovernanceRejectionReview,
+    /// The Monday pipeline forecast (`jobs::governance`).
+    GovernancePipelineForecast,
 }
 
 /// A topic name that is not one of [`Topic`]'s.
@@ -32,7 +36,7 @@ pub struct UnknownTopic(pub String);
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 7] = [
+    pub const ALL: [Topic; 9] = [
         Topic::RepAssigned,
         Topic::ManagerEscalation,
         Topic::NurtureTouch,
@@ -40,6 +44,8 @@ impl Topic {
         Topic::RepNurtureSignal,
         Topic::LeadStageChanged,
         Topic::LeadScored,
+        Topic::GovernanceRejectionReview,
+        Topic::GovernancePipelineForecast,
     ];
 
     /// The stored name, as in `outbox.topic` and `webhook_endpoints.topics`.
@@ -52,6 +58,8 @@ impl Topic {
             Topic::RepNurtureSignal => "rep.nurture_signal",
             Topic::LeadStageChanged => "lead.stage_changed",
             Topic::LeadScored => "lead.scored",
+            Topic::GovernanceRejectionReview => "governance.rejection_review",
+            Topic::GovernancePipelineForecast => "governance.pipeline_forecast",
         }
     }
 

@@ -7,6 +7,7 @@ mod calibration;
 mod crm_writes;
 mod dashboard;
 mod extract;
+mod governance;
 mod handoff;
 mod health;
 mod hubspot;
@@ -78,6 +79,7 @@ fn api() -> routes::Routes {
         .merge(calibration::router())
         .merge(metrics::router())
         .merge(spend::router())
+        .merge(governance::router())
         .merge(prometheus::router())
         .merge(dashboard::router())
 }

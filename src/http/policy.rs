@@ -124,6 +124,9 @@ pub const POLICY: &[Rule] = &[
     only("GET", "/api/v1/metrics/nurture", OPERATORS),
     only("GET", "/api/v1/metrics/revenue", OPERATORS),
     only("GET", "/api/v1/metrics/demand-states", OPERATORS),
+    // The weekly governance reports, for any week.
+    only("GET", "/api/v1/governance/rejection-review", OPERATORS),
+    only("GET", "/api/v1/governance/pipeline-forecast", OPERATORS),
     // Marketing spend, for CAC: ops record it and read it back.
     only("POST", "/api/v1/spend", OPERATORS),
     only("GET", "/api/v1/spend", OPERATORS),

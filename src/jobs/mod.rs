@@ -4,6 +4,7 @@
 
 pub mod crm_writeback;
 pub mod dispatcher;
+pub mod governance;
 pub mod metrics_fold;
 pub mod sla_clock;
 pub mod sweeper;

@@ -6,6 +6,7 @@ pub mod backtest;
 pub mod crm_writes;
 pub mod deliveries_admin;
 pub mod evaluation;
+pub mod governance;
 pub mod handoff;
 pub mod hubspot;
 pub mod inbound;

@@ -198,6 +198,18 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/metrics/revenue", None, &[Admin, Ops]),
         endpoint(M::GET, "/api/v1/metrics/demand-states", None, &[Admin, Ops]),
         endpoint(
+            M::GET,
+            "/api/v1/governance/rejection-review",
+            None,
+            &[Admin, Ops],
+        ),
+        endpoint(
+            M::GET,
+            "/api/v1/governance/pipeline-forecast",
+            None,
+            &[Admin, Ops],
+        ),
+        endpoint(
             M::POST,
             "/api/v1/spend",
             Some(

@@ -16,6 +16,7 @@ mod disqualification;
 mod faults;
 mod funnel_seed;
 mod fuzz;
+mod governance;
 mod handoff;
 mod handoff_answer;
 mod health;

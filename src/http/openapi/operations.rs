@@ -30,6 +30,7 @@ use crate::{
         api_keys::{MintInput, Minted},
         crm_writes,
         deliveries_admin::{DeliveryView, Overview, Replayed, Retried},
+        governance::{PipelineForecast, RejectionReview},
         handoff::actions::Acted,
         inbound::{self, Receipt},
         lead_view::LeadView,
@@ -66,6 +67,11 @@ const PERIOD_BY: &[Query] = &[
         "Grouping: `rep`, `tier` or `source` (as the view allows).",
     ),
 ];
+
+const WEEK: &[Query] = &[(
+    "week",
+    "An ISO week such as `2026-W47` (default: the last whole week for the review, this week for the forecast).",
+)];
 
 const REVENUE_BY: &[Query] = &[
     PERIOD[0],
@@ -352,6 +358,18 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .query(PERIOD)
     .answers(Body::One(named::<DemandStateReport>)),
+    get(
+        "/api/v1/governance/rejection-review",
+        "A week's rejection review: reasons, hints, by rep, tier and source, the leads",
+    )
+    .query(WEEK)
+    .answers(Body::One(named::<RejectionReview>)),
+    get(
+        "/api/v1/governance/pipeline-forecast",
+        "A Monday's forecast: open marketing-sourced pipeline by close month, weighted",
+    )
+    .query(WEEK)
+    .answers(Body::One(named::<PipelineForecast>)),
     post("/api/v1/spend", "Record marketing spend on a segment, for CAC")
         .takes(Body::One(named::<SpendInput>))
         .creates(Body::One(named::<Spend>)),
