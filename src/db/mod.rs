@@ -15,6 +15,7 @@ pub mod events;
 pub mod governance;
 pub mod lead_write;
 pub mod leads;
+pub mod meddic;
 pub mod metrics;
 pub mod nurture;
 pub mod opportunities;

@@ -123,7 +123,8 @@ mod tests {
         assert_eq!(
             unknown.to_string(),
             "unknown topic \"rep.assign\"; known: rep.assigned, manager.escalation, \
-             nurture.touch, rep.task, rep.nurture_signal, lead.stage_changed, lead.scored"
+             nurture.touch, rep.task, rep.nurture_signal, lead.stage_changed, lead.scored, \
+             governance.rejection_review, governance.pipeline_forecast"
         );
     }
 

@@ -13,6 +13,7 @@ mod fold;
 mod handoff;
 mod intent;
 mod nurture;
+mod qualification;
 mod recycle;
 mod replay;
 mod rules;
@@ -40,6 +41,10 @@ pub use intent::{Absorbed, IntentSignal, IntentState};
 pub use nurture::{
     Asset, Channel, NurtureEvent, NurtureFacts, NurtureRecord, NurtureRules, NurtureState,
     RecordKind, Signal, step as nurture_step, workflow_name,
+};
+pub use qualification::{
+    Framework, LadderFacts, LadderRule, MEDDIC_FIELDS, QualificationRules, Stated,
+    framework as qualification_framework, problems as qualification_problems,
 };
 pub use recycle::SinceRejection;
 pub use replay::{Replay, Step, replay};

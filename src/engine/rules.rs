@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Condition, DisqualifyRule, HandoffRules, NurtureRules, SegmentationRules, SlaRules,
-    segment::TIERS,
+    Condition, DisqualifyRule, HandoffRules, NurtureRules, QualificationRules, SegmentationRules,
+    SlaRules, segment::TIERS,
 };
 use crate::domain::EventType;
 
@@ -28,6 +28,9 @@ pub struct Rules {
     pub sla: SlaRules,
     /// Workflows and triggers, from `config/nurture.toml`.
     pub nurture: NurtureRules,
+    /// The qualification ladder and BANT's thresholds.
+    #[serde(default)]
+    pub qualification: QualificationRules,
 }
 
 /// A lead becomes MQL when both scores reach these (inclusive).
@@ -214,11 +217,47 @@ impl Rules {
         self.validate_disqualify()?;
         self.validate_handoff()?;
         self.validate_sla()?;
+        self.validate_qualification()?;
         self.nurture.validate(&self.segmentation.demand_states)
     }
 
     /// Zone, weekday, time and date strings were already parsed on load; what is left is how
     /// they fit together (see `SlaRules::validate`).
+    fn validate_qualification(&self) -> Result<(), RuleError> {
+        let q = &self.qualification;
+        if q.price_floor.is_nan() || q.price_floor < 0.0 {
+            return Err(problem("qualification.price_floor", "must be a number ≥ 0"));
+        }
+        if q.meddic_min_acv.is_nan() || q.meddic_min_acv < 0.0 {
+            return Err(problem(
+                "qualification.meddic_min_acv",
+                "must be a number ≥ 0",
+            ));
+        }
+        if q.decision_window_months == 0 {
+            return Err(problem(
+                "qualification.decision_window_months",
+                "must be at least 1",
+            ));
+        }
+        for (i, rule) in q.ladder.iter().enumerate() {
+            if let Some(tier) = rule.tiers.iter().find(|t| !TIERS.contains(t)) {
+                return Err(problem(
+                    &format!("qualification.ladder[{i}].tiers"),
+                    format!("{tier} is not a tier (1, 2 or 3)"),
+                ));
+            }
+            let states = &self.segmentation.demand_states;
+            if let Some(state) = rule.demand_states.iter().find(|s| !states.contains(s)) {
+                return Err(problem(
+                    &format!("qualification.ladder[{i}].demand_states"),
+                    format!("{state:?} is not in segmentation.demand_states"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_sla(&self) -> Result<(), RuleError> {
         self.sla.validate()
     }

@@ -21,6 +21,7 @@ use crate::{
     error::ApiError,
     usecase::handoff::{
         actions::{self, Acted, Action, Qualification},
+        qualification::{self, QualificationView},
         queue,
     },
 };
@@ -33,6 +34,7 @@ pub fn router() -> Routes {
         .post("/api/v1/leads/{id}/accept", accept)
         .post("/api/v1/leads/{id}/reject", reject)
         .post("/api/v1/leads/{id}/qualify", qualify)
+        .post("/api/v1/leads/{id}/meddic", meddic)
 }
 
 /// The caller's own queue; an admin names the rep with `?rep_id=`.
@@ -148,6 +150,62 @@ pub(super) struct QualifyBody {
     need: Option<Value>,
     #[schema(value_type = bool, required = true)]
     timing: Option<Value>,
+    /// The buyer's budget, at least `qualification.price_floor`.
+    #[schema(value_type = f64, required = true)]
+    budget_amount: Option<Value>,
+    /// When the buyer decides (`YYYY-MM-DD`), within `qualification.decision_window_months`.
+    #[schema(value_type = String, format = Date, required = true)]
+    decision_by: Option<Value>,
+    /// The deal's estimated ACV; the budget stands for it when absent. Above
+    /// `qualification.meddic_min_acv`, the ladder may require MEDDIC.
+    #[schema(value_type = Option<f64>)]
+    estimated_acv: Option<Value>,
+}
+
+/// A number, or a number written as text.
+fn amount(value: Option<&Value>) -> Option<f64> {
+    match value? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// MEDDIC's six fields, any of them, each a text the rep recorded.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MeddicBody {
+    metrics: Option<String>,
+    economic_buyer: Option<String>,
+    decision_criteria: Option<String>,
+    decision_process: Option<String>,
+    identify_pain: Option<String>,
+    champion: Option<String>,
+}
+
+/// Records MEDDIC field values for the lead; answers where it stands on the ladder.
+async fn meddic(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MeddicBody>,
+) -> Result<Json<QualificationView>, ApiError> {
+    let id = uuid("id", &id)?;
+    let values: Vec<(String, String)> = [
+        ("metrics", body.metrics),
+        ("economic_buyer", body.economic_buyer),
+        ("decision_criteria", body.decision_criteria),
+        ("decision_process", body.decision_process),
+        ("identify_pain", body.identify_pain),
+        ("champion", body.champion),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| value.map(|v| (field.to_owned(), v)))
+    .collect();
+    let view =
+        qualification::record_meddic(&state.pool, &state.rules, &caller, id, values, state.now())
+            .await?;
+    Ok(Json(view))
 }
 
 async fn qualify(
@@ -162,6 +220,13 @@ async fn qualify(
         authority: confirmed(body.authority),
         need: confirmed(body.need),
         timing: confirmed(body.timing),
+        budget_amount: amount(body.budget_amount.as_ref()),
+        decision_by: body
+            .decision_by
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(|d| d.trim().parse().ok()),
+        estimated_acv: amount(body.estimated_acv.as_ref()),
     };
     run(&state, &caller, &id, Action::Qualify(confirmed)).await
 }

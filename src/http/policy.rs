@@ -104,6 +104,7 @@ pub const POLICY: &[Rule] = &[
     only("POST", "/api/v1/leads/{id}/accept", SALES),
     only("POST", "/api/v1/leads/{id}/reject", SALES),
     only("POST", "/api/v1/leads/{id}/qualify", SALES),
+    only("POST", "/api/v1/leads/{id}/meddic", SALES),
     // Reps and managers: admin writes; admin and managers read the roster and any rep, a rep
     // only their own record (the use case checks). Not ops: the metrics by rep give them each
     // rep's id and name, and reps' emails are not theirs to read.

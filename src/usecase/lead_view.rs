@@ -7,7 +7,10 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::evaluation;
+use super::{
+    evaluation,
+    handoff::qualification::{self, QualificationView},
+};
 use crate::{
     db::{
         accounts,
@@ -52,6 +55,8 @@ pub struct LeadView {
     /// The lead's latest assignment: owner, context packet and SLA times.
     pub handoff: Option<AssignmentView>,
     pub nurture: NurtureView,
+    /// The qualification ladder's framework for the lead and its recorded MEDDIC fields.
+    pub qualification: QualificationView,
     pub fit_score: i32,
     /// Decayed as of the request.
     pub intent_score: f64,
@@ -211,6 +216,7 @@ pub async fn lead_view(
     let handoff = assignments::latest_for_lead(&mut conn, lead.id).await?;
     let log = nurture::for_lead(&mut conn, lead.id, RECENT_NURTURE).await?;
     let nurture = nurture_view(&lead.nurture, log, rules);
+    let qualification = qualification::view(&mut conn, &lead, rules).await?;
     let history = History {
         transitions: transitions::for_lead(&mut conn, lead.id).await?,
         recent_events: events::recent(&mut conn, lead.id, RECENT_EVENTS).await?,
@@ -234,6 +240,7 @@ pub async fn lead_view(
         review: lead.review,
         handoff,
         nurture,
+        qualification,
         fit_score: lead.fit.total,
         intent_score: intent.score,
         last_activity_at: lead.intent.last_activity_at,

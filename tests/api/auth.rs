@@ -149,7 +149,16 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(
             M::POST,
             "/api/v1/leads/{id}/qualify",
-            Some(json!({"budget": true, "authority": true, "need": true, "timing": true})),
+            Some(
+                json!({"budget": true, "authority": true, "need": true, "timing": true,
+                        "budget_amount": 20000, "decision_by": "2027-03-31"}),
+            ),
+            &[Admin, Manager, Rep],
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/leads/{id}/meddic",
+            Some(json!({"champion": "Jane, VP Marketing"})),
             &[Admin, Manager, Rep],
         ),
         endpoint(

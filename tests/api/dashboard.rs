@@ -1,10 +1,11 @@
 //! The dashboard in a real browser: Debian's headless Chromium loads `/dashboard` from the
 //! test service, the page fetches the metrics views and the outbox overview with the key from
 //! the URL fragment and draws them, and every number drawn must be the number of the JSON view
-//! it names.
+//! it names. The revenue view's table and weekly trend are held to it the same way, over the
+//! hand-worked data set of `tests/api/revenue.rs`.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, BTreeSet, HashMap},
     path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -12,12 +13,13 @@ use std::{
 
 use leadrouter::domain::Role;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::test_db::TestDb;
 use crate::{
     funnel_seed::{PERIOD, seed},
     helpers::TestApp,
+    revenue::{seed_opportunities, spend},
 };
 
 /// The browser: `$CHROMIUM`, else `chromium` or `chromium-browser` on the `PATH`. Missing, the
@@ -86,7 +88,7 @@ async fn rendered_dom(url: String) -> String {
 }
 
 /// One element of the DOM: its tag, attributes and the text right after its start tag.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Element {
     tag: String,
     attrs: HashMap<String, String>,
@@ -155,22 +157,108 @@ fn at_path<'a>(json: &'a Value, path: &str) -> &'a Value {
         })
 }
 
-/// What the page shows for `value`: counts as they are, rates as percentages, medians in hours,
-/// the outbox's lag in seconds.
+/// The revenue view's numbers, in the order of its JSON; the money ones are objects keyed by
+/// currency.
+const REVENUE_NUMBERS: [&str; 16] = [
+    "mqls",
+    "sals",
+    "sal_rate",
+    "mqls_with_opportunity",
+    "opportunity_rate",
+    "opportunities_opened",
+    "marketing_sourced_opportunities",
+    "marketing_sourced_pipeline",
+    "won",
+    "lost",
+    "won_rate",
+    "won_amount",
+    "median_days_mql_to_opportunity",
+    "median_days_opportunity_to_won",
+    "spend",
+    "cac",
+];
+const MONEY: [&str; 4] = ["marketing_sourced_pipeline", "won_amount", "spend", "cac"];
+
+/// The currency of a path to an amount (`…/won_amount/USD`).
+fn currency_of(path: &str) -> Option<&str> {
+    let (field, currency) = path.rsplit_once('/')?;
+    let field = field.rsplit('/').next()?;
+    MONEY.contains(&field).then_some(currency)
+}
+
+/// What the page shows for `value`: counts as they are, rates as percentages, medians in hours
+/// (the revenue view's in days), the outbox's lag in seconds, amounts with two decimals and
+/// their currency (a dash where the JSON has no amount in that currency).
 fn shown(path: &str, value: &Value) -> Option<String> {
+    if let Some(currency) = currency_of(path) {
+        return Some(match value.as_f64() {
+            Some(amount) => format!("{amount:.2} {currency}"),
+            None => "–".to_owned(),
+        });
+    }
     if value.is_null() {
         return Some("n/a".to_owned());
     }
     let number = value.as_f64()?;
     if path == "lag_seconds" {
         Some(format!("{value} s"))
-    } else if path.ends_with("share") || path.ends_with("_to_sal") || path.ends_with("_to_sql") {
+    } else if path.ends_with("share")
+        || path.ends_with("_to_sal")
+        || path.ends_with("_to_sql")
+        || path.ends_with("_rate")
+    {
         Some(format!("{:.1}%", number * 100.0))
     } else if path.ends_with("seconds") {
         Some(format!("{:.1} h", number / 3600.0))
+    } else if path.contains("median_days_") {
+        Some(format!("{number:.1} d"))
     } else {
         Some(value.to_string())
     }
+}
+
+/// The views the drawn elements name, as the API answers them.
+async fn views_of(app: &TestApp, drawn: &[&Element]) -> HashMap<String, Value> {
+    let mut views = HashMap::new();
+    for element in drawn {
+        let source = &element.attrs["data-source"];
+        if !views.contains_key(source) {
+            let (status, json) = app.get(source).await;
+            assert_eq!(status, StatusCode::OK, "{source}: {json}");
+            views.insert(source.clone(), json);
+        }
+    }
+    views
+}
+
+/// Every drawn number that is not its view's: its `data-value` against the JSON at its
+/// `data-path`, and for the elements that show it as text, the text against [`shown`].
+fn mismatches(drawn: &[&Element], views: &HashMap<String, Value>) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for element in drawn {
+        let source = &element.attrs["data-source"];
+        let path = &element.attrs["data-path"];
+        let expected = at_path(&views[source], path);
+        let value = &element.attrs["data-value"];
+        let what = format!("{source} {path}");
+        let same = match expected {
+            Value::Null => value == "null",
+            number => value.parse::<f64>().ok() == number.as_f64(),
+        };
+        if !same {
+            wrong.push(format!(
+                "{what}: data-value {value}, the view has {expected}"
+            ));
+        }
+        if ["text", "strong", "span", "td"].contains(&element.tag.as_str()) {
+            let text = element.text.trim();
+            let want = shown(path, expected).unwrap();
+            if text != want {
+                wrong.push(format!("{what}: shows {text:?}, the view's is {want:?}"));
+            }
+        }
+    }
+    wrong
 }
 
 #[tokio::test]
@@ -207,41 +295,26 @@ async fn the_dashboard_draws_the_numbers_of_the_json_views() {
         .iter()
         .filter(|e| e.attrs.contains_key("data-path"))
         .collect();
-    let mut views: HashMap<String, Value> = HashMap::new();
+    let views = views_of(&app, &drawn).await;
+    assert_eq!(mismatches(&drawn, &views), Vec::<String>::new());
     let mut by_view: HashMap<String, usize> = HashMap::new();
     for element in &drawn {
         let source = &element.attrs["data-source"];
-        if !views.contains_key(source) {
-            let (status, json) = app.get(source).await;
-            assert_eq!(status, StatusCode::OK, "{source}: {json}");
-            views.insert(source.clone(), json);
-        }
         let view = source.split('?').next().unwrap();
         let view = view.strip_prefix("/api/v1/metrics/").unwrap_or(view);
         *by_view.entry(view.to_owned()).or_default() += 1;
-        let path = &element.attrs["data-path"];
-        let expected = at_path(&views[source], path);
-        let value = &element.attrs["data-value"];
-        let what = format!("{source} {path}");
-        match expected {
-            Value::Null => assert_eq!(value, "null", "{what}"),
-            number => assert_eq!(value.parse::<f64>().ok(), number.as_f64(), "{what}"),
-        }
-        if element.tag == "text" || element.tag == "strong" || element.tag == "span" {
-            let text = element.text.trim();
-            let want = shown(path, expected).unwrap();
-            assert_eq!(text, want, "{what}: the visible number");
-        }
     }
     // Every chart drew: the funnel's six steps, two conversions, rejections by week and reason,
     // SLA by rep and tier, the disqualification reasons, the deliveries (five facts, one topic
-    // and one endpoint with three statuses each).
+    // and one endpoint with three statuses each), the revenue table's twelve numbers that are
+    // not amounts (no opportunity, no spend here) for the total and three weeks.
     for (view, at_least) in [
         ("/api/v1/outbox", 5 + 2 * 3 * 2),
         ("funnel", 6 * 2 + 3 + 2 * (4 + 3) * 3),
         ("rejections", 3 * 5 + 8),
         ("sla", (3 + 3) * 4 * 2),
         ("disqualifications", 16),
+        ("revenue", 12 * 4),
     ] {
         let drawn = by_view.get(view).copied().unwrap_or(0);
         assert!(
@@ -259,6 +332,227 @@ async fn the_dashboard_draws_the_numbers_of_the_json_views() {
         outbox["deliveries"]["pending"].as_i64().unwrap() > 0
             && outbox["lag_seconds"].as_i64().unwrap() >= 300,
         "the seed's assignments wait for the endpoint: {outbox:#}"
+    );
+}
+
+/// The revenue view by week over the hand-worked data set of `tests/api/revenue.rs`: its table
+/// shows every number of the total and of each week, each the JSON's; its trend has a point per
+/// week of the period for each line, at heights that follow the amounts; and the comparison
+/// catches a number drawn wrong.
+#[tokio::test]
+async fn the_dashboard_draws_the_revenue_view() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(db.pool.clone()).await;
+    seed(&app).await;
+    seed_opportunities(&app).await;
+    spend(
+        &app,
+        json!({"first_day": "2026-11-01", "last_day": "2026-11-30",
+               "amount": 30000, "currency": "USD", "note": "November programmes"}),
+    )
+    .await;
+    spend(
+        &app,
+        json!({"first_day": "2026-11-02", "last_day": "2026-11-20", "segment_by": "tier",
+               "segment": "1", "amount": "9000.00", "currency": "USD"}),
+    )
+    .await;
+    let key = app.mint_key(Role::Ops, None).await;
+    let dom = rendered_dom(format!("{}/dashboard?{PERIOD}#key={key}", app.base)).await;
+    let all = elements(&dom);
+    let body = all.iter().find(|e| e.tag == "body").expect("a body");
+    assert_eq!(body.attrs["data-state"], "ready");
+
+    let source = format!("/api/v1/metrics/revenue?{PERIOD}&by=week");
+    let drawn: Vec<&Element> = all
+        .iter()
+        .filter(|e| e.attrs.get("data-source") == Some(&source))
+        .collect();
+    let views = views_of(&app, &drawn).await;
+    assert_eq!(mismatches(&drawn, &views), Vec::<String>::new());
+    let report = &views[&source];
+    let weeks: Vec<&str> = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        weeks,
+        ["2026-W45", "2026-W46", "2026-W47"],
+        "the weeks the period touches"
+    );
+    assert_eq!(
+        report["total"]["won_amount"],
+        json!({"USD": 70000.0}),
+        "the hand-worked data set is the one drawn: {report:#}"
+    );
+
+    // The table: a cell per number of the total and of each week (an amount per currency any
+    // column has), no more, no less, and the view has no number the table leaves out.
+    let numbers: BTreeSet<&str> = report["total"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(numbers, BTreeSet::from(REVENUE_NUMBERS));
+    let columns: Vec<(String, &Value)> = std::iter::once(("total/".to_owned(), &report["total"]))
+        .chain(
+            report["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| (format!("groups/key={}/", g["key"].as_str().unwrap()), g)),
+        )
+        .collect();
+    let mut expected = BTreeSet::new();
+    for field in REVENUE_NUMBERS {
+        if MONEY.contains(&field) {
+            let currencies: BTreeSet<&String> = columns
+                .iter()
+                .flat_map(|(_, c)| c[field].as_object().unwrap().keys())
+                .collect();
+            for (at, _) in &columns {
+                for currency in &currencies {
+                    expected.insert(format!("{at}{field}/{currency}"));
+                }
+            }
+        } else {
+            for (at, _) in &columns {
+                expected.insert(format!("{at}{field}"));
+            }
+        }
+    }
+    let cells: Vec<&Element> = drawn.iter().copied().filter(|e| e.tag == "td").collect();
+    let in_table: BTreeSet<String> = cells.iter().map(|e| e.attrs["data-path"].clone()).collect();
+    assert_eq!(in_table, expected);
+    assert_eq!(cells.len(), expected.len(), "each number once");
+    // A few cells as a reader sees them.
+    let cell = |path: &str| {
+        cells
+            .iter()
+            .find(|e| e.attrs["data-path"] == path)
+            .unwrap_or_else(|| panic!("no cell {path}"))
+            .text
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(cell("total/mqls"), "6");
+    assert_eq!(cell("total/won_rate"), "66.7%");
+    assert_eq!(cell("total/marketing_sourced_pipeline/EUR"), "20000.00 EUR");
+    assert_eq!(cell("total/cac/USD"), "9500.00 USD");
+    assert_eq!(cell("total/median_days_opportunity_to_won"), "11.0 d");
+    assert_eq!(cell("groups/key=2026-W45/won_rate"), "n/a");
+    assert_eq!(cell("groups/key=2026-W45/won_amount/USD"), "–");
+    assert_eq!(cell("groups/key=2026-W47/spend/USD"), "5000.00 USD");
+
+    // The trend: per currency, a line of pipeline and one of the amount won, each a point per
+    // week in order, the line through those points, higher for more.
+    let points: Vec<&Element> = drawn
+        .iter()
+        .copied()
+        .filter(|e| e.tag == "circle")
+        .collect();
+    let mut series: BTreeMap<&str, Vec<&Element>> = BTreeMap::new();
+    for point in &points {
+        series
+            .entry(point.attrs["data-series"].as_str())
+            .or_default()
+            .push(point);
+    }
+    assert_eq!(
+        series.keys().copied().collect::<Vec<_>>(),
+        [
+            "marketing_sourced_pipeline/EUR",
+            "marketing_sourced_pipeline/USD",
+            "won_amount/EUR",
+            "won_amount/USD",
+        ]
+    );
+    let xy = |e: &Element, x: &str, y: &str| -> (f64, f64) {
+        (e.attrs[x].parse().unwrap(), e.attrs[y].parse().unwrap())
+    };
+    for (name, dots) in &series {
+        let paths: Vec<&str> = dots.iter().map(|d| d.attrs["data-path"].as_str()).collect();
+        let want: Vec<String> = weeks
+            .iter()
+            .map(|w| format!("groups/key={w}/{name}"))
+            .collect();
+        assert_eq!(paths, want, "{name}: a point per week, in order");
+        let line = all
+            .iter()
+            .find(|e| {
+                e.tag == "polyline" && e.attrs.get("data-series").map(String::as_str) == Some(name)
+            })
+            .unwrap_or_else(|| panic!("no line {name}"));
+        let through: Vec<(f64, f64)> = line.attrs["points"]
+            .split_whitespace()
+            .map(|p| {
+                let (x, y) = p.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect();
+        let at: Vec<(f64, f64)> = dots.iter().map(|d| xy(d, "cx", "cy")).collect();
+        assert_eq!(through, at, "{name}: the line runs through its points");
+        assert!(
+            at.windows(2).all(|w| w[0].0 < w[1].0),
+            "{name}: weeks left to right"
+        );
+    }
+    for currency in ["EUR", "USD"] {
+        let dots: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.attrs["data-series"].ends_with(currency))
+            .map(|p| {
+                let amount = p.attrs["data-value"].parse().unwrap_or(0.0);
+                (amount, xy(p, "cx", "cy").1)
+            })
+            .collect();
+        for (a, ya) in &dots {
+            for (b, yb) in &dots {
+                assert!(
+                    (a > b) == (ya < yb),
+                    "{currency}: {a} drawn at {ya}, {b} at {yb}"
+                );
+            }
+        }
+    }
+
+    // The comparison compares: a count, an amount, a rate's text and a point each drawn wrong
+    // is caught.
+    let tamper = |path: &str, tag: &str, value: Option<&str>, text: Option<&str>| {
+        let mut wrong: Vec<Element> = drawn.iter().map(|e| (*e).clone()).collect();
+        let element = wrong
+            .iter_mut()
+            .find(|e| e.tag == tag && e.attrs["data-path"] == path)
+            .unwrap_or_else(|| panic!("no {tag} {path}"));
+        if let Some(value) = value {
+            element
+                .attrs
+                .insert("data-value".to_owned(), value.to_owned());
+        }
+        if let Some(text) = text {
+            element.text = text.to_owned();
+        }
+        let wrong: Vec<&Element> = wrong.iter().collect();
+        mismatches(&wrong, &views)
+    };
+    assert_eq!(tamper("total/mqls", "td", Some("7"), Some("7")).len(), 2);
+    assert_eq!(
+        tamper("total/won_amount/USD", "td", Some("70001"), None).len(),
+        1
+    );
+    assert_eq!(tamper("total/sal_rate", "td", None, Some("33.4%")).len(), 1);
+    assert_eq!(
+        tamper(
+            "groups/key=2026-W46/marketing_sourced_pipeline/EUR",
+            "circle",
+            Some("0"),
+            None
+        )
+        .len(),
+        1
     );
 }
 

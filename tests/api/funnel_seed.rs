@@ -148,7 +148,8 @@ pub async fn seed(app: &TestApp) -> Seeded {
         events: 0,
     };
     let confirmed = json!({"confirmed_interest": true});
-    let bant = json!({"budget": true, "authority": true, "need": true, "timing": true});
+    let bant = json!({"budget": true, "authority": true, "need": true, "timing": true,
+                      "budget_amount": 20000, "decision_by": "2027-01-31"});
 
     s.mql(at(10, 26, 10), "old@acme.io", "hubspot", "US", ray)
         .await;

@@ -50,6 +50,9 @@ const WRITES: &[(&str, &str)] = &[
     ("POST", "/api/v1/leads/{id}/accept"),
     ("POST", "/api/v1/leads/{id}/reject"),
     ("POST", "/api/v1/leads/{id}/qualify"),
+    ("POST", "/api/v1/leads/{id}/meddic"),
+    ("POST", "/api/v1/spend"),
+    ("POST", "/webhooks/opportunities"),
     ("POST", "/api/v1/reps"),
     ("PATCH", "/api/v1/reps/{id}"),
     ("POST", "/api/v1/reps/{id}/deactivate"),
@@ -87,8 +90,18 @@ fn template(path: &str) -> Value {
         "/api/v1/leads/{id}/accept" => json!({"confirmed_interest": true}),
         "/api/v1/leads/{id}/reject" => json!({"reason": "Rejected_NotICP", "note": "n"}),
         "/api/v1/leads/{id}/qualify" => {
-            json!({"budget": true, "authority": true, "need": true, "timing": true})
+            json!({"budget": true, "authority": true, "need": true, "timing": true,
+                   "budget_amount": 20000, "decision_by": "2027-03-31"})
         }
+        "/api/v1/leads/{id}/meddic" => json!({"metrics": "cut CAC 20%", "champion": "Jane"}),
+        "/api/v1/spend" => json!({"first_day": "2026-11-01", "last_day": "2026-11-30",
+                                  "segment_by": "tier", "segment": "1", "amount": 1000,
+                                  "currency": "USD", "note": "n"}),
+        "/webhooks/opportunities" => json!([{"event_id": "fz-o", "source": "crm",
+            "type": "opportunity_created", "occurred_at": "2026-11-19T10:00:00Z",
+            "opportunity": {"id": "O1", "amount": "10.5", "currency": "USD", "stage": "s",
+                            "close_date": "2026-12-01", "account_domain": "acme.io",
+                            "contacts": [{"email": "fuzz@acme.io"}, {"system": "hubspot", "id": "1"}]}}]),
         "/api/v1/reps" | "/api/v1/reps/{id}" => json!({
             "name": "Rae", "email": "rae@sales.io", "role": "rep", "manager_id": null,
             "countries": ["US"], "industries": ["software"], "active": true

@@ -122,7 +122,8 @@ async fn an_mql_goes_from_event_to_sql_through_its_rep() {
     let (status, problem) = ray
         .post_json(
             &path("qualify"),
-            &json!({"budget": true, "authority": true, "need": true, "timing": true}),
+            &json!({"budget": true, "authority": true, "need": true, "timing": true,
+                    "budget_amount": 20000, "decision_by": "2027-03-31"}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -151,7 +152,8 @@ async fn an_mql_goes_from_event_to_sql_through_its_rep() {
     let (status, problem) = ray
         .post_json(
             &path("qualify"),
-            &json!({"budget": true, "authority": true, "need": false, "timing": true}),
+            &json!({"budget": true, "authority": true, "need": false, "timing": true,
+                    "budget_amount": 20000, "decision_by": "2027-03-31"}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -159,7 +161,8 @@ async fn an_mql_goes_from_event_to_sql_through_its_rep() {
     let (status, qualified) = ray
         .post_json(
             &path("qualify"),
-            &json!({"budget": true, "authority": true, "need": true, "timing": true}),
+            &json!({"budget": true, "authority": true, "need": true, "timing": true,
+                    "budget_amount": 20000, "decision_by": "2027-03-31"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{qualified}");
@@ -381,14 +384,25 @@ async fn qualify_names_every_field_left_out_or_not_true() {
     assert_eq!(status, StatusCode::OK);
     let path = format!("/api/v1/leads/{lead}/qualify");
     for (body, fields) in [
-        (json!({}), vec!["budget", "authority", "need", "timing"]),
         (
-            json!({"budget": true, "need": "yes"}),
+            json!({}),
+            vec![
+                "budget",
+                "authority",
+                "need",
+                "timing",
+                "budget_amount",
+                "decision_by",
+            ],
+        ),
+        (
+            json!({"budget": true, "need": "yes", "budget_amount": "20000", "decision_by": "2027-03-31"}),
             vec!["authority", "need", "timing"],
         ),
         (
-            json!({"budget": null, "authority": false, "need": true, "timing": true}),
-            vec!["budget", "authority"],
+            json!({"budget": null, "authority": false, "need": true, "timing": true,
+                   "budget_amount": -1, "decision_by": 20270331}),
+            vec!["budget", "authority", "budget_amount", "decision_by"],
         ),
     ] {
         let (status, problem) = ray.post_json(&path, &body).await;

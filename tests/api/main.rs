@@ -31,6 +31,7 @@ mod notifications;
 mod nurture;
 mod openapi;
 mod prometheus;
+mod qualification;
 mod replica;
 mod rescore;
 mod revenue;

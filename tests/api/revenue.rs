@@ -45,7 +45,7 @@ async fn send(app: &TestApp, events: Value) -> Value {
 }
 
 /// The opportunities of the module docs, closings before openings and one batch twice.
-async fn seed_opportunities(app: &TestApp) {
+pub(crate) async fn seed_opportunities(app: &TestApp) {
     let usd = |amount: u32| json!({"amount": amount, "currency": "USD"});
     let with = |mut a: Value, b: Value| {
         for (k, v) in b.as_object().unwrap() {
@@ -152,7 +152,7 @@ async fn seed_opportunities(app: &TestApp) {
     assert_eq!(app.count("opportunity_events").await, 11);
 }
 
-async fn spend(app: &TestApp, body: Value) {
+pub(crate) async fn spend(app: &TestApp, body: Value) {
     let (status, answer) = app.post_json("/api/v1/spend", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
 }

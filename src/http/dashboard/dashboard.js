@@ -1,7 +1,8 @@
 // The funnel review page: reads the metrics views and the outbox overview with the user's ops
-// key and draws them as SVG. Every number drawn carries where it came from (data-source: the
-// API path and its query; data-path: where in its JSON) and its raw value (data-value), so a test can hold the page
-// to the JSON. No third-party code, no request but to this service.
+// key and draws them as SVG (the revenue numbers also as a table). Every number drawn carries
+// where it came from (data-source: the API path and its query; data-path: where in its JSON)
+// and its raw value (data-value), so a test can hold the page to the JSON. No third-party
+// code, no request but to this service.
 'use strict';
 
 (function () {
@@ -60,6 +61,9 @@
   const percent = (v) => (v === null ? 'n/a' : (v * 100).toFixed(1) + '%');
   const hours = (s) => (s === null ? 'n/a' : (s / 3600).toFixed(1) + ' h');
   const seconds = (s) => (s === null ? 'n/a' : s + ' s');
+  const days = (d) => (d === null ? 'n/a' : d.toFixed(1) + ' d');
+  // An amount in one currency; a currency the JSON has no amount in shows as a dash.
+  const money = (currency) => (v) => (v === null || v === undefined ? '–' : v.toFixed(2) + ' ' + currency);
 
   function svgEl(name, attrs, text) {
     const node = document.createElementNS(SVG_NS, name);
@@ -226,6 +230,132 @@
       statuses(e.url + (e.enabled ? '' : ' (disabled)'), 'by_endpoint/endpoint_id=' + e.endpoint_id + '/', e)));
   }
 
+  // The revenue view by week: one row per number (per currency for amounts, never added across
+  // currencies), a column for the total and one per week.
+  const REVENUE_ROWS = [
+    { label: 'MQLs', field: 'mqls', format: count },
+    { label: 'SALs', field: 'sals', format: count },
+    { label: 'MQL → SAL', field: 'sal_rate', format: percent },
+    { label: 'MQLs with an opportunity', field: 'mqls_with_opportunity', format: count },
+    { label: 'MQL → opportunity', field: 'opportunity_rate', format: percent },
+    { label: 'Opportunities opened', field: 'opportunities_opened', format: count },
+    { label: 'Marketing-sourced opportunities', field: 'marketing_sourced_opportunities', format: count },
+    { label: 'Marketing-sourced pipeline', field: 'marketing_sourced_pipeline', money: true },
+    { label: 'Won', field: 'won', format: count },
+    { label: 'Lost', field: 'lost', format: count },
+    { label: 'Won rate', field: 'won_rate', format: percent },
+    { label: 'Won amount', field: 'won_amount', money: true },
+    { label: 'Median days MQL → opportunity', field: 'median_days_mql_to_opportunity', format: days },
+    { label: 'Median days opportunity → won', field: 'median_days_opportunity_to_won', format: days },
+    { label: 'Spend', field: 'spend', money: true },
+    { label: 'CAC (spend per deal won)', field: 'cac', money: true },
+  ];
+
+  // The currencies any of `columns` has an amount of `field` in, sorted.
+  function currencies(columns, field) {
+    return [...new Set(columns.flatMap((c) => Object.keys(c.values[field] || {})))].sort();
+  }
+
+  function drawRevenueTable(src, report) {
+    const columns = [{ label: 'Total', title: 'the whole period', at: 'total/', values: report.total },
+      ...report.groups.map((g) => ({ label: g.key, title: g.label, at: 'groups/key=' + g.key + '/', values: g }))];
+    const table = htmlEl('table', { class: 'numbers' });
+    const head = htmlEl('tr');
+    head.append(htmlEl('th', {}, ''));
+    for (const c of columns) head.append(htmlEl('th', { scope: 'col', title: c.title }, c.label));
+    table.append(htmlEl('thead'));
+    table.firstChild.append(head);
+    const body = htmlEl('tbody');
+    for (const row of REVENUE_ROWS) {
+      if (!row.money) {
+        const tr = htmlEl('tr');
+        tr.append(htmlEl('th', { scope: 'row' }, row.label));
+        for (const c of columns) {
+          const v = c.values[row.field];
+          tr.append(bind(htmlEl('td', {}, row.format(v)), src, c.at + row.field, v));
+        }
+        body.append(tr);
+        continue;
+      }
+      const held = currencies(columns, row.field);
+      if (held.length === 0) {
+        const tr = htmlEl('tr');
+        tr.append(htmlEl('th', { scope: 'row' }, row.label));
+        columns.forEach(() => tr.append(htmlEl('td', { class: 'none' }, '–')));
+        body.append(tr);
+        continue;
+      }
+      for (const currency of held) {
+        const tr = htmlEl('tr');
+        tr.append(htmlEl('th', { scope: 'row' }, row.label + ' (' + currency + ')'));
+        for (const c of columns) {
+          const v = c.values[row.field][currency];
+          tr.append(bind(htmlEl('td', {}, money(currency)(v)), src, c.at + row.field + '/' + currency, v));
+        }
+        body.append(tr);
+      }
+    }
+    table.append(body);
+    $('revenue').replaceChildren(table);
+  }
+
+  // Per currency, a line per week of the marketing-sourced pipeline and one of the amount won; a
+  // week without an amount in that currency is drawn at zero (its point still names the JSON,
+  // where it is absent).
+  function drawRevenueTrend(src, report) {
+    const weeks = report.groups;
+    const lines = [
+      { label: 'marketing-sourced pipeline', field: 'marketing_sourced_pipeline', colour: COLOURS[0] },
+      { label: 'won amount', field: 'won_amount', colour: COLOURS[3] },
+    ];
+    const held = [...new Set(lines.flatMap((l) => currencies(weeks.map((w) => ({ values: w })), l.field)))].sort();
+    const container = $('revenue-trend');
+    if (held.length === 0) {
+      container.replaceChildren(htmlEl('p', { class: 'note' }, 'No marketing-sourced pipeline or amount won in the period.'));
+      return;
+    }
+    container.replaceChildren();
+    const height = 180;
+    const left = 40;
+    const top = 44;
+    const base = height - 30;
+    const step = weeks.length > 1 ? (WIDTH - left - 40) / (weeks.length - 1) : 0;
+    for (const currency of held) {
+      const amount = (w, field) => w[field][currency];
+      const most = Math.max(1, ...weeks.flatMap((w) => lines.map((l) => amount(w, l.field) || 0)));
+      const root = svgEl('svg', {
+        width: WIDTH, height: height, viewBox: '0 0 ' + WIDTH + ' ' + height, role: 'img',
+        'aria-label': 'Marketing-sourced pipeline and won amount by week, ' + currency, 'data-currency': currency,
+      });
+      root.append(svgEl('line', { x1: left, y1: base, x2: WIDTH - 20, y2: base, stroke: '#d8dce4' }));
+      root.append(svgEl('text', { x: 0, y: 14, class: 'axis' }, currency));
+      weeks.forEach((w, i) => {
+        root.append(svgEl('text', { x: left + i * step - 10, y: height - 12, class: 'axis' }, w.key.slice(-3)));
+      });
+      lines.forEach((line, j) => {
+        const series = line.field + '/' + currency;
+        const points = weeks.map((w, i) => {
+          const v = amount(w, line.field);
+          const y = base - Math.round(((v || 0) / most) * (base - top));
+          return { w: w, v: v, x: Math.round(left + i * step), y: y };
+        });
+        root.append(svgEl('polyline', {
+          points: points.map((p) => p.x + ',' + p.y).join(' '), fill: 'none', stroke: line.colour,
+          'stroke-width': 2, 'data-series': series,
+        }));
+        for (const p of points) {
+          const dot = svgEl('circle', { cx: p.x, cy: p.y, r: 4, fill: line.colour, 'data-series': series });
+          dot.append(svgEl('title', {}, p.w.key + ' ' + line.label + ': ' + money(currency)(p.v)));
+          root.append(bind(dot, src, 'groups/key=' + p.w.key + '/' + series, p.v));
+        }
+        const y = 10 + j * 16;
+        root.append(svgEl('line', { x1: WIDTH - 250, y1: y, x2: WIDTH - 230, y2: y, stroke: line.colour, 'stroke-width': 2 }));
+        root.append(svgEl('text', { x: WIDTH - 224, y: y + 4, class: 'axis' }, line.label));
+      });
+      container.append(root);
+    }
+  }
+
   function showPeriod(period) {
     const from = period.from.slice(0, 10);
     const last = new Date(Date.parse(period.to) - 1).toISOString().slice(0, 10);
@@ -252,7 +382,7 @@
     const src = {
       funnel: source('funnel'), tier: source('funnel', 'tier'), rep: source('funnel', 'rep'),
       rejections: source('rejections'), slaRep: source('sla', 'rep'), slaTier: source('sla', 'tier'),
-      disqualifications: source('disqualifications'), outbox: OUTBOX,
+      disqualifications: source('disqualifications'), revenue: source('revenue', 'week'), outbox: OUTBOX,
     };
     try {
       const names = Object.keys(src);
@@ -269,6 +399,8 @@
       drawSla('sla-rep', 'SLA by rep', src.slaRep, r.slaRep, true);
       drawSla('sla-tier', 'SLA by tier', src.slaTier, r.slaTier, false);
       drawDisqualifications(src.disqualifications, r.disqualifications);
+      drawRevenueTable(src.revenue, r.revenue);
+      drawRevenueTrend(src.revenue, r.revenue);
       drawDeliveries(src.outbox, r.outbox);
       $('charts').hidden = false;
       setState('ready', showPeriod(r.funnel.period));

@@ -20,7 +20,7 @@ use crate::{
         webhook_endpoints::EndpointWithCounts,
     },
     http::{
-        handoff::{AcceptBody, QualifyBody, RejectBody},
+        handoff::{AcceptBody, MeddicBody, QualifyBody, RejectBody},
         nurture::SimulateInput,
         suppression::ReinstateBody,
         webhooks::{IngestResponse, OpportunitiesResponse},
@@ -31,7 +31,7 @@ use crate::{
         crm_writes,
         deliveries_admin::{DeliveryView, Overview, Replayed, Retried},
         governance::{PipelineForecast, RejectionReview},
-        handoff::actions::Acted,
+        handoff::{actions::Acted, qualification::QualificationView},
         inbound::{self, Receipt},
         lead_view::LeadView,
         metrics::{
@@ -275,11 +275,17 @@ pub const OPERATIONS: &[Operation] = &[
     .errors(STATEFUL),
     post(
         "/api/v1/leads/{id}/qualify",
-        "Qualify a SAL (→ SQL): budget, authority, need and timing confirmed",
+        "Qualify a SAL (→ SQL): BANT confirmed and stated, MEDDIC where the ladder says",
     )
     .takes(Body::One(named::<QualifyBody>))
     .answers(Body::One(named::<Acted>))
     .errors(STATEFUL),
+    post(
+        "/api/v1/leads/{id}/meddic",
+        "Record MEDDIC field values for a lead (any of the six)",
+    )
+    .takes(Body::One(named::<MeddicBody>))
+    .answers(Body::One(named::<QualificationView>)),
     // Reps.
     post("/api/v1/reps", "Create a rep or manager")
         .takes(Body::One(named::<RepInput>))

@@ -1,7 +1,7 @@
 //! The sales actions on a handed-off lead: acknowledge, accept, reject, qualify. Each is one
 //! transaction and one transition with the actor.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -15,18 +15,35 @@ use crate::{
         transitions::NewTransition,
     },
     domain::{Caller, LeadScope, RejectReason, Stage},
-    engine::{RuleSet, SalesAction, SinceRejection, may_accept, next_stage},
+    engine::{RuleSet, SalesAction, SinceRejection, Stated, may_accept, next_stage},
     error::{ApiError, FieldError},
-    usecase::{nurture, persist},
+    usecase::{handoff::qualification, nurture, persist},
 };
 
-/// What the rep confirmed when qualifying (BANT).
+/// What the rep confirmed and stated when qualifying (BANT, the amounts the ladder checks).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Qualification {
     pub budget: bool,
     pub authority: bool,
     pub need: bool,
     pub timing: bool,
+    /// The buyer's budget, checked against `qualification.price_floor`.
+    pub budget_amount: Option<f64>,
+    /// When the buyer decides, checked against `qualification.decision_window_months`.
+    pub decision_by: Option<NaiveDate>,
+    /// The deal's estimated ACV (the budget stands for it when absent).
+    pub estimated_acv: Option<f64>,
+}
+
+impl Qualification {
+    /// The amounts, once [`check_input`] has found them given.
+    fn stated(&self) -> Option<Stated> {
+        Some(Stated {
+            budget_amount: self.budget_amount?,
+            decision_by: self.decision_by?,
+            estimated_acv: self.estimated_acv,
+        })
+    }
 }
 
 /// An action with what it carries.
@@ -118,7 +135,16 @@ pub async fn act(
                 None => reason.to_string(),
             }
         }
-        Action::Qualify(_) => "qualified: budget, authority, need and timing confirmed".to_owned(),
+        Action::Qualify(q) => {
+            let stated = q.stated().expect("check_input requires the amounts");
+            let framework =
+                qualification::check(&mut tx, &lead, &stated, rules, now.date_naive()).await?;
+            format!(
+                "qualified ({framework}): budget {} and authority, need and timing confirmed; \
+                 decision by {}",
+                stated.budget_amount, stated.decision_by
+            )
+        }
     };
     let from = lead.stage;
     lead.stage = to;
@@ -174,16 +200,34 @@ fn check_input(action: &Action) -> Result<(), ApiError> {
             "confirmed_interest",
             "must be true: accept only after the lead confirmed interest in a conversation",
         )],
-        Action::Qualify(q) => [
-            ("budget", q.budget),
-            ("authority", q.authority),
-            ("need", q.need),
-            ("timing", q.timing),
-        ]
-        .into_iter()
-        .filter(|(_, confirmed)| !confirmed)
-        .map(|(field, _)| FieldError::new(field, "must be true: confirm it before qualifying"))
-        .collect(),
+        Action::Qualify(q) => {
+            let mut errors: Vec<FieldError> = [
+                ("budget", q.budget),
+                ("authority", q.authority),
+                ("need", q.need),
+                ("timing", q.timing),
+            ]
+            .into_iter()
+            .filter(|(_, confirmed)| !confirmed)
+            .map(|(field, _)| FieldError::new(field, "must be true: confirm it before qualifying"))
+            .collect();
+            if q.budget_amount.is_none_or(|a| a.is_nan() || a < 0.0) {
+                errors.push(FieldError::new(
+                    "budget_amount",
+                    "is required: the buyer's budget, a number ≥ 0",
+                ));
+            }
+            if q.decision_by.is_none() {
+                errors.push(FieldError::new(
+                    "decision_by",
+                    "is required: the date the buyer decides (YYYY-MM-DD)",
+                ));
+            }
+            if q.estimated_acv.is_some_and(|a| a.is_nan() || a < 0.0) {
+                errors.push(FieldError::new("estimated_acv", "must be a number ≥ 0"));
+            }
+            errors
+        }
         _ => Vec::new(),
     };
     if errors.is_empty() {
@@ -194,7 +238,7 @@ fn check_input(action: &Action) -> Result<(), ApiError> {
 }
 
 /// Reps act on their own leads, managers on their team's.
-async fn check_scope(
+pub(super) async fn check_scope(
     conn: &mut PgConnection,
     caller: &Caller,
     lead_id: Uuid,

@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod assign;
+pub mod qualification;
 pub mod queue;
 pub mod status;
 
