@@ -150,13 +150,12 @@ pub struct LeadOpportunity {
 /// The opportunities of lead `lead_id`, newest opened first.
 pub async fn of_lead(conn: &mut PgConnection, lead_id: Uuid) -> sqlx::Result<Vec<LeadOpportunity>> {
     sqlx::query_as(
-        "select distinct o.id, o.source, o.external_id, o.name, o.amount::float8 as amount, o.currency,
+        "select o.id, o.source, o.external_id, o.name, o.amount::float8 as amount, o.currency,
                 o.stage, o.status, o.opened_at, o.closed_at, o.close_date,
                 coalesce(f.mql_at < o.opened_at, false) as after_mql
-           from opportunity_leads ol
-           join opportunities o on o.id = ol.opportunity_id
-           left join lead_funnel f on f.lead_id = ol.lead_id
-          where ol.lead_id = $1
+           from lead_opportunities_of($1) as x(id)
+           join opportunities o on o.id = x.id
+           left join lead_funnel f on f.lead_id = $1
           order by o.opened_at desc, o.id",
     )
     .bind(lead_id)

@@ -251,6 +251,103 @@ pub async fn expected_reasons(
 
 /// Fails unless `actual` and `expected` hold the same paths with the same numbers (medians
 /// to a microsecond: both are `percentile_cont` over the same values, summed differently).
+/// A revenue view's opportunity counts and amounts of the total.
+pub fn flatten_revenue(view: &Value) -> Flat {
+    let mut flat = Flat::new();
+    let numbers = [
+        "opportunities_opened",
+        "marketing_sourced_opportunities",
+        "won",
+        "lost",
+    ];
+    let mut add = |prefix: String, n: &Value| {
+        for name in numbers {
+            put(&mut flat, format!("{prefix}/{name}"), n[name].as_f64());
+        }
+        put(
+            &mut flat,
+            format!("{prefix}/pipeline"),
+            n["marketing_sourced_pipeline"]["USD"].as_f64(),
+        );
+        put(
+            &mut flat,
+            format!("{prefix}/won_amount"),
+            n["won_amount"]["USD"].as_f64(),
+        );
+    };
+    add("total".into(), &view["total"]);
+    flat
+}
+
+/// What the plan says of the opportunities opened and closed in `[from, to)` (all of them
+/// marketing-sourced: each opens after its lead's MQL).
+pub async fn expected_revenue(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<Flat> {
+    let (opened, pipeline, won, lost, won_amount): (f64, Option<f64>, f64, f64, Option<f64>) =
+        sqlx::query_as(
+            "select count(*) filter (where opened >= $1 and opened < $2)::float8,
+                    sum(amount) filter (where opened >= $1 and opened < $2)::float8,
+                    count(*) filter (where status = 'won' and closed_at >= $1 and closed_at < $2)::float8,
+                    count(*) filter (where status = 'lost' and closed_at >= $1 and closed_at < $2)::float8,
+                    sum(amount) filter (where status = 'won' and closed_at >= $1 and closed_at < $2)::float8
+               from metrics_bench_opps",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(pool)
+        .await?;
+    let mut flat = Flat::new();
+    for (name, value) in [
+        ("opportunities_opened", Some(opened)),
+        ("marketing_sourced_opportunities", Some(opened)),
+        ("won", Some(won)),
+        ("lost", Some(lost)),
+        ("pipeline", pipeline),
+        ("won_amount", won_amount),
+    ] {
+        put(&mut flat, format!("total/{name}"), value);
+    }
+    Ok(flat)
+}
+
+/// The demand-state view's entries per state.
+pub fn flatten_entered(view: &Value) -> Flat {
+    let mut flat = Flat::new();
+    for state in view["states"].as_array().into_iter().flatten() {
+        let name = state["state"].as_str().unwrap_or_default();
+        put(
+            &mut flat,
+            format!("{name}/entered"),
+            state["entered"].as_f64(),
+        );
+    }
+    flat
+}
+
+/// Every lead enters its state at creation (the plan gives each a behaviour state).
+pub async fn expected_entered(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<Flat> {
+    let rows: Vec<(String, f64)> = sqlx::query_as(
+        "select (array['early', 'late'])[1 + (n % 2)::int], count(*)::float8 from metrics_bench_plan
+          where created >= $1 and created < $2 group by 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let mut flat = Flat::new();
+    for (state, n) in rows {
+        put(&mut flat, format!("{state}/entered"), Some(n));
+    }
+    Ok(flat)
+}
+
 pub fn same(what: &str, actual: &Flat, expected: &Flat) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for path in actual.keys().chain(expected.keys()) {

@@ -1,5 +1,6 @@
 //! Metrics benchmark: fills a scratch database with a year of funnel (1,000,000 leads, about
-//! 10,000,000 events and 2,000,000 transitions, with the assignments they imply), checks that
+//! 10,000,000 events and 2,000,000 transitions, with the assignments they imply, and about
+//! 200,000 opportunities of the MQLs), checks that
 //! every metrics view over the last 90 days answers exactly what the generator's plan implies,
 //! then per round times each view over HTTP (service in-process, ops key) beside two
 //! same-run baselines: a plain `count(*)` of the period's transitions, and of the period's
@@ -27,7 +28,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 /// Each view over the period, as the dashboard and ops tools call them.
-const VIEWS: [&str; 10] = [
+const VIEWS: [&str; 17] = [
     "funnel",
     "funnel?by=rep",
     "funnel?by=tier",
@@ -38,6 +39,13 @@ const VIEWS: [&str; 10] = [
     "sla?by=tier",
     "disqualifications",
     "nurture",
+    "revenue",
+    "revenue?by=rep",
+    "revenue?by=tier",
+    "revenue?by=source",
+    "revenue?by=demand_state",
+    "revenue?by=week",
+    "demand-states",
 ];
 
 /// The target: each view under this many milliseconds (median).
@@ -151,6 +159,16 @@ async fn check_exact(
                 check::flatten_nurture(body),
                 check::expected_nurture(pool, from, to).await?,
             ),
+            // The groupings' sums are the API tests'; here the totals against the plan.
+            "revenue" if by != "total" => continue,
+            "revenue" => (
+                check::flatten_revenue(body),
+                check::expected_revenue(pool, from, to).await?,
+            ),
+            "demand-states" => (
+                check::flatten_entered(body),
+                check::expected_entered(pool, from, to).await?,
+            ),
             _ => (
                 check::flatten_reasons(body),
                 check::expected_reasons(pool, "dq", false, from, to).await?,
@@ -191,8 +209,13 @@ async fn main() -> anyhow::Result<()> {
     let (pool, t_end, settings, rules) = database(&args).await?;
     let sizes = populate::sizes(&pool).await?;
     println!(
-        "{} leads, {} events, {} transitions, {} assignments; database {} MB",
-        sizes.leads, sizes.events, sizes.transitions, sizes.assignments, sizes.megabytes
+        "{} leads, {} events, {} transitions, {} assignments, {} opportunities; database {} MB",
+        sizes.leads,
+        sizes.events,
+        sizes.transitions,
+        sizes.assignments,
+        sizes.opportunities,
+        sizes.megabytes
     );
     let (from, to) = (t_end - Duration::days(90), t_end);
     let input = MintInput {

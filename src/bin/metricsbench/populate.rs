@@ -19,6 +19,7 @@ pub struct Sizes {
     pub events: i64,
     pub transitions: i64,
     pub assignments: i64,
+    pub opportunities: i64,
     pub megabytes: i64,
 }
 
@@ -115,10 +116,10 @@ async fn write_events(pool: PgPool, chunks: Vec<(i64, i64)>) -> anyhow::Result<(
 
 /// The row counts and the database size.
 pub async fn sizes(pool: &PgPool) -> anyhow::Result<Sizes> {
-    let (leads, events, transitions, assignments, megabytes) = sqlx::query_as(
+    let (leads, events, transitions, assignments, opportunities, megabytes) = sqlx::query_as(
         "select (select count(*) from leads), (select count(*) from lead_events),
                 (select count(*) from lead_transitions), (select count(*) from assignments),
-                pg_database_size(current_database()) >> 20",
+                (select count(*) from opportunities), pg_database_size(current_database()) >> 20",
     )
     .fetch_one(pool)
     .await?;
@@ -127,6 +128,7 @@ pub async fn sizes(pool: &PgPool) -> anyhow::Result<Sizes> {
         events,
         transitions,
         assignments,
+        opportunities,
         megabytes,
     })
 }

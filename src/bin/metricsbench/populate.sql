@@ -167,4 +167,61 @@ select id, e.kind, 'Nurture_' || (array['early', 'late'])[1 + (n % 2)::int] || '
  order by e.at;
 
 
+-- Opportunities: three in four MQLs (n % 4 <> 3) get one, opened 1–30 days after the MQL (so
+-- every one is marketing-sourced), 10,000–99,000 USD in one of four stages; a quarter won and
+-- a quarter lost 10–59 days after opening, the rest open. Those not opened by t_end do not
+-- exist; a closing after t_end has not happened. Each has its creation event, its closing if
+-- any, and its lead as contact by email.
+create unlogged table metrics_bench_opps as
+select k, lead_id, email, opened, amount, stage, close_date,
+       case when fate <> 'open' and closes <= t_end then fate else 'open' end as status,
+       case when fate <> 'open' and closes <= t_end then closes end as closed_at
+  from (select row_number() over (order by n) as k, p.id as lead_id, p.t_end,
+               'mb' || n || case when p.account is null then '@gmail.com'
+                                 else '@company' || p.account || '.example' end as email,
+               p.mql_at + make_interval(days => (1 + n * 19 % 30)::int) as opened,
+               ((n * 37 % 90) + 10) * 1000 as amount,
+               (array['Prospecting', 'Qualification', 'Needs Analysis', 'Negotiation/Review'])[1 + (n * 3 % 4)::int] as stage,
+               (array['won', 'lost', 'open', 'open'])[1 + (n * 7 % 4)::int] as fate,
+               p.mql_at + make_interval(days => (1 + n * 19 % 30 + 10 + n * 23 % 50)::int) as closes,
+               (p.mql_at + make_interval(days => (1 + n * 19 % 30 + 10 + n * 23 % 50)::int))::date as close_date
+          from metrics_bench_plan p
+         where p.mql_at is not null and n % 4 <> 3) o
+ where opened <= t_end;
+
+insert into opportunities (id, source, external_id, name, amount, currency, stage, status, opened_at,
+                           closed_at, close_date, last_event_at, updated_at)
+select md5('mb-opp-' || k)::uuid, 'crm', 'O' || k, 'Deal ' || k, amount, 'USD',
+       case status when 'won' then 'Closed Won' when 'lost' then 'Closed Lost' else stage end,
+       status, opened, closed_at, close_date, coalesce(closed_at, opened), coalesce(closed_at, opened)
+  from metrics_bench_opps order by k;
+
+insert into opportunity_contacts (opportunity_id, email)
+select md5('mb-opp-' || k)::uuid, email from metrics_bench_opps order by k;
+
+insert into opportunity_events (source, event_id, opportunity_id, event_type, occurred_at, payload, received_at)
+select 'crm', e.id, md5('mb-opp-' || k)::uuid, e.kind, e.at,
+       jsonb_build_object('event_id', e.id, 'source', 'crm', 'event_type', e.kind,
+                          'occurred_at', e.at, 'opportunity', e.facts), e.at
+  from metrics_bench_opps
+ cross join lateral (values
+        ('o' || k || '-new', 'opportunity_created', opened,
+         jsonb_build_object('id', 'O' || k, 'money', jsonb_build_object('amount', amount::text, 'currency', 'USD'),
+                            'stage', stage, 'close_date', close_date, 'contacts', jsonb_build_array(jsonb_build_object('email', email)))),
+        ('o' || k || '-' || status, case status when 'won' then 'opportunity_closed_won' else 'opportunity_closed_lost' end,
+         closed_at, jsonb_build_object('id', 'O' || k))
+    ) as e(id, kind, at, facts)
+ where e.at is not null
+ order by e.at;
+
+-- Spend: the year's total by month, and each tier's for the last 90 days.
+insert into marketing_spend (id, first_day, last_day, segment_by, segment, amount, currency, recorded_at)
+select md5('mb-spend-' || m)::uuid, (p.t_end - make_interval(months => m))::date,
+       (p.t_end - make_interval(months => m - 1))::date - 1, 'total', null, 100000, 'USD', p.t_end
+  from generate_series(1, 12) as m, metrics_bench_params p;
+insert into marketing_spend (id, first_day, last_day, segment_by, segment, amount, currency, recorded_at)
+select md5('mb-spend-tier-' || t)::uuid, (p.t_end - interval '90 days')::date, p.t_end::date,
+       'tier', t::text, 50000 * t, 'USD', p.t_end
+  from generate_series(1, 3) as t, metrics_bench_params p;
+
 reset jit;

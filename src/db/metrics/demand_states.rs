@@ -64,9 +64,9 @@ pub async fn entered(
                left join lateral (
                     select coalesce(bool_or(true), false) as opened,
                            coalesce(bool_or(op.status = 'won'), false) as won
-                      from opportunity_leads ol
-                      join opportunities op on op.id = ol.opportunity_id
-                     where ol.lead_id = e.lead_id and op.opened_at >= e.occurred_at) o on true
+                      from lead_opportunities_of(e.lead_id) as x(id)
+                      join opportunities op on op.id = x.id
+                     where op.opened_at >= e.occurred_at) o on true
          )
          select state, count(*)::int8 as entered,
                 count(*) filter (where mql_after)::int8 as mql_after,

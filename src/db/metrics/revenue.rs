@@ -71,9 +71,9 @@ pub async fn mql_cohort(
                 count(*) filter (where sal_at is not null)::int8 as sals,
                 count(*) filter (where with_opportunity)::int8 as with_opportunity
            from (select {key} as k, sal_at,
-                        exists (select 1 from opportunity_leads ol
-                                  join opportunities o on o.id = ol.opportunity_id
-                                 where ol.lead_id = m.lead_id and o.opened_at >= m.mql_at)
+                        exists (select 1 from lead_opportunities_of(m.lead_id) as x(id)
+                                  join opportunities o on o.id = x.id
+                                 where o.opened_at >= m.mql_at)
                           as with_opportunity
                    from (select f.lead_id, f.mql_at, f.sal_at, f.rep_id, f.account_tier, f.source,
                                 coalesce(l.demand_state, l.derived_demand_state) as demand_state
@@ -87,113 +87,81 @@ pub async fn mql_cohort(
     .await
 }
 
-/// The opportunities opened in a period.
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
-pub struct Opened {
+/// What one cohort of opportunities of a period says of one group (or the total).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OpportunityPart {
+    pub part: Part,
     pub total: bool,
     pub key: Option<String>,
-    pub opened: i64,
-    pub marketing_sourced: i64,
-}
-
-/// The opportunities opened in `[from, to)` grouped `by` (week: of opening).
-pub async fn opened(
-    conn: &mut PgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    by: RevenueGrouping,
-) -> sqlx::Result<Vec<Opened>> {
-    let key = by.key("opened_at");
-    sqlx::query_as(&format!(
-        "select grouping(k) = 1 as total, k as key, count(*)::int8 as opened,
-                count(*) filter (where marketing_sourced)::int8 as marketing_sourced
-           from (select {key} as k, marketing_sourced from opportunity_attribution
-                  where opened_at >= $1 and opened_at < $2) x
-          group by grouping sets ((), (k))"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_all(conn)
-    .await
-}
-
-/// The marketing-sourced opportunities closed in a period.
-#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
-pub struct Closed {
-    pub total: bool,
-    pub key: Option<String>,
-    pub won: i64,
-    pub lost: i64,
-    /// Medians over the won, in days.
+    /// For [`Part::Pipeline`] and [`Part::Won`]: the currency `amount` is in.
+    pub currency: Option<String>,
+    /// Opened: the count; Closed: those won; Pipeline and Won: the amount.
+    pub first: Option<f64>,
+    /// Opened: the marketing-sourced; Closed: those lost.
+    pub second: Option<f64>,
+    /// Closed: the median days from the lead's MQL to the opening, over the won.
     pub mql_to_opportunity_days: Option<f64>,
+    /// Closed: the median days from opening to winning.
     pub opportunity_to_won_days: Option<f64>,
 }
 
-/// The marketing-sourced opportunities closed in `[from, to)` grouped `by` (week: of
-/// closing).
-pub async fn closed(
-    conn: &mut PgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    by: RevenueGrouping,
-) -> sqlx::Result<Vec<Closed>> {
-    let key = by.key("closed_at");
-    let days = |a: &str, b: &str| format!("date_part('epoch', {b} - {a}) / 86400");
-    let (mql_to_opp, opp_to_won) = (days("mql_at", "opened_at"), days("opened_at", "closed_at"));
-    sqlx::query_as(&format!(
-        "select grouping(k) = 1 as total, k as key,
-                count(*) filter (where status = 'won')::int8 as won,
-                count(*) filter (where status = 'lost')::int8 as lost,
-                percentile_cont(0.5) within group (order by {mql_to_opp})
-                  filter (where status = 'won') as mql_to_opportunity_days,
-                percentile_cont(0.5) within group (order by {opp_to_won})
-                  filter (where status = 'won') as opportunity_to_won_days
-           from (select {key} as k, * from opportunity_attribution
-                  where closed_at >= $1 and closed_at < $2 and marketing_sourced) x
-          group by grouping sets ((), (k))"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_all(conn)
-    .await
-}
-
-/// A sum of money of one group in one currency.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct Amount {
-    pub total: bool,
-    pub key: Option<String>,
-    pub currency: String,
-    pub amount: f64,
-}
-
-/// Which marketing-sourced opportunities [`amounts`] sums: opened in the period (the
-/// pipeline) or won in it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Summed {
+/// The opportunity cohorts of a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum Part {
+    /// Opened in the period.
+    Opened,
+    /// Marketing-sourced, closed in the period.
+    Closed,
+    /// The amounts of the marketing-sourced opened in the period.
     Pipeline,
+    /// The amounts of the marketing-sourced won in the period.
     Won,
 }
 
-/// The amounts of the marketing-sourced opportunities of `[from, to)` grouped `by`, per
-/// currency.
-pub async fn amounts(
+/// Every opportunity cohort of `[from, to)` grouped `by` (week: of the cohort's own event),
+/// in one statement: the opportunities opened or closed in the period are credited to their
+/// leads once, then counted four ways.
+pub async fn opportunity_parts(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     by: RevenueGrouping,
-    summed: Summed,
-) -> sqlx::Result<Vec<Amount>> {
-    let (when, status) = match summed {
-        Summed::Pipeline => ("opened_at", "true"),
-        Summed::Won => ("closed_at", "status = 'won'"),
-    };
-    let key = by.key(when);
+) -> sqlx::Result<Vec<OpportunityPart>> {
+    let (opened_key, closed_key) = (by.key("opened_at"), by.key("closed_at"));
+    let days = |a: &str, b: &str| format!("date_part('epoch', {b} - {a}) / 86400");
+    let (mql_to_opp, opp_to_won) = (days("mql_at", "opened_at"), days("opened_at", "closed_at"));
     sqlx::query_as(&format!(
-        "select grouping(k) = 1 as total, k as key, currency, sum(amount)::float8 as amount
-           from (select {key} as k, currency, amount from opportunity_attribution
-                  where {when} >= $1 and {when} < $2 and marketing_sourced and {status}
-                    and amount is not null) x
+        "with credited as materialized (
+             select * from opportunity_attribution
+              where opened_at >= $1 and opened_at < $2 or closed_at >= $1 and closed_at < $2
+         ), opened as (
+             select {opened_key} as k, * from credited where opened_at >= $1 and opened_at < $2
+         ), closed as (
+             select {closed_key} as k, * from credited
+              where closed_at >= $1 and closed_at < $2 and marketing_sourced
+         )
+         select 'opened' as part, grouping(k) = 1 as total, k as key, null::text as currency,
+                count(*)::float8 as first,
+                (count(*) filter (where marketing_sourced))::float8 as second,
+                null::float8 as mql_to_opportunity_days, null::float8 as opportunity_to_won_days
+           from opened group by grouping sets ((), (k))
+         union all
+         select 'closed', grouping(k) = 1, k, null,
+                (count(*) filter (where status = 'won'))::float8,
+                (count(*) filter (where status = 'lost'))::float8,
+                percentile_cont(0.5) within group (order by {mql_to_opp})
+                  filter (where status = 'won'),
+                percentile_cont(0.5) within group (order by {opp_to_won})
+                  filter (where status = 'won')
+           from closed group by grouping sets ((), (k))
+         union all
+         select 'pipeline', grouping(k) = 1, k, currency, sum(amount)::float8, null, null, null
+           from opened where marketing_sourced and amount is not null
+          group by grouping sets ((currency), (k, currency))
+         union all
+         select 'won', grouping(k) = 1, k, currency, sum(amount)::float8, null, null, null
+           from closed where status = 'won' and amount is not null
           group by grouping sets ((currency), (k, currency))"
     ))
     .bind(from)

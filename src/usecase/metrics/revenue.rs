@@ -18,7 +18,7 @@ use super::{Grouping, Period, groups, groups::Group, period::parse_period, rate}
 use crate::{
     db::metrics::{
         self,
-        revenue::{self, Amount, RevenueGrouping, SpendRow, Summed},
+        revenue::{self, Part, RevenueGrouping, SpendRow},
     },
     error::ApiError,
 };
@@ -118,31 +118,29 @@ pub async fn report(
         let n = at(&mut numbers, row.total, &row.key);
         (n.mqls, n.sals, n.mqls_with_opportunity) = (row.mqls, row.sals, row.with_opportunity);
     }
-    for row in revenue::opened(&mut tx, from, to, by).await? {
+    for row in revenue::opportunity_parts(&mut tx, from, to, by).await? {
         let n = at(&mut numbers, row.total, &row.key);
-        (n.opportunities_opened, n.marketing_sourced_opportunities) =
-            (row.opened, row.marketing_sourced);
-    }
-    for row in revenue::closed(&mut tx, from, to, by).await? {
-        let n = at(&mut numbers, row.total, &row.key);
-        (n.won, n.lost) = (row.won, row.lost);
-        n.median_days_mql_to_opportunity = row.mql_to_opportunity_days;
-        n.median_days_opportunity_to_won = row.opportunity_to_won_days;
-    }
-    for summed in [Summed::Pipeline, Summed::Won] {
-        for Amount {
-            total,
-            key,
-            currency,
-            amount,
-        } in revenue::amounts(&mut tx, from, to, by, summed).await?
-        {
-            let n = at(&mut numbers, total, &key);
-            let into = match summed {
-                Summed::Pipeline => &mut n.marketing_sourced_pipeline,
-                Summed::Won => &mut n.won_amount,
-            };
-            into.insert(currency, amount);
+        let (first, second) = (
+            row.first.unwrap_or_default(),
+            row.second.unwrap_or_default(),
+        );
+        match row.part {
+            Part::Opened => {
+                n.opportunities_opened = first as i64;
+                n.marketing_sourced_opportunities = second as i64;
+            }
+            Part::Closed => {
+                (n.won, n.lost) = (first as i64, second as i64);
+                n.median_days_mql_to_opportunity = row.mql_to_opportunity_days;
+                n.median_days_opportunity_to_won = row.opportunity_to_won_days;
+            }
+            Part::Pipeline | Part::Won => {
+                let into = match row.part {
+                    Part::Pipeline => &mut n.marketing_sourced_pipeline,
+                    _ => &mut n.won_amount,
+                };
+                into.insert(row.currency.unwrap_or_default(), first);
+            }
         }
     }
     let (first_day, end_day) = days(&query.period);
