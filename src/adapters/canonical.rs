@@ -4,7 +4,7 @@
 //! the JSON path of its field (`[3].lead.email`).
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Map, Number, Value};
 
 use super::{country, json};
@@ -149,9 +149,22 @@ pub fn parse_batch(
     limits: &Limits<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<LeadEvent>, ApiError> {
+    check_batch(body, limits, |check, raw: RawEvent| {
+        check.event(raw, limits, now)
+    })
+}
+
+/// Decodes a body holding one event object or an array of 1 to `limits.max_batch_events`, and
+/// checks each with `check` under its JSON path (`[3].`): the whole batch is validated before
+/// anything is written, and every problem is reported at once.
+pub(super) fn check_batch<R: DeserializeOwned, T>(
+    body: &[u8],
+    limits: &Limits<'_>,
+    mut check: impl FnMut(&mut Checker<'_>, R) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
     let (raw, is_array) = match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => (json::decode::<Vec<RawEvent>>(body)?, true),
-        Some(b'{') => (vec![json::decode::<RawEvent>(body)?], false),
+        Some(b'[') => (json::decode::<Vec<R>>(body)?, true),
+        Some(b'{') => (vec![json::decode::<R>(body)?], false),
         Some(_) => {
             // Not JSON at all is a 400 like any syntax error; other JSON is the wrong shape.
             json::decode::<Value>(body)?;
@@ -183,25 +196,20 @@ pub fn parse_batch(
             ),
         ));
     }
-
     let mut errors = Vec::new();
-    let mut events = Vec::with_capacity(raw.len());
+    let mut checked = Vec::with_capacity(raw.len());
     for (i, raw) in raw.into_iter().enumerate() {
         let prefix = if is_array {
             format!("[{i}].")
         } else {
             String::new()
         };
-        let mut check = Checker {
-            prefix: &prefix,
-            errors: &mut errors,
-        };
-        if let Some(event) = check.event(raw, limits, now) {
-            events.push(event);
+        if let Some(one) = check(&mut Checker::new(&prefix, &mut errors), raw) {
+            checked.push(one);
         }
     }
     if errors.is_empty() {
-        Ok(events)
+        Ok(checked)
     } else {
         Err(ApiError::Validation(errors))
     }

@@ -5,10 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    canonical::{Checker, Limits},
-    json,
-};
+use super::canonical::{Checker, Limits, check_batch};
 use crate::{
     domain::{
         AccountDomain, ContactRef, IdSystem, Money, OpportunityEvent, OpportunityEventType,
@@ -85,44 +82,9 @@ pub fn parse_batch(
     limits: &Limits<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<OpportunityEvent>, ApiError> {
-    let (raw, is_array) = match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => (json::decode::<Vec<RawOpportunityEvent>>(body)?, true),
-        Some(b'{') => (vec![json::decode::<RawOpportunityEvent>(body)?], false),
-        _ => {
-            json::decode::<Value>(body)?;
-            return Err(ApiError::field(
-                "body",
-                "must be an opportunity event object or an array of them",
-            ));
-        }
-    };
-    if raw.is_empty() || raw.len() > limits.max_batch_events {
-        return Err(ApiError::field(
-            "body",
-            format!(
-                "holds {} events; send 1 to {}",
-                raw.len(),
-                limits.max_batch_events
-            ),
-        ));
-    }
-    let mut errors = Vec::new();
-    let mut events = Vec::with_capacity(raw.len());
-    for (i, raw) in raw.into_iter().enumerate() {
-        let prefix = if is_array {
-            format!("[{i}].")
-        } else {
-            String::new()
-        };
-        if let Some(event) = event(&mut Checker::new(&prefix, &mut errors), raw, limits, now) {
-            events.push(event);
-        }
-    }
-    if errors.is_empty() {
-        Ok(events)
-    } else {
-        Err(ApiError::Validation(errors))
-    }
+    check_batch(body, limits, |check, raw: RawOpportunityEvent| {
+        event(check, raw, limits, now)
+    })
 }
 
 fn event(

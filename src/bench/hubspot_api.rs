@@ -221,6 +221,25 @@ fn owned(properties: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The `Authorization` header, if any.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// HubSpot's 401 unless `authorization` carries [`TOKEN`].
+fn unauthorized(authorization: Option<&str>) -> Option<Response> {
+    (authorization != Some(&format!("Bearer {TOKEN}"))).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+        )
+    })
+}
+
 fn error(status: StatusCode, category: &str, message: &str) -> Response {
     let body = json!({
         "status": "error",
@@ -238,10 +257,7 @@ async fn batch_read(
     Json(body): Json<Value>,
 ) -> Response {
     let mut inner = inner.lock().unwrap();
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let authorization = authorization(&headers);
     let texts = |key: &str, field: &str| -> Vec<String> {
         body[key]
             .as_array()
@@ -268,12 +284,8 @@ async fn batch_read(
         ids: ids.clone(),
         properties: properties.clone(),
     });
-    if authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
-        );
+    if let Some(refused) = unauthorized(authorization.as_deref()) {
+        return refused;
     }
     if ids.len() > 100 {
         return error(
@@ -370,10 +382,7 @@ async fn associations_read(
     Json(body): Json<Value>,
 ) -> Response {
     let mut inner = inner.lock().unwrap();
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let authorization = authorization(&headers);
     let ids: Vec<String> = body["inputs"]
         .as_array()
         .map(|items| {
@@ -389,12 +398,8 @@ async fn associations_read(
         ids: ids.clone(),
         properties: Vec::new(),
     });
-    if authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
-        );
+    if let Some(refused) = unauthorized(authorization.as_deref()) {
+        return refused;
     }
     if (from.as_str(), to.as_str()) != ("deals", "contacts") {
         return error(

@@ -8,12 +8,12 @@ use uuid::Uuid;
 use crate::domain::OpportunityEvent;
 
 /// One rejection, with the lead's rep (of its first assignment), tier and source.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Rejection {
     pub lead_id: Uuid,
     pub email: String,
     pub reason: String,
-    /// The transition's text: the reason and the rep's note.
+    /// The reason with the rep's note, as the lead's history shows it.
     pub detail: String,
     pub rejected_at: DateTime<Utc>,
     pub rep_id: Option<Uuid>,

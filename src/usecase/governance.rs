@@ -86,21 +86,6 @@ impl Week {
     }
 }
 
-/// One rejected lead.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct RejectedLead {
-    pub lead_id: Uuid,
-    pub email: String,
-    pub reason: String,
-    /// The reason with the rep's note, as the lead's history shows it.
-    pub detail: String,
-    pub rejected_at: DateTime<Utc>,
-    pub rep_id: Option<Uuid>,
-    pub rep_name: Option<String>,
-    pub account_tier: Option<i16>,
-    pub source: Option<String>,
-}
-
 /// The rejections of one group (a rep, a tier, a source) by reason.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReviewGroup {
@@ -125,7 +110,7 @@ pub struct RejectionReview {
     pub by_tier: Vec<ReviewGroup>,
     pub by_source: Vec<ReviewGroup>,
     /// The leads behind the numbers, oldest rejection first.
-    pub leads: Vec<RejectedLead>,
+    pub leads: Vec<Rejection>,
 }
 
 /// The rejection review of `week`.
@@ -168,20 +153,7 @@ pub async fn rejection_review(pool: &PgPool, week: Week) -> Result<RejectionRevi
             Some(source) => (Some(source.clone()), source.clone()),
             None => (None, "unknown source".into()),
         }),
-        leads: rows
-            .into_iter()
-            .map(|r| RejectedLead {
-                lead_id: r.lead_id,
-                email: r.email,
-                reason: r.reason,
-                detail: r.detail,
-                rejected_at: r.rejected_at,
-                rep_id: r.rep_id,
-                rep_name: r.rep_name,
-                account_tier: r.account_tier,
-                source: r.source,
-            })
-            .collect(),
+        leads: rows,
     })
 }
 

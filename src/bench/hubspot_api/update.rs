@@ -18,7 +18,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{Fault, Inner, TOKEN, error};
+use super::{Fault, Inner, error, unauthorized};
 
 /// HubSpot's rolling window.
 const WINDOW: Duration = Duration::from_secs(10);
@@ -144,13 +144,8 @@ fn answer(
     authorization: Option<&str>,
     inputs: &[(String, Map<String, Value>)],
 ) -> (Response, Option<Duration>) {
-    if authorization != Some(&format!("Bearer {TOKEN}")) {
-        let response = error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
-        );
-        return (response, None);
+    if let Some(refused) = unauthorized(authorization) {
+        return (refused, None);
     }
     let limit = inner.rate_limit.unwrap_or(DEFAULT_LIMIT);
     let window = inner.rate_window.unwrap_or(WINDOW);
