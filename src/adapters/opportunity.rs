@@ -1,6 +1,8 @@
 //! The canonical opportunity event of `POST /webhooks/opportunities`: one object or an array,
 //! validated whole, each problem named by its JSON path (`[1].opportunity.amount`).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -60,6 +62,9 @@ pub(crate) struct RawOpportunity {
     /// `YYYY-MM-DD`.
     #[schema(value_type = Option<String>, format = Date)]
     close_date: Option<String>,
+    /// When it was won or lost (RFC 3339); absent, the closing event's time.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    closed_at: Option<String>,
     /// The account's domain, e.g. `acme.io`: its leads are the opportunity's when no contact
     /// named is a lead.
     account_domain: Option<String>,
@@ -82,8 +87,15 @@ pub fn parse_batch(
     limits: &Limits<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<OpportunityEvent>, ApiError> {
+    let mut seen = HashSet::new();
     check_batch(body, limits, |check, raw: RawOpportunityEvent| {
-        event(check, raw, limits, now)
+        let event = event(check, raw, limits, now)?;
+        // An id is one event: twice in a batch is a mistake, not a redelivery.
+        if !seen.insert((event.source.clone(), event.event_id.clone())) {
+            check.fail("event_id", "is repeated in this batch (unique per source)");
+            return None;
+        }
+        Some(event)
     })
 }
 
@@ -134,6 +146,9 @@ fn facts(check: &mut Checker<'_>, raw: RawOpportunity) -> Option<OpportunityFact
     let opened_at = raw
         .opened_at
         .and_then(|at| check.instant("opportunity.opened_at", at.trim()));
+    let closed_at = raw
+        .closed_at
+        .and_then(|at| check.instant("opportunity.closed_at", at.trim()));
     let close_date = raw.close_date.and_then(|day| {
         NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
             .map_err(|_| {
@@ -158,6 +173,7 @@ fn facts(check: &mut Checker<'_>, raw: RawOpportunity) -> Option<OpportunityFact
         stage,
         opened_at,
         close_date,
+        closed_at,
         account_domain,
         contacts,
     })
@@ -175,15 +191,7 @@ fn money(
     amount: Option<Value>,
     currency: Option<String>,
 ) -> Option<Money> {
-    let amount = match amount? {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s,
-        Value::Null => return None,
-        other => {
-            check.fail("opportunity.amount", format!("{other} is not an amount"));
-            return None;
-        }
-    };
+    let amount = amount.filter(|a| !a.is_null())?;
     let Some(currency) = currency else {
         check.fail(
             "opportunity.currency",
@@ -191,7 +199,7 @@ fn money(
         );
         return None;
     };
-    Money::parse(&amount, &currency)
+    Money::from_json(&amount, &currency)
         .map_err(|e| {
             let (field, why) = e.field("opportunity.amount", "opportunity.currency");
             check.fail(field, why)

@@ -63,6 +63,40 @@ pub async fn insert_events(
     .await
 }
 
+/// Which of `events` are stored already: their source, id and opportunity.
+pub async fn stored_events(
+    conn: &mut PgConnection,
+    events: &[OpportunityEvent],
+) -> sqlx::Result<Vec<(String, String, Uuid)>> {
+    sqlx::query_as(
+        "select e.source, e.event_id, e.opportunity_id
+           from unnest($1::text[], $2::text[]) as k(source, event_id)
+           join opportunity_events e using (source, event_id)",
+    )
+    .bind(events.iter().map(|e| e.source.as_str()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.event_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Deletes opportunity `id` if it holds no event.
+pub async fn delete_if_eventless(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "delete from opportunities o
+          where o.id = $1
+            and not exists (select 1 from opportunity_events e where e.opportunity_id = o.id)",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Every event stored of opportunity `id`.
 pub async fn events(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<OpportunityEvent>> {
     let rows: Vec<Json<OpportunityEvent>> =

@@ -5,6 +5,7 @@ use std::{fmt, str::FromStr};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{Email, IdSystem};
 
@@ -129,7 +130,10 @@ impl Money {
     /// `amount` (digits, optionally a point and one or two more) in `currency` (three
     /// letters, upper-cased); why not, otherwise.
     pub fn parse(amount: &str, currency: &str) -> Result<Self, MoneyError> {
-        let amount = amount.trim();
+        let stated = amount.trim();
+        // Salesforce renders large currency values as doubles, e.g. `1.5E7`.
+        let expanded = without_exponent(stated);
+        let amount = expanded.as_deref().unwrap_or(stated);
         let (whole, cents) = amount.split_once('.').unwrap_or((amount, ""));
         let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
         if whole.is_empty() || !digits(whole) || !digits(cents) || amount.ends_with('.') {
@@ -156,6 +160,57 @@ impl Money {
             currency,
         })
     }
+
+    /// An amount given in JSON as a number or a string, in `currency`.
+    pub fn from_json(amount: &Value, currency: &str) -> Result<Self, MoneyError> {
+        match amount {
+            Value::Number(n) => Money::parse(&n.to_string(), currency),
+            Value::String(s) => Money::parse(s, currency),
+            other => Err(MoneyError::Amount(format!("{other} is not an amount"))),
+        }
+    }
+}
+
+/// `1.5E7` as `15000000`: the digits of a decimal in exponent form with its point moved, or
+/// `None` when `s` is not in that form.
+fn without_exponent(s: &str) -> Option<String> {
+    let (mantissa, exponent) = s.split_once(['e', 'E'])?;
+    let exponent: i32 = exponent
+        .strip_prefix('+')
+        .unwrap_or(exponent)
+        .parse()
+        .ok()?;
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |p: &str| p.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) || exponent.abs() > 40 {
+        return None;
+    }
+    let digits = format!("{whole}{fraction}");
+    let point = whole.len() as i32 + exponent;
+    let (whole, fraction) = if point <= 0 {
+        (
+            "0".to_owned(),
+            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        let (w, f) = digits.split_at(point as usize);
+        (w.to_owned(), f.to_owned())
+    };
+    let whole = match whole.trim_start_matches('0') {
+        "" => "0",
+        w => w,
+    };
+    let fraction = fraction.trim_end_matches('0');
+    Some(if fraction.is_empty() {
+        whole.to_owned()
+    } else {
+        format!("{whole}.{fraction}")
+    })
 }
 
 /// Someone an opportunity belongs to, as the CRM names them.
@@ -188,6 +243,9 @@ pub struct OpportunityFacts {
     pub opened_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_date: Option<NaiveDate>,
+    /// When it was won or lost, as the CRM states it; absent, the closing event's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_domain: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -231,14 +289,17 @@ pub fn fold(events: &[OpportunityEvent]) -> Option<OpportunityState> {
     });
     let (first, last) = (ordered.first()?, ordered.last()?);
     let status = last.event_type.status();
+    // The trailing run of events with the status it has now: the time the CRM states in
+    // them, else the time the run began.
     let closed_at = (status != OpportunityStatus::Open).then(|| {
-        let run_start = ordered
+        let run: Vec<&&OpportunityEvent> = ordered
             .iter()
             .rev()
             .take_while(|e| e.event_type.status() == status)
-            .last()
-            .unwrap_or(last);
-        run_start.occurred_at
+            .collect();
+        run.iter()
+            .find_map(|e| e.opportunity.closed_at)
+            .unwrap_or(run.last().unwrap_or(&last).occurred_at)
     });
     let created = ordered
         .iter()
@@ -368,6 +429,22 @@ mod tests {
     }
 
     #[test]
+    fn a_closing_time_stated_by_the_crm_wins_over_event_times() {
+        use OpportunityEventType::*;
+        // A late change notification, read after the close, also reads as a close: the
+        // time the CRM states keeps the closing where it was.
+        let mut early = event("x", OpportunityClosedWon, 4);
+        let mut late = event("y", OpportunityClosedWon, 12);
+        early.opportunity.closed_at = Some(at(11));
+        late.opportunity.closed_at = Some(at(11));
+        let events = [event("c", OpportunityCreated, 0), early, late];
+        assert_eq!(fold(&events).unwrap().closed_at, Some(at(11)));
+        let mut reversed = events.to_vec();
+        reversed.reverse();
+        assert_eq!(fold(&reversed).unwrap().closed_at, Some(at(11)));
+    }
+
+    #[test]
     fn an_opening_time_stated_by_the_crm_wins_over_event_times() {
         use OpportunityEventType::*;
         let mut won = event("w", OpportunityClosedWon, 40);
@@ -391,7 +468,8 @@ mod tests {
             "",
             "-1",
             "1.234",
-            "1e5",
+            "1e-3",
+            "1e",
             "12.",
             ".5",
             "1,000",
@@ -399,6 +477,17 @@ mod tests {
         ] {
             assert!(Money::parse(bad, "USD").is_err(), "{bad:?}");
         }
+        for (stated, exact) in [("1.5E7", "15000000"), ("1e5", "100000"), ("2.5e-1", "0.25")] {
+            assert_eq!(
+                Money::parse(stated, "USD").unwrap().amount,
+                exact,
+                "{stated}"
+            );
+        }
+        let json = |v: serde_json::Value| Money::from_json(&v, "USD").map(|m| m.amount);
+        assert_eq!(json(serde_json::json!(1200.5)).unwrap(), "1200.5");
+        assert_eq!(json(serde_json::json!("7")).unwrap(), "7");
+        assert!(json(serde_json::json!(true)).is_err());
         assert!(Money::parse("1", "US").is_err());
         assert!(Money::parse("1", "U$D").is_err());
     }

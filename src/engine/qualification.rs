@@ -180,7 +180,7 @@ pub fn problems(
                     format!("meddic.{field}"),
                     format!(
                         "is required before SQL: the ladder puts this lead through MEDDIC and \
-                         its estimated ACV {acv} is above {} (record it with PUT \
+                         its estimated ACV {acv} is above {} (record it with POST \
                          /api/v1/leads/{{id}}/meddic)",
                         rules.meddic_min_acv
                     ),

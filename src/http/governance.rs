@@ -13,7 +13,10 @@ use super::routes::Routes;
 use crate::{
     app::AppState,
     error::{ApiError, FieldError},
-    usecase::governance::{self, PipelineForecast, RejectionReview, Week},
+    usecase::{
+        governance::{self, PipelineForecast, RejectionReview},
+        metrics::Week,
+    },
 };
 
 /// `GET /api/v1/governance/rejection-review`, `GET /api/v1/governance/pipeline-forecast`.

@@ -13,7 +13,7 @@ use crate::{
     config::RevenueSettings,
     db::outbox::{self, Message},
     domain::Topic,
-    usecase::governance::{self, Week},
+    usecase::{governance, metrics::Week},
 };
 
 /// What one tick sent.

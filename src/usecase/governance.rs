@@ -2,18 +2,19 @@
 //! week's rejections by reason, rep, tier and source, with the tuning hints and the leads
 //! behind them) and the Monday pipeline forecast (the open marketing-sourced pipeline as of
 //! that Monday 00:00 UTC, by expected close month, weighted by stage). Both are read from
-//! history, so a past week's report is the same whenever it is asked for; `jobs::governance`
-//! sends each once to the outbox.
+//! history (the week's rejections, each opportunity's events up to that Monday), grouped and
+//! credited by leads as they are when asked; `jobs::governance` sends each once to the outbox,
+//! which keeps what the report said on the day.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::metrics::{
-    Period, ReasonCount, rate,
+    Period, ReasonCount, Week, rate,
     rejections::{ReasonWithHint, hint_if_high},
     revenue::ByCurrency,
 };
@@ -23,68 +24,6 @@ use crate::{
     domain::{OpportunityEvent, OpportunityStatus, RejectReason, fold_opportunity},
     error::ApiError,
 };
-
-/// An ISO week, `2026-W47`, and its Monday.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Week {
-    pub monday: NaiveDate,
-}
-
-impl Week {
-    /// The week holding `at` (UTC).
-    pub fn of(at: DateTime<Utc>) -> Self {
-        let day = at.date_naive();
-        Week {
-            monday: day - Duration::days(i64::from(day.weekday().num_days_from_monday())),
-        }
-    }
-
-    /// `2026-W47`; a 422 naming `week` otherwise.
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
-        let wrong = || {
-            ApiError::field(
-                "week",
-                format!("{text:?} is not an ISO week such as 2026-W47"),
-            )
-        };
-        let (year, week) = text.trim().split_once("-W").ok_or_else(wrong)?;
-        let (year, week) = (
-            year.parse().map_err(|_| wrong())?,
-            week.parse().map_err(|_| wrong())?,
-        );
-        NaiveDate::from_isoywd_opt(year, week, Weekday::Mon)
-            .map(|monday| Week { monday })
-            .ok_or_else(wrong)
-    }
-
-    /// The week before.
-    pub fn previous(self) -> Self {
-        Week {
-            monday: self.monday - Duration::weeks(1),
-        }
-    }
-
-    /// Its Monday 00:00 UTC.
-    pub fn start(self) -> DateTime<Utc> {
-        self.monday
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc()
-    }
-
-    /// Monday 00:00 to the next Monday 00:00.
-    pub fn period(self) -> Period {
-        Period {
-            from: self.start(),
-            to: self.start() + Duration::weeks(1),
-        }
-    }
-
-    pub fn key(self) -> String {
-        let iso = self.monday.iso_week();
-        format!("{}-W{:02}", iso.year(), iso.week())
-    }
-}
 
 /// The rejections of one group (a rep, a tier, a source) by reason.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -254,27 +193,5 @@ fn forecast(
         as_of: week.start(),
         months: months.into_values().collect(),
         total,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn weeks_parse_and_name_themselves_as_iso_weeks() {
-        let week = Week::parse("2026-W47").unwrap();
-        assert_eq!(week.monday, NaiveDate::from_ymd_opt(2026, 11, 16).unwrap());
-        assert_eq!(week.key(), "2026-W47");
-        assert_eq!(week.previous().key(), "2026-W46");
-        assert_eq!(Week::of("2026-11-22T23:59:59Z".parse().unwrap()), week);
-        // ISO week 1 of 2027 starts on Monday 2027-01-04; 2026 has 53 weeks.
-        assert_eq!(
-            Week::parse("2027-W01").unwrap().previous().key(),
-            "2026-W53"
-        );
-        for bad in ["2026-47", "2026-W54", "W47", "2026-Wxx", ""] {
-            assert!(Week::parse(bad).is_err(), "{bad:?}");
-        }
     }
 }

@@ -115,20 +115,11 @@ pub async fn record(
     {
         fail("segment", problem);
     }
-    let amount = match input.amount {
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::String(s)) => Some(s),
-        Some(other) => {
-            fail("amount", format!("{other} is not an amount"));
-            None
-        }
-        None => {
-            fail("amount", "is required".into());
-            None
-        }
-    };
-    let money = match (amount, input.currency) {
-        (Some(amount), Some(currency)) => Money::parse(&amount, &currency)
+    if input.amount.is_none() {
+        fail("amount", "is required".into());
+    }
+    let money = match (input.amount, input.currency) {
+        (Some(amount), Some(currency)) => Money::from_json(&amount, &currency)
             .map_err(|e| {
                 let (field, why) = e.field("amount", "currency");
                 fail(field, why)

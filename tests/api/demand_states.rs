@@ -81,6 +81,15 @@ async fn moves_between_demand_states_are_history_and_convert_per_state() {
         json!([])
     );
 
+    // The state a lead already had when the history began (the migration's backfill) is
+    // neither a move nor an entry.
+    sqlx::query(
+        "insert into lead_demand_state_transitions (lead_id, from_state, to_state, signal, occurred_at)
+         select id, null, 'early', 'history', '2026-11-17T09:00:00Z' from leads where email = 'c@acme.io'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
     let report = view(&app, "demand-states?from=2026-11-16&to=2026-11-20").await;
     let moves = |from: Option<&str>, to: &str, signal: &str| json!({"from": from, "to": to, "signal": signal, "count": 1});
     assert_eq!(

@@ -404,6 +404,11 @@ async fn qualify_names_every_field_left_out_or_not_true() {
                    "budget_amount": -1, "decision_by": 20270331}),
             vec!["budget", "authority", "budget_amount", "decision_by"],
         ),
+        (
+            json!({"budget": true, "authority": true, "need": true, "timing": true,
+                   "budget_amount": "inf", "estimated_acv": "NaN", "decision_by": "2027-03-31"}),
+            vec!["budget_amount", "estimated_acv"],
+        ),
     ] {
         let (status, problem) = ray.post_json(&path, &body).await;
         assert_eq!(

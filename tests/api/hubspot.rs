@@ -640,6 +640,9 @@ async fn deal_notifications_fold_to_the_deal_and_link_its_contacts() {
     let db = TestDb::new().await;
     let api = HubSpotApi::start().await.unwrap();
     ana(&api);
+    // Closed between the two notifications; the earlier one reads the deal as closed too.
+    let closed = chrono::DateTime::from_timestamp_millis(at(-20)).unwrap();
+    let closedate = closed.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     api.deal(
         "9001",
         &[
@@ -647,7 +650,7 @@ async fn deal_notifications_fold_to_the_deal_and_link_its_contacts() {
             ("amount", "52000"),
             ("dealstage", "closedwon"),
             ("createdate", "2026-11-10T10:00:00.000Z"),
-            ("closedate", "2026-11-19T00:00:00.000Z"),
+            ("closedate", &closedate),
             ("hs_is_closed", "true"),
             ("hs_is_closed_won", "true"),
         ],
@@ -669,13 +672,14 @@ async fn deal_notifications_fold_to_the_deal_and_link_its_contacts() {
     };
     let batch = [
         deal(12, "deal.propertyChange", 9001, -5),
+        deal(14, "deal.propertyChange", 9001, -25),
         deal(11, "deal.creation", 9001, -30),
         deal(13, "deal.creation", 9002, -4),
     ];
     let answer = deliver(&app, &batch).await;
     assert_eq!(
         answer["opportunities"].as_array().unwrap().len(),
-        2,
+        3,
         "{answer:#}"
     );
     let reason = answer["dead_letters"][0]["reason"].as_str().unwrap();
@@ -683,10 +687,10 @@ async fn deal_notifications_fold_to_the_deal_and_link_its_contacts() {
         reason.contains("deal 9002 was not found in HubSpot"),
         "{reason}"
     );
-    deliver(&app, &batch[..2]).await;
+    deliver(&app, &batch[..3]).await;
     assert_eq!(
         app.count("opportunity_events").await,
-        2,
+        3,
         "the redelivery stored nothing"
     );
 
@@ -706,12 +710,12 @@ async fn deal_notifications_fold_to_the_deal_and_link_its_contacts() {
     );
     assert_eq!(o["name"], "Globex rollout");
     assert_eq!(o["opened_at"], "2026-11-10T10:00:00Z");
-    let won_at = chrono::DateTime::from_timestamp_millis(at(-5)).unwrap();
     assert_eq!(
         o["closed_at"],
-        json!(won_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        json!(closed.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        "the deal's close date, not the earliest notification read as a close"
     );
-    assert_eq!(o["close_date"], "2026-11-19");
+    assert_eq!(o["close_date"], json!(closed.date_naive().to_string()));
 
     let asked = api.asked();
     let deals = asked

@@ -391,6 +391,22 @@ async fn a_lead_shows_its_opportunities_and_late_events_fold_in_order() {
     let g3 = app.lead("g3@globex.com").await;
     assert_eq!(g3["history"]["opportunities"][0]["external_id"], "O2");
     assert_eq!(g3["history"]["opportunities"][0]["currency"], "EUR");
+
+    // An event id stored before, now about another opportunity, is still that event: a
+    // duplicate that makes no opportunity of its own.
+    let reused = opp_event(
+        "o1-new",
+        "O9",
+        "opportunity_created",
+        (11, 20, 10),
+        json!({}),
+    );
+    let answer = send(&app, json!([reused])).await;
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(app.count("opportunities").await, 6);
 }
 
 #[tokio::test]
@@ -405,6 +421,10 @@ async fn bad_opportunity_events_and_spend_are_refused_naming_the_field() {
                          "contacts": [{"email": "not-an-email"}, {"system": "pipedrive", "id": "7"}]}},
         {"event_id": "z", "source": "crm", "type": "opportunity_created", "occurred_at": "2026-11-02T10:00:00Z",
          "opportunity": {"id": "O2", "amount": 10}},
+        {"event_id": "w", "source": "crm", "type": "opportunity_created", "occurred_at": "2026-11-02T10:00:00Z",
+         "opportunity": {"id": "O3"}},
+        {"event_id": "w", "source": "CRM", "type": "opportunity_closed_won", "occurred_at": "2026-11-03T10:00:00Z",
+         "opportunity": {"id": "O3"}},
     ]);
     let (status, problem) = app.post_json("/webhooks/opportunities", &bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
@@ -419,6 +439,7 @@ async fn bad_opportunity_events_and_spend_are_refused_naming_the_field() {
             "[1].opportunity.contacts[0].email",
             "[1].opportunity.contacts[1].system",
             "[2].opportunity.currency",
+            "[4].event_id",
         ]
     );
     assert_eq!(

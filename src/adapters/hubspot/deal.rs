@@ -103,8 +103,18 @@ pub(super) fn event(
         None => None,
     };
     let opened_at = value("createdate")
-        .map(|at| stamp(at, limits, now).map_err(|why| format!("deal {id}'s createdate: {why}")))
+        .map(|at| stamp("createdate", at, limits, now).map_err(|why| format!("deal {id}'s {why}")))
         .transpose()?;
+    // Every notification reads the deal as it is now, so one read after the close reads as a
+    // close at its own, earlier time: the deal's close date is the closing time they share.
+    // A close date outside the accepted window leaves the notification's time standing.
+    let closed_at = match event_type {
+        OpportunityEventType::OpportunityClosedWon
+        | OpportunityEventType::OpportunityClosedLost => {
+            value("closedate").and_then(|at| stamp("closedate", at, limits, now).ok())
+        }
+        _ => None,
+    };
     let close_date = value("closedate")
         .map(|at| close_day(at).ok_or(format!("deal {id}'s closedate {at:?} is not a date")))
         .transpose()?;
@@ -121,6 +131,7 @@ pub(super) fn event(
             stage: text("dealstage"),
             opened_at,
             close_date,
+            closed_at,
             account_domain: None,
             contacts: deal
                 .contacts

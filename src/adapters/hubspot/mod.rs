@@ -443,7 +443,7 @@ fn workflow(
     let fields = record_fields(settings, &snapshot.properties, known);
     let (email, profile) = lead(settings, &fields, limits)?;
     let occurred_at = match snapshot.property("lastmodifieddate") {
-        Some(at) => stamp(at, limits, now)?,
+        Some(at) => stamp("lastmodifieddate", at, limits, now)?,
         None => now,
     };
     let mut properties = Map::new();
@@ -484,14 +484,17 @@ fn milliseconds(ms: i64, limits: &Limits<'_>, now: DateTime<Utc>) -> Result<Date
 }
 
 /// A HubSpot date property: epoch milliseconds or RFC 3339.
-fn stamp(at: &str, limits: &Limits<'_>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+fn stamp(
+    name: &str,
+    at: &str,
+    limits: &Limits<'_>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, String> {
     match at.parse::<i64>() {
         Ok(ms) => milliseconds(ms, limits, now),
         Err(_) => DateTime::parse_from_rfc3339(at)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                format!("lastmodifieddate {at:?} is neither epoch milliseconds nor RFC 3339")
-            })
+            .map_err(|_| format!("{name} {at:?} is neither epoch milliseconds nor RFC 3339"))
             .and_then(|t| milliseconds(t.timestamp_millis(), limits, now)),
     }
 }

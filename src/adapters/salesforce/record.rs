@@ -204,6 +204,7 @@ impl<'d> Record<'d> {
                     stage: text("StageName"),
                     opened_at,
                     close_date,
+                    closed_at: None,
                     account_domain,
                     contacts,
                 },

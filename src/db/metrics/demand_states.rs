@@ -13,7 +13,7 @@ pub struct Moves {
     pub count: i64,
 }
 
-/// The moves of `[from, to)`.
+/// The moves of `[from, to)`; the state a lead had when the history began is no move.
 pub async fn moves(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
@@ -22,7 +22,7 @@ pub async fn moves(
     sqlx::query_as(
         "select from_state, to_state, signal, count(*)::int8 as count
            from lead_demand_state_transitions
-          where occurred_at >= $1 and occurred_at < $2
+          where occurred_at >= $1 and occurred_at < $2 and signal <> 'history'
           group by 1, 2, 3
           order by 1 nulls first, 2 nulls first, 3",
     )
@@ -44,7 +44,8 @@ pub struct Entered {
 }
 
 /// Each state's leads that entered it in `[from, to)` (each lead once per state, at its first
-/// entry in the period) and what they did after entering, whenever.
+/// entry in the period; the state a lead had when the history began is no entry) and what
+/// they did after entering, whenever.
 pub async fn entered(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
@@ -55,6 +56,7 @@ pub async fn entered(
              select distinct on (lead_id, to_state) lead_id, to_state as state, occurred_at
                from lead_demand_state_transitions
               where occurred_at >= $1 and occurred_at < $2 and to_state is not null
+                and signal <> 'history'
               order by lead_id, to_state, occurred_at
          ), outcomes as (
              select e.state, f.mql_at >= e.occurred_at as mql_after,

@@ -211,10 +211,10 @@ fn check_input(action: &Action) -> Result<(), ApiError> {
             .filter(|(_, confirmed)| !confirmed)
             .map(|(field, _)| FieldError::new(field, "must be true: confirm it before qualifying"))
             .collect();
-            if q.budget_amount.is_none_or(|a| a.is_nan() || a < 0.0) {
+            if q.budget_amount.is_none_or(|a| !a.is_finite() || a < 0.0) {
                 errors.push(FieldError::new(
                     "budget_amount",
-                    "is required: the buyer's budget, a number ≥ 0",
+                    "is required: the buyer's budget, a finite number ≥ 0",
                 ));
             }
             if q.decision_by.is_none() {
@@ -223,8 +223,11 @@ fn check_input(action: &Action) -> Result<(), ApiError> {
                     "is required: the date the buyer decides (YYYY-MM-DD)",
                 ));
             }
-            if q.estimated_acv.is_some_and(|a| a.is_nan() || a < 0.0) {
-                errors.push(FieldError::new("estimated_acv", "must be a number ≥ 0"));
+            if q.estimated_acv.is_some_and(|a| !a.is_finite() || a < 0.0) {
+                errors.push(FieldError::new(
+                    "estimated_acv",
+                    "must be a finite number ≥ 0",
+                ));
             }
             errors
         }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::period::{Period, week_key};
+use super::{Period, Week};
 use crate::db::metrics::{self, Grouping};
 
 /// One group of a view: its key (a rep id, a tier, a source, an ISO week such as
@@ -37,7 +37,7 @@ pub async fn label<T: Default>(
         Grouping::Week => period
             .weeks()
             .into_iter()
-            .map(|w| w.format("%Y-%m-%d").to_string())
+            .map(|w| w.monday.format("%Y-%m-%d").to_string())
             .collect(),
         _ => Vec::new(),
     };
@@ -103,7 +103,7 @@ fn describe(
             (Some(key), label)
         }
         Grouping::Week => match NaiveDate::parse_from_str(&key, "%Y-%m-%d") {
-            Ok(monday) => (Some(week_key(monday)), format!("week of {key}")),
+            Ok(monday) => (Some(Week { monday }.key()), format!("week of {key}")),
             Err(_) => (Some(key.clone()), key),
         },
         Grouping::Source | Grouping::Total => (Some(key.clone()), key),

@@ -13,9 +13,11 @@ pub mod period;
 pub mod rejections;
 pub mod revenue;
 pub mod sla;
+mod week;
 
 pub use groups::Group;
 pub use period::{MetricsQuery, Period, Split};
+pub use week::Week;
 
 pub use crate::db::metrics::Grouping;
 

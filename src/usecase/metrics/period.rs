@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::Week;
 use crate::{
     db::metrics::Grouping,
     error::{ApiError, FieldError},
@@ -32,7 +33,8 @@ pub struct Split {
     pub edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
+/// `day` 00:00 UTC.
+pub fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
 }
 
@@ -65,28 +67,21 @@ impl Period {
         }
     }
 
-    /// The Mondays of the ISO weeks (UTC) that overlap the period, in order.
-    pub fn weeks(&self) -> Vec<NaiveDate> {
-        let first = self.from.date_naive();
-        let mut monday = first - Duration::days(i64::from(first.weekday().num_days_from_monday()));
-        let mut weeks = Vec::new();
-        while monday
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc()
-            < self.to
-        {
-            weeks.push(monday);
-            monday += Duration::weeks(1);
-        }
-        weeks
+    /// The ISO weeks (UTC) that overlap the period, in order.
+    pub fn weeks(&self) -> Vec<Week> {
+        let first = Week::of(self.from);
+        std::iter::successors(Some(first), |w| Some(w.next()))
+            .take_while(|w| w.start() < self.to)
+            .collect()
     }
-}
 
-/// The ISO week of `monday` as `2026-W47`.
-pub fn week_key(monday: NaiveDate) -> String {
-    let week = monday.iso_week();
-    format!("{}-W{:02}", week.year(), week.week())
+    /// The part of the period inside `other`; empty (`from` ≥ `to`) when they do not meet.
+    pub fn within(&self, other: &Period) -> Period {
+        Period {
+            from: self.from.max(other.from),
+            to: self.to.min(other.to),
+        }
+    }
 }
 
 /// A metrics request: its period and grouping.
@@ -401,17 +396,17 @@ mod tests {
             from: at(2026, 11, 4, 12),
             to: at(2026, 11, 16, 0),
         };
-        let weeks: Vec<String> = period.weeks().into_iter().map(week_key).collect();
+        let weeks: Vec<String> = period.weeks().into_iter().map(Week::key).collect();
         assert_eq!(weeks, ["2026-W45", "2026-W46"], "the 16th is excluded");
         assert_eq!(
-            period.weeks()[0],
+            period.weeks()[0].monday,
             NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()
         );
         let new_year = Period {
             from: at(2026, 12, 28, 0),
             to: at(2027, 1, 5, 0),
         };
-        let keys: Vec<String> = new_year.weeks().into_iter().map(week_key).collect();
+        let keys: Vec<String> = new_year.weeks().into_iter().map(Week::key).collect();
         assert_eq!(keys, ["2026-W53", "2027-W01"]);
     }
 }

@@ -14,7 +14,12 @@ use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{Grouping, Period, groups, groups::Group, period::parse_period, rate};
+use super::{
+    Grouping, Period, groups,
+    groups::Group,
+    period::{midnight, parse_period},
+    rate,
+};
 use crate::{
     db::metrics::{
         self,
@@ -147,7 +152,7 @@ pub async fn report(
     for (total, segment_by) in [(true, "total"), (false, spend_segments(by))] {
         let rows = revenue::spend(&mut tx, segment_by, first_day, end_day).await?;
         let spread_by = if total { RevenueGrouping::Total } else { by };
-        for (key, spent) in spread(&rows, spread_by, first_day, end_day) {
+        for (key, spent) in spread(&rows, spread_by, &query.period) {
             at(&mut numbers, total, &key).spend = spent;
         }
         if by == RevenueGrouping::Total {
@@ -216,41 +221,43 @@ fn spend_segments(by: RevenueGrouping) -> &'static str {
     }
 }
 
-/// The whole UTC days `[first, end)` a period touches: spend is recorded by day.
+/// The whole UTC days `[first, end)` a period touches: the spend records to read.
 fn days(period: &Period) -> (NaiveDate, NaiveDate) {
     let first = period.from.date_naive();
     let last = (period.to - Duration::microseconds(1)).date_naive();
     (first, last + Duration::days(1))
 }
 
-/// Each group's share of `rows`: a record counts with the share of its days that fall in
-/// `[first, end)` (by week: in each week's days of it). The key is the record's segment, or
-/// for weeks the Monday as `YYYY-MM-DD`.
+/// Each group's share of `rows`: a record is spent evenly over its days, and counts with the
+/// share of that time inside `period` (by week: inside each week of it). The key is the
+/// record's segment, or for weeks the Monday as `YYYY-MM-DD`.
 fn spread(
     rows: &[SpendRow],
     by: RevenueGrouping,
-    first: NaiveDate,
-    end: NaiveDate,
+    period: &Period,
 ) -> Vec<(Option<String>, ByCurrency)> {
     let mut spent: BTreeMap<Option<String>, ByCurrency> = BTreeMap::new();
-    let overlap = |row: &SpendRow, from: NaiveDate, to: NaiveDate| {
-        let start = row.first_day.max(from);
-        let stop = (row.last_day + Duration::days(1)).min(to);
-        let days = (row.last_day - row.first_day).num_days() + 1;
-        ((stop - start).num_days().max(0) as f64) / days as f64
+    let share = |row: &SpendRow, window: Period| {
+        let days = Period {
+            from: midnight(row.first_day),
+            to: midnight(row.last_day + Duration::days(1)),
+        };
+        let inside = days.within(&window);
+        let seconds = |p: Period| (p.to - p.from).num_seconds().max(0) as f64;
+        seconds(inside) / seconds(days)
     };
     for row in rows {
         let shares: Vec<(Option<String>, f64)> = if by == RevenueGrouping::Week {
-            weeks(first, end)
-                .map(|(monday, from, to)| {
-                    (
-                        Some(monday.format("%Y-%m-%d").to_string()),
-                        overlap(row, from, to),
-                    )
+            period
+                .weeks()
+                .into_iter()
+                .map(|week| {
+                    let key = week.monday.format("%Y-%m-%d").to_string();
+                    (Some(key), share(row, week.period().within(period)))
                 })
                 .collect()
         } else {
-            vec![(row.segment.clone(), overlap(row, first, end))]
+            vec![(row.segment.clone(), share(row, *period))]
         };
         for (key, share) in shares.into_iter().filter(|(_, s)| *s > 0.0) {
             let into = spent.entry(key).or_default();
@@ -258,18 +265,6 @@ fn spread(
         }
     }
     spent.into_iter().collect()
-}
-
-/// The weeks (Monday, and the days of it inside `[first, end)`) that `[first, end)` touches.
-fn weeks(
-    first: NaiveDate,
-    end: NaiveDate,
-) -> impl Iterator<Item = (NaiveDate, NaiveDate, NaiveDate)> {
-    use chrono::Datelike;
-    let monday = first - Duration::days(i64::from(first.weekday().num_days_from_monday()));
-    std::iter::successors(Some(monday), |m| Some(*m + Duration::weeks(1)))
-        .take_while(move |m| *m < end)
-        .map(move |m| (m, m.max(first), (m + Duration::weeks(1)).min(end)))
 }
 
 /// Labels the groups: as the funnel does for reps, tiers, sources and weeks; by demand state
@@ -322,16 +317,19 @@ mod tests {
         }
     }
 
+    fn period(from: &str, to: &str) -> Period {
+        Period {
+            from: from.parse().unwrap(),
+            to: to.parse().unwrap(),
+        }
+    }
+
     #[test]
     fn spend_is_spread_evenly_over_its_days() {
         // 10 days, 4 of them in the period.
         let rows = [row("webinar", "2026-10-27", "2026-11-05", 1000.0)];
-        let spent = spread(
-            &rows,
-            RevenueGrouping::Source,
-            day("2026-11-02"),
-            day("2026-12-01"),
-        );
+        let november = period("2026-11-02T00:00:00Z", "2026-12-01T00:00:00Z");
+        let spent = spread(&rows, RevenueGrouping::Source, &november);
         assert_eq!(
             spent,
             vec![(
@@ -340,15 +338,23 @@ mod tests {
             )]
         );
         // By week: Oct 26 week holds 6 of its days, Nov 2 week 4, clipped to the period.
-        let weekly = spread(
-            &rows,
-            RevenueGrouping::Week,
-            day("2026-10-01"),
-            day("2026-12-01"),
-        );
+        let autumn = period("2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z");
+        let weekly = spread(&rows, RevenueGrouping::Week, &autumn);
         let shares: Vec<f64> = weekly.iter().map(|(_, m)| m["USD"]).collect();
         assert_eq!(weekly[0].0.as_deref(), Some("2026-10-26"));
         assert_eq!(shares, vec![600.0, 400.0]);
+        // A period that does not start at midnight counts the part of its first day it holds:
+        // noon to noon is one day's spend, not two.
+        let noon = period("2026-11-01T12:00:00Z", "2026-11-02T12:00:00Z");
+        let spent = spread(&rows, RevenueGrouping::Total, &noon);
+        assert_eq!(spent[0].1["USD"], 100.0);
+        let weekly = spread(&rows, RevenueGrouping::Week, &noon);
+        let shares: Vec<f64> = weekly.iter().map(|(_, m)| m["USD"]).collect();
+        assert_eq!(
+            shares,
+            vec![50.0, 50.0],
+            "Sunday's afternoon, Monday's morning"
+        );
     }
 
     #[test]
