@@ -136,3 +136,14 @@ impl ScaleArgs {
         Ok(args)
     }
 }
+
+/// This process's peak resident memory so far (`VmHWM` of `/proc/self/status`), in MB.
+pub fn peak_rss_mb() -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/self/status"))?;
+    Ok(kb / 1024.0)
+}

@@ -22,6 +22,12 @@ pub struct RevenueSettings {
     /// Seconds between the governance job's looks for a report that is due.
     #[serde(default = "default_governance_interval_secs")]
     pub governance_interval_secs: u64,
+    /// The fewest won deals the predictive model fits on unless forced.
+    #[serde(default = "default_model_min_won_deals")]
+    pub model_min_won_deals: usize,
+    /// The fewest months of closed deals the predictive model fits on unless forced.
+    #[serde(default = "default_model_min_history_months")]
+    pub model_min_history_months: u32,
 }
 
 impl Default for RevenueSettings {
@@ -31,6 +37,8 @@ impl Default for RevenueSettings {
             default_stage_probability: default_stage_probability(),
             report_recipient: default_report_recipient(),
             governance_interval_secs: default_governance_interval_secs(),
+            model_min_won_deals: default_model_min_won_deals(),
+            model_min_history_months: default_model_min_history_months(),
         }
     }
 }
@@ -83,4 +91,12 @@ fn default_report_recipient() -> String {
 
 fn default_governance_interval_secs() -> u64 {
     3_600
+}
+
+fn default_model_min_won_deals() -> usize {
+    200
+}
+
+fn default_model_min_history_months() -> u32 {
+    18
 }

@@ -17,6 +17,7 @@ pub mod lead_write;
 pub mod leads;
 pub mod meddic;
 pub mod metrics;
+pub mod model;
 pub mod nurture;
 pub mod opportunities;
 pub mod outbox;

@@ -140,51 +140,91 @@ pub fn backtest(
     grid: &Grid,
     target: f64,
 ) -> Report {
-    let count = |outcome: Outcome| records.iter().filter(|(o, _)| *o == outcome).count();
-    let (won_total, lost_total) = (count(Outcome::ClosedWon), count(Outcome::ClosedLost));
-    // The stage machine's own answer at the rules' thresholds, not the sweep's arithmetic.
-    let crossed = |outcome: Outcome| {
-        records
-            .iter()
-            .filter(|(o, r)| *o == outcome && r.mql_at.is_some())
-            .count()
-    };
-    let won = Capture::new(won_total, crossed(Outcome::ClosedWon));
-    let lost = Capture::new(lost_total, crossed(Outcome::ClosedLost));
+    let mut tally = Tally::new(grid);
+    for (outcome, replay) in records {
+        tally.add(*outcome, replay);
+    }
+    tally.report(mql, target)
+}
 
-    let mut sweep = Vec::with_capacity(grid.fit.len() * grid.intent.len());
-    for &fit in &grid.fit {
-        for &intent in &grid.intent {
-            let crossed = |outcome: Outcome| {
-                records
-                    .iter()
-                    .filter(|(o, r)| *o == outcome && r.crossed(fit, intent).is_some())
-                    .count()
-            };
-            let won = Capture::new(won_total, crossed(Outcome::ClosedWon));
-            let lost = Capture::new(lost_total, crossed(Outcome::ClosedLost));
-            sweep.push(Cell {
-                fit,
-                intent,
-                won_crossed: won.crossed,
-                won_share: won.share,
-                lost_crossed: lost.crossed,
-                lost_share: lost.share,
-                meets_target: meets(won.share, target),
-            });
+/// A backtest's counts, taken one replayed record at a time, so that a caller streaming
+/// records holds the counts and not the replays.
+#[derive(Clone, Debug)]
+pub struct Tally<'g> {
+    grid: &'g Grid,
+    /// Records and, at the rules' thresholds, how many crossed: won, then lost.
+    records: [usize; 2],
+    crossed: [usize; 2],
+    /// Per grid pair, fit-major: won and lost records that crossed.
+    cells: Vec<[usize; 2]>,
+}
+
+impl<'g> Tally<'g> {
+    pub fn new(grid: &'g Grid) -> Self {
+        Tally {
+            grid,
+            records: [0; 2],
+            crossed: [0; 2],
+            cells: vec![[0; 2]; grid.fit.len() * grid.intent.len()],
         }
     }
-    let suggested = suggest(&sweep);
-    let meets_target = meets(won.share, target);
-    Report {
-        thresholds: mql.clone(),
-        won,
-        lost,
-        target,
-        meets_target,
-        hint: hint(&won, &lost, target, suggested.as_ref()),
-        suggested,
-        sweep,
+
+    /// Counts one record replayed under the rules being backtested.
+    pub fn add(&mut self, outcome: Outcome, replay: &Replay) {
+        let side = usize::from(outcome == Outcome::ClosedLost);
+        self.records[side] += 1;
+        // The stage machine's own answer at the rules' thresholds, not the sweep's arithmetic.
+        self.crossed[side] += usize::from(replay.mql_at.is_some());
+        let pairs = self
+            .grid
+            .fit
+            .iter()
+            .flat_map(|&fit| self.grid.intent.iter().map(move |&intent| (fit, intent)));
+        for (cell, (fit, intent)) in self.cells.iter_mut().zip(pairs) {
+            cell[side] += usize::from(replay.crossed(fit, intent).is_some());
+        }
+    }
+
+    /// The report of the records counted, the rules' thresholds being `mql`.
+    pub fn report(self, mql: &MqlThresholds, target: f64) -> Report {
+        let [won_total, lost_total] = self.records;
+        let won = Capture::new(won_total, self.crossed[0]);
+        let lost = Capture::new(lost_total, self.crossed[1]);
+        let pairs = self
+            .grid
+            .fit
+            .iter()
+            .flat_map(|&fit| self.grid.intent.iter().map(move |&intent| (fit, intent)));
+        let sweep: Vec<Cell> = self
+            .cells
+            .iter()
+            .zip(pairs)
+            .map(|(&[won_crossed, lost_crossed], (fit, intent))| {
+                let won = Capture::new(won_total, won_crossed);
+                let lost = Capture::new(lost_total, lost_crossed);
+                Cell {
+                    fit,
+                    intent,
+                    won_crossed: won.crossed,
+                    won_share: won.share,
+                    lost_crossed: lost.crossed,
+                    lost_share: lost.share,
+                    meets_target: meets(won.share, target),
+                }
+            })
+            .collect();
+        let suggested = suggest(&sweep);
+        let meets_target = meets(won.share, target);
+        Report {
+            thresholds: mql.clone(),
+            won,
+            lost,
+            target,
+            meets_target,
+            hint: hint(&won, &lost, target, suggested.as_ref()),
+            suggested,
+            sweep,
+        }
     }
 }
 

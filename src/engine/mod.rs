@@ -12,6 +12,7 @@ mod fit;
 mod fold;
 mod handoff;
 mod intent;
+pub mod model;
 mod nurture;
 mod qualification;
 mod recycle;
@@ -23,7 +24,7 @@ mod sla;
 pub use activity::Activity;
 pub use backtest::{
     AxisError, Capture, Cell, DEFAULT_TARGET, Grid, MAX_AXIS_MAGNITUDE, MAX_AXIS_VALUES,
-    Report as BacktestReport, axis, backtest, percent,
+    Report as BacktestReport, Tally as BacktestTally, axis, backtest, percent,
 };
 pub use decay::decay_factor;
 pub use disqualify::{

@@ -16,6 +16,7 @@ mod leads;
 pub mod listener;
 mod marketo;
 mod metrics;
+mod model;
 mod nurture;
 mod openapi;
 mod outbox;
@@ -79,6 +80,7 @@ fn api() -> routes::Routes {
         .merge(calibration::router())
         .merge(metrics::router())
         .merge(spend::router())
+        .merge(model::router())
         .merge(governance::router())
         .merge(prometheus::router())
         .merge(dashboard::router())

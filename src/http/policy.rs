@@ -128,6 +128,8 @@ pub const POLICY: &[Rule] = &[
     // The weekly governance reports, for any week.
     only("GET", "/api/v1/governance/rejection-review", OPERATORS),
     only("GET", "/api/v1/governance/pipeline-forecast", OPERATORS),
+    // The predictive model: ops fit it and read what it proposes (it writes nothing).
+    only("POST", "/api/v1/model/proposals", OPERATORS),
     // Marketing spend, for CAC: ops record it and read it back.
     only("POST", "/api/v1/spend", OPERATORS),
     only("GET", "/api/v1/spend", OPERATORS),

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod key_cache;
 pub mod lead_view;
 pub mod metrics;
+pub mod model;
 pub mod nurture;
 pub mod opportunities;
 pub mod persist;

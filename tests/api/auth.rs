@@ -230,6 +230,12 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/spend", None, &[Admin, Ops]),
         endpoint(
             M::POST,
+            "/api/v1/model/proposals",
+            Some(json!({"force": true})),
+            &[Admin, Ops],
+        ),
+        endpoint(
+            M::POST,
             "/api/v1/webhook-endpoints",
             Some(json!({"url": "https://hooks.example.com/walk", "topics": ["rep.assigned"]})),
             &[Admin],

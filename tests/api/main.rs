@@ -27,6 +27,7 @@ mod leads;
 mod marketo;
 mod metrics;
 mod metrics_requests;
+mod model;
 mod notifications;
 mod nurture;
 mod openapi;

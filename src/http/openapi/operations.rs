@@ -39,6 +39,7 @@ use crate::{
             funnel::FunnelReport, nurture::NurtureReport, rejections::RejectionReport,
             revenue::RevenueReport, sla::SlaReport,
         },
+        model::{ModelReport, ProposalRequest},
         nurture::simulate::Simulation,
         preview::PreviewReport,
         reps::RepInput,
@@ -376,6 +377,12 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .query(WEEK)
     .answers(Body::One(named::<PipelineForecast>)),
+    post(
+        "/api/v1/model/proposals",
+        "Fit the predictive model on closed deals and propose candidate rules",
+    )
+    .takes(Body::One(named::<ProposalRequest>))
+    .answers(Body::One(named::<ModelReport>)),
     post("/api/v1/spend", "Record marketing spend on a segment, for CAC")
         .takes(Body::One(named::<SpendInput>))
         .creates(Body::One(named::<Spend>)),
