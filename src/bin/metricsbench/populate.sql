@@ -182,7 +182,7 @@ select k, lead_id, email, opened, amount, stage, close_date,
                p.mql_at + make_interval(days => (1 + n * 19 % 30)::int) as opened,
                ((n * 37 % 90) + 10) * 1000 as amount,
                (array['Prospecting', 'Qualification', 'Needs Analysis', 'Negotiation/Review'])[1 + (n * 3 % 4)::int] as stage,
-               (array['won', 'lost', 'open', 'open'])[1 + (n * 7 % 4)::int] as fate,
+               (array['won', 'lost', 'open', 'open'])[1 + (n / 4 * 7 % 4)::int] as fate,
                p.mql_at + make_interval(days => (1 + n * 19 % 30 + 10 + n * 23 % 50)::int) as closes,
                (p.mql_at + make_interval(days => (1 + n * 19 % 30 + 10 + n * 23 % 50)::int))::date as close_date
           from metrics_bench_plan p
