@@ -22,6 +22,13 @@ pub struct LeadRecord {
     pub outcome: Option<Outcome>,
 }
 
+impl LeadRecord {
+    /// When its last event occurred: what a backtest replays it up to.
+    pub fn last_event_at(&self) -> Option<DateTime<Utc>> {
+        self.events.iter().map(|e| e.occurred_at).max()
+    }
+}
+
 /// One dated event of a [`LeadRecord`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordEvent {

@@ -69,12 +69,7 @@ pub fn backtest(
         .records
         .iter()
         .map(|(outcome, record)| {
-            let end = record
-                .events
-                .iter()
-                .map(|e| e.occurred_at)
-                .max()
-                .unwrap_or(now);
+            let end = record.last_event_at().unwrap_or(now);
             (*outcome, replay(record, &rules.rules, end))
         })
         .collect();

@@ -169,12 +169,7 @@ pub async fn propose(
     let grid = Grid::default();
     let (mut on_running, mut on_candidate) = (BacktestTally::new(&grid), BacktestTally::new(&grid));
     for_each_lead(pool, &outcomes, |outcome, record| {
-        let end = record
-            .events
-            .iter()
-            .map(|e| e.occurred_at)
-            .max()
-            .unwrap_or(now);
+        let end = record.last_event_at().unwrap_or(now);
         on_running.add(outcome, &replay(record, &running.rules, end));
         on_candidate.add(outcome, &replay(record, &weighted.rules, end));
     })
