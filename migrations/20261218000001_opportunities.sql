@@ -56,7 +56,7 @@ create table opportunity_events (
 create index opportunity_events_opportunity_idx on opportunity_events (opportunity_id);
 
 -- The people an opportunity belongs to, as the CRM named them: by email, or by the CRM's
--- id for the contact or lead. Resolved to leads when read (opportunity_leads_of), so a lead that
+-- id for the contact or lead. Resolved to leads when read (opportunity_leads), so a lead that
 -- arrives after its opportunity is linked all the same.
 create table opportunity_contacts (
     opportunity_id  uuid not null references opportunities (id),
@@ -75,73 +75,43 @@ create index opportunity_contacts_email_idx on opportunity_contacts (email)
 create index opportunity_contacts_crm_idx on opportunity_contacts (system, external_id)
     where email is null;
 
--- Which leads an opportunity belongs to, resolved when read, so a lead that arrives after its
--- opportunity is linked all the same: its contacts that are leads (by email, or by a CRM id a
--- lead remembers), or, when none is, every lead of its account. Functions of one opportunity
--- or one lead (inlined into the query that calls them), so each read follows the indexes
--- from the rows it starts from.
-create function opportunity_leads_of(opp uuid) returns setof uuid
-language sql stable as $$
-    select l.id from opportunity_contacts c join leads l on l.email = c.email
-     where c.opportunity_id = opp
-    union
-    select l.id from opportunity_contacts c
-      join lead_source_ids s on s.system = c.system and s.external_id = c.external_id
-      join leads l on l.email = s.email
-     where c.opportunity_id = opp and c.email is null
-    union
-    select l.id from opportunities o
-      join accounts a on a.domain = o.account_domain
-      join leads l on l.account_id = a.id
-     where o.id = opp and not exists (
-           select 1 from opportunity_contacts c2
-             left join lead_source_ids s2
-               on c2.email is null and s2.system = c2.system and s2.external_id = c2.external_id
-            where c2.opportunity_id = opp
-              and exists (select 1 from leads l2 where l2.email = coalesce(c2.email, s2.email)))
-$$;
+-- Each opportunity's leads: its contacts that are leads, or, when it names no contact that
+-- is, the leads of its account. A lead named twice (by email and by CRM id) appears twice.
+create view opportunity_contact_leads as
+select c.opportunity_id, l.id as lead_id
+  from opportunity_contacts c
+  join leads l on l.email = c.email
+union all
+select c.opportunity_id, l.id
+  from opportunity_contacts c
+  join lead_source_ids s on s.system = c.system and s.external_id = c.external_id
+  join leads l on l.email = s.email;
 
-create function lead_opportunities_of(lead uuid) returns setof uuid
-language sql stable as $$
-    select c.opportunity_id from leads l join opportunity_contacts c on c.email = l.email
-     where l.id = lead
-    union
-    select c.opportunity_id from leads l
-      join lead_source_ids s on s.email = l.email
-      join opportunity_contacts c
-        on c.email is null and c.system = s.system and c.external_id = s.external_id
-     where l.id = lead
-    union
-    select o.id from leads l
-      join accounts a on a.id = l.account_id
-      join opportunities o on o.account_domain = a.domain
-     where l.id = lead and not exists (
-           select 1 from opportunity_contacts c2
-             left join lead_source_ids s2
-               on c2.email is null and s2.system = c2.system and s2.external_id = c2.external_id
-            where c2.opportunity_id = o.id
-              and exists (select 1 from leads l2 where l2.email = coalesce(c2.email, s2.email)))
-$$;
+create view opportunity_leads as
+select opportunity_id, lead_id from opportunity_contact_leads
+union all
+select o.id, l.id
+  from opportunities o
+  join accounts a on a.domain = o.account_domain
+  join leads l on l.account_id = a.id
+ where not exists (select 1 from opportunity_contact_leads b where b.opportunity_id = o.id);
 
 -- Each opportunity with the one lead it is credited to: the lead that became MQL first
 -- before the opportunity opened, else its first lead to become MQL at all, else its first
 -- lead. `marketing_sourced` says whether that lead was MQL before the opening. Unlinked
--- opportunities are here too, with no lead. A filter on the opportunity's own columns is
--- applied before the crediting.
+-- opportunities are here too, with no lead.
 create view opportunity_attribution as
-select o.id as opportunity_id, o.status, o.amount, o.currency, o.opened_at, o.closed_at,
-       c.lead_id, c.mql_at, c.rep_id, c.account_tier, c.source, c.demand_state,
-       coalesce(c.mql_at < o.opened_at, false) as marketing_sourced
+select distinct on (o.id)
+       o.id as opportunity_id, o.status, o.amount, o.currency, o.opened_at, o.closed_at,
+       f.lead_id, f.mql_at, f.rep_id, f.account_tier, f.source,
+       coalesce(l.demand_state, l.derived_demand_state) as demand_state,
+       coalesce(f.mql_at < o.opened_at, false) as marketing_sourced
   from opportunities o
-  left join lateral (
-        select f.lead_id, f.mql_at, f.rep_id, f.account_tier, f.source,
-               coalesce(l.demand_state, l.derived_demand_state) as demand_state
-          from opportunity_leads_of(o.id) as x(lead_id)
-          join lead_funnel f on f.lead_id = x.lead_id
-          join leads l on l.id = x.lead_id
-         order by (f.mql_at < o.opened_at) desc nulls last, f.mql_at nulls last,
-                  l.created_at, l.id
-         limit 1) c on true;
+  left join opportunity_leads ol on ol.opportunity_id = o.id
+  left join lead_funnel f on f.lead_id = ol.lead_id
+  left join leads l on l.id = ol.lead_id
+ order by o.id, (f.mql_at < o.opened_at) desc nulls last, f.mql_at nulls last,
+          l.created_at nulls last, l.id;
 
 -- Marketing spend as the ops team records it: an amount spent on a segment over a span of
 -- days (both ends included). CAC divides it, spread evenly over its days, by the won deals.
