@@ -187,9 +187,10 @@ pub async fn of_lead(conn: &mut PgConnection, lead_id: Uuid) -> sqlx::Result<Vec
         "select o.id, o.source, o.external_id, o.name, o.amount::float8 as amount, o.currency,
                 o.stage, o.status, o.opened_at, o.closed_at, o.close_date,
                 coalesce(f.mql_at < o.opened_at, false) as after_mql
-           from lead_opportunities_of($1) as x(id)
-           join opportunities o on o.id = x.id
+           from opportunity_lead_links k
+           join opportunities o on o.id = k.opportunity_id
            left join lead_funnel f on f.lead_id = $1
+          where k.lead_id = $1
           order by o.opened_at desc, o.id",
     )
     .bind(lead_id)

@@ -31,6 +31,7 @@ mod model;
 mod notifications;
 mod nurture;
 mod openapi;
+mod opportunity_links;
 mod prometheus;
 mod qualification;
 mod replica;

@@ -60,15 +60,12 @@ pub async fn entered(
               order by lead_id, to_state, occurred_at
          ), outcomes as (
              select e.state, f.mql_at >= e.occurred_at as mql_after,
-                    o.opened as opportunity_after, o.won as won_after
+                    coalesce(f.last_opportunity_opened_at >= e.occurred_at, false)
+                      as opportunity_after,
+                    coalesce(f.last_won_opportunity_opened_at >= e.occurred_at, false)
+                      as won_after
                from entered e
                left join lead_funnel f on f.lead_id = e.lead_id
-               left join lateral (
-                    select coalesce(bool_or(true), false) as opened,
-                           coalesce(bool_or(op.status = 'won'), false) as won
-                      from lead_opportunities_of(e.lead_id) as x(id)
-                      join opportunities op on op.id = x.id
-                     where op.opened_at >= e.occurred_at) o on true
          )
          select state, count(*)::int8 as entered,
                 count(*) filter (where mql_after)::int8 as mql_after,

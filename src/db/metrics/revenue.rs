@@ -71,14 +71,9 @@ pub async fn mql_cohort(
                 count(*) filter (where sal_at is not null)::int8 as sals,
                 count(*) filter (where with_opportunity)::int8 as with_opportunity
            from (select {key} as k, sal_at,
-                        exists (select 1 from lead_opportunities_of(m.lead_id) as x(id)
-                                  join opportunities o on o.id = x.id
-                                 where o.opened_at >= m.mql_at)
-                          as with_opportunity
-                   from (select f.lead_id, f.mql_at, f.sal_at, f.rep_id, f.account_tier, f.source,
-                                coalesce(l.demand_state, l.derived_demand_state) as demand_state
-                           from lead_funnel f join leads l on l.id = f.lead_id
-                          where f.mql_at >= $1 and f.mql_at < $2) m) x
+                        coalesce(last_opportunity_opened_at >= mql_at, false) as with_opportunity
+                   from lead_funnel
+                  where mql_at >= $1 and mql_at < $2) x
           group by grouping sets ((), (k))"
     ))
     .bind(from)
