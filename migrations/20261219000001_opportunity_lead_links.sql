@@ -251,20 +251,24 @@ create trigger accounts_links_on_domain after update of domain on accounts
 -- its first rep, its tier, its source and its demand state.
 create function opportunities_of_funnel() returns trigger
 language plpgsql as $$
+declare
+    -- The leads whose facts changed: their old and new facts differ, so both stay in a union
+    -- (set-based, where joining the two transition tables by lead would not be).
+    changed uuid[] := array(
+        select lead_id
+          from (select lead_id, mql_at, rep_id, account_tier, source, demand_state from new_funnel
+                union
+                select lead_id, mql_at, rep_id, account_tier, source, demand_state from old_funnel) f
+         group by lead_id
+        having count(*) > 1);
 begin
-    if not exists (
-        select 1 from new_funnel n join old_funnel o using (lead_id)
-         where (n.mql_at, n.rep_id, n.account_tier, n.source, n.demand_state)
-               is distinct from (o.mql_at, o.rep_id, o.account_tier, o.source, o.demand_state)) then
+    if cardinality(changed) = 0 then
         return null;
     end if;
     perform opportunity_links_lock(false);
     perform opportunities_refresh(array(
-        select distinct k.opportunity_id
-          from new_funnel n join old_funnel o using (lead_id)
-          join opportunity_lead_links k on k.lead_id = n.lead_id
-         where (n.mql_at, n.rep_id, n.account_tier, n.source, n.demand_state)
-               is distinct from (o.mql_at, o.rep_id, o.account_tier, o.source, o.demand_state)), true);
+        select distinct opportunity_id from opportunity_lead_links
+         where lead_id = any(changed)), true);
     return null;
 end $$;
 
@@ -347,19 +351,24 @@ select l.id as lead_id, l.created_at, t.source, l.account_tier, a.id as assignme
 
 drop function lead_opportunities_of(uuid);
 
--- The MQL cohort's read, index-only, whatever it is grouped by.
+-- What exists already. A demand state adds nothing to metrics_daily, and every
+-- opportunity is evaluated below: the funnel's update triggers would only cost time here.
 drop index lead_funnel_mql_idx;
-create index lead_funnel_mql_idx on lead_funnel (mql_at)
-    include (rep_id, account_tier, source, acknowledged_at, sal_at, sql_at, rejected_at,
-             demand_state, last_opportunity_opened_at)
-    where mql_at is not null;
-
--- What exists already.
+alter table lead_funnel disable trigger lead_funnel_to_daily_on_update,
+                        disable trigger lead_funnel_to_opportunities;
 update lead_funnel f set demand_state = coalesce(l.demand_state, l.derived_demand_state)
   from leads l
  where l.id = f.lead_id and coalesce(l.demand_state, l.derived_demand_state) is not null;
+alter table lead_funnel enable trigger lead_funnel_to_daily_on_update,
+                        enable trigger lead_funnel_to_opportunities;
 do $$
 begin
     perform opportunity_links_lock(true);
     perform opportunities_refresh(array(select id from opportunities), false);
 end $$;
+
+-- The MQL cohort's read, index-only, whatever it is grouped by (built after the rows).
+create index lead_funnel_mql_idx on lead_funnel (mql_at)
+    include (rep_id, account_tier, source, acknowledged_at, sal_at, sql_at, rejected_at,
+             demand_state, last_opportunity_opened_at)
+    where mql_at is not null;
