@@ -116,3 +116,141 @@ async fn moves_between_demand_states_are_history_and_convert_per_state() {
     assert_eq!(before["states"][1]["entered"], 0);
     assert_eq!(before["states"][1]["mql_rate"], Value::Null);
 }
+
+/// Each state's entries as `demand-states` defines them, read from the transitions and the
+/// funnel directly: the leads that entered it in `[from, to)`, each at its first entry there.
+async fn entered_by_definition(pool: &sqlx::PgPool, from: &str, to: &str) -> Vec<Value> {
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "with entered as (
+             select distinct on (lead_id, to_state) lead_id, to_state as state, occurred_at
+               from lead_demand_state_transitions
+              where occurred_at >= $1::timestamptz and occurred_at < $2::timestamptz
+                and to_state is not null and signal <> 'history'
+              order by lead_id, to_state, occurred_at)
+         select e.state, count(*), count(*) filter (where f.mql_at >= e.occurred_at),
+                count(*) filter (where f.last_opportunity_opened_at >= e.occurred_at),
+                count(*) filter (where f.last_won_opportunity_opened_at >= e.occurred_at)
+           from entered e left join lead_funnel f on f.lead_id = e.lead_id
+          group by 1 order by 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(state, n, mql, opp, won)| json!([state, n, mql, opp, won]))
+        .collect()
+}
+
+/// Entries that repeat a state, share a timestamp, arrive out of time order or come after
+/// the lead's MQL and opportunities: the view's counts equal the definition's for periods
+/// starting before, between and after them.
+#[tokio::test]
+async fn repeated_and_late_entries_count_once_per_lead_and_state() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(db.pool.clone()).await;
+    for e in [
+        at_event("a1", vp_profile("a@acme.io"), "demo_request", 16),
+        event("b1", "b@acme.io", "page_view", chrono::Duration::hours(-1)),
+        event("c1", "c@acme.io", "page_view", chrono::Duration::hours(-1)),
+    ] {
+        app.ingest(&e).await;
+    }
+    let (status, body) = app
+        .post_json(
+            "/webhooks/opportunities",
+            &json!([{"event_id": "a-new", "source": "crm", "type": "opportunity_created",
+                     "occurred_at": at(11, 12, 10).to_rfc3339(),
+                     "opportunity": {"id": "A1", "contacts": [{"email": "a@acme.io"}]}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // In insertion order; each lead's rows as the triggers on leads would write them.
+    for (email, state, signal, at) in [
+        ("a@acme.io", "early", "map", "2026-11-10T08:00:00Z"),
+        ("a@acme.io", "late", "map", "2026-11-12T08:00:00Z"),
+        ("a@acme.io", "early", "map", "2026-11-14T08:00:00Z"),
+        ("a@acme.io", "early", "behaviour", "2026-11-14T08:00:00Z"),
+        ("a@acme.io", "early", "behaviour", "2026-11-11T08:00:00Z"),
+        ("a@acme.io", "early", "history", "2026-11-13T08:00:00Z"),
+        ("b@acme.io", "late", "map", "2026-11-15T08:00:00Z"),
+        ("b@acme.io", "late", "map", "2026-11-09T08:00:00Z"),
+        ("b@acme.io", "late", "behaviour", "2026-11-12T20:00:00Z"),
+        ("c@acme.io", "early", "map", "2026-11-12T07:00:00Z"),
+    ] {
+        sqlx::query(
+            "insert into lead_demand_state_transitions (lead_id, to_state, signal, occurred_at)
+             select id, $2, $3, $4::timestamptz from leads where email = $1",
+        )
+        .bind(email)
+        .bind(state)
+        .bind(signal)
+        .bind(at)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    // The lead's funnel dates move after its entries were written.
+    let (status, body) = app
+        .post_json(
+            "/webhooks/opportunities",
+            &json!([{"event_id": "a-won", "source": "crm", "type": "opportunity_closed_won",
+                     "occurred_at": at(11, 18, 10).to_rfc3339(), "opportunity": {"id": "A1"}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let to = "2026-11-21T00:00:00Z";
+    for from in [
+        "2026-11-08T00:00:00Z",
+        "2026-11-10T09:00:00Z",
+        "2026-11-11T08:00:00Z",
+        "2026-11-12T09:00:00Z",
+        "2026-11-14T08:00:00Z",
+        "2026-11-14T09:00:00Z",
+        "2026-11-16T00:00:00Z",
+    ] {
+        let report = view(&app, &format!("demand-states?from={from}&to={to}")).await;
+        let counted: Vec<Value> = report["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["entered"] != 0)
+            .map(|s| {
+                json!([
+                    s["state"],
+                    s["entered"],
+                    s["mql_after"],
+                    s["opportunity_after"],
+                    s["won_after"]
+                ])
+            })
+            .collect();
+        assert_eq!(
+            counted,
+            entered_by_definition(&db.pool, from, to).await,
+            "from {from}"
+        );
+    }
+    let stale: i64 = sqlx::query_scalar(
+        "select count(*) from lead_demand_state_transitions t
+           left join lead_funnel f on f.lead_id = t.lead_id
+           left join lateral (
+                 select max(p.occurred_at) as at from lead_demand_state_transitions p
+                  where p.lead_id = t.lead_id and p.to_state = t.to_state
+                    and p.signal <> 'history' and (p.occurred_at, p.id) < (t.occurred_at, t.id)) p
+             on t.signal <> 'history'
+          where (t.previous_entry_at, t.mql_at, t.last_opportunity_opened_at,
+                 t.last_won_opportunity_opened_at)
+                is distinct from
+                (p.at, f.mql_at, f.last_opportunity_opened_at, f.last_won_opportunity_opened_at)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stale, 0,
+        "entries whose kept facts differ from their recomputation"
+    );
+}

@@ -45,34 +45,25 @@ pub struct Entered {
 
 /// Each state's leads that entered it in `[from, to)` (each lead once per state, at its first
 /// entry in the period; the state a lead had when the history began is no entry) and what
-/// they did after entering, whenever.
+/// they did after entering, whenever. Each entry carries its lead's previous entry into the
+/// same state and the lead's funnel dates (kept by the schema), so this is one range read.
 pub async fn entered(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Entered>> {
     sqlx::query_as(
-        "with entered as (
-             select distinct on (lead_id, to_state) lead_id, to_state as state, occurred_at
-               from lead_demand_state_transitions
-              where occurred_at >= $1 and occurred_at < $2 and to_state is not null
-                and signal <> 'history'
-              order by lead_id, to_state, occurred_at
-         ), outcomes as (
-             select e.state, f.mql_at >= e.occurred_at as mql_after,
-                    coalesce(f.last_opportunity_opened_at >= e.occurred_at, false)
-                      as opportunity_after,
-                    coalesce(f.last_won_opportunity_opened_at >= e.occurred_at, false)
-                      as won_after
-               from entered e
-               left join lead_funnel f on f.lead_id = e.lead_id
-         )
-         select state, count(*)::int8 as entered,
-                count(*) filter (where mql_after)::int8 as mql_after,
-                count(*) filter (where opportunity_after)::int8 as opportunity_after,
-                count(*) filter (where won_after)::int8 as won_after
-           from outcomes
-          group by state",
+        "select to_state as state, count(*)::int8 as entered,
+                count(*) filter (where mql_at >= occurred_at)::int8 as mql_after,
+                count(*) filter (where last_opportunity_opened_at >= occurred_at)::int8
+                  as opportunity_after,
+                count(*) filter (where last_won_opportunity_opened_at >= occurred_at)::int8
+                  as won_after
+           from lead_demand_state_transitions
+          where occurred_at >= $1 and occurred_at < $2 and to_state is not null
+            and signal <> 'history'
+            and (previous_entry_at is null or previous_entry_at < $1)
+          group by to_state",
     )
     .bind(from)
     .bind(to)
