@@ -5,8 +5,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
-use super::week_of;
-
 /// What the revenue view groups by; the keys are the credited lead's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RevenueGrouping {
@@ -34,15 +32,24 @@ impl RevenueGrouping {
     }
 
     /// The key of a row of lead facts (`rep_id`, `account_tier`, `source`, `demand_state`)
-    /// whose week is that of the timestamp `when`.
+    /// whose week is that of the timestamp `when`, as its column's own type: grouping by it
+    /// and then formatting the few groups (`text`) costs less than formatting every row.
     fn key(self, when: &str) -> String {
         match self {
             RevenueGrouping::Total => "null::text".to_owned(),
-            RevenueGrouping::Rep => "rep_id::text".to_owned(),
-            RevenueGrouping::Tier => "account_tier::text".to_owned(),
+            RevenueGrouping::Rep => "rep_id".to_owned(),
+            RevenueGrouping::Tier => "account_tier".to_owned(),
             RevenueGrouping::Source => "source".to_owned(),
             RevenueGrouping::DemandState => "demand_state".to_owned(),
-            RevenueGrouping::Week => week_of(when),
+            RevenueGrouping::Week => format!("date_trunc('week', {when} at time zone 'UTC')"),
+        }
+    }
+
+    /// The text of a group's key `k` (of [`Self::key`]): a week as its Monday, `YYYY-MM-DD`.
+    fn text(self, k: &str) -> String {
+        match self {
+            RevenueGrouping::Week => format!("to_char({k}, 'YYYY-MM-DD')"),
+            _ => format!("{k}::text"),
         }
     }
 }
@@ -65,9 +72,9 @@ pub async fn mql_cohort(
     to: DateTime<Utc>,
     by: RevenueGrouping,
 ) -> sqlx::Result<Vec<MqlCohort>> {
-    let key = by.key("mql_at");
+    let (key, text) = (by.key("mql_at"), by.text("k"));
     sqlx::query_as(&format!(
-        "select grouping(k) = 1 as total, k as key, count(*)::int8 as mqls,
+        "select grouping(k) = 1 as total, {text} as key, count(*)::int8 as mqls,
                 count(*) filter (where sal_at is not null)::int8 as sals,
                 count(*) filter (where with_opportunity)::int8 as with_opportunity
            from (select {key} as k, sal_at,
@@ -115,28 +122,31 @@ pub enum Part {
 }
 
 /// Every opportunity cohort of `[from, to)` grouped `by` (week: of the cohort's own event),
-/// in one statement: the opportunities opened or closed in the period are credited to their
-/// leads once, then counted four ways.
+/// in one statement: the opportunities opened in the period and those closed in it, each an
+/// index-only read of the credits, counted four ways.
 pub async fn opportunity_parts(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     by: RevenueGrouping,
 ) -> sqlx::Result<Vec<OpportunityPart>> {
-    let (opened_key, closed_key) = (by.key("opened_at"), by.key("closed_at"));
+    let (opened_key, closed_key, text) = (by.key("opened_at"), by.key("closed_at"), by.text("k"));
     let days = |a: &str, b: &str| format!("date_part('epoch', {b} - {a}) / 86400");
     let (mql_to_opp, opp_to_won) = (days("mql_at", "opened_at"), days("opened_at", "closed_at"));
     sqlx::query_as(&format!(
-        "with credited as materialized (
-             select * from opportunity_attribution
-              where opened_at >= $1 and opened_at < $2 or closed_at >= $1 and closed_at < $2
-         ), opened as (
-             select {opened_key} as k, * from credited where opened_at >= $1 and opened_at < $2
+        "with opened as (
+             select {opened_key} as k, marketing_sourced, amount, currency
+               from opportunity_attribution where opened_at >= $1 and opened_at < $2
          ), closed as (
-             select {closed_key} as k, * from credited
+             select {closed_key} as k, status, amount, currency,
+                    {mql_to_opp} as mql_to_opportunity, {opp_to_won} as opportunity_to_won
+               from opportunity_attribution
               where closed_at >= $1 and closed_at < $2 and marketing_sourced
          )
-         select 'opened' as part, grouping(k) = 1 as total, k as key, null::text as currency,
+         select part, total, {text} as key, currency, first, second, mql_to_opportunity_days,
+                opportunity_to_won_days
+           from (
+         select 'opened' as part, grouping(k) = 1 as total, k, null::text as currency,
                 count(*)::float8 as first,
                 (count(*) filter (where marketing_sourced))::float8 as second,
                 null::float8 as mql_to_opportunity_days, null::float8 as opportunity_to_won_days
@@ -145,9 +155,9 @@ pub async fn opportunity_parts(
          select 'closed', grouping(k) = 1, k, null,
                 (count(*) filter (where status = 'won'))::float8,
                 (count(*) filter (where status = 'lost'))::float8,
-                percentile_cont(0.5) within group (order by {mql_to_opp})
+                percentile_cont(0.5) within group (order by mql_to_opportunity)
                   filter (where status = 'won'),
-                percentile_cont(0.5) within group (order by {opp_to_won})
+                percentile_cont(0.5) within group (order by opportunity_to_won)
                   filter (where status = 'won')
            from closed group by grouping sets ((), (k))
          union all
@@ -157,7 +167,7 @@ pub async fn opportunity_parts(
          union all
          select 'won', grouping(k) = 1, k, currency, sum(amount)::float8, null, null, null
            from closed where status = 'won' and amount is not null
-          group by grouping sets ((currency), (k, currency))"
+          group by grouping sets ((currency), (k, currency))) parts"
     ))
     .bind(from)
     .bind(to)
