@@ -17,12 +17,16 @@ alter table lead_demand_state_transitions
 
 -- A new entry: its predecessor, the lead's funnel dates, and the entry after it (rows can
 -- arrive out of time order: a behaviour state is stamped with the activity that earned it).
--- The funnel row is read `for share`, so an opportunity writer updating it concurrently
--- either commits first (and this reads its dates) or waits for this insert (and its trigger
--- below then sees this row). Entries of one lead are written under its lead row's lock.
+-- The funnel row is read `for share`, so a writer updating it concurrently (an opportunity
+-- writer, or a lead writer refreshing another lead's opportunities) either commits first (and
+-- this reads its dates) or waits for this insert (and its trigger below then sees this row).
+-- The links lock is taken shared first, as every funnel write takes it, so that holding the
+-- row never waits on an opportunity writer holding the lock. Entries of one lead are written
+-- under its lead row's lock.
 create function demand_state_entry_fill() returns trigger
 language plpgsql as $$
 begin
+    perform opportunity_links_lock(false);
     select f.mql_at, f.last_opportunity_opened_at, f.last_won_opportunity_opened_at
       into new.mql_at, new.last_opportunity_opened_at, new.last_won_opportunity_opened_at
       from lead_funnel f where f.lead_id = new.lead_id

@@ -233,6 +233,12 @@ async fn repeated_and_late_entries_count_once_per_lead_and_state() {
             "from {from}"
         );
     }
+    assert_entries_current(&db.pool).await;
+}
+
+/// Every entry's kept facts (its previous entry into the state, its lead's funnel dates)
+/// equal their recomputation from the transitions and `lead_funnel`.
+async fn assert_entries_current(pool: &sqlx::PgPool) {
     let stale: i64 = sqlx::query_scalar(
         "select count(*) from lead_demand_state_transitions t
            left join lead_funnel f on f.lead_id = t.lead_id
@@ -246,11 +252,69 @@ async fn repeated_and_late_entries_count_once_per_lead_and_state() {
                 is distinct from
                 (p.at, f.mql_at, f.last_opportunity_opened_at, f.last_won_opportunity_opened_at)",
     )
-    .fetch_one(&db.pool)
+    .fetch_one(pool)
     .await
     .unwrap();
     assert_eq!(
         stale, 0,
         "entries whose kept facts differ from their recomputation"
     );
+}
+
+/// A lead entering a state while an opportunity naming it is written: whichever commits
+/// first, the entry ends with the lead's opportunity dates (the entry reads the funnel row
+/// `for share`, so the opportunity's update of it either precedes the read or sees the entry).
+#[tokio::test]
+async fn entries_written_beside_opportunities_keep_the_funnel_dates() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(db.pool.clone()).await;
+    let emails: Vec<String> = (0..48).map(|i| format!("e{i}@co{i}.io")).collect();
+    let hours = chrono::Duration::hours;
+    for email in &emails {
+        app.ingest(&event(
+            &format!("seen-{email}"),
+            email,
+            "page_view",
+            hours(-3),
+        ))
+        .await;
+    }
+    let opened_at = (crate::helpers::t0() - hours(1)).to_rfc3339();
+    for (round, group) in emails.chunks(6).enumerate() {
+        let mut writes = Vec::new();
+        for (i, email) in group.iter().enumerate() {
+            let app = &app;
+            writes.push(Box::pin(async move {
+                app.ingest(&event(
+                    &format!("dl-{email}"),
+                    email,
+                    "content_download",
+                    hours(-2),
+                ))
+                .await;
+            })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>);
+            let opportunity = json!([{"event_id": format!("o{round}-{i}"), "source": "crm",
+                                      "type": "opportunity_created", "occurred_at": opened_at,
+                                      "opportunity": {"id": format!("O{round}-{i}"),
+                                                      "contacts": [{"email": email}]}}]);
+            writes.push(Box::pin(async move {
+                let (status, body) = app.post_json("/webhooks/opportunities", &opportunity).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }));
+        }
+        futures_util::future::join_all(writes).await;
+    }
+    let entries: i64 = sqlx::query_scalar(
+        "select count(*) from lead_demand_state_transitions
+          where to_state is not null and last_opportunity_opened_at is not null",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        entries, 48,
+        "each lead entered a state and has an opportunity"
+    );
+    assert_entries_current(&db.pool).await;
 }
