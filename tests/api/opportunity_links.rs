@@ -247,3 +247,47 @@ async fn links_written_from_both_sides_at_once_are_all_kept() {
 fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|s| (*s).to_owned()).collect()
 }
+
+/// A rep working leads (which locks each lead's row, then writes its funnel) while the CRM
+/// sends opportunities naming them (which hold the links lock while linking, and a link's
+/// foreign key reads the lead row): neither side waits for the other in a cycle, so no
+/// request is refused as a deadlock.
+#[tokio::test]
+async fn reps_accepting_leads_beside_their_opportunities_never_deadlock() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(db.pool.clone()).await;
+    let (_, _, key) = crate::handoff::team(&app).await;
+    let mut leads = Vec::new();
+    for i in 0..24 {
+        let email = format!("w{i}@acme.io");
+        leads.push((crate::handoff::mql(&app, &email).await, email));
+    }
+    for (round, group) in leads.chunks(6).enumerate() {
+        let mut writes = Vec::new();
+        for (i, (lead, email)) in group.iter().enumerate() {
+            let (app, key) = (&app, &key);
+            writes.push(Box::pin(async move {
+                let (status, body) = app
+                    .with_key(key)
+                    .post_json(
+                        &format!("/api/v1/leads/{lead}/accept"),
+                        &json!({"confirmed_interest": true}),
+                    )
+                    .await;
+                assert_eq!(status, reqwest::StatusCode::OK, "accept: {body}");
+            })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>);
+            let contact = json!({"contacts": [{"email": email}]});
+            let events = json!([opportunity(
+                &format!("w{round}-{i}"),
+                &format!("W{round}-{i}"),
+                contact
+            )]);
+            writes.push(Box::pin(async move {
+                send_opportunities(app, events).await;
+            }));
+        }
+        futures_util::future::join_all(writes).await;
+    }
+    assert_links_current(&db.pool).await;
+}
