@@ -109,3 +109,21 @@ create index lead_demand_state_transitions_period_idx
     include (from_state, to_state, signal, previous_entry_at,
              mql_at, last_opportunity_opened_at, last_won_opportunity_opened_at)
     where signal <> 'history';
+
+-- What the fill above keeps relies on an entry never moving once written (its lead, state,
+-- signal and time); the history is appended to, never edited.
+create function demand_state_transition_unchanged() returns trigger
+language plpgsql as $$
+begin
+    raise exception 'demand-state transition % is history: its lead, states, signal and time do not change',
+        old.id using errcode = 'check_violation';
+end $$;
+
+create trigger demand_state_transition_unchanged
+    before update of lead_id, from_state, to_state, signal, occurred_at
+    on lead_demand_state_transitions
+    for each row
+    when ((old.lead_id, old.from_state, old.to_state, old.signal, old.occurred_at)
+          is distinct from
+          (new.lead_id, new.from_state, new.to_state, new.signal, new.occurred_at))
+    execute function demand_state_transition_unchanged();

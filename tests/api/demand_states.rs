@@ -234,6 +234,13 @@ async fn repeated_and_late_entries_count_once_per_lead_and_state() {
         );
     }
     assert_entries_current(&db.pool).await;
+    let moved = sqlx::query(
+        "update lead_demand_state_transitions set occurred_at = occurred_at - interval '1 day'",
+    )
+    .execute(&db.pool)
+    .await
+    .expect_err("the history is never edited");
+    assert!(moved.to_string().contains("is history"), "{moved}");
 }
 
 /// Every entry's kept facts (its previous entry into the state, its lead's funnel dates)
