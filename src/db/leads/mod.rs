@@ -191,19 +191,19 @@ pub async fn by_email(conn: &mut PgConnection, email: &Email) -> sqlx::Result<Op
 }
 
 /// Locks the existing leads among `emails` until the transaction ends, in email order, the
-/// order every writer of several leads takes them in. Writers lock leads `for no key update`
-/// (what an update of them takes): it excludes other writers of the lead but not a foreign-key
-/// check from another table, so an opportunity writer linking the lead, which holds the links
-/// lock a lead writer may then wait for, is never kept waiting on the lead row.
+/// order every writer of several leads takes them in.
 pub async fn lock_emails(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<()> {
-    sqlx::query("select 1 from leads where email = any($1) order by email for no key update")
+    sqlx::query("select 1 from leads where email = any($1) order by email for update")
         .bind(emails)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// A lead by id, locked until the transaction ends.
+/// A lead by id, locked until the transaction ends (a sales action, review, reinstatement).
+/// `for no key update`, what an update of it takes: it excludes other writers of the lead but
+/// not a foreign-key check from another table, so an opportunity writer linking the lead,
+/// which holds the links lock this writer may then wait for, never waits on the lead row.
 pub async fn lock_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Lead>> {
     let sql = format!("select {COLUMNS} from leads where id = $1 for no key update");
     let row: Option<LeadRow> = sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?;
@@ -223,7 +223,7 @@ pub async fn mirror_account_tiers(
         r#"with stale as (select l.id, a.tier from leads l join accounts a on a.id = l.account_id
                            where l.account_id = any($1)
                              and l.account_tier is distinct from a.tier
-                           order by l.email for no key update of l)
+                           order by l.email for update of l)
            update leads l set account_tier = s.tier, updated_at = $2
              from stale s
             where l.id = s.id

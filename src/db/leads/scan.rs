@@ -33,8 +33,7 @@ pub async fn lock_ids(
     skip_busy: bool,
 ) -> sqlx::Result<Vec<Lead>> {
     let wait = if skip_busy { "skip locked" } else { "" };
-    let sql = format!(
-        "select {COLUMNS} from leads where id = any($1) order by email for no key update {wait}"
-    );
+    let sql =
+        format!("select {COLUMNS} from leads where id = any($1) order by email for update {wait}");
     convert(sqlx::query_as(&sql).bind(ids).fetch_all(conn).await?)
 }
